@@ -1,0 +1,43 @@
+# One command runs the main job (make run), one runs the tests (make test).
+# Both build .venv from the pins on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+VFR_ML_HOME ?= $(CURDIR)/.vfr_ml
+DAGSTER_HOME ?= $(VFR_ML_HOME)/dagster
+export VFR_ML_HOME DAGSTER_HOME
+
+.PHONY: install run test ui mlflow-ui read stop bench clean
+
+$(BIN)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements.lock -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/vfr-ml run
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+ui: install
+	mkdir -p "$(DAGSTER_HOME)"
+	$(BIN)/dagster dev -w workspace.yaml
+
+mlflow-ui: install
+	$(BIN)/mlflow ui --backend-store-uri "$$($(BIN)/vfr-ml env | sed -n 's/^MLFLOW_TRACKING_URI=//p')" --host 127.0.0.1 --port 5000
+
+read: install
+	$(BIN)/vfr-ml read-prediction $(SYMBOL) --horizon $(or $(HORIZON),1w) --model-id $(or $(MODEL_ID),default)
+
+stop: install
+	$(BIN)/vfr-ml stop
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,134 @@
+"""`vfr-ml`: run the main job, read what VFR would read, manage the embedded servers.
+
+    vfr-ml run                      materialize daily_pipeline_job (recorded in DAGSTER_HOME)
+    vfr-ml read-prediction AAPL     print the MLPrediction VFR reads for (AAPL, 1w, default)
+    vfr-ml env                      print the environment for the Dagster / MLflow UIs
+    vfr-ml stop                     stop embedded servers left by a crashed process
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+
+from vfr_ml_pipelines.lib import embedded, settings
+from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, validate_prediction
+
+
+def _ensure_dagster_home() -> str:
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        home = str(settings.state_dir() / "dagster")
+        os.environ["DAGSTER_HOME"] = home
+    os.makedirs(home, exist_ok=True)
+    return home
+
+
+@contextmanager
+def _redis_client() -> Iterator[redis.Redis]:
+    url = settings.env_or_none(settings.REDIS_URL_ENV)
+    state = None
+    if not url:
+        state = settings.state_dir()
+        url = embedded.acquire_redis(state)
+    client = redis.Redis.from_url(url)
+    try:
+        yield client
+    finally:
+        client.close()
+        if state is not None:
+            embedded.release_redis(state)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    home = _ensure_dagster_home()
+    import dagster as dg
+
+    from vfr_ml_pipelines.definitions import defs
+
+    job = defs.resolve_job_def("daily_pipeline_job")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+    state = settings.state_dir()
+    prefix = settings.env_or_none(settings.REDIS_KEY_PREFIX_ENV) or settings.DEFAULT_REDIS_KEY_PREFIX
+    if not result.success:
+        print(f"\ndaily_pipeline_job FAILED (run {result.run_id}); see the run in the Dagster UI", file=sys.stderr)
+        return 1
+    print(
+        f"""
+daily_pipeline_job succeeded (run {result.run_id}).
+
+Where to look:
+  Dagster UI:   make ui          (DAGSTER_HOME={home}), then http://127.0.0.1:3000
+  MLflow UI:    make mlflow-ui   (tracking URI {settings.env_or_none(settings.MLFLOW_TRACKING_URI_ENV) or settings.mlflow_default_uri(state)}), then http://127.0.0.1:5000
+  A prediction: make read SYMBOL=<ticker>   (Redis key prefix {prefix!r}; tickers: make read lists them)
+"""
+    )
+    return 0
+
+
+def cmd_read_prediction(args: argparse.Namespace) -> int:
+    prefix = settings.env_or_none(settings.REDIS_KEY_PREFIX_ENV) or settings.DEFAULT_REDIS_KEY_PREFIX
+    with _redis_client() as client:
+        reader = VfrCacheReader(client, prefix, delete_expired=False)
+        if not args.symbol:
+            pattern = f"{prefix}vfr:ml:prediction:*:{args.horizon}:{args.model_id}"
+            symbols = sorted({k.decode().split(":")[-3] for k in client.scan_iter(match=pattern, count=1000)})
+            print(f"{len(symbols)} symbols served for ({args.horizon}, {args.model_id}): {' '.join(symbols)}")
+            return 0 if symbols else 1
+        payload = reader.prediction(args.symbol, args.horizon, args.model_id)
+        if payload is None:
+            print(f"no live prediction for ({args.symbol.upper()}, {args.horizon}, {args.model_id})", file=sys.stderr)
+            return 1
+        print(json.dumps(payload, indent=2))
+        problems = validate_prediction(payload)
+        if problems:
+            print(f"INVALID MLPrediction: {problems}", file=sys.stderr)
+            return 2
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    state = settings.state_dir()
+    print(f"VFR_ML_HOME={state}")
+    print(f"DAGSTER_HOME={os.environ.get('DAGSTER_HOME') or state / 'dagster'}")
+    print(f"MLFLOW_TRACKING_URI={settings.env_or_none(settings.MLFLOW_TRACKING_URI_ENV) or settings.mlflow_default_uri(state)}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    state = settings.state_dir()
+    # joining and leaving as the only live user makes each embedded server stop itself
+    if embedded.postgres_pid(state):
+        embedded.acquire_postgres(state)
+        embedded.release_postgres(state)
+    if embedded.redis_pid(state):
+        embedded.acquire_redis(state)
+        embedded.release_redis(state)
+    print(f"embedded PostgreSQL pid: {embedded.postgres_pid(state)}; embedded Redis pid: {embedded.redis_pid(state)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vfr-ml", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="materialize daily_pipeline_job").set_defaults(fn=cmd_run)
+    read = sub.add_parser("read-prediction", help="read a prediction exactly as VFR does")
+    read.add_argument("symbol", nargs="?", help="ticker; omit to list the served tickers")
+    read.add_argument("--horizon", default="1w")
+    read.add_argument("--model-id", default="default")
+    read.set_defaults(fn=cmd_read_prediction)
+    sub.add_parser("env", help="print state locations").set_defaults(fn=cmd_env)
+    sub.add_parser("stop", help="stop orphaned embedded servers").set_defaults(fn=cmd_stop)
+    args = parser.parse_args(argv)
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

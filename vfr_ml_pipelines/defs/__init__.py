@@ -1,0 +1,1 @@
+"""The thin Dagster layer, one folder per domain."""

@@ -1,0 +1,1 @@
+"""The pure core: plain Python that never imports dagster (DESIGN principle 1)."""

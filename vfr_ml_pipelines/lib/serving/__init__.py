@@ -1,0 +1,1 @@
+"""Everything the live VFR reads: payloads, the Redis envelope, TTLs and VFR's tables."""

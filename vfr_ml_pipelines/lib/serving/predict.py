@@ -1,0 +1,74 @@
+"""Turning a champion's forecasts on the latest day into VFR-ready prediction rows."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+
+from vfr_ml_pipelines.lib.serving.payloads import (
+    DirectionThresholds,
+    confidence_for,
+    direction_for,
+    probability_up,
+)
+
+
+def _is_finite(value: object) -> bool:
+    try:
+        return math.isfinite(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+def prediction_rows(
+    features: pd.DataFrame,
+    prices: pd.DataFrame,
+    forecasts: np.ndarray,
+    *,
+    feature_names: list[str],
+    residual_std: float,
+    thresholds: DirectionThresholds,
+    as_of: date,
+    horizon: str,
+    model_name: str,
+    model_version: str,
+    predicted_at: datetime,
+) -> pd.DataFrame:
+    """One row per symbol. A non-finite forecast is an error naming the symbol, never a
+    silently published NaN."""
+    if len(forecasts) != len(features):
+        raise ValueError(f"{len(forecasts)} forecasts for {len(features)} symbols")
+    bad = [sym for sym, f in zip(features["symbol"], forecasts) if not np.isfinite(f)]
+    if bad:
+        raise ValueError(f"non-finite forecast on {as_of} for symbols {bad[:10]}")
+    close = prices.set_index("symbol")["close"]
+    missing = sorted(set(features["symbol"]) - set(close.index))
+    if missing:
+        raise ValueError(f"no close price on {as_of} for symbols {missing[:10]}")
+    rows = []
+    for (_, feat), forecast in zip(features.iterrows(), forecasts):
+        probability = probability_up(float(forecast), residual_std)
+        # NaN and +-Infinity (PostgreSQL stores both in double precision) count as missing
+        values = {n: (float(feat[n]) if _is_finite(feat[n]) else None) for n in feature_names}
+        rows.append(
+            {
+                "as_of_date": as_of,
+                "horizon": horizon,
+                "model_name": model_name,
+                "model_version": model_version,
+                "symbol": feat["symbol"],
+                "expected_return": float(forecast),
+                "probability": probability,
+                "direction": direction_for(probability, thresholds),
+                "confidence": confidence_for(probability),
+                "current_price": float(close[feat["symbol"]]),
+                "features": json.dumps({k: v for k, v in values.items() if v is not None}, allow_nan=False),
+                "feature_completeness": sum(v is not None for v in values.values()) / len(feature_names),
+                "predicted_at": predicted_at,
+            }
+        )
+    return pd.DataFrame(rows)

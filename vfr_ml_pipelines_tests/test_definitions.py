@@ -1,0 +1,80 @@
+"""The code location loads, in process and in the Dagster webserver from workspace.yaml."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+
+from vfr_ml_pipelines.definitions import defs
+
+REPO = Path(__file__).resolve().parents[1]
+EXPECTED_ASSETS = {
+    "universe", "raw_prices", "technical_features", "labels", "lightgbm_1w_model",
+    "champion_1w_model", "predictions", "redis_predictions", "ml_predictions",
+}
+
+
+def test_definitions_load_with_every_asset_job_and_schedule():
+    dg.Definitions.validate_loadable(defs)
+    keys = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
+    assert keys == EXPECTED_ASSETS
+    job = defs.resolve_job_def("daily_pipeline_job")
+    assert {n.to_user_string() for n in job.asset_layer.executable_asset_keys} == EXPECTED_ASSETS
+    assert defs.resolve_schedule_def("daily_pipeline_schedule").cron_schedule == "30 18 * * 1-5"
+    for spec in defs.resolve_all_asset_specs():
+        assert spec.description, f"{spec.key} has no docstring"
+        assert spec.group_name != "default", f"{spec.key} has no group"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+QUERY = """{ workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus
+  locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+
+
+def test_webserver_loads_the_code_location_from_workspace_yaml(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "VFR_ML_HOME": str(tmp_path / "state")}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("dagster-webserver")), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        entry = None
+        while time.monotonic() < deadline:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": QUERY}).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
+                body = json.loads(urllib.request.urlopen(request, timeout=5).read())
+                entries = body["data"]["workspaceOrError"]["locationEntries"]
+                entry = entries[0] if entries else None
+                if entry and entry["loadStatus"] == "LOADED":
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        assert entry is not None, "webserver never answered"
+        assert entry["name"] == "vfr_ml_pipelines"
+        assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)

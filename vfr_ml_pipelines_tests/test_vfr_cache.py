@@ -1,0 +1,116 @@
+"""VFR's cache semantics, checked against a real Redis."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+
+from vfr_ml_pipelines.lib.serving import vfr_cache
+from vfr_ml_pipelines.lib.serving.vfr_cache import (
+    CacheWrite,
+    MalformedEntryError,
+    VfrCacheReader,
+    encode_entry,
+    parse_js_json,
+    publish,
+    validate_entry,
+)
+
+KEY = vfr_cache.prediction_key("aapl", "1w", "default")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def test_prediction_key_is_upper_case_symbol_horizon_model():
+    assert KEY == "vfr:ml:prediction:AAPL:1w:default"
+
+
+def test_written_value_reads_back_through_the_prefix(redis_client, key_prefix):
+    publish(redis_client, key_prefix, [CacheWrite(KEY, {"symbol": "AAPL"}, 600)], version="t")
+    assert redis_client.exists(f"{key_prefix}{KEY}") == 1
+    assert VfrCacheReader(redis_client, key_prefix).prediction("aapl") == {"symbol": "AAPL"}
+    assert VfrCacheReader(redis_client, "other:").prediction("aapl") is None
+    assert 0 < redis_client.ttl(f"{key_prefix}{KEY}") <= 600
+
+
+def test_entry_expires_by_timestamp_plus_ttl_whatever_redis_says(redis_client, key_prefix):
+    stale = encode_entry({"x": 1}, now_ms=_now_ms() - 11_000, ttl=10, version="t")
+    redis_client.set(f"{key_prefix}{KEY}", stale, ex=3600)
+    reader = VfrCacheReader(redis_client, key_prefix)
+    assert reader.get(KEY) is None
+    assert redis_client.exists(f"{key_prefix}{KEY}") == 0, "VFR deletes an expired entry"
+
+
+def test_entry_just_inside_its_ttl_is_a_hit(redis_client, key_prefix):
+    fresh = encode_entry({"x": 1}, now_ms=_now_ms() - 9_000, ttl=10, version="t")
+    redis_client.set(f"{key_prefix}{KEY}", fresh, ex=3600)
+    assert VfrCacheReader(redis_client, key_prefix).get(KEY) == {"x": 1}
+
+
+def test_meta_and_compressed_are_read_first(redis_client, key_prefix):
+    payload = {"symbol": "AAPL", "from": "compressed"}
+    encoded = base64.b64encode(json.dumps(payload).encode()).decode()
+    redis_client.set(f"{key_prefix}{KEY}", encode_entry({"from": "plain"}, now_ms=_now_ms(), ttl=60, version="t"), ex=60)
+    redis_client.set(f"{key_prefix}{KEY}:meta", encode_entry({"compressed": True}, now_ms=_now_ms(), ttl=60, version="t"), ex=60)
+    redis_client.set(f"{key_prefix}{KEY}:compressed", encode_entry(encoded, now_ms=_now_ms(), ttl=60, version="t"), ex=60)
+    assert VfrCacheReader(redis_client, key_prefix).prediction("AAPL") == payload
+
+
+def test_publishing_a_plain_value_removes_a_stale_compressed_pair(redis_client, key_prefix):
+    encoded = base64.b64encode(b'{"from":"old"}').decode()
+    redis_client.set(f"{key_prefix}{KEY}:meta", encode_entry({"compressed": True}, now_ms=_now_ms(), ttl=600, version="t"), ex=600)
+    redis_client.set(f"{key_prefix}{KEY}:compressed", encode_entry(encoded, now_ms=_now_ms(), ttl=600, version="t"), ex=600)
+    publish(redis_client, key_prefix, [CacheWrite(KEY, {"from": "new"}, 600)], version="t")
+    assert redis_client.exists(f"{key_prefix}{KEY}:meta", f"{key_prefix}{KEY}:compressed") == 0
+    assert VfrCacheReader(redis_client, key_prefix).prediction("AAPL") == {"from": "new"}
+
+
+def test_large_payload_is_written_as_vfr_writes_it_and_reads_back(redis_client, key_prefix):
+    payload = {"symbol": "AAPL", "blob": "x" * 9000}
+    report = publish(redis_client, key_prefix, [CacheWrite(KEY, payload, 600)], version="t")
+    assert report.compressed == 1
+    assert redis_client.exists(f"{key_prefix}{KEY}") == 0
+    meta = validate_entry(redis_client.get(f"{key_prefix}{KEY}:meta"))
+    assert meta["data"]["compressed"] is True
+    assert VfrCacheReader(redis_client, key_prefix).prediction("AAPL") == payload
+
+
+def test_a_nan_anywhere_fails_the_publish_and_writes_nothing(redis_client, key_prefix):
+    publish(redis_client, key_prefix, [CacheWrite(KEY, {"v": 1}, 600)], version="t")
+    other = vfr_cache.prediction_key("MSFT", "1w", "default")
+    with pytest.raises(MalformedEntryError):
+        publish(
+            redis_client, key_prefix,
+            [CacheWrite(other, {"v": 2}, 600), CacheWrite(KEY, {"v": float("nan")}, 600)], version="t",
+        )
+    reader = VfrCacheReader(redis_client, key_prefix)
+    assert reader.prediction("AAPL") == {"v": 1}
+    assert reader.prediction("MSFT") is None
+
+
+def test_reader_reports_what_javascript_json_parse_rejects(redis_client, key_prefix):
+    redis_client.set(f"{key_prefix}{KEY}", '{"data": {"v": NaN}, "timestamp": 1, "ttl": 1}', ex=60)
+    with pytest.raises(MalformedEntryError):
+        VfrCacheReader(redis_client, key_prefix).get(KEY)
+    with pytest.raises(MalformedEntryError):
+        parse_js_json("{truncated")
+    for bad in ('{"data": 1, "timestamp": 1, "ttl": 1, "source": "s"}', "[1, 2]", '{"data": 1, "timestamp": "1", "ttl": 1, "source": "s", "version": "v"}'):
+        with pytest.raises(MalformedEntryError):
+            validate_entry(bad)
+
+
+def test_publish_deletes_requested_keys_in_the_same_transaction(redis_client, key_prefix):
+    gone = vfr_cache.prediction_key("OLD", "1w", "default")
+    redis_client.set(f"{key_prefix}{gone}", encode_entry(1, now_ms=_now_ms(), ttl=60, version="t"), ex=60)
+    report = publish(redis_client, key_prefix, [CacheWrite(KEY, {"v": 1}, 60)], version="t", deletes=[gone])
+    assert report.deleted == 1 and redis_client.exists(f"{key_prefix}{gone}") == 0
+
+
+def test_entry_requires_a_positive_ttl():
+    with pytest.raises(ValueError, match="ttl"):
+        encode_entry({}, now_ms=1, ttl=0, version="t")
