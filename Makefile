@@ -18,20 +18,21 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 install: $(BIN)/.installed
 
 run: install
-	$(BIN)/vfr-ml run
+	@$(BIN)/vfr-ml run
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ui: install
-	mkdir -p "$(DAGSTER_HOME)"
+	@mkdir -p "$(DAGSTER_HOME)"
+	@test -f "$(DAGSTER_HOME)/dagster.yaml" || printf 'telemetry:\n  enabled: false\n' > "$(DAGSTER_HOME)/dagster.yaml"
 	$(BIN)/dagster dev -w workspace.yaml
 
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri "$$($(BIN)/vfr-ml env | sed -n 's/^MLFLOW_TRACKING_URI=//p')" --host 127.0.0.1 --port 5000
 
 read: install
-	$(BIN)/vfr-ml read-prediction $(SYMBOL) --horizon $(or $(HORIZON),1w) --model-id $(or $(MODEL_ID),default)
+	@$(BIN)/vfr-ml read-prediction $(SYMBOL) --horizon $(or $(HORIZON),1w) --model-id $(or $(MODEL_ID),default)
 
 stop: install
 	$(BIN)/vfr-ml stop

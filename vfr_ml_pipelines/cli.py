@@ -27,6 +27,11 @@ def _ensure_dagster_home() -> str:
         home = str(settings.state_dir() / "dagster")
         os.environ["DAGSTER_HOME"] = home
     os.makedirs(home, exist_ok=True)
+    config = os.path.join(home, "dagster.yaml")
+    if not os.path.exists(config):
+        # the local default instance: SQLite storage, no telemetry (it may run offline)
+        with open(config, "w") as handle:
+            handle.write("telemetry:\n  enabled: false\n")
     return home
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ from typing import Any
 import psutil
 
 EMBEDDED_DATABASE = "vfr_ml"
+
+# pgserver asks platformdirs for a runtime dir; without XDG_RUNTIME_DIR it falls back to /tmp,
+# which is fine, but warns on every start
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 _process_lock = threading.RLock()
 
