@@ -57,9 +57,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from vfr_ml_pipelines.definitions import defs
 
+    from vfr_ml_pipelines.defs.resources import build_resources
+    from vfr_ml_pipelines.defs.runs import catch_up_range, range_tags
+
     job = defs.resolve_job_def("daily_pipeline_job")
+    latest = build_resources()["market_data"].latest_session()
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        start, end = catch_up_range(instance, latest)
+        print(f"daily_pipeline_job over sessions {start} .. {end}")
+        result = job.execute_in_process(instance=instance, raise_on_error=False, tags=range_tags(start, end))
     state = settings.state_dir()
     prefix = settings.env_or_none(settings.REDIS_KEY_PREFIX_ENV) or settings.DEFAULT_REDIS_KEY_PREFIX
     if not result.success:

@@ -1,10 +1,14 @@
-"""Building the pipeline's resources for tests."""
+"""Building and running the pipeline for tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from vfr_ml_pipelines.defs.resources import MarketDataResource, MlflowResource, RedisResource, WarehouseResource
+import dagster as dg
+
+from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
+from vfr_ml_pipelines.defs.resources import MlflowResource, RedisResource, SyntheticMarketDataResource, WarehouseResource
+from vfr_ml_pipelines.defs.runs import range_tags
 
 AS_OF = "2026-11-20"  # a Friday
 N_SYMBOLS = 25
@@ -16,9 +20,14 @@ def pipeline_resources(database_url: str, redis_url: str, key_prefix: str, mlflo
         "warehouse": WarehouseResource(database_url=database_url),
         "redis": RedisResource(redis_url=redis_url, key_prefix=key_prefix),
         "mlflow": MlflowResource(state_dir=str(mlflow_state)),
-        "market_data": MarketDataResource(
+        "market_data": SyntheticMarketDataResource(
             n_symbols=market.get("n_symbols", N_SYMBOLS),
             history_start=market.get("history_start", HISTORY_START),
             as_of=market.get("as_of", AS_OF),
         ),
     }
+
+
+def materialize_range(resources: dict, start: str = HISTORY_START, end: str = AS_OF, selection=None) -> dg.ExecuteInProcessResult:
+    """Every asset and check over sessions start..end in one run (as the catch-up run does)."""
+    return dg.materialize([*ALL_ASSETS, *ALL_CHECKS], resources=resources, tags=range_tags(start, end), selection=selection)

@@ -18,7 +18,8 @@ from vfr_ml_pipelines.definitions import defs
 
 REPO = Path(__file__).resolve().parents[1]
 EXPECTED_ASSETS = {
-    "universe", "raw_prices", "technical_features", "labels", "lightgbm_1w_model",
+    "universe", "raw_prices", "raw_fundamentals", "raw_news", "synthetic_oracle",
+    "technical_features", "labels", "lightgbm_1w_model",
     "champion_1w_model", "predictions", "redis_predictions", "ml_predictions",
 }
 
@@ -30,6 +31,33 @@ def test_definitions_load_with_every_asset_job_and_schedule():
     job = defs.resolve_job_def("daily_pipeline_job")
     assert {n.to_user_string() for n in job.asset_layer.executable_asset_keys} == EXPECTED_ASSETS
     assert defs.resolve_schedule_def("daily_pipeline_schedule").cron_schedule == "30 18 * * 1-5"
+    check_names = {key.name for key in job.asset_layer.asset_graph.asset_check_keys}
+    assert {"raw_prices_are_valid_bars", "raw_prices_cover_the_universe", "raw_news_belongs_to_its_session"} <= check_names
+
+
+def test_market_data_is_partitioned_by_nyse_session():
+    from vfr_ml_pipelines.defs.market_data.partitions import trading_day_partitions
+
+    keys = set(trading_day_partitions.get_partition_keys())
+    assert "2024-07-05" in keys
+    assert "2024-07-04" not in keys  # Independence Day
+    assert "2024-03-29" not in keys  # Good Friday
+    assert "2024-07-06" not in keys  # a Saturday
+
+
+def test_schedule_requests_the_session_and_skips_holidays():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    schedule = defs.resolve_schedule_def("daily_pipeline_schedule")
+    ny = ZoneInfo("America/New_York")
+    repo = defs.get_repository_def()
+    friday = dg.build_schedule_context(scheduled_execution_time=datetime(2024, 7, 5, 18, 30, tzinfo=ny), repository_def=repo)
+    requests = schedule.evaluate_tick(friday).run_requests
+    assert [r.partition_key for r in requests] == ["2024-07-05"]
+    holiday = dg.build_schedule_context(scheduled_execution_time=datetime(2024, 7, 4, 18, 30, tzinfo=ny), repository_def=repo)
+    result = schedule.evaluate_tick(holiday)
+    assert not result.run_requests and "not an NYSE session" in result.skip_message
     for spec in defs.resolve_all_asset_specs():
         assert spec.description, f"{spec.key} has no docstring"
         assert spec.group_name != "default", f"{spec.key} has no group"

@@ -3,16 +3,14 @@ stops itself, under one state folder."""
 
 from __future__ import annotations
 
-import dagster as dg
 import redis
 from sqlalchemy import text
 
-from vfr_ml_pipelines.definitions import ALL_ASSETS
 from vfr_ml_pipelines.defs.resources import build_resources
 from vfr_ml_pipelines.lib import embedded
 from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, validate_prediction
 from vfr_ml_pipelines.lib.warehouse import create_warehouse_engine
-from vfr_ml_pipelines_tests.helpers import AS_OF
+from vfr_ml_pipelines_tests.helpers import AS_OF, materialize_range
 
 ENV = ("DATABASE_URL", "REDIS_URL", "MLFLOW_TRACKING_URI", "VFR_REDIS_KEY_PREFIX", "DAGSTER_HOME")
 
@@ -28,7 +26,7 @@ def test_zero_configuration_run_on_embedded_servers(tmp_path, monkeypatch):
 
     resources = build_resources()
     assert resources["redis"].key_prefix == "veritak:mcp:"
-    result = dg.materialize(ALL_ASSETS, resources=resources)
+    result = materialize_range(resources, start="2025-06-02", end=AS_OF)
     assert result.success
 
     # a finished run leaves no server behind

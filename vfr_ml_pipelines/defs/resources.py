@@ -9,6 +9,7 @@ they never show in the Dagster UI.
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 import dagster as dg
@@ -17,7 +18,9 @@ from pydantic import PrivateAttr
 from sqlalchemy import Engine
 
 from vfr_ml_pipelines.lib import embedded, settings
-from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig
+from vfr_ml_pipelines.lib.market_data import calendar
+from vfr_ml_pipelines.lib.market_data.provider import MarketDataProvider
+from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, SyntheticMarketProvider
 from vfr_ml_pipelines.lib.models.registry import ModelRegistry
 from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine
 
@@ -118,30 +121,128 @@ class MlflowResource(dg.ConfigurableResource):
 
 
 class MarketDataResource(dg.ConfigurableResource):
-    """Where market data comes from. First version: the deterministic synthetic market.
-    `as_of` (YYYY-MM-DD) pins the last trading day; empty means the latest weekday."""
+    """Where market data comes from: one interface, one class per backend below.
+    `as_of` (YYYY-MM-DD) pins "today" (the last session that may be loaded); empty means
+    the real date."""
 
-    provider: str = "synthetic"
+    as_of: str | None = None
+
+    @property
+    def provider_name(self) -> str:
+        raise NotImplementedError
+
+    def provider(self, end: date) -> MarketDataProvider:
+        """The backend, able to serve data up to `end`."""
+        raise NotImplementedError
+
+    def today(self) -> date:
+        return date.fromisoformat(self.as_of) if self.as_of else date.today()
+
+    def latest_session(self) -> date:
+        return calendar.latest_trading_day(self.today())
+
+
+class SyntheticMarketDataResource(MarketDataResource):
+    """The deterministic synthetic market (offline; the default). Its oracle measures model
+    skill; `shift_start` injects a distribution shift for the drift sensor."""
+
     n_symbols: int = 50
     history_start: str = "2023-01-02"
     seed: int = 7
-    as_of: str | None = None
+    shift_start: str | None = None
 
-    def synthetic_config(self) -> SyntheticMarketConfig:
-        if self.provider != "synthetic":
-            raise ValueError(f"unknown market data provider {self.provider!r}; available: synthetic")
-        as_of = date.fromisoformat(self.as_of) if self.as_of else _latest_weekday(date.today())
+    @property
+    def provider_name(self) -> str:
+        return "synthetic"
+
+    def config(self, end: date) -> SyntheticMarketConfig:
+        extra: dict = {"shift_start": date.fromisoformat(self.shift_start)} if self.shift_start else {}
+        # A recent listing needs a fixed anchor, or its listing date (and so its history)
+        # would move with every run; with a pinned `as_of` that is the anchor, otherwise the
+        # market has no recent listing.
+        if self.as_of:
+            extra["listing_anchor"] = date.fromisoformat(self.as_of)
+        else:
+            extra["recent_listings"] = 0
         return SyntheticMarketConfig(
-            as_of=as_of, start=date.fromisoformat(self.history_start), n_symbols=self.n_symbols, seed=self.seed
+            as_of=end, start=date.fromisoformat(self.history_start), n_symbols=self.n_symbols, seed=self.seed, **extra
+        )
+
+    def provider(self, end: date) -> MarketDataProvider:
+        return _synthetic_provider(self.config(end))
+
+
+class CsvMarketDataResource(MarketDataResource):
+    """A folder of per-symbol vendor exports (`prices/{SYMBOL}.csv` as
+    `Date,Open,High,Low,Close,Adj Close,Volume`; docs/providers.md)."""
+
+    directory: str
+
+    @property
+    def provider_name(self) -> str:
+        return "csv"
+
+    def provider(self, end: date) -> MarketDataProvider:
+        from vfr_ml_pipelines.lib.market_data.csv_provider import CsvMarketDataProvider
+
+        return CsvMarketDataProvider(Path(self.directory))
+
+
+class FmpMarketDataResource(MarketDataResource):
+    """FinancialModelingPrep's REST API (VFR's own primary provider). The API key comes from
+    `FMP_API_KEY` and is never logged; `symbols` is the universe to load."""
+
+    api_key: str
+    symbols: list[str]
+    base_url: str = "https://financialmodelingprep.com"
+    calls_per_minute: int = 300
+
+    @property
+    def provider_name(self) -> str:
+        return "fmp"
+
+    def provider(self, end: date) -> MarketDataProvider:
+        from vfr_ml_pipelines.lib.market_data.fmp_provider import FmpMarketDataProvider
+
+        return FmpMarketDataProvider(
+            api_key=self.api_key, symbols=list(self.symbols), base_url=self.base_url, calls_per_minute=self.calls_per_minute
         )
 
 
-def _latest_weekday(today: date) -> date:
-    from datetime import timedelta
+@lru_cache(maxsize=4)
+def _synthetic_provider(config: SyntheticMarketConfig) -> MarketDataProvider:
+    # one simulation per configuration and process, shared by all market-data assets
+    return SyntheticMarketProvider(config)
 
-    while today.weekday() >= 5:
-        today -= timedelta(days=1)
-    return today
+
+def build_market_data() -> MarketDataResource:
+    choice = settings.env_or_none("VFR_MARKET_DATA_PROVIDER") or "synthetic"
+    as_of = settings.env_or_none("VFR_AS_OF")
+    if choice == "synthetic":
+        return SyntheticMarketDataResource(
+            n_symbols=int(settings.env_or_none("VFR_SYNTHETIC_SYMBOLS") or 50),
+            history_start=settings.env_or_none("VFR_HISTORY_START") or "2023-01-02",
+            seed=int(settings.env_or_none("VFR_SYNTHETIC_SEED") or 7),
+            shift_start=settings.env_or_none("VFR_SYNTHETIC_SHIFT_START"),
+            as_of=as_of,
+        )
+    if choice == "csv":
+        directory = settings.env_or_none("VFR_CSV_DIR")
+        if not directory:
+            raise ValueError("VFR_MARKET_DATA_PROVIDER=csv needs VFR_CSV_DIR (the folder of vendor CSV exports)")
+        return CsvMarketDataResource(directory=directory, as_of=as_of)
+    if choice == "fmp":
+        symbols = [s.strip().upper() for s in (settings.env_or_none("VFR_FMP_SYMBOLS") or "").split(",") if s.strip()]
+        if not symbols:
+            raise ValueError("VFR_MARKET_DATA_PROVIDER=fmp needs VFR_FMP_SYMBOLS (comma-separated tickers)")
+        return FmpMarketDataResource(
+            api_key=dg.EnvVar("FMP_API_KEY"),
+            symbols=symbols,
+            base_url=settings.env_or_none("FMP_BASE_URL") or "https://financialmodelingprep.com",
+            calls_per_minute=int(settings.env_or_none("FMP_CALLS_PER_MINUTE") or 300),
+            as_of=as_of,
+        )
+    raise ValueError(f"VFR_MARKET_DATA_PROVIDER={choice!r}: expected synthetic, csv or fmp")
 
 
 def _env(name: str) -> dg.EnvVar | None:
@@ -159,9 +260,5 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             state_dir=state,
         ),
         "mlflow": MlflowResource(tracking_uri=_env(settings.MLFLOW_TRACKING_URI_ENV), state_dir=state),
-        "market_data": MarketDataResource(
-            n_symbols=int(settings.env_or_none("VFR_SYNTHETIC_SYMBOLS") or 50),
-            history_start=settings.env_or_none("VFR_HISTORY_START") or "2023-01-02",
-            as_of=settings.env_or_none("VFR_AS_OF"),
-        ),
+        "market_data": build_market_data(),
     }

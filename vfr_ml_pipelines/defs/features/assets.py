@@ -4,20 +4,25 @@ from sqlalchemy import text
 from vfr_ml_pipelines.defs.resources import WarehouseResource
 from vfr_ml_pipelines.lib.features import technical
 from vfr_ml_pipelines.lib.features.labels import compute_labels
+from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices
 from vfr_ml_pipelines.lib.warehouse import read_frame, upsert_frame
 
 PRICES_SQL = """
-SELECT p.symbol, p.trade_date, p.open, p.high, p.low, p.close, p.adj_close, p.volume
-FROM vfr_ml.raw_prices p JOIN vfr_ml.universe u USING (symbol)
-ORDER BY p.symbol, p.trade_date
+SELECT symbol, trade_date, open, high, low, close, adj_close, volume, dividend, split_ratio
+FROM vfr_ml.raw_prices ORDER BY symbol, trade_date
 """
+
+
+def read_adjusted_prices(warehouse: WarehouseResource):
+    """All stored bars with adj_close recomputed from split and dividend events."""
+    return adjust_prices(read_frame(warehouse.engine, PRICES_SQL))
 
 
 @dg.asset(group_name="features", kinds={"python", "postgres"}, deps=["raw_prices"])
 def technical_features(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """TA-Lib technical indicators per symbol and day (`vfr_ml.feature_values`, feature set
-    `technical-v1`). Warm-up windows are stored as NULL, not filled."""
-    prices = read_frame(warehouse.engine, PRICES_SQL)
+    `technical-v2`). Warm-up windows are stored as NULL, not filled."""
+    prices = read_adjusted_prices(warehouse)
     wide = technical.compute_technical_features(prices)
     long = technical.to_long(wide)
     written = upsert_frame(warehouse.engine, "vfr_ml.feature_values", long, ["feature_set", "trade_date", "symbol", "feature_name"])
@@ -38,7 +43,7 @@ def technical_features(context: dg.AssetExecutionContext, warehouse: WarehouseRe
 def labels(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Forward 1-week returns (and excess over the universe) with the day each becomes
     known (`vfr_ml.labels`). Rows for days whose horizon has not passed do not exist."""
-    prices = read_frame(warehouse.engine, PRICES_SQL)
+    prices = read_adjusted_prices(warehouse)
     frame = compute_labels(prices, "1w")
     with warehouse.engine.begin() as conn:
         conn.execute(text("DELETE FROM vfr_ml.labels WHERE horizon = '1w' AND NOT (symbol = ANY(:symbols))"), {"symbols": list(frame["symbol"].unique())})

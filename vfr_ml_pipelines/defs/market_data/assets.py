@@ -1,42 +1,170 @@
+import hashlib
+from datetime import date, timedelta
+
 import dagster as dg
-from sqlalchemy import text
+import pandas as pd
 
+from vfr_ml_pipelines.defs.market_data.partitions import single_run_backfill, trading_day_partitions
 from vfr_ml_pipelines.defs.resources import MarketDataResource, WarehouseResource
-from vfr_ml_pipelines.lib.market_data.synthetic import generate_prices, generate_universe
-from vfr_ml_pipelines.lib.warehouse import upsert_frame
+from vfr_ml_pipelines.lib.market_data import calendar, validation
+from vfr_ml_pipelines.lib.market_data.schema import FUNDAMENTAL_COLUMNS, PRICE_COLUMNS
+from vfr_ml_pipelines.lib.warehouse import read_frame, upsert_frame
+from vfr_ml_pipelines.lib.warehouse.partitions import replace_date_range, replace_quarantine
+
+# Prices must be loaded by the morning after each session (the evening run loads them).
+DAILY_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30), warn_window=timedelta(hours=26))
 
 
-@dg.asset(group_name="market_data", kinds={"python", "postgres"})
-def universe(market_data: MarketDataResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """The symbols this project covers, with sector and listing date (`vfr_ml.universe`).
-    Symbols that left the universe are removed, so downstream assets never serve them."""
-    config = market_data.synthetic_config()
-    frame = generate_universe(config).assign(source=market_data.provider)
+def partition_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    """First and last session of the run's partition (range, for single-run backfills)."""
+    keys = context.partition_key_range
+    return date.fromisoformat(keys.start), date.fromisoformat(keys.end)
+
+
+def members(warehouse: WarehouseResource, start: date, end: date) -> list[str]:
+    frame = read_frame(
+        warehouse.engine,
+        "SELECT DISTINCT symbol FROM vfr_ml.universe_membership WHERE trade_date BETWEEN :s AND :e ORDER BY symbol",
+        {"s": start, "e": end},
+    )
+    return frame["symbol"].tolist()
+
+
+def _store(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, *, dataset: str, table: str, date_column: str,
+    provider: str, start: date, end: date, result: validation.ValidationResult,
+) -> None:
     with warehouse.engine.begin() as conn:
-        upsert_frame(conn, "vfr_ml.universe", frame, ["symbol"])
-        conn.execute(text("DELETE FROM vfr_ml.universe WHERE NOT (symbol = ANY(:symbols))"), {"symbols": list(frame["symbol"])})
+        replace_date_range(conn, table, result.clean, date_column, start, end)
+        replace_quarantine(conn, dataset, provider, start, end, result.rejected, context.run_id)
+    if not result.rejected.empty:
+        context.log.warning(
+            f"{dataset}: {len(result.rejected)} rows quarantined, e.g. "
+            + "; ".join(f"{r.symbol} {r.day} {r.field}: {r.reason}" for r in result.rejected.head(3).itertuples())
+        )
+
+
+def _rejections(result: validation.ValidationResult) -> dict:
+    reasons = result.rejected["field"].value_counts().head(10).to_dict() if not result.rejected.empty else {}
+    return {"rows": len(result.clean), "quarantined": len(result.rejected), "quarantined_by_field": dg.MetadataValue.json(reasons)}
+
+
+@dg.asset(
+    group_name="market_data", kinds={"postgres"}, partitions_def=trading_day_partitions,
+    backfill_policy=single_run_backfill,
+)
+def universe(context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """The symbols covered on each session: the symbol master `vfr_ml.universe` (sector,
+    listing and delisting dates) and daily membership `vfr_ml.universe_membership`."""
+    start, end = partition_dates(context)
+    provider = market_data.provider(end)
+    result = validation.validate_universe(provider.universe(end), source=provider.name)
+    master = result.clean.assign(source=provider.name)
+    sessions = calendar.trading_days(start, end)
+    rows = [
+        (day, m.symbol, m.sector)
+        for m in master.itertuples(index=False)
+        for day in sessions
+        if m.listed_on <= day and (pd.isna(m.delisted_on) or day < m.delisted_on)
+    ]
+    membership = pd.DataFrame(rows, columns=["trade_date", "symbol", "sector"]).assign(source=provider.name)
+    with warehouse.engine.begin() as conn:
+        upsert_frame(conn, "vfr_ml.universe", master[["symbol", "name", "sector", "listed_on", "delisted_on", "source"]], ["symbol"])
+        replace_date_range(conn, "vfr_ml.universe_membership", membership, "trade_date", start, end)
+        replace_quarantine(conn, "universe", provider.name, start, end, result.rejected, context.run_id)
     return dg.MaterializeResult(
         metadata={
-            "symbols": len(frame),
-            "sectors": frame["sector"].nunique(),
-            "provider": market_data.provider,
+            "sessions": len(sessions),
+            "symbols": int(membership["symbol"].nunique()) if not membership.empty else 0,
+            "sectors": int(master["sector"].nunique()),
+            "provider": provider.name,
+            "quarantined": len(result.rejected),
         }
     )
 
 
-@dg.asset(group_name="market_data", kinds={"python", "postgres"}, deps=[universe])
+@dg.asset(
+    group_name="market_data", kinds={"postgres"}, deps=[universe], partitions_def=trading_day_partitions,
+    backfill_policy=single_run_backfill, freshness_policy=DAILY_FRESHNESS,
+)
 def raw_prices(context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Daily OHLCV bars per symbol (`vfr_ml.raw_prices`), upserted by (symbol, trade_date)
-    so a re-run rewrites the same rows and never duplicates them."""
-    config = market_data.synthetic_config()
-    frame = generate_prices(config).assign(source=market_data.provider)
-    written = upsert_frame(warehouse.engine, "vfr_ml.raw_prices", frame, ["symbol", "trade_date"])
-    context.log.info(f"upserted {written} price rows")
-    return dg.MaterializeResult(
-        metadata={
-            "rows": len(frame),
-            "symbols": frame["symbol"].nunique(),
-            "first_day": str(frame["trade_date"].min()),
-            "last_day": str(frame["trade_date"].max()),
-        }
+    """Daily OHLCV bars of the session's universe (`vfr_ml.raw_prices`): raw traded prices
+    plus split and dividend events on their ex-dates (adjusted series are derived from
+    these). Rows failing validation go to `vfr_ml.quarantine` with the reason."""
+    start, end = partition_dates(context)
+    provider = market_data.provider(end)
+    symbols = members(warehouse, start, end)
+    frame = provider.prices(symbols, start, end)
+    result = validation.validate_prices(
+        frame, start=start, end=end, today=market_data.today(), known_symbols=set(symbols), source=provider.name
     )
+    result = validation.ValidationResult(result.clean[list(PRICE_COLUMNS)].assign(source=provider.name), result.rejected)
+    _store(context, warehouse, dataset="prices", table="vfr_ml.raw_prices", date_column="trade_date",
+           provider=provider.name, start=start, end=end, result=result)
+    return dg.MaterializeResult(metadata={**_rejections(result), "symbols": len(symbols), "first_day": str(start), "last_day": str(end)})
+
+
+@dg.asset(
+    group_name="market_data", kinds={"postgres"}, deps=[universe], partitions_def=trading_day_partitions,
+    backfill_policy=single_run_backfill,
+)
+def raw_fundamentals(context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Quarterly reports by filing day (`vfr_ml.raw_fundamentals`): the partition of a report
+    is the session it was filed on, the only day from which a model may use it."""
+    start, end = partition_dates(context)
+    provider = market_data.provider(end)
+    symbols = members(warehouse, start, end)
+    result = validation.validate_fundamentals(
+        provider.fundamentals(symbols, start, end), start=start, end=end, today=market_data.today(),
+        known_symbols=set(symbols), source=provider.name,
+    )
+    result = validation.ValidationResult(result.clean[list(FUNDAMENTAL_COLUMNS)].assign(source=provider.name), result.rejected)
+    _store(context, warehouse, dataset="fundamentals", table="vfr_ml.raw_fundamentals", date_column="filing_date",
+           provider=provider.name, start=start, end=end, result=result)
+    return dg.MaterializeResult(metadata=_rejections(result))
+
+
+@dg.asset(
+    group_name="market_data", kinds={"postgres"}, deps=[universe], partitions_def=trading_day_partitions,
+    backfill_policy=single_run_backfill,
+)
+def raw_news(context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Headlines by session (`vfr_ml.raw_news`): news after the 16:00 close or on a closed
+    day belongs to the next session, so a session's news is known by its close."""
+    start, end = partition_dates(context)
+    provider = market_data.provider(end)
+    symbols = members(warehouse, start, end)
+    result = validation.validate_news(
+        provider.news(symbols, start, end), start=start, end=end, today=market_data.today(),
+        known_symbols=set(symbols), source=provider.name,
+    )
+    clean = result.clean.copy()
+    clean["trade_date"] = calendar.sessions_of(clean["published_at"]) if not clean.empty else pd.Series(dtype=object)
+    clean["headline_md5"] = [hashlib.md5(h.encode()).hexdigest() for h in clean["headline"]]
+    clean = clean.drop_duplicates(["trade_date", "symbol", "published_at", "headline_md5"])
+    clean = clean[["trade_date", "symbol", "published_at", "headline", "headline_md5", "source", "url"]].assign(provider=provider.name)
+    result = validation.ValidationResult(clean, result.rejected)
+    _store(context, warehouse, dataset="news", table="vfr_ml.raw_news", date_column="trade_date",
+           provider=provider.name, start=start, end=end, result=result)
+    return dg.MaterializeResult(metadata=_rejections(result))
+
+
+@dg.asset(
+    group_name="market_data", kinds={"postgres"}, deps=[universe], partitions_def=trading_day_partitions,
+    backfill_policy=single_run_backfill, output_required=False,
+)
+def synthetic_oracle(context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse: WarehouseResource):
+    """The synthetic market's planted expected forward return per symbol, session and horizon
+    (`vfr_ml_oracle.expected_returns`, a schema no feature reads). It measures how close a
+    model gets to the best possible forecast; a model above it has seen the future. Only the
+    synthetic provider has one: with another provider this asset is skipped."""
+    start, end = partition_dates(context)
+    provider = market_data.provider(end)
+    if not hasattr(provider, "oracle"):
+        context.log.info(f"provider {provider.name!r} has no oracle; skipped")
+        return
+    symbols = members(warehouse, start, end)
+    oracle = provider.oracle(symbols, start, end)[["horizon", "trade_date", "symbol", "expected_return"]]
+    with warehouse.engine.begin() as conn:
+        replace_date_range(conn, "vfr_ml_oracle.expected_returns", oracle, "trade_date", start, end)
+    yield dg.MaterializeResult(metadata={"rows": len(oracle), "horizons": sorted(oracle["horizon"].unique().tolist())})

@@ -40,7 +40,7 @@ def features_on(engine: Engine, feature_set: str, feature_names: Sequence[str], 
     long = read_frame(
         engine,
         "SELECT f.symbol, f.trade_date, f.feature_name, f.value FROM vfr_ml.feature_values f "
-        "JOIN vfr_ml.universe u USING (symbol) "
+        "JOIN vfr_ml.universe_membership m ON m.symbol = f.symbol AND m.trade_date = f.trade_date "
         "WHERE f.feature_set = :fs AND f.trade_date = :day AND f.feature_name = ANY(:names)",
         {"fs": feature_set, "day": day, "names": list(feature_names)},
     )

@@ -1,128 +1,379 @@
-"""A deterministic synthetic equity market (first version).
+"""A deterministic synthetic equity market with planted, documented signals and their oracle.
 
-Daily OHLCV for a universe with a market factor, sector factors, per-symbol volatility and
-fat-tailed shocks, on a weekday calendar. It plants one weak, documented signal (a one-week
-short-term reversal) so that a model has something real, and small, to learn.
+A factor model (market, ten sectors, idiosyncratic part) with GARCH(1,1) volatility and
+Student-t shocks on the NYSE calendar; splits and dividends on raw prices with a
+total-return adjusted close; quarterly fundamentals filed 25-60 days after the quarter;
+daily headlines whose Loughran-McDonald tone carries news. Four weak signals (one-week
+reversal, momentum, value, news) set each symbol's expected return, and `generate_oracle`
+returns that expectation, which no feature may see. The model, the signals with their
+formulas and the measured calibration are in docs/synthetic_market.md; the engine is
+`synthetic_sim.py`.
+
+History stability: a day's raw prices, events, fundamentals, news and oracle depend only on
+the seed, `start` and the days before it, so a later `as_of` appends rows and never rewrites
+them. Two things do move with `as_of`, by design:
+- `adj_close` is anchored at the last generated day (as vendors do): old adjusted values
+  change when a later split or dividend enters the range, their daily ratios never do;
+- with `listing_anchor=None` the recently listed symbols are listed `recent_listing_days`
+  sessions before `as_of`; pass a fixed `listing_anchor` for listing dates that stay put.
 """
 
 from __future__ import annotations
 
-import string
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
-SECTORS = (
-    "Technology", "Healthcare", "Financials", "Energy", "Industrials",
-    "ConsumerDiscretionary", "ConsumerStaples", "Utilities", "Materials", "RealEstate",
+from vfr_ml_pipelines.lib.market_data import calendar, synthetic_fundamentals, synthetic_sim
+from vfr_ml_pipelines.lib.market_data.provider import MarketDataProvider, ProviderError
+from vfr_ml_pipelines.lib.market_data.schema import (
+    FUNDAMENTAL_COLUMNS,
+    NEWS_COLUMNS,
+    ORACLE_COLUMNS,
+    PRICE_COLUMNS,
+    UNIVERSE_COLUMNS,
 )
+from vfr_ml_pipelines.lib.market_data.synthetic_sim import HORIZONS, SECTORS, Simulation
 
-# Daily expected return per unit of the trailing 5-day return: a weak one-week reversal.
-REVERSAL_STRENGTH = -0.04
+__all__ = [
+    "SECTORS", "HORIZONS", "SyntheticMarketConfig", "SyntheticMarketProvider", "generate_universe",
+    "generate_prices", "generate_fundamentals", "generate_news", "generate_oracle",
+]
 
 
 @dataclass(frozen=True)
 class SyntheticMarketConfig:
-    """The market is anchored at `start`: a day's bars depend only on the seed and the days
-    before it, so extending `as_of` appends history and never rewrites it."""
+    """One synthetic market. Bars cover the NYSE sessions from `start` to `as_of`.
+
+    Signal strengths are per day: `reversal_strength` per unit of the last five days'
+    idiosyncratic (non-news) return, the others per unit of their standardised score (see
+    docs/synthetic_market.md). From `shift_start` on, every shock is scaled by
+    `shift_vol_multiplier` and every planted drift by `shift_signal_multiplier` (negative
+    flips the signals): a distribution shift for drift and decay monitoring."""
 
     as_of: date
-    start: date = date(2023, 1, 2)
+    start: date = date(2016, 1, 4)
     n_symbols: int = 50
     seed: int = 7
-    # the last `recent_listings` symbols were listed only `recent_listing_days` days ago
+    # the last `recent_listings` symbols list `recent_listing_days` sessions before
+    # `listing_anchor` (default: `as_of`)
     recent_listings: int = 1
     recent_listing_days: int = 40
+    listing_anchor: date | None = None
+    # `delistings` symbols stop trading `delisting_after` sessions after start (21 apart)
+    delistings: int = 0
+    delisting_after: int = 250
+    reversal_strength: float = 0.035
+    momentum_strength: float = 0.0002
+    value_strength: float = 0.0003
+    news_strength: float = 0.001
+    shift_start: date | None = None
+    shift_vol_multiplier: float = 1.75
+    shift_signal_multiplier: float = -0.5
 
     def __post_init__(self) -> None:
         if self.n_symbols < 2:
             raise ValueError(f"n_symbols must be at least 2, got {self.n_symbols}")
-        n_days = len(trading_days(self.start, self.as_of))
-        if n_days < 80:
-            raise ValueError(f"need at least 80 trading days from {self.start} to {self.as_of}, got {n_days}")
+        if self.as_of < self.start:
+            raise ValueError(f"as_of {self.as_of} is before start {self.start}")
+        if self.start < calendar.CALENDAR_START:
+            raise ValueError(f"start {self.start} is before the calendar's first day {calendar.CALENDAR_START}")
+        if not calendar.trading_days(self.start, self.as_of):
+            raise ValueError(f"no trading day from {self.start} to {self.as_of}")
+        if not 0 <= self.recent_listings + self.delistings < self.n_symbols:
+            raise ValueError(
+                f"recent_listings ({self.recent_listings}) + delistings ({self.delistings}) must be below n_symbols ({self.n_symbols})"
+            )
+        if self.recent_listing_days < 1 or self.delisting_after < 1:
+            raise ValueError("recent_listing_days and delisting_after must be at least 1")
+        if self.shift_vol_multiplier <= 0:
+            raise ValueError(f"shift_vol_multiplier must be positive, got {self.shift_vol_multiplier}")
 
 
-def trading_days(start: date, end: date) -> pd.DatetimeIndex:
-    """Weekdays from `start` to `end` inclusive (holidays come with the market-data
-    calendar)."""
-    return pd.bdate_range(start=pd.Timestamp(start), end=pd.Timestamp(end))
+# ----------------------------------------------------------------------------- simulation
 
 
-def _stream(config: SyntheticMarketConfig, component: int) -> np.random.Generator:
-    # one independent stream per component, drawn in time order, keeps history stable
-    return np.random.default_rng([config.seed, component])
+def _simulation_end(config: SyntheticMarketConfig) -> date:
+    # Simulate to the end of as_of's quarter: daily partitions of one quarter share a run,
+    # and history stability makes the longer run's first rows those of the shorter one.
+    quarter_end = synthetic_fundamentals.quarter_end(config.as_of)
+    return max(config.as_of, min(quarter_end, calendar.calendar_end()))
 
 
-def _tickers(rng: np.random.Generator, n: int) -> list[str]:
-    letters = np.array(list(string.ascii_uppercase))
-    seen: set[str] = set()
-    out: list[str] = []
-    while len(out) < n:
-        ticker = "".join(rng.choice(letters, size=4))
-        if ticker not in seen:
-            seen.add(ticker)
-            out.append(ticker)
-    return out
+@lru_cache(maxsize=2)
+def _simulate(config: SyntheticMarketConfig, end: date) -> Simulation:
+    return synthetic_sim.simulate(config, end)
+
+
+def simulation(config: SyntheticMarketConfig) -> Simulation:
+    """The (cached) simulation behind `config`; it may run past `as_of`, which no public
+    function ever shows."""
+    return _simulate(replace(config, as_of=_simulation_end(config), listing_anchor=None), _simulation_end(config))
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """When each symbol trades, as row indices into the simulation's sessions."""
+
+    listed_on: list[date]
+    delisted_on: list[date | None]  # first session without a bar; None if none up to as_of
+    first_row: np.ndarray  # first row with a bar
+    last_row: np.ndarray  # last row with a bar (<= as_of); last_row < first_row: none
+    as_of_row: int
+
+
+def _listing(config: SyntheticMarketConfig, sim: Simulation) -> _Listing:
+    n = config.n_symbols
+    rng = synthetic_sim.stream(config, 16)
+    # symbols listed before the simulated history: an IPO 1-30 years earlier, on a weekday
+    listed = []
+    for years in rng.uniform(1.0, 30.0, n):
+        day = config.start - timedelta(days=int(years * 365.25))
+        while day.weekday() >= 5:
+            day += timedelta(days=1)
+        listed.append(day)
+    anchor = config.listing_anchor or config.as_of
+    upto = calendar.trading_days(anchor - timedelta(days=2 * config.recent_listing_days + 15), anchor)
+    for k in range(config.recent_listings):
+        listed[n - 1 - k] = upto[-config.recent_listing_days] if len(upto) >= config.recent_listing_days else upto[0]
+
+    horizon = config.delisting_after + 21 * max(config.delistings - 1, 0)
+    after_start = calendar.trading_days(config.start, config.start + timedelta(days=int(horizon * 1.6) + 30))
+    delisted: list[date | None] = [None] * n
+    for k in range(config.delistings):
+        idx = config.delisting_after + 21 * k
+        if idx < len(after_start) and after_start[idx] <= config.as_of:
+            delisted[n - 1 - config.recent_listings - k] = after_start[idx]
+
+    ordinals = sim.ordinals
+    as_of_row = int(np.searchsorted(ordinals, config.as_of.toordinal(), side="right")) - 1
+    first_row = np.maximum(np.searchsorted(ordinals, [d.toordinal() for d in listed], side="left"), sim.first)
+    last = [as_of_row if d is None else int(np.searchsorted(ordinals, d.toordinal(), side="left")) - 1 for d in delisted]
+    return _Listing(listed, delisted, first_row, np.minimum(np.array(last), as_of_row), as_of_row)
+
+
+def _rows(sim: Simulation, listing: _Listing, start: date, end: date) -> tuple[int, int]:
+    """[lo, hi) rows of the sessions within [start, end], up to as_of."""
+    lo = int(np.searchsorted(sim.ordinals, start.toordinal(), side="left"))
+    hi = int(np.searchsorted(sim.ordinals, end.toordinal(), side="right"))
+    return lo, min(hi, listing.as_of_row + 1)
+
+
+# ----------------------------------------------------------------------------- frames
+
+
+def _universe_frame(config: SyntheticMarketConfig, sim: Simulation, listing: _Listing, as_of: date) -> pd.DataFrame:
+    st = sim.static
+    rows = [
+        (st.symbols[i], st.names[i], st.sectors[i], listing.listed_on[i],
+         listing.delisted_on[i] if listing.delisted_on[i] is not None and listing.delisted_on[i] <= as_of else None)
+        for i in range(config.n_symbols)
+        if listing.listed_on[i] <= as_of and listing.first_row[i] <= listing.last_row[i]
+    ]
+    frame = pd.DataFrame(rows, columns=list(UNIVERSE_COLUMNS))
+    for col in ("listed_on", "delisted_on"):
+        frame[col] = frame[col].astype(object)
+    return frame.sort_values("symbol").reset_index(drop=True)
+
+
+def _symbol_indices(sim: Simulation, symbols: Sequence[str] | None) -> np.ndarray:
+    lookup = {s: i for i, s in enumerate(sim.static.symbols)}
+    if symbols is None:
+        chosen = list(lookup)
+    else:
+        chosen = list(dict.fromkeys(symbols))
+        unknown = [s for s in chosen if s not in lookup]
+        if unknown:
+            raise ProviderError(f"synthetic: unknown symbol {unknown[0]!r} ({len(unknown)} unknown)", symbol=unknown[0])
+    return np.array([lookup[s] for s in sorted(chosen)], dtype=np.int64)
+
+
+def _block_mask(idx: np.ndarray, listing: _Listing, lo: int, hi: int) -> np.ndarray:
+    """(symbols, rows lo..hi-1) mask of the bars that exist."""
+    rows = np.arange(lo, hi)
+    return (rows[None, :] >= listing.first_row[idx, None]) & (rows[None, :] <= listing.last_row[idx, None])
+
+
+def _price_frame(sim: Simulation, listing: _Listing, idx: np.ndarray, start: date, end: date) -> pd.DataFrame:
+    lo, hi = _rows(sim, listing, start, end)
+    if hi <= lo or len(idx) == 0:
+        return _empty(PRICE_COLUMNS)
+    mask = _block_mask(idx, listing, lo, hi)
+    # adjusted close: the total-return index anchored at the symbol's last generated bar
+    log_index = np.cumsum(np.log1p(sim.total_return[:, idx]), axis=0)
+    last = np.maximum(listing.last_row[idx], 0)
+    anchor_close = sim.close[last, idx]
+    adj = anchor_close[None, :] * np.exp(log_index[lo:hi] - log_index[last, np.arange(len(idx))][None, :])
+
+    def take(a: np.ndarray) -> np.ndarray:
+        return a[lo:hi][:, idx].T[mask]
+
+    counts = mask.sum(axis=1)
+    frame = pd.DataFrame(
+        {
+            "symbol": np.repeat(np.array(sim.static.symbols, dtype=object)[idx], counts),
+            "trade_date": np.broadcast_to(np.array(sim.days[lo:hi], dtype=object), mask.shape)[mask],
+            "open": take(sim.open), "high": take(sim.high), "low": take(sim.low), "close": take(sim.close),
+            "adj_close": adj.T[mask], "volume": take(sim.volume).astype(np.int64),
+            "dividend": take(sim.dividend), "split_ratio": take(sim.split),
+        }
+    )
+    return frame.reset_index(drop=True)
+
+
+def _fundamental_frame(sim: Simulation, listing: _Listing, idx: np.ndarray, start: date, end: date) -> pd.DataFrame:
+    q = sim.quarters
+    filing_row = q["_filing_row"][:, idx]  # (quarters, symbols)
+    n_days = len(sim.days)
+    lo, hi = _rows(sim, listing, start, end)
+    # a report exists once filed, while the symbol is listed; it is served by filing date
+    alive_until = np.array([
+        n_days if listing.delisted_on[i] is None else int(listing.last_row[i]) + 1 for i in idx
+    ])
+    listed_row = np.searchsorted(sim.ordinals, [listing.listed_on[i].toordinal() for i in idx], side="left")
+    ok = (filing_row >= lo) & (filing_row < hi) & (filing_row >= listed_row[None, :]) & (filing_row < alive_until[None, :])
+    qi, si = np.nonzero(ok)
+    if len(qi) == 0:
+        return _empty(FUNDAMENTAL_COLUMNS)
+    period_end = q["_period_end"][qi]
+    days = np.array(sim.days, dtype=object)
+    frame = pd.DataFrame(
+        {
+            "symbol": np.array(sim.static.symbols, dtype=object)[idx[si]],
+            "period_end": period_end,
+            "filing_date": days[filing_row[qi, si]],
+            "fiscal_period": np.array([f"Q{(p.month - 1) // 3 + 1}" for p in period_end], dtype=object),
+        }
+    )
+    for col in FUNDAMENTAL_COLUMNS[4:]:
+        frame[col] = q[col][qi, idx[si]].astype("float64")
+    return frame.sort_values(["symbol", "period_end"], kind="stable").reset_index(drop=True)
+
+
+def _news_frame(sim: Simulation, listing: _Listing, idx: np.ndarray, start: date, end: date) -> pd.DataFrame:
+    lo, hi = _rows(sim, listing, start, end)
+    if hi <= lo or len(idx) == 0:
+        return _empty(NEWS_COLUMNS)
+    news, day = sim.news()
+    a, b = np.searchsorted(day, lo, side="left"), np.searchsorted(day, hi, side="left")
+    part = news.iloc[a:b]
+    row = day[a:b]
+    position = np.full(len(sim.static.symbols), -1)
+    position[idx] = np.arange(len(idx))
+    symbol_index = pd.Index(sim.static.symbols).get_indexer(part["symbol"])
+    pos = position[symbol_index]
+    keep = pos >= 0
+    keep[keep] &= (row[keep] >= listing.first_row[idx[pos[keep]]]) & (row[keep] <= listing.last_row[idx[pos[keep]]])
+    out = part[keep]
+    return out.sort_values(["symbol", "published_at"], kind="stable").reset_index(drop=True)[list(NEWS_COLUMNS)]
+
+
+def _oracle_frame(sim: Simulation, listing: _Listing, idx: np.ndarray, start: date, end: date) -> pd.DataFrame:
+    lo, hi = _rows(sim, listing, start, end)
+    if hi <= lo or len(idx) == 0:
+        return _empty(ORACLE_COLUMNS)
+    mask = _block_mask(idx, listing, lo, hi)
+    counts = mask.sum(axis=1)
+    symbols = np.repeat(np.array(sim.static.symbols, dtype=object)[idx], counts)
+    days = np.broadcast_to(np.array(sim.days[lo:hi], dtype=object), mask.shape)[mask]
+    parts = [
+        pd.DataFrame({"symbol": symbols, "trade_date": days, "horizon": name, "expected_return": sim.oracle[name][lo:hi][:, idx].T[mask]})
+        for name in HORIZONS
+    ]
+    return pd.concat(parts, ignore_index=True)[list(ORACLE_COLUMNS)]
+
+
+_FLOAT_COLUMNS = {"open", "high", "low", "close", "adj_close", "dividend", "split_ratio", "expected_return", *FUNDAMENTAL_COLUMNS[4:]}
+
+
+def _empty(columns: Sequence[str]) -> pd.DataFrame:
+    """No rows, with the dtypes the columns have when there are rows."""
+    def dtype(column: str) -> str:
+        if column in _FLOAT_COLUMNS:
+            return "float64"
+        return {"volume": "int64", "published_at": "datetime64[ns, UTC]"}.get(column, "object")
+
+    return pd.DataFrame({c: pd.Series(dtype=dtype(c)) for c in columns})
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+class SyntheticMarketProvider(MarketDataProvider):
+    """Serves one simulated market (simulated once, then cached) for any symbol subset and
+    date range up to `config.as_of`. `oracle` is the planted expected return, kept apart
+    from everything a model may see."""
+
+    name = "synthetic"
+
+    def __init__(self, config: SyntheticMarketConfig):
+        self.config = config
+        self._sim: Simulation | None = None
+        self._listing: _Listing | None = None
+
+    def _state(self) -> tuple[Simulation, _Listing]:
+        if self._sim is None or self._listing is None:
+            self._sim = simulation(self.config)
+            self._listing = _listing(self.config, self._sim)
+        return self._sim, self._listing
+
+    def universe(self, as_of: date) -> pd.DataFrame:
+        """Symbols listed on or before `as_of` (capped at the config's `as_of`); symbols that
+        left the market by then are kept with their `delisted_on`, the first session they
+        no longer trade, so a symbol master learns of the delisting."""
+        sim, listing = self._state()
+        return _universe_frame(self.config, sim, listing, min(as_of, self.config.as_of))
+
+    def prices(self, symbols: Sequence[str], start: date, end: date) -> pd.DataFrame:
+        sim, listing = self._state()
+        return _price_frame(sim, listing, _symbol_indices(sim, symbols), start, end)
+
+    def fundamentals(self, symbols: Sequence[str], start: date, end: date) -> pd.DataFrame:
+        sim, listing = self._state()
+        return _fundamental_frame(sim, listing, _symbol_indices(sim, symbols), start, end)
+
+    def news(self, symbols: Sequence[str], start: date, end: date) -> pd.DataFrame:
+        sim, listing = self._state()
+        return _news_frame(sim, listing, _symbol_indices(sim, symbols), start, end)
+
+    def oracle(self, symbols: Sequence[str], start: date, end: date) -> pd.DataFrame:
+        """Planted expected forward return per (symbol, trade_date, horizon) (ORACLE_COLUMNS)."""
+        sim, listing = self._state()
+        return _oracle_frame(sim, listing, _symbol_indices(sim, symbols), start, end)
+
+    def all_symbols(self) -> list[str]:
+        return sorted(self._state()[0].static.symbols)
 
 
 def generate_universe(config: SyntheticMarketConfig) -> pd.DataFrame:
-    symbols = _tickers(_stream(config, 0), config.n_symbols)
-    days = trading_days(config.start, config.as_of)
-    listed = [days[0]] * config.n_symbols
-    for k in range(min(config.recent_listings, config.n_symbols - 1)):
-        listed[config.n_symbols - 1 - k] = days[-config.recent_listing_days]
-    return pd.DataFrame(
-        {
-            "symbol": symbols,
-            "sector": [SECTORS[i % len(SECTORS)] for i in range(config.n_symbols)],
-            "listed_on": [d.date() for d in listed],
-        }
-    )
+    """Every symbol that has traded from `start` to `as_of` (UNIVERSE_COLUMNS)."""
+    return SyntheticMarketProvider(config).universe(config.as_of)
 
 
 def generate_prices(config: SyntheticMarketConfig) -> pd.DataFrame:
-    universe = generate_universe(config)
-    days = trading_days(config.start, config.as_of)
-    n_days, n_sym = len(days), len(universe)
+    """Daily bars of every symbol from `start` to `as_of` (PRICE_COLUMNS), by symbol and day."""
+    provider = SyntheticMarketProvider(config)
+    return provider.prices(provider.all_symbols(), config.start, config.as_of)
 
-    static = _stream(config, 1)
-    sector_idx = np.array([SECTORS.index(s) for s in universe["sector"]])
-    beta = static.normal(1.0, 0.25, n_sym).clip(0.3, 2.0)
-    idio_vol = static.uniform(0.010, 0.025, n_sym)
-    start_price = 20.0 * np.exp(static.normal(0, 0.8, n_sym))
-    base_volume = np.exp(static.normal(13.5, 1.0, n_sym))
-    market = _stream(config, 2).standard_t(df=5, size=n_days) * 0.008
-    sectors = _stream(config, 3).standard_t(df=5, size=(n_days, len(SECTORS))) * 0.005
-    shocks = _stream(config, 4).standard_t(df=4, size=(n_days, n_sym)) / np.sqrt(2.0) * idio_vol
-    bar_noise = _stream(config, 5).normal(0, 1, size=(n_days, n_sym, 4))
 
-    returns = np.zeros((n_days, n_sym))
-    for t in range(n_days):
-        trailing = returns[max(0, t - 5):t].sum(axis=0)
-        returns[t] = beta * market[t] + sectors[t, sector_idx] + shocks[t] + REVERSAL_STRENGTH * trailing
+def generate_fundamentals(config: SyntheticMarketConfig) -> pd.DataFrame:
+    """Every quarterly report filed up to `as_of`, including the ones filed shortly before
+    `start` (so the latest report is known on the first day) (FUNDAMENTAL_COLUMNS)."""
+    provider = SyntheticMarketProvider(config)
+    return provider.fundamentals(provider.all_symbols(), date(1900, 1, 1), config.as_of)
 
-    close = start_price * np.exp(np.cumsum(returns, axis=0))
-    prev_close = np.vstack([start_price, close[:-1]])
-    daily_vol = idio_vol + 0.008
-    open_ = prev_close * np.exp(0.3 * bar_noise[..., 0] * daily_vol)
-    high = np.maximum(open_, close) * np.exp(0.5 * np.abs(bar_noise[..., 1]) * daily_vol)
-    low = np.minimum(open_, close) * np.exp(-0.5 * np.abs(bar_noise[..., 2]) * daily_vol)
-    volume = base_volume * np.exp(0.3 * bar_noise[..., 3]) * (1 + 20 * np.abs(returns))
 
-    frame = pd.DataFrame(
-        {
-            "symbol": np.tile(universe["symbol"].to_numpy(), n_days),
-            "trade_date": np.repeat(days.date, n_sym),
-            "open": open_.ravel(),
-            "high": high.ravel(),
-            "low": low.ravel(),
-            "close": close.ravel(),
-            "volume": volume.ravel().round().astype("int64"),
-        }
-    )
-    frame["adj_close"] = frame["close"]
-    listed = dict(zip(universe["symbol"], universe["listed_on"]))
-    frame = frame[frame["trade_date"] >= frame["symbol"].map(listed)]
-    return frame.sort_values(["symbol", "trade_date"]).reset_index(drop=True)
+def generate_news(config: SyntheticMarketConfig) -> pd.DataFrame:
+    """Headlines of every session from `start` to `as_of` (NEWS_COLUMNS)."""
+    provider = SyntheticMarketProvider(config)
+    return provider.news(provider.all_symbols(), config.start, config.as_of)
+
+
+def generate_oracle(config: SyntheticMarketConfig) -> pd.DataFrame:
+    """The planted expected forward return of every bar (ORACLE_COLUMNS). Never a feature."""
+    provider = SyntheticMarketProvider(config)
+    return provider.oracle(provider.all_symbols(), config.start, config.as_of)

@@ -1,0 +1,155 @@
+"""Data-quality gates on each loaded range. Blocking checks stop the run before bad data
+reaches features and models; the others warn."""
+
+from datetime import date
+
+import dagster as dg
+import pandas as pd
+
+from vfr_ml_pipelines.defs.market_data.assets import raw_fundamentals, raw_news, raw_prices
+from vfr_ml_pipelines.defs.market_data.partitions import trading_day_partitions
+from vfr_ml_pipelines.defs.resources import WarehouseResource
+from vfr_ml_pipelines.lib.market_data import calendar
+from vfr_ml_pipelines.lib.warehouse import read_frame
+
+MIN_COVERAGE = 0.95
+# a raw close moving more than this in one session with no split recorded is almost always
+# an unadjusted split in the source data
+MAX_UNEXPLAINED_JUMP = 0.40
+MAX_FILING_LAG_DAYS = 120
+
+
+def _range(context: dg.AssetCheckExecutionContext) -> tuple[date, date]:
+    keys = context.partition_key_range
+    return date.fromisoformat(keys.start), date.fromisoformat(keys.end)
+
+
+def _sample(frame: pd.DataFrame, n: int = 10) -> dg.MetadataValue:
+    return dg.MetadataValue.md(frame.head(n).to_string(index=False) if not frame.empty else "none")
+
+
+@dg.asset_check(asset=raw_prices, blocking=True, partitions_def=trading_day_partitions)
+def raw_prices_are_valid_bars(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Every stored bar is finite and positive (PostgreSQL accepts NaN and Infinity in double
+    precision, and NaN passes `close > 0`), with low <= open, close <= high."""
+    start, end = _range(context)
+    bad = read_frame(
+        warehouse.engine,
+        """
+        SELECT symbol, trade_date, open, high, low, close, volume FROM vfr_ml.raw_prices
+        WHERE trade_date BETWEEN :s AND :e AND (
+            'NaN' IN (open, high, low, close, adj_close) OR 'Infinity' IN (open, high, low, close, adj_close)
+            OR least(open, high, low, close, adj_close) <= 0 OR low > least(open, close) OR high < greatest(open, close))
+        """,
+        {"s": start, "e": end},
+    )
+    return dg.AssetCheckResult(passed=bad.empty, metadata={"invalid_bars": len(bad), "sample": _sample(bad)})
+
+
+@dg.asset_check(asset=raw_prices, blocking=True, partitions_def=trading_day_partitions)
+def raw_prices_cover_the_universe(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """On every session of the range, at least 95 % of the universe's members have a bar."""
+    start, end = _range(context)
+    coverage = read_frame(
+        warehouse.engine,
+        """
+        SELECT m.trade_date, count(*) AS members, count(p.symbol) AS with_bar
+        FROM vfr_ml.universe_membership m
+        LEFT JOIN vfr_ml.raw_prices p ON p.symbol = m.symbol AND p.trade_date = m.trade_date
+        WHERE m.trade_date BETWEEN :s AND :e GROUP BY m.trade_date ORDER BY m.trade_date
+        """,
+        {"s": start, "e": end},
+    )
+    sessions = calendar.trading_days(start, end)
+    coverage["share"] = coverage["with_bar"] / coverage["members"]
+    low = coverage[coverage["share"] < MIN_COVERAGE]
+    missing_sessions = sorted(set(sessions) - set(coverage["trade_date"]))
+    return dg.AssetCheckResult(
+        passed=low.empty and not missing_sessions,
+        metadata={
+            "min_coverage": float(coverage["share"].min()) if not coverage.empty else 0.0,
+            "threshold": MIN_COVERAGE,
+            "sessions_below_threshold": len(low),
+            "sessions_without_universe": len(missing_sessions),
+            "sample": _sample(low),
+        },
+    )
+
+
+@dg.asset_check(asset=raw_prices, blocking=True, partitions_def=trading_day_partitions)
+def raw_prices_have_no_unadjusted_splits(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """No raw close moves more than 40 % in one session unless a split is recorded that day:
+    such a jump is an unadjusted split (or a bad tick) that would poison returns."""
+    start, end = _range(context)
+    before = calendar.previous_trading_day(start)
+    jumps = read_frame(
+        warehouse.engine,
+        """
+        SELECT symbol, trade_date, prev_close, close, split_ratio, dividend FROM (
+            SELECT symbol, trade_date, close, split_ratio, dividend,
+                   lag(close) OVER (PARTITION BY symbol ORDER BY trade_date) AS prev_close
+            FROM vfr_ml.raw_prices WHERE trade_date BETWEEN :b AND :e) t
+        WHERE trade_date >= :s AND prev_close IS NOT NULL
+          AND abs((close * split_ratio + dividend) / prev_close - 1) > :jump
+        """,
+        {"b": before, "s": start, "e": end, "jump": MAX_UNEXPLAINED_JUMP},
+    )
+    return dg.AssetCheckResult(passed=jumps.empty, metadata={"unexplained_jumps": len(jumps), "sample": _sample(jumps)})
+
+
+@dg.asset_check(asset=raw_prices, blocking=False, partitions_def=trading_day_partitions)
+def raw_prices_are_not_stale(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Warns when a symbol's bar repeats the previous session exactly (same OHLC and volume):
+    the source served yesterday's quote again."""
+    start, end = _range(context)
+    repeats = read_frame(
+        warehouse.engine,
+        """
+        SELECT symbol, trade_date FROM (
+            SELECT symbol, trade_date, (open, high, low, close, volume) AS bar,
+                   lag((open, high, low, close, volume)) OVER (PARTITION BY symbol ORDER BY trade_date) AS prev_bar
+            FROM vfr_ml.raw_prices WHERE trade_date BETWEEN :b AND :e) t
+        WHERE trade_date >= :s AND bar = prev_bar
+        """,
+        {"b": calendar.previous_trading_day(start), "s": start, "e": end},
+    )
+    return dg.AssetCheckResult(
+        passed=repeats.empty, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"repeated_bars": len(repeats), "sample": _sample(repeats)},
+    )
+
+
+@dg.asset_check(asset=raw_fundamentals, blocking=True, partitions_def=trading_day_partitions)
+def raw_fundamentals_filed_after_period_end(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Each report was filed after its period ended, within 120 days of it, and not after
+    its partition's session (a future filing date would leak into point-in-time joins)."""
+    start, end = _range(context)
+    bad = read_frame(
+        warehouse.engine,
+        """
+        SELECT symbol, period_end, filing_date FROM vfr_ml.raw_fundamentals
+        WHERE filing_date BETWEEN :s AND :e
+          AND (filing_date < period_end OR filing_date - period_end > :lag)
+        """,
+        {"s": start, "e": end, "lag": MAX_FILING_LAG_DAYS},
+    )
+    return dg.AssetCheckResult(passed=bad.empty, metadata={"bad_reports": len(bad), "sample": _sample(bad)})
+
+
+@dg.asset_check(asset=raw_news, blocking=True, partitions_def=trading_day_partitions)
+def raw_news_belongs_to_its_session(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Every headline stored under a session was published before that session's close and
+    after the previous session's close: nothing from the future sits in a partition."""
+    start, end = _range(context)
+    news = read_frame(
+        warehouse.engine,
+        "SELECT symbol, trade_date, published_at FROM vfr_ml.raw_news WHERE trade_date BETWEEN :s AND :e",
+        {"s": start, "e": end},
+    )
+    if news.empty:
+        return dg.AssetCheckResult(passed=True, metadata={"headlines": 0, "misplaced": 0})
+    expected = calendar.sessions_of(news["published_at"])
+    misplaced = news[expected.to_numpy() != news["trade_date"].to_numpy()]
+    return dg.AssetCheckResult(
+        passed=misplaced.empty, metadata={"headlines": len(news), "misplaced": len(misplaced), "sample": _sample(misplaced)}
+    )

@@ -1,0 +1,34 @@
+from datetime import date, datetime
+
+import dagster as dg
+
+from vfr_ml_pipelines.lib import settings
+from vfr_ml_pipelines.lib.market_data import calendar
+
+HISTORY_START_ENV = "VFR_HISTORY_START"
+DEFAULT_HISTORY_START = "2023-01-02"
+
+
+def history_start() -> date:
+    return date.fromisoformat(settings.env_or_none(HISTORY_START_ENV) or DEFAULT_HISTORY_START)
+
+
+def _trading_day_partitions() -> dg.TimeWindowPartitionsDefinition:
+    start = calendar.next_trading_day(history_start()) if not calendar.is_trading_day(history_start()) else history_start()
+    return dg.TimeWindowPartitionsDefinition(
+        start=datetime.combine(start, datetime.min.time()),
+        fmt="%Y-%m-%d",
+        cron_schedule="0 0 * * 1-5",
+        timezone="America/New_York",
+        # today's session is a partition from midnight on, so the evening run can load it
+        end_offset=1,
+        exclusions=[datetime.combine(d, datetime.min.time()) for d in calendar.holidays(start, calendar.calendar_end())],
+    )
+
+
+# One partition per NYSE session: all symbols of a day in one partition (weekends and
+# exchange holidays are not partitions).
+trading_day_partitions = _trading_day_partitions()
+
+# A backfill over years is one run over the whole range, not thousands of runs.
+single_run_backfill = dg.BackfillPolicy.single_run()

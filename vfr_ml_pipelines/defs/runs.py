@@ -1,0 +1,27 @@
+"""Running the pipeline over a range of sessions in one run (catch-up and backfill)."""
+
+from datetime import date
+
+import dagster as dg
+
+from vfr_ml_pipelines.defs.market_data.partitions import trading_day_partitions
+
+# Dagster's run tags for a single run over a partition range (what BackfillPolicy.single_run
+# launches); setting them directly gives the same run from a script or a test.
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def range_tags(start: str | date, end: str | date) -> dict[str, str]:
+    return {RANGE_START_TAG: str(start), RANGE_END_TAG: str(end)}
+
+
+def catch_up_range(instance: dg.DagsterInstance, latest: date) -> tuple[str, str]:
+    """From the first session whose raw prices were never materialized up to `latest`
+    (just `latest` when nothing is missing: re-running it is idempotent)."""
+    keys = [k for k in trading_day_partitions.get_partition_keys() if k <= latest.isoformat()]
+    if not keys:
+        raise ValueError(f"no trading-day partition on or before {latest}")
+    done = instance.get_materialized_partitions(dg.AssetKey("raw_prices"))
+    missing = [k for k in keys if k not in done]
+    return (missing[0] if missing else keys[-1]), keys[-1]

@@ -1,0 +1,46 @@
+"""One interface for every market-data backend; the Dagster resource picks one by config."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import date
+
+import pandas as pd
+
+
+class ProviderError(RuntimeError):
+    """A provider could not deliver data. The message names the provider, the request
+    (symbol, dates, endpoint) and what went wrong, and never contains credentials."""
+
+    def __init__(self, message: str, *, symbol: str | None = None, day: date | None = None, field: str | None = None):
+        super().__init__(message)
+        self.symbol = symbol
+        self.day = day
+        self.field = field
+
+
+class MarketDataProvider(ABC):
+    """Returns frames with exactly the columns of `schema.py`. Rows are returned as the
+    source has them; validation (and quarantine of bad rows) happens in `validation.py`,
+    so every backend gets the same checks."""
+
+    name: str
+
+    @abstractmethod
+    def universe(self, as_of: date) -> pd.DataFrame:
+        """Every symbol listed on or before `as_of`, delisted ones included with their
+        `delisted_on` (UNIVERSE_COLUMNS): daily membership is derived from the listing
+        dates, so a backfill over years keeps the symbols that left (no survivorship bias)."""
+
+    @abstractmethod
+    def prices(self, symbols: Sequence[str], start: date, end: date) -> pd.DataFrame:
+        """Daily bars with trade_date in [start, end] (PRICE_COLUMNS)."""
+
+    @abstractmethod
+    def fundamentals(self, symbols: Sequence[str], start: date, end: date) -> pd.DataFrame:
+        """Quarterly reports with filing_date in [start, end] (FUNDAMENTAL_COLUMNS)."""
+
+    @abstractmethod
+    def news(self, symbols: Sequence[str], start: date, end: date) -> pd.DataFrame:
+        """Headlines whose trading day is in [start, end] (NEWS_COLUMNS)."""
