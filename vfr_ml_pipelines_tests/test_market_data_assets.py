@@ -1,0 +1,123 @@
+"""The market-data assets and their checks over a real PostgreSQL, fed by the CSV provider:
+bad rows land in the quarantine with their reason, checks block what would poison models."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from sqlalchemy import text
+
+from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
+from vfr_ml_pipelines.defs.market_data.assets import raw_prices, universe
+from vfr_ml_pipelines.defs.resources import CsvMarketDataResource, WarehouseResource
+from vfr_ml_pipelines.defs.runs import range_tags
+from vfr_ml_pipelines.lib.market_data import calendar
+from vfr_ml_pipelines.lib.warehouse import create_warehouse_engine
+
+START, END = "2024-03-25", "2024-04-05"  # includes Good Friday 2024-03-29 (no session)
+HEADER = "Date,Open,High,Low,Close,Adj Close,Volume,Dividend,Split Ratio"
+
+
+def _write_folder(root: Path, bad_row: bool = True, unadjusted_split: bool = False) -> None:
+    days = calendar.trading_days(date.fromisoformat(START), date.fromisoformat(END))
+    (root / "prices").mkdir(parents=True)
+    for symbol in ("AAA", "BBB"):
+        lines = [HEADER]
+        price = 100.0
+        for i, day in enumerate(days):
+            if unadjusted_split and symbol == "AAA" and i == 5:
+                price /= 2  # a 2:1 split the vendor forgot to flag
+            high, low = price * 1.01, price * 0.99
+            if bad_row and symbol == "BBB" and i == 3:
+                high, low = price * 0.98, price * 1.02  # high < low
+            lines.append(f"{day},{price:.2f},{high:.2f},{low:.2f},{price:.2f},{price:.2f},1000,,")
+            price *= 1.001
+        (root / "prices" / f"{symbol}.csv").write_text("\n".join(lines) + "\n")
+    (root / "universe.csv").write_text(
+        "symbol,name,sector,listed_on,delisted_on\nAAA,Alpha,Energy,2020-01-02,\nBBB,Beta,Utilities,2020-01-02,\n"
+    )
+
+
+def _market_assets():
+    keep = {"universe", "raw_prices", "raw_fundamentals", "raw_news", "synthetic_oracle"}
+    return [a for a in ALL_ASSETS if a.key.to_user_string() in keep] + list(ALL_CHECKS)
+
+
+def _run(folder: Path, database_url: str) -> dg.ExecuteInProcessResult:
+    resources = {
+        "warehouse": WarehouseResource(database_url=database_url),
+        "market_data": CsvMarketDataResource(directory=str(folder), as_of="2024-04-08"),
+    }
+    return dg.materialize(_market_assets(), resources=resources, tags=range_tags(START, END), raise_on_error=False)
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
+def test_bad_row_is_quarantined_with_its_reason_and_blocks_coverage(tmp_path, make_database):
+    url = make_database("csv_quarantine")
+    _write_folder(tmp_path / "csv")
+    result = _run(tmp_path / "csv", url)
+    checks = _checks(result)
+    assert checks["raw_prices_are_valid_bars"] is True
+    # BBB lost one session of two symbols: 50 % coverage that day
+    assert checks["raw_prices_cover_the_universe"] is False
+    engine = create_warehouse_engine(url)
+    with engine.connect() as conn:
+        sessions = conn.execute(text("SELECT count(DISTINCT trade_date) FROM vfr_ml.raw_prices")).scalar_one()
+        counts = dict(conn.execute(text("SELECT symbol, count(*) FROM vfr_ml.raw_prices GROUP BY symbol")).all())
+        quarantined = conn.execute(text("SELECT dataset, symbol, day, field, reason, raw FROM vfr_ml.quarantine")).all()
+    assert sessions == 9  # ten weekdays minus Good Friday
+    assert counts == {"AAA": 9, "BBB": 8}
+    assert len(quarantined) == 1
+    row = quarantined[0]
+    assert (row.dataset, row.symbol, str(row.day)) == ("prices", "BBB", "2024-03-28")
+    assert "high" in row.field and "low" in row.reason
+    assert row.raw["symbol"] == "BBB"
+
+    # re-running the same range neither duplicates nor loses anything
+    _run(tmp_path / "csv", url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM vfr_ml.raw_prices")).scalar_one() == 17
+        assert conn.execute(text("SELECT count(*) FROM vfr_ml.quarantine")).scalar_one() == 1
+    engine.dispose()
+
+
+def test_clean_folder_passes_every_check_and_skips_the_oracle(tmp_path, make_database):
+    url = make_database("csv_clean")
+    _write_folder(tmp_path / "csv", bad_row=False)
+    result = _run(tmp_path / "csv", url)
+    assert result.success
+    assert all(_checks(result).values()), _checks(result)
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "synthetic_oracle" not in materialized  # the csv provider has no oracle
+    assert {"universe", "raw_prices", "raw_fundamentals", "raw_news"} <= materialized
+
+
+def test_unflagged_split_fails_the_blocking_jump_check(tmp_path, make_database):
+    url = make_database("csv_split")
+    _write_folder(tmp_path / "csv", bad_row=False, unadjusted_split=True)
+    checks = _checks(_run(tmp_path / "csv", url))
+    assert checks["raw_prices_have_no_unadjusted_splits"] is False
+    assert checks["raw_prices_are_valid_bars"] is True
+
+
+def test_backfills_are_single_runs_over_the_range():
+    assert raw_prices.backfill_policy == dg.BackfillPolicy.single_run()
+    assert universe.backfill_policy == dg.BackfillPolicy.single_run()
+
+
+@pytest.mark.parametrize("bad_symbol", ["../etc", "A;DROP", "TOOLONGTICKER1"])
+def test_invalid_tickers_never_reach_the_filesystem_or_the_database(tmp_path, make_database, bad_symbol):
+    from vfr_ml_pipelines.lib.market_data.csv_provider import CsvMarketDataProvider
+    from vfr_ml_pipelines.lib.market_data.provider import ProviderError
+    from vfr_ml_pipelines.lib.market_data.validation import SchemaError
+
+    _write_folder(tmp_path / "csv", bad_row=False)
+    provider = CsvMarketDataProvider(tmp_path / "csv")
+    with pytest.raises((ProviderError, SchemaError), match="ticker|symbol"):
+        provider.prices([bad_symbol], date.fromisoformat(START), date.fromisoformat(END))
