@@ -7,7 +7,13 @@ from pathlib import Path
 import dagster as dg
 
 from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
-from vfr_ml_pipelines.defs.resources import MlflowResource, RedisResource, SyntheticMarketDataResource, WarehouseResource
+from vfr_ml_pipelines.defs.resources import (
+    FeatureStoreResource,
+    MlflowResource,
+    RedisResource,
+    SyntheticMarketDataResource,
+    WarehouseResource,
+)
 from vfr_ml_pipelines.defs.runs import range_tags
 
 AS_OF = "2026-11-20"  # a Friday
@@ -20,6 +26,7 @@ def pipeline_resources(database_url: str, redis_url: str, key_prefix: str, mlflo
         "warehouse": WarehouseResource(database_url=database_url),
         "redis": RedisResource(redis_url=redis_url, key_prefix=key_prefix),
         "mlflow": MlflowResource(state_dir=str(mlflow_state)),
+        "feature_store": FeatureStoreResource(root=str(mlflow_state / "feature_store")),
         "market_data": SyntheticMarketDataResource(
             n_symbols=market.get("n_symbols", N_SYMBOLS),
             history_start=market.get("history_start", HISTORY_START),

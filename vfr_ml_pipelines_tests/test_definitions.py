@@ -19,7 +19,8 @@ from vfr_ml_pipelines.definitions import defs
 REPO = Path(__file__).resolve().parents[1]
 EXPECTED_ASSETS = {
     "universe", "raw_prices", "raw_fundamentals", "raw_news", "synthetic_oracle",
-    "technical_features", "labels", "lightgbm_1w_model",
+    "technical_features", "fundamental_features", "sentiment_features", "feature_matrix", "labels",
+    "lightgbm_1w_model", "vfr_feature_export",
     "champion_1w_model", "predictions", "redis_predictions", "ml_predictions",
 }
 

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from vfr_ml_pipelines.lib.features.labels import compute_labels
-from vfr_ml_pipelines.lib.features.technical import FEATURE_NAMES, compute_technical_features, to_long, to_wide
+from vfr_ml_pipelines.lib.features.labels import HORIZON_DAYS, compute_all_labels, rank_label
+from vfr_ml_pipelines.lib.features.technical import compute_technical_features
 from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, generate_prices
 
 
@@ -29,12 +30,6 @@ def test_no_look_ahead_changing_the_future_leaves_the_past_unchanged(prices):
     b = compute_technical_features(shocked)
     past = a["trade_date"] <= cutoff
     pd.testing.assert_frame_equal(a[past].reset_index(drop=True), b[past].reset_index(drop=True))
-
-
-def test_long_and_wide_round_trip(prices):
-    wide = compute_technical_features(prices)
-    back = to_wide(to_long(wide)).sort_values(["symbol", "trade_date"]).reset_index(drop=True)
-    pd.testing.assert_frame_equal(back[["symbol", "trade_date", *FEATURE_NAMES]], wide.reset_index(drop=True), check_dtype=False)
 
 
 def test_labels_forward_return_and_known_date():
@@ -65,3 +60,84 @@ def test_synthetic_history_is_stable_when_the_market_moves_on():
         np.testing.assert_array_equal(merged[f"{col}_s"], merged[f"{col}_l"])
     assert (long["low"] <= long[["open", "close"]].min(axis=1)).all()
     assert (long["high"] >= long[["open", "close"]].max(axis=1)).all()
+
+
+def _labels_with_groupby(prices: pd.DataFrame, horizon: str) -> pd.DataFrame:
+    """The original groupby.shift implementation, kept as the reference."""
+    h = HORIZON_DAYS[horizon]
+    ordered = prices.sort_values(["symbol", "trade_date"], kind="stable")
+    grouped = ordered.groupby("symbol", sort=False)
+    frame = ordered[["symbol", "trade_date"]].copy()
+    frame["forward_return"] = grouped["adj_close"].shift(-h) / ordered["adj_close"] - 1.0
+    frame["known_date"] = grouped["trade_date"].shift(-h)
+    frame = frame.dropna(subset=["forward_return", "known_date"])
+    frame["excess_return"] = frame["forward_return"] - frame.groupby("trade_date")["forward_return"].transform("mean")
+    frame.insert(0, "horizon", horizon)
+    return frame[["horizon", "trade_date", "symbol", "forward_return", "excess_return", "known_date"]].reset_index(drop=True)
+
+
+def test_vectorised_labels_equal_the_groupby_reference(prices):
+    ragged = prices.drop(index=prices.sample(frac=0.05, random_state=1).index)  # gaps per symbol
+    ragged = ragged.sample(frac=1.0, random_state=2)  # unsorted input
+    ragged.loc[ragged.sample(n=3, random_state=3).index, "adj_close"] = np.nan
+    for horizon in HORIZON_DAYS:
+        ours = compute_labels(ragged, horizon)
+        ref = _labels_with_groupby(ragged, horizon)
+        assert list(ours.columns) == list(ref.columns)
+        pd.testing.assert_frame_equal(ours, ref, check_exact=False, rtol=1e-12, atol=1e-15, check_dtype=False)
+
+
+def test_compute_all_labels_concatenates_the_horizons(prices):
+    every = compute_all_labels(prices)
+    assert list(every.columns) == ["horizon", "trade_date", "symbol", "forward_return", "excess_return", "known_date", "rank_return"]
+    assert list(dict.fromkeys(every["horizon"])) == ["1d", "1w", "1m"]
+    for horizon in ("1d", "1w", "1m"):
+        part = every[every["horizon"] == horizon].reset_index(drop=True)
+        pd.testing.assert_frame_equal(part.drop(columns="rank_return"), compute_labels(prices, horizon))
+        pd.testing.assert_series_equal(part["rank_return"], rank_label(compute_labels(prices, horizon))["rank_return"])
+    assert not every.duplicated(["horizon", "trade_date", "symbol"]).any()
+    # a longer horizon leaves fewer labelled rows (the last h rows of each symbol)
+    counts = every["horizon"].value_counts()
+    assert counts["1d"] > counts["1w"] > counts["1m"]
+    plain = compute_all_labels(prices, ("1w",), with_rank=False)
+    assert "rank_return" not in plain.columns and set(plain["horizon"]) == {"1w"}
+    with pytest.raises(ValueError, match="unknown horizon"):
+        compute_all_labels(prices, ("1d", "3m"))
+
+
+def test_rank_return_is_the_per_day_percentile_rank_with_ties():
+    labels = pd.DataFrame({
+        "horizon": ["1w"] * 8 + ["1d"] * 2,
+        "trade_date": [date(2024, 1, 1)] * 4 + [date(2024, 1, 2)] * 4 + [date(2024, 1, 1)] * 2,
+        "symbol": ["A", "B", "C", "D"] * 2 + ["A", "B"],
+        "forward_return": [0.01, 0.03, 0.03, -0.02, 0.5, 0.1, -0.1, 0.2, 0.9, -0.9],
+    })
+    ranked = rank_label(labels)
+    # day 1 (1w): -0.02 < 0.01 < 0.03 = 0.03 -> 1-based ranks 2, 3.5, 3.5, 1 of n=4 -> (r-1)/(n-1) - 0.5
+    assert ranked["rank_return"].tolist()[:4] == pytest.approx([1 / 3 - 0.5, 2.5 / 3 - 0.5, 2.5 / 3 - 0.5, -0.5])
+    # day 2 (1w): -0.1 < 0.1 < 0.2 < 0.5
+    assert ranked["rank_return"].tolist()[4:8] == pytest.approx([0.5, 1 / 3 - 0.5, -0.5, 2 / 3 - 0.5])
+    # each horizon is ranked on its own
+    assert ranked["rank_return"].tolist()[8:] == [0.5, -0.5]
+    assert "rank_return" not in labels.columns  # the input is not modified
+
+
+def test_rank_return_on_computed_labels_is_bounded_and_centred(prices):
+    ranked = rank_label(compute_labels(prices, "1w"))
+    assert ranked["rank_return"].between(-0.5, 0.5).all()
+    per_day = ranked.groupby("trade_date")["rank_return"]
+    np.testing.assert_allclose(per_day.mean(), 0.0, atol=1e-12)  # average ranks sum to the middle
+    np.testing.assert_allclose(per_day.max(), 0.5)
+    # the order within a day is the order of forward_return
+    day = ranked[ranked["trade_date"] == ranked["trade_date"].iloc[0]]
+    assert day.sort_values("forward_return")["rank_return"].is_monotonic_increasing
+
+
+def test_labels_and_ranks_across_1970():
+    days = [date(1969, 12, 30), date(1969, 12, 31), date(1970, 1, 2)]
+    frame = pd.DataFrame({"symbol": ["A"] * 3 + ["B"] * 3, "trade_date": days * 2,
+                          "adj_close": [10.0, 11.0, 12.0, 10.0, 9.0, 9.0]})
+    labels = compute_all_labels(frame, ("1d",))
+    assert labels["trade_date"].tolist() == [days[0], days[1], days[0], days[1]]
+    assert labels["known_date"].tolist() == [days[1], days[2], days[1], days[2]]
+    assert labels["rank_return"].tolist() == [0.5, 0.5, -0.5, -0.5]

@@ -10,7 +10,8 @@ import dagster as dg
 import pytest
 from sqlalchemy import text
 
-from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
+from vfr_ml_pipelines.definitions import ALL_ASSETS
+from vfr_ml_pipelines.defs.market_data import checks as market_data_checks
 from vfr_ml_pipelines.defs.market_data.assets import raw_prices, universe
 from vfr_ml_pipelines.defs.resources import CsvMarketDataResource, WarehouseResource
 from vfr_ml_pipelines.defs.runs import range_tags
@@ -43,7 +44,9 @@ def _write_folder(root: Path, bad_row: bool = True, unadjusted_split: bool = Fal
 
 def _market_assets():
     keep = {"universe", "raw_prices", "raw_fundamentals", "raw_news", "synthetic_oracle"}
-    return [a for a in ALL_ASSETS if a.key.to_user_string() in keep] + list(ALL_CHECKS)
+    return [a for a in ALL_ASSETS if a.key.to_user_string() in keep] + list(
+        dg.load_asset_checks_from_modules([market_data_checks])
+    )
 
 
 def _run(folder: Path, database_url: str) -> dg.ExecuteInProcessResult:

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import text
 
 from vfr_ml_pipelines.definitions import ALL_ASSETS
-from vfr_ml_pipelines.lib.features import technical
-from vfr_ml_pipelines.lib.features.store import features_on
+from vfr_ml_pipelines.lib.features import catalog
+from vfr_ml_pipelines.lib.features.online_store import read_latest
 from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, scan_keys, validate_entry, validate_prediction
 from vfr_ml_pipelines.lib.warehouse import create_warehouse_engine
 from vfr_ml_pipelines_tests.helpers import AS_OF, N_SYMBOLS, materialize_range, pipeline_resources
@@ -66,7 +66,9 @@ def test_every_symbol_has_a_valid_default_prediction(pipeline, redis_client):
 
 def test_every_stored_value_is_a_strict_envelope_with_matching_expiry(pipeline, redis_client):
     keys = scan_keys(redis_client, f"{pipeline['prefix']}*")
-    assert len(keys) == 2 * N_SYMBOLS + 2  # default + own id per symbol, model metadata, status
+    # per symbol: prediction under default and under the model id, and a feature vector;
+    # plus model metadata and enhancement status
+    assert len(keys) == 3 * N_SYMBOLS + 2
     for key in keys:
         entry = validate_entry(redis_client.get(key))
         redis_ttl = redis_client.ttl(key)
@@ -95,11 +97,11 @@ def test_ml_predictions_has_one_valid_row_per_symbol(pipeline):
 def test_champion_loads_from_the_registry_and_predicts(pipeline):
     mlflow.set_tracking_uri(pipeline["tracking_uri"])
     model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
-    names = list(technical.FEATURE_NAMES)
-    frame = features_on(pipeline["engine"], technical.FEATURE_SET_VERSION, names, pd.Timestamp(AS_OF).date())
-    out = np.asarray(model.predict(frame[names].astype("float64")))
-    assert out.shape == (N_SYMBOLS,) and np.isfinite(out).all()
     client = mlflow.MlflowClient(pipeline["tracking_uri"])
+    names = json.loads(client.get_model_version_by_alias(MODEL, "champion").tags["feature_names"])
+    frame = read_latest(pipeline["engine"], catalog.MATRIX_VERSION, _symbols(pipeline["engine"]))
+    out = np.asarray(model.predict(frame.reindex(columns=names).astype("float64")))
+    assert out.shape == (N_SYMBOLS,) and np.isfinite(out).all()
     version = client.get_model_version_by_alias(MODEL, "champion")
     run = client.get_run(version.run_id)
     for tag in ("dagster_run_id", "feature_set_version", "data_start", "data_end", "code_version"):
@@ -111,8 +113,10 @@ def _snapshot(pipeline, redis_client) -> dict:
     with pipeline["engine"].connect() as conn:
         counts = {
             table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
-            for table in ("vfr_ml.universe", "vfr_ml.raw_prices", "vfr_ml.feature_values", "vfr_ml.labels",
-                          "vfr_ml.predictions", "ml_predictions", "ml_models", "ml_enhancement_definitions")
+            for table in ("vfr_ml.universe", "vfr_ml.universe_membership", "vfr_ml.raw_prices", "vfr_ml.raw_fundamentals",
+                          "vfr_ml.raw_news", "vfr_ml.quarantine", "vfr_ml_oracle.expected_returns", "vfr_ml.feature_latest",
+                          "vfr_ml.labels", "vfr_ml.predictions", "ml_predictions", "ml_models", "ml_enhancement_definitions",
+                          "ml_feature_definitions", "ml_feature_store")
         }
     return {"counts": counts, "keys": scan_keys(redis_client, f"{pipeline['prefix']}*")}
 
@@ -128,31 +132,64 @@ def test_materializing_again_changes_no_row_count_and_no_key(pipeline, redis_cli
 
 
 def test_nan_and_infinite_features_never_reach_redis(pipeline, redis_client):
-    """Poison one symbol's latest features with NaN and Infinity (PostgreSQL stores both),
-    re-run serving, and check every stored value still parses as JavaScript JSON."""
+    """Poison one symbol's latest feature vector with NaN and Infinity (PostgreSQL stores
+    both), re-run serving, and check every stored value still parses as JavaScript JSON."""
     engine = pipeline["engine"]
     victim = _symbols(engine)[0]
+    reader = VfrCacheReader(redis_client, pipeline["prefix"])
+    before = reader.prediction(victim)["features"]
+    assert {"rsi_14", "roc_5"} <= set(before["features"])
     with engine.begin() as conn:
         conn.execute(
             text(
-                "UPDATE vfr_ml.feature_values SET value = CASE feature_name WHEN 'rsi_14' THEN 'NaN'::float8 "
-                "ELSE 'Infinity'::float8 END WHERE symbol = :s AND trade_date = :d AND feature_name IN ('rsi_14', 'roc_5')"
+                'UPDATE vfr_ml.feature_latest SET "values"[array_position(names, \'rsi_14\')] = \'NaN\'::float8, '
+                '"values"[array_position(names, \'roc_5\')] = \'Infinity\'::float8 '
+                "WHERE symbol = :s AND feature_set = :fs"
             ),
-            {"s": victim, "d": AS_OF},
+            {"s": victim, "fs": catalog.MATRIX_VERSION},
         )
-    serving = [a for a in ALL_ASSETS if a.key.to_user_string() in {"predictions", "redis_predictions", "ml_predictions"}]
+    serving = [a for a in ALL_ASSETS if a.key.to_user_string() in {"predictions", "redis_predictions", "ml_predictions", "vfr_feature_export"}]
     assert dg.materialize(serving, resources=pipeline["resources"]).success
     for key in scan_keys(redis_client, f"{pipeline['prefix']}*"):
         raw = redis_client.get(key).decode()
         validate_entry(raw)
         assert "NaN" not in raw and "Infinity" not in raw
-    payload = VfrCacheReader(redis_client, pipeline["prefix"]).prediction(victim)
-    assert "rsi_14" not in payload["features"]["features"] and "roc_5" not in payload["features"]["features"]
-    n = len(technical.FEATURE_NAMES)
-    assert payload["features"]["completeness"] == pytest.approx((n - 2) / n, abs=1e-6)
-    # the recently listed symbol lacks the 60-day window: present in the payload as missing
-    listed_late = [
+    after = reader.prediction(victim)["features"]
+    assert "rsi_14" not in after["features"] and "roc_5" not in after["features"]
+    n = len(catalog.RAW_NAMES)
+    assert after["completeness"] == pytest.approx(before["completeness"] - 2 / n, abs=1e-6)
+    vector = reader.feature_vector(victim)
+    assert "rsi_14" not in vector["features"] and vector["featureNames"] == list(vector["features"])
+    with engine.connect() as conn:
+        statuses = conn.execute(
+            text(
+                "SELECT d.feature_name FROM ml_feature_store s JOIN ml_feature_definitions d USING (feature_id) "
+                "WHERE s.ticker = :s AND d.feature_name IN ('rsi_14', 'roc_5')"
+            ),
+            {"s": victim},
+        ).all()
+    assert statuses == [], "a missing value must not be exported as a feature row"
+    # the recently listed symbol lacks the 60-day windows: they are missing, not zero
+    payloads_ = [
         json.loads(redis_client.get(k))["data"]
         for k in scan_keys(redis_client, f"{pipeline['prefix']}vfr:ml:prediction:*:1w:default")
     ]
-    assert any("volatility_60" not in p["features"]["features"] for p in listed_late)
+    assert any("volatility_60" not in p["features"]["features"] for p in payloads_)
+
+
+def test_vfr_reads_valid_feature_rows_from_ml_feature_store(pipeline):
+    """What VFR's FeatureStore query sees: the latest valid row per ticker and feature."""
+    with pipeline["engine"].connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT DISTINCT ON (s.ticker, d.feature_name) s.ticker, d.feature_name, s.value, d.feature_type "
+                "FROM ml_feature_store s JOIN ml_feature_definitions d USING (feature_id) "
+                "WHERE s.validation_status = 'valid' ORDER BY s.ticker, d.feature_name, s.timestamp DESC"
+            )
+        ).all()
+    tickers = {r.ticker for r in rows}
+    assert tickers == set(_symbols(pipeline["engine"]))
+    types = {r.feature_type for r in rows}
+    assert types == {"technical", "fundamental", "sentiment"}
+    rsi = [float(r.value) for r in rows if r.feature_name == "rsi_14"]
+    assert rsi and all(0 <= v <= 100 for v in rsi)

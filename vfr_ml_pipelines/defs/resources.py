@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import redis
@@ -23,6 +24,9 @@ from vfr_ml_pipelines.lib.market_data.provider import MarketDataProvider
 from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, SyntheticMarketProvider
 from vfr_ml_pipelines.lib.models.registry import ModelRegistry
 from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine
+
+if TYPE_CHECKING:
+    from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -118,6 +122,22 @@ class MlflowResource(dg.ConfigurableResource):
         if self._registry is None:
             self._registry = self._build()
         return self._registry
+
+
+class FeatureStoreResource(dg.ConfigurableResource):
+    """The offline feature store: Parquet datasets per feature set (docs/feature_store.md).
+    No `root` means `<VFR_ML_HOME>/feature_store`."""
+
+    root: str | None = None
+    state_dir: str | None = None
+
+    @property
+    def offline(self) -> "OfflineFeatureStore":
+        from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore
+
+        path = Path(self.root) if self.root else settings.state_dir(self.state_dir) / "feature_store"
+        path.mkdir(parents=True, exist_ok=True)
+        return OfflineFeatureStore(path)
 
 
 class MarketDataResource(dg.ConfigurableResource):
@@ -261,4 +281,5 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         ),
         "mlflow": MlflowResource(tracking_uri=_env(settings.MLFLOW_TRACKING_URI_ENV), state_dir=state),
         "market_data": build_market_data(),
+        "feature_store": FeatureStoreResource(root=settings.env_or_none("VFR_FEATURE_STORE_DIR"), state_dir=state),
     }

@@ -1,58 +1,145 @@
+from datetime import date
+
 import dagster as dg
-from sqlalchemy import text
+import pandas as pd
 
-from vfr_ml_pipelines.defs.resources import WarehouseResource
-from vfr_ml_pipelines.lib.features import technical
-from vfr_ml_pipelines.lib.features.labels import compute_labels
+from vfr_ml_pipelines.defs.resources import FeatureStoreResource, WarehouseResource
+from vfr_ml_pipelines.lib import settings
+from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, technical
+from vfr_ml_pipelines.lib.features.labels import compute_all_labels
+from vfr_ml_pipelines.lib.features.online_store import write_latest
+from vfr_ml_pipelines.lib.features.transforms import build_feature_matrix
 from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices
-from vfr_ml_pipelines.lib.warehouse import read_frame, upsert_frame
+from vfr_ml_pipelines.lib.warehouse import read_frame
+from vfr_ml_pipelines.lib.warehouse.partitions import replace_date_range
 
+MARKET_DATA = ["raw_prices", "raw_fundamentals", "raw_news"]
 PRICES_SQL = """
 SELECT symbol, trade_date, open, high, low, close, adj_close, volume, dividend, split_ratio
 FROM vfr_ml.raw_prices ORDER BY symbol, trade_date
 """
 
 
-def read_adjusted_prices(warehouse: WarehouseResource):
+def read_adjusted_prices(warehouse: WarehouseResource) -> pd.DataFrame:
     """All stored bars with adj_close recomputed from split and dividend events."""
     return adjust_prices(read_frame(warehouse.engine, PRICES_SQL))
 
 
-@dg.asset(group_name="features", kinds={"python", "postgres"}, deps=["raw_prices"])
-def technical_features(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """TA-Lib technical indicators per symbol and day (`vfr_ml.feature_values`, feature set
-    `technical-v2`). Warm-up windows are stored as NULL, not filled."""
-    prices = read_adjusted_prices(warehouse)
-    wide = technical.compute_technical_features(prices)
-    long = technical.to_long(wide)
-    written = upsert_frame(warehouse.engine, "vfr_ml.feature_values", long, ["feature_set", "trade_date", "symbol", "feature_name"])
-    context.log.info(f"upserted {written} feature values")
-    latest = wide[wide["trade_date"] == wide["trade_date"].max()]
+def _lineage(prices: pd.DataFrame, **extra: object) -> dict:
+    return {
+        "code_version": settings.code_version(),
+        "input_first_day": str(prices["trade_date"].min()),
+        "input_last_day": str(prices["trade_date"].max()),
+        "input_rows": len(prices),
+        **extra,
+    }
+
+
+def _block_result(frame: pd.DataFrame, names: tuple[str, ...], version: str, report) -> dg.MaterializeResult:
+    latest = frame[frame["trade_date"] == frame["trade_date"].max()]
     return dg.MaterializeResult(
         metadata={
-            "feature_set": technical.FEATURE_SET_VERSION,
-            "features": len(technical.FEATURE_NAMES),
-            "rows": len(wide),
-            "latest_day": str(wide["trade_date"].max()),
-            "latest_day_missing_share": float(latest[list(technical.FEATURE_NAMES)].isna().mean().mean()),
+            "feature_set": version,
+            "features": len(names),
+            "rows": len(frame),
+            "latest_day": str(frame["trade_date"].max()),
+            "latest_day_missing_share": float(latest[list(names)].isna().mean().mean()),
+            "files_written": len(getattr(report, "files", []) or []),
+        }
+    )
+
+
+@dg.asset(group_name="features", kinds={"python", "parquet"}, deps=["raw_prices"])
+def technical_features(warehouse: WarehouseResource, feature_store: FeatureStoreResource) -> dg.MaterializeResult:
+    """48 technical indicators (TA-Lib definitions) per symbol and session, computed on
+    split- and dividend-adjusted bars, stored as feature set `technical-v2` in the offline
+    store. Warm-up windows stay missing, never filled."""
+    prices = read_adjusted_prices(warehouse)
+    frame = technical.compute_technical_features(prices)
+    report = feature_store.offline.write(technical.FEATURE_SET_VERSION, frame, lineage=_lineage(prices))
+    return _block_result(frame, technical.FEATURE_NAMES, technical.FEATURE_SET_VERSION, report)
+
+
+@dg.asset(group_name="features", kinds={"python", "parquet"}, deps=["raw_prices", "raw_fundamentals"])
+def fundamental_features(warehouse: WarehouseResource, feature_store: FeatureStoreResource) -> dg.MaterializeResult:
+    """32 valuation, profitability, health, growth and payout ratios, strictly point in
+    time (a report counts from its filing session on), as feature set `fundamental-v1`."""
+    prices = read_adjusted_prices(warehouse)
+    reports = read_frame(warehouse.engine, "SELECT * FROM vfr_ml.raw_fundamentals ORDER BY symbol, filing_date")
+    frame = fundamental.compute_fundamental_features(prices, reports)
+    report = feature_store.offline.write(fundamental.FEATURE_SET_VERSION, frame, lineage=_lineage(prices, reports=len(reports)))
+    return _block_result(frame, fundamental.FEATURE_NAMES, fundamental.FEATURE_SET_VERSION, report)
+
+
+@dg.asset(group_name="features", kinds={"python", "parquet"}, deps=["raw_prices", "raw_news"])
+def sentiment_features(warehouse: WarehouseResource, feature_store: FeatureStoreResource) -> dg.MaterializeResult:
+    """18 news features from headlines scored with the Loughran-McDonald finance lexicon
+    (tone, shares, counts, momentum, divergence from the price move), as `sentiment-v1`."""
+    prices = read_adjusted_prices(warehouse)
+    news = read_frame(warehouse.engine, "SELECT symbol, published_at, headline, source, url FROM vfr_ml.raw_news")
+    frame = sentiment.compute_sentiment_features(news, prices)
+    report = feature_store.offline.write(sentiment.FEATURE_SET_VERSION, frame, lineage=_lineage(prices, headlines=len(news)))
+    return _block_result(frame, sentiment.FEATURE_NAMES, sentiment.FEATURE_SET_VERSION, report)
+
+
+@dg.asset(
+    group_name="features", kinds={"python", "parquet", "postgres"},
+    deps=[technical_features, fundamental_features, sentiment_features, "universe"],
+)
+def feature_matrix(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, feature_store: FeatureStoreResource
+) -> dg.MaterializeResult:
+    """The model-ready matrix: the three blocks joined per (symbol, session) plus per-day
+    cross-sectional transforms (winsorised z-scores, ranks, sector-neutral variants), each
+    row with its completeness and quality score; history in the offline store
+    (`feature-matrix-v1`), the latest session in `vfr_ml.feature_latest` for serving."""
+    store = feature_store.offline
+    blocks = [store.read(version) for version, _ in catalog.BLOCKS.values()]
+    sectors = read_frame(warehouse.engine, "SELECT symbol, sector FROM vfr_ml.universe")
+    matrix, report = build_feature_matrix(
+        blocks, sectors,
+        raw_columns=list(catalog.RAW_NAMES), rank_columns=list(catalog.RANK_COLUMNS),
+        zscore_columns=list(catalog.ZSCORE_COLUMNS), neutral_columns=list(catalog.NEUTRAL_COLUMNS),
+    )
+    written = store.write(
+        catalog.MATRIX_VERSION, matrix,
+        lineage={"code_version": settings.code_version(), "blocks": [v for v, _ in catalog.BLOCKS.values()]},
+    )
+    last_day = matrix["trade_date"].max()
+    latest = matrix[matrix["trade_date"] == last_day]
+    with warehouse.engine.begin() as conn:
+        rows = write_latest(conn, catalog.MATRIX_VERSION, latest, latest["completeness"], latest["quality_score"])
+    context.log.info(f"feature matrix: {len(matrix)} rows x {matrix.shape[1] - 2} columns; latest {last_day}: {rows} vectors")
+    return dg.MaterializeResult(
+        metadata={
+            "feature_set": catalog.MATRIX_VERSION,
+            "rows": len(matrix),
+            "columns": matrix.shape[1] - 2,
+            "latest_day": str(last_day),
+            "latest_vectors": rows,
+            "latest_mean_completeness": float(latest["completeness"].mean()),
+            "days_dropped_too_few_names": int(getattr(report, "days_dropped", 0) or 0),
+            "files_written": len(getattr(written, "files", []) or []),
         }
     )
 
 
 @dg.asset(group_name="features", kinds={"python", "postgres"}, deps=["raw_prices"])
 def labels(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Forward 1-week returns (and excess over the universe) with the day each becomes
-    known (`vfr_ml.labels`). Rows for days whose horizon has not passed do not exist."""
+    """Forward returns for 1d, 1w and 1m (and excess over the universe, and per-day rank)
+    with the session each becomes known (`vfr_ml.labels`). Days whose horizon has not passed
+    have no label."""
     prices = read_adjusted_prices(warehouse)
-    frame = compute_labels(prices, "1w")
+    frame = compute_all_labels(prices)
+    columns = ["horizon", "trade_date", "symbol", "forward_return", "excess_return", "known_date", "rank_return"]
     with warehouse.engine.begin() as conn:
-        conn.execute(text("DELETE FROM vfr_ml.labels WHERE horizon = '1w' AND NOT (symbol = ANY(:symbols))"), {"symbols": list(frame["symbol"].unique())})
-        upsert_frame(conn, "vfr_ml.labels", frame, ["horizon", "trade_date", "symbol"])
+        # the whole history is recomputed and replaced: a corrected price anywhere changes
+        # the labels around it
+        replace_date_range(conn, "vfr_ml.labels", frame[columns], "trade_date", date.min, frame["trade_date"].max())
+    per_horizon = frame.groupby("horizon")["trade_date"].max()
     return dg.MaterializeResult(
         metadata={
-            "horizon": "1w",
             "rows": len(frame),
-            "last_labelled_day": str(frame["trade_date"].max()),
-            "mean_forward_return": float(frame["forward_return"].mean()),
+            **{f"last_labelled_day_{h}": str(d) for h, d in per_horizon.items()},
         }
     )

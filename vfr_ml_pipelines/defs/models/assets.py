@@ -2,10 +2,9 @@ import math
 
 import dagster as dg
 
-from vfr_ml_pipelines.defs.resources import MlflowResource, WarehouseResource
+from vfr_ml_pipelines.defs.resources import FeatureStoreResource, MlflowResource, WarehouseResource
 from vfr_ml_pipelines.lib import settings
-from vfr_ml_pipelines.lib.features import technical
-from vfr_ml_pipelines.lib.features.store import read_feature_matrix
+from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.models.dataset import join_features_labels
 from vfr_ml_pipelines.lib.models.lightgbm_model import train_lightgbm, training_fingerprint
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, registered_model_name
@@ -22,18 +21,24 @@ class ModelTrainingConfig(dg.Config):
     seed: int = 7
 
 
-@dg.asset(group_name="models", kinds={"lightgbm", "mlflow"}, deps=["technical_features", "labels"])
+def model_feature_names(matrix_columns: list[str]) -> list[str]:
+    """Every matrix column but the keys and the row-quality columns."""
+    return [c for c in matrix_columns if c not in ("symbol", "trade_date", "completeness", "quality_score")]
+
+
+@dg.asset(group_name="models", kinds={"lightgbm", "mlflow"}, deps=["feature_matrix", "labels"])
 def lightgbm_1w_model(
     context: dg.AssetExecutionContext,
     config: ModelTrainingConfig,
     warehouse: WarehouseResource,
+    feature_store: FeatureStoreResource,
     mlflow: MlflowResource,
 ) -> dg.MaterializeResult:
-    """LightGBM regression of the 1-week forward return on the technical features, trained
+    """LightGBM regression of the 1-week forward return on the feature matrix, trained
     on a date split whose training labels are purged from the test period; logged to
     MLflow and registered as a new version of `vfr-lightgbm-1w` with alias `challenger`."""
-    names = list(technical.FEATURE_NAMES)
-    features = read_feature_matrix(warehouse.engine, technical.FEATURE_SET_VERSION, names)
+    features = feature_store.offline.read(catalog.MATRIX_VERSION)
+    names = model_feature_names(list(features.columns))
     labels = read_frame(warehouse.engine, "SELECT * FROM vfr_ml.labels WHERE horizon = :h", {"h": HORIZON})
     dataset = join_features_labels(features, labels, names)
     fingerprint = training_fingerprint(
@@ -58,7 +63,7 @@ def lightgbm_1w_model(
     )
     tags = {
         "dagster_run_id": context.run_id,
-        "feature_set_version": technical.FEATURE_SET_VERSION,
+        "feature_set_version": catalog.MATRIX_VERSION,
         "data_start": str(dataset["trade_date"].min()),
         "data_end": str(dataset["trade_date"].max()),
         "code_version": settings.code_version(),

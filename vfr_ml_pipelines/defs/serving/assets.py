@@ -8,10 +8,10 @@ from sqlalchemy import text
 
 from vfr_ml_pipelines import __version__
 from vfr_ml_pipelines.defs.resources import MarketDataResource, MlflowResource, RedisResource, WarehouseResource
-from vfr_ml_pipelines.lib.features import technical
-from vfr_ml_pipelines.lib.features.store import features_on, latest_trading_day
+from vfr_ml_pipelines.lib.features import catalog
+from vfr_ml_pipelines.lib.features.online_store import read_latest
 from vfr_ml_pipelines.lib.models.registry import CHAMPION, RegisteredVersion
-from vfr_ml_pipelines.lib.serving import payloads, vfr_cache
+from vfr_ml_pipelines.lib.serving import feature_export, payloads, vfr_cache
 from vfr_ml_pipelines.lib.serving.predict import prediction_rows
 from vfr_ml_pipelines.lib.serving.ttl import publish_ttl_seconds
 from vfr_ml_pipelines.lib.serving.vfr_tables import write_ml_predictions
@@ -24,6 +24,18 @@ MODEL_NAME = "vfr-lightgbm-1w"
 class PredictionConfig(dg.Config):
     buy_threshold: float = 0.55
     sell_threshold: float = 0.45
+
+
+def _latest_session(warehouse: WarehouseResource, market_data: MarketDataResource) -> date:
+    frame = read_frame(
+        warehouse.engine,
+        "SELECT max(trade_date) AS day FROM vfr_ml.raw_prices WHERE trade_date <= :today",
+        {"today": market_data.today()},
+    )
+    day = frame["day"].iloc[0]
+    if day is None or pd.isna(day):
+        raise dg.Failure(f"no prices stored on or before {market_data.today()}")
+    return day
 
 
 def _champion(mlflow: MlflowResource) -> RegisteredVersion:
@@ -50,7 +62,7 @@ def _latest_predictions(warehouse: WarehouseResource, champion: RegisteredVersio
     return frame
 
 
-@dg.asset(group_name="serving", kinds={"python", "postgres"}, deps=["champion_1w_model", "technical_features"])
+@dg.asset(group_name="serving", kinds={"python", "postgres"}, deps=["champion_1w_model", "feature_matrix"])
 def predictions(
     context: dg.AssetExecutionContext,
     config: PredictionConfig,
@@ -58,22 +70,32 @@ def predictions(
     mlflow: MlflowResource,
     market_data: MarketDataResource,
 ) -> dg.MaterializeResult:
-    """The 1w champion's forecast for every universe symbol on the latest trading day,
-    mapped to VFR's expectedReturn / probability / direction / confidence
-    (`vfr_ml.predictions`, one row per symbol and model version)."""
+    """The 1w champion's forecast for every universe symbol on the latest session, mapped
+    to VFR's expectedReturn / probability / direction / confidence (`vfr_ml.predictions`,
+    one row per symbol and model version). Symbols whose latest feature vector is older than
+    the session are left out and reported."""
     champion = _champion(mlflow)
     model = mlflow.registry.load_pyfunc(MODEL_NAME, CHAMPION)
     names = json.loads(champion.tags["feature_names"])
-    as_of_cap = date.fromisoformat(market_data.as_of) if market_data.as_of else None
-    day = latest_trading_day(warehouse.engine, technical.FEATURE_SET_VERSION, as_of_cap)
-    features = features_on(warehouse.engine, technical.FEATURE_SET_VERSION, names, day)
+    day = _latest_session(warehouse, market_data)
+    members = read_frame(
+        warehouse.engine, "SELECT symbol FROM vfr_ml.universe_membership WHERE trade_date = :d ORDER BY symbol", {"d": day}
+    )["symbol"].tolist()
+    vectors = read_latest(warehouse.engine, catalog.MATRIX_VERSION, members)
+    stale = vectors[pd.to_datetime(vectors["trade_date"]).dt.date != day]["symbol"].tolist()
+    missing = sorted(set(members) - set(vectors["symbol"]))
+    features = vectors[~vectors["symbol"].isin(stale)].reset_index(drop=True)
+    if features.empty:
+        raise dg.Failure(f"no feature vector of {day} for any of the {len(members)} universe symbols")
+    if stale or missing:
+        context.log.warning(f"{len(stale) + len(missing)} symbols without a feature vector of {day}: {(stale + missing)[:10]}")
     prices = read_frame(warehouse.engine, "SELECT symbol, close FROM vfr_ml.raw_prices WHERE trade_date = :d", {"d": day})
-    forecasts = model.predict(features[names].astype("float64"))
+    forecasts = model.predict(features.reindex(columns=names).astype("float64"))
     rows = prediction_rows(
         features,
         prices,
         pd.Series(forecasts).to_numpy(dtype="float64"),
-        feature_names=names,
+        feature_names=[n for n in catalog.RAW_NAMES if n in features.columns],
         residual_std=float(champion.tags["residual_std"]),
         thresholds=payloads.DirectionThresholds(buy=config.buy_threshold, sell=config.sell_threshold),
         as_of=day,
@@ -99,6 +121,7 @@ def predictions(
             "sell": int(counts.get("SELL", 0)),
             "mean_expected_return": float(rows["expected_return"].mean()),
             "min_feature_completeness": float(rows["feature_completeness"].min()),
+            "symbols_without_fresh_features": len(stale) + len(missing),
         }
     )
 
@@ -116,7 +139,8 @@ def redis_predictions(
     now = datetime.now(UTC)
     now_ms = int(now.timestamp() * 1000)
     ttl = publish_ttl_seconds(now)
-    names = json.loads(champion.tags["feature_names"])
+    names = list(catalog.RAW_NAMES)
+    model_inputs = json.loads(champion.tags["feature_names"])
     as_of_ms = int(pd.Timestamp(rows["as_of_date"].iloc[0]).tz_localize("America/New_York").replace(hour=16).timestamp() * 1000)
 
     writes: list[vfr_cache.CacheWrite] = []
@@ -133,7 +157,7 @@ def redis_predictions(
     run_metrics = mlflow.registry.run_metrics(champion.run_id)
     config = payloads.model_config(
         model_id=champion.model_id, model_type="LIGHTGBM", version=champion.version, status="ACTIVE",
-        horizon=HORIZON, features=names, hyperparameters=mlflow.registry.run_params(champion.run_id),
+        horizon=HORIZON, features=model_inputs, hyperparameters=mlflow.registry.run_params(champion.run_id),
         metrics=run_metrics, created_at_ms=now_ms, updated_at_ms=now_ms, deployed_at_ms=now_ms,
     )
     writes.append(vfr_cache.CacheWrite(vfr_cache.model_metadata_key(champion.model_id), config, ttl, compressible=False))
@@ -178,3 +202,58 @@ def ml_predictions(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.M
     with warehouse.engine.begin() as conn:
         written = write_ml_predictions(conn, rows, HORIZON, as_of)
     return dg.MaterializeResult(metadata={"rows": written, "as_of": str(as_of), "model": champion.model_id})
+
+
+@dg.asset(group_name="serving", kinds={"postgres", "redis"}, deps=["feature_matrix"])
+def vfr_feature_export(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    redis: RedisResource,
+    market_data: MarketDataResource,
+) -> dg.MaterializeResult:
+    """The latest session's raw features where VFR reads them: `ml_feature_definitions`
+    (one row per feature), `ml_feature_store` (one row per symbol and feature; `valid` when
+    finite and in range, else `invalid`) and Redis `vfr:ml:feature:vector:{SYMBOL}`
+    (`MLFeatureVector`, one MULTI/EXEC with the same TTL policy as predictions)."""
+    day = _latest_session(warehouse, market_data)
+    members = read_frame(
+        warehouse.engine, "SELECT symbol FROM vfr_ml.universe_membership WHERE trade_date = :d ORDER BY symbol", {"d": day}
+    )["symbol"].tolist()
+    vectors = read_latest(warehouse.engine, catalog.MATRIX_VERSION, members)
+    vectors = vectors[pd.to_datetime(vectors["trade_date"]).dt.date == day].reset_index(drop=True)
+    if vectors.empty:
+        raise dg.Failure(f"no feature vector of {day} to export")
+    with warehouse.engine.begin() as conn:
+        ids = feature_export.upsert_feature_definitions(
+            conn, catalog.RAW_SPECS, catalog.FEATURE_SET_OF, provider=market_data.provider_name
+        )
+        rows, skipped = feature_export.feature_store_rows(vectors, ids, day, market_data.provider_name, catalog.RANGES)
+        written = feature_export.write_feature_store(conn, rows, day, list(vectors["symbol"]), ids)
+
+    now = datetime.now(UTC)
+    now_ms = int(now.timestamp() * 1000)
+    ttl = publish_ttl_seconds(now)
+    as_of_ms = int(pd.Timestamp(day).tz_localize("America/New_York").replace(hour=16).timestamp() * 1000)
+    writes = [
+        vfr_cache.CacheWrite(
+            vfr_cache.feature_vector_key(rec["symbol"]),
+            payloads.feature_vector(rec["symbol"], rec, list(catalog.RAW_NAMES), as_of_ms, float(rec.get("quality_score", 1.0))),
+            ttl,
+        )
+        for rec in vectors.to_dict("records")
+    ]
+    report = vfr_cache.publish(redis.client, redis.key_prefix, writes, version=__version__, now_ms=now_ms)
+    invalid = int((rows["validation_status"] == "invalid").sum()) if not rows.empty else 0
+    context.log.info(f"exported {written} feature values of {day} ({invalid} invalid, {skipped} missing) and {report.written} vectors")
+    return dg.MaterializeResult(
+        metadata={
+            "as_of": str(day),
+            "symbols": len(vectors),
+            "feature_definitions": len(ids),
+            "feature_store_rows": written,
+            "invalid_values": invalid,
+            "missing_values": skipped,
+            "redis_vectors": report.written,
+            "ttl_seconds": ttl,
+        }
+    )

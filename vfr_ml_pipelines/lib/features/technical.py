@@ -303,19 +303,3 @@ def compute_technical_features(prices: pd.DataFrame, *, threads: int | None = No
     frame.insert(0, "trade_date", dates.to_numpy())
     frame.insert(0, "symbol", symbols.to_numpy())
     return frame
-
-
-def to_long(wide: pd.DataFrame, feature_set: str = FEATURE_SET_VERSION) -> pd.DataFrame:
-    long = wide.melt(id_vars=["symbol", "trade_date"], var_name="feature_name", value_name="value")
-    long.insert(0, "feature_set", feature_set)
-    return long[["feature_set", "trade_date", "symbol", "feature_name", "value"]]
-
-
-def to_wide(long: pd.DataFrame, feature_names: list[str] | tuple[str, ...] = FEATURE_NAMES) -> pd.DataFrame:
-    """Back from long rows to one row per (symbol, trade_date); a missing value stays NaN."""
-    if long.empty:
-        return pd.DataFrame(columns=["symbol", "trade_date", *feature_names])
-    wide = long.pivot(index=["symbol", "trade_date"], columns="feature_name", values="value")
-    wide = wide.reindex(columns=list(feature_names))
-    wide.columns.name = None
-    return wide.reset_index()

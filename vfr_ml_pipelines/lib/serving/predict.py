@@ -38,8 +38,9 @@ def prediction_rows(
     model_version: str,
     predicted_at: datetime,
 ) -> pd.DataFrame:
-    """One row per symbol. A non-finite forecast is an error naming the symbol, never a
-    silently published NaN."""
+    """One row per symbol. `feature_names` are the features shown to VFR with each
+    prediction (the raw, interpretable ones); a non-finite forecast is an error naming the
+    symbol, never a silently published NaN."""
     if len(forecasts) != len(features):
         raise ValueError(f"{len(forecasts)} forecasts for {len(features)} symbols")
     bad = [sym for sym, f in zip(features["symbol"], forecasts) if not np.isfinite(f)]

@@ -1,0 +1,49 @@
+"""Every feature this project computes, by block, and how the feature matrix is built
+from them (which columns are ranked, z-scored or sector-neutralised per day)."""
+
+from __future__ import annotations
+
+import math
+
+from vfr_ml_pipelines.lib.features import fundamental, sentiment, technical
+from vfr_ml_pipelines.lib.features.spec import FeatureSpec
+
+MATRIX_VERSION = "feature-matrix-v1"
+
+BLOCKS: dict[str, tuple[str, tuple[FeatureSpec, ...]]] = {
+    "technical": (technical.FEATURE_SET_VERSION, technical.TECHNICAL_FEATURES),
+    "fundamental": (fundamental.FEATURE_SET_VERSION, fundamental.FUNDAMENTAL_FEATURES),
+    "sentiment": (sentiment.FEATURE_SET_VERSION, sentiment.SENTIMENT_FEATURES),
+}
+
+RAW_SPECS: tuple[FeatureSpec, ...] = tuple(spec for _, specs in BLOCKS.values() for spec in specs)
+RAW_NAMES: tuple[str, ...] = tuple(spec.name for spec in RAW_SPECS)
+FEATURE_SET_OF: dict[str, str] = {spec.name: version for version, specs in BLOCKS.values() for spec in specs}
+
+# Per-day ranks of the signals that matter most in cross-section (momentum/reversal, value,
+# tone); z-scores of scale-free technical levels; sector-neutral value and quality, whose
+# levels differ by sector for reasons that do not predict returns.
+RANK_COLUMNS = ("roc_5", "roc_20", "mom_60", "rsi_14", "earnings_yield_ttm", "book_to_market", "tone_mean_3", "tone_mean_10")
+ZSCORE_COLUMNS = ("volatility_20", "volume_zscore_20", "sma_ratio_20", "macd_hist_pct", "atr_14_pct")
+NEUTRAL_COLUMNS = ("earnings_yield_ttm", "book_to_market", "roe_ttm", "gross_margin_ttm")
+
+# Plausible ranges used to validate exported values (VFR's `validation_status`).
+RANGES: dict[str, tuple[float, float]] = {
+    "rsi_14": (0.0, 100.0), "stoch_k_14": (0.0, 100.0), "stoch_d_14": (0.0, 100.0),
+    "willr_14": (-100.0, 0.0), "rsv_20": (0.0, 1.0), "rsv_60": (0.0, 1.0), "linreg_rsq_20": (0.0, 1.0),
+    "pv_corr_20": (-1.0, 1.0), "tone": (-1.0, 1.0), "positive_share": (0.0, 1.0), "negative_share": (0.0, 1.0),
+    "negative_word_share": (0.0, 1.0), "news_count": (0.0, math.inf), "days_since_filing": (0.0, 400.0),
+}
+
+
+def check_catalog() -> None:
+    """Feature names are unique across blocks and every transformed column exists."""
+    duplicates = {n for n in RAW_NAMES if RAW_NAMES.count(n) > 1}
+    if duplicates:
+        raise ValueError(f"feature names defined in two blocks: {sorted(duplicates)}")
+    unknown = (set(RANK_COLUMNS) | set(ZSCORE_COLUMNS) | set(NEUTRAL_COLUMNS)) - set(RAW_NAMES)
+    if unknown:
+        raise ValueError(f"transformed columns that no block computes: {sorted(unknown)}")
+
+
+check_catalog()

@@ -1,0 +1,113 @@
+"""The latest feature vectors in VFR's shapes: `ml_feature_definitions` and
+`ml_feature_store` rows (VFR's FeatureStore reads the latest row per ticker and feature with
+validation_status = 'valid') and `MLFeatureVector` payloads for Redis."""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date
+
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from vfr_ml_pipelines.lib.features.spec import FeatureSpec
+from vfr_ml_pipelines.lib.serving.vfr_tables import fit_decimal, prediction_timestamp
+from vfr_ml_pipelines.lib.warehouse.loading import copy_frame
+
+# decimal(20,8): anything at or above 10^12 in magnitude cannot be stored
+MAX_STORABLE = 1e12
+_FEATURE_NAMESPACE = uuid.UUID("0c8f6a1e-4f4e-4a43-9a53-2f1d3f0b7c21")
+
+
+def feature_version(feature_set: str) -> int:
+    """`technical-v2` -> 2 (VFR's feature_version is an integer)."""
+    match = re.search(r"v(\d+)$", feature_set)
+    return int(match.group(1)) if match else 1
+
+
+def upsert_feature_definitions(
+    conn: Connection, specs: Sequence[FeatureSpec], versions: Mapping[str, str], provider: str,
+    normalization: Mapping[str, dict] | None = None,
+) -> dict[str, uuid.UUID]:
+    """One `ml_feature_definitions` row per feature (by its unique name); returns name -> id.
+    `versions` maps feature name -> its feature set (for feature_version)."""
+    ids: dict[str, uuid.UUID] = {}
+    for spec in specs:
+        row = conn.execute(
+            text(
+                """
+                INSERT INTO ml_feature_definitions (feature_id, feature_name, feature_type, data_type, description,
+                    source_apis, calculation_frequency, is_active, feature_version, normalization_params)
+                VALUES (:id, :name, :type, 'float', :description, :sources, '1d', true, :version, CAST(:norm AS jsonb))
+                ON CONFLICT (feature_name) DO UPDATE SET feature_type = EXCLUDED.feature_type,
+                    description = EXCLUDED.description, source_apis = EXCLUDED.source_apis,
+                    feature_version = EXCLUDED.feature_version, normalization_params = EXCLUDED.normalization_params,
+                    is_active = true
+                RETURNING feature_id
+                """
+            ),
+            {
+                "id": uuid.uuid5(_FEATURE_NAMESPACE, spec.name),
+                "name": spec.name,
+                "type": spec.feature_type,
+                "description": spec.description,
+                "sources": [provider, spec.source],
+                "version": feature_version(versions.get(spec.name, "v1")),
+                "norm": pd.Series((normalization or {}).get(spec.name, {}), dtype=object).to_json(),
+            },
+        ).one()
+        ids[spec.name] = row.feature_id
+    return ids
+
+
+def feature_store_rows(
+    latest: pd.DataFrame, feature_ids: Mapping[str, uuid.UUID], day: date, provider: str,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> tuple[pd.DataFrame, int]:
+    """`ml_feature_store` rows for one day: missing and non-finite values are left out (and
+    counted); values outside their feature's plausible range or too large for decimal(20,8)
+    are written as `invalid`, the rest as `valid`. Returns (rows, skipped)."""
+    stamp = prediction_timestamp(day)
+    records = []
+    skipped = 0
+    for rec in latest.to_dict("records"):
+        quality = fit_decimal(min(1.0, max(0.0, float(rec.get("quality_score", 1.0)))), 5, 4, f"{rec['symbol']} quality")
+        completeness = fit_decimal(min(1.0, max(0.0, float(rec.get("completeness", 1.0)))), 5, 4, f"{rec['symbol']} completeness")
+        for name, feature_id in feature_ids.items():
+            value = rec.get(name)
+            if value is None or not math.isfinite(float(value)):
+                skipped += 1
+                continue
+            value = float(value)
+            low, high = (ranges or {}).get(name, (-math.inf, math.inf))
+            valid = abs(value) < MAX_STORABLE and low <= value <= high
+            records.append(
+                {
+                    "ticker": rec["symbol"].upper(),
+                    "timestamp": stamp,
+                    "feature_id": str(feature_id),
+                    "value": round(value, 8) if abs(value) < MAX_STORABLE else None,
+                    "confidence_score": float(quality),
+                    "data_quality_score": float(completeness),
+                    "source_provider": provider,
+                    "validation_status": "valid" if valid else "invalid",
+                }
+            )
+    return pd.DataFrame.from_records(records), skipped
+
+
+def write_feature_store(
+    conn: Connection, rows: pd.DataFrame, day: date, tickers: Sequence[str], feature_ids: Mapping[str, uuid.UUID]
+) -> int:
+    """Replace this project's rows of `day` for `tickers` (a value that became missing must
+    not leave its earlier row behind), then insert `rows`; one transaction (the caller's)."""
+    conn.execute(
+        text("DELETE FROM ml_feature_store WHERE timestamp = :ts AND ticker = ANY(:tickers) AND feature_id = ANY(:ids)"),
+        {"ts": prediction_timestamp(day), "tickers": [t.upper() for t in tickers], "ids": list(feature_ids.values())},
+    )
+    if rows.empty:
+        return 0
+    return copy_frame(conn, "ml_feature_store", rows)
