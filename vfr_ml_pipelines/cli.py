@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -53,6 +54,9 @@ def _redis_client() -> Iterator[redis.Redis]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     home = _ensure_dagster_home()
+    # Dagster flags the APIs this project relies on as beta/preview at every import; the
+    # README explains them, the console need not repeat them
+    warnings.filterwarnings("ignore", message=".*is currently in (beta|preview)")
     import dagster as dg
 
     from vfr_ml_pipelines.definitions import defs

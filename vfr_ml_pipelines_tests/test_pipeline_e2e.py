@@ -193,3 +193,13 @@ def test_vfr_reads_valid_feature_rows_from_ml_feature_store(pipeline):
     assert types == {"technical", "fundamental", "sentiment"}
     rsi = [float(r.value) for r in rows if r.feature_name == "rsi_14"]
     assert rsi and all(0 <= v <= 100 for v in rsi)
+
+
+def test_feature_sets_are_registered_with_lineage(pipeline):
+    with pipeline["engine"].connect() as conn:
+        rows = {r.feature_set: r for r in conn.execute(text("SELECT * FROM vfr_ml.feature_sets")).all()}
+    assert set(rows) == {"technical-v2", "fundamental-v1", "sentiment-v1", catalog.MATRIX_VERSION}
+    matrix = rows[catalog.MATRIX_VERSION]
+    assert matrix.row_count > 0 and str(matrix.last_day) == AS_OF
+    assert matrix.lineage["code_version"]
+    assert rows["technical-v2"].lineage["input_last_day"] == AS_OF

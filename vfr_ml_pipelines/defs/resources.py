@@ -8,7 +8,7 @@ they never show in the Dagster UI.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -156,10 +156,18 @@ class MarketDataResource(dg.ConfigurableResource):
         raise NotImplementedError
 
     def today(self) -> date:
-        return date.fromisoformat(self.as_of) if self.as_of else date.today()
+        """The pinned date, else today in New York (the market's date, not the machine's)."""
+        return date.fromisoformat(self.as_of) if self.as_of else datetime.now(calendar.MARKET_TZ).date()
 
     def latest_session(self) -> date:
-        return calendar.latest_trading_day(self.today())
+        """The last session whose bars exist: a pinned `as_of` counts as after its close;
+        otherwise today counts only once New York has passed 16:00."""
+        if self.as_of:
+            return calendar.latest_trading_day(self.today())
+        now = datetime.now(calendar.MARKET_TZ)
+        if calendar.is_trading_day(now.date()) and now.hour >= calendar.MARKET_CLOSE_HOUR:
+            return now.date()
+        return calendar.previous_trading_day(now.date())
 
 
 class SyntheticMarketDataResource(MarketDataResource):

@@ -7,7 +7,7 @@ from vfr_ml_pipelines.defs.resources import FeatureStoreResource, WarehouseResou
 from vfr_ml_pipelines.lib import settings
 from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, technical
 from vfr_ml_pipelines.lib.features.labels import compute_all_labels
-from vfr_ml_pipelines.lib.features.online_store import write_latest
+from vfr_ml_pipelines.lib.features.online_store import register_feature_set, write_latest
 from vfr_ml_pipelines.lib.features.transforms import build_feature_matrix
 from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices
 from vfr_ml_pipelines.lib.warehouse import read_frame
@@ -35,6 +35,16 @@ def _lineage(prices: pd.DataFrame, **extra: object) -> dict:
     }
 
 
+def _register(warehouse: WarehouseResource, feature_store: FeatureStoreResource, feature_set: str, description: str) -> None:
+    """Mirror the offline manifest into `vfr_ml.feature_sets`, so SQL clients see what is stored."""
+    store = feature_store.offline
+    with warehouse.engine.begin() as conn:
+        register_feature_set(
+            conn, feature_set, store.manifest(feature_set), version=feature_set.rsplit("-", 1)[-1],
+            description=description, store_uri=str(store.root / feature_set),
+        )
+
+
 def _block_result(frame: pd.DataFrame, names: tuple[str, ...], version: str, report) -> dg.MaterializeResult:
     latest = frame[frame["trade_date"] == frame["trade_date"].max()]
     return dg.MaterializeResult(
@@ -57,6 +67,7 @@ def technical_features(warehouse: WarehouseResource, feature_store: FeatureStore
     prices = read_adjusted_prices(warehouse)
     frame = technical.compute_technical_features(prices)
     report = feature_store.offline.write(technical.FEATURE_SET_VERSION, frame, lineage=_lineage(prices))
+    _register(warehouse, feature_store, technical.FEATURE_SET_VERSION, "technical indicators (TA-Lib) on adjusted bars")
     return _block_result(frame, technical.FEATURE_NAMES, technical.FEATURE_SET_VERSION, report)
 
 
@@ -68,6 +79,7 @@ def fundamental_features(warehouse: WarehouseResource, feature_store: FeatureSto
     reports = read_frame(warehouse.engine, "SELECT * FROM vfr_ml.raw_fundamentals ORDER BY symbol, filing_date")
     frame = fundamental.compute_fundamental_features(prices, reports)
     report = feature_store.offline.write(fundamental.FEATURE_SET_VERSION, frame, lineage=_lineage(prices, reports=len(reports)))
+    _register(warehouse, feature_store, fundamental.FEATURE_SET_VERSION, "point-in-time fundamental ratios")
     return _block_result(frame, fundamental.FEATURE_NAMES, fundamental.FEATURE_SET_VERSION, report)
 
 
@@ -79,6 +91,7 @@ def sentiment_features(warehouse: WarehouseResource, feature_store: FeatureStore
     news = read_frame(warehouse.engine, "SELECT symbol, published_at, headline, source, url FROM vfr_ml.raw_news")
     frame = sentiment.compute_sentiment_features(news, prices)
     report = feature_store.offline.write(sentiment.FEATURE_SET_VERSION, frame, lineage=_lineage(prices, headlines=len(news)))
+    _register(warehouse, feature_store, sentiment.FEATURE_SET_VERSION, "Loughran-McDonald news sentiment")
     return _block_result(frame, sentiment.FEATURE_NAMES, sentiment.FEATURE_SET_VERSION, report)
 
 
@@ -105,6 +118,7 @@ def feature_matrix(
         catalog.MATRIX_VERSION, matrix,
         lineage={"code_version": settings.code_version(), "blocks": [v for v, _ in catalog.BLOCKS.values()]},
     )
+    _register(warehouse, feature_store, catalog.MATRIX_VERSION, "model-ready matrix: blocks + per-day transforms")
     last_day = matrix["trade_date"].max()
     latest = matrix[matrix["trade_date"] == last_day]
     with warehouse.engine.begin() as conn:
