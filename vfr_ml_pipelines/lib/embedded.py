@@ -222,13 +222,3 @@ def embedded_redis(state: Path) -> Iterator[str]:
         yield url
     finally:
         release_redis(state)
-
-
-def stop_all(state: Path) -> None:
-    """Release every handle this process holds (used by the CLI's `stop`)."""
-    for pgdata in list(_postgres):
-        _postgres[pgdata].users = 1
-        release_postgres(pgdata.parent)
-    for db_file in list(_redis):
-        _redis[db_file].users = 1
-        release_redis(db_file.parent.parent)

@@ -45,7 +45,13 @@ def _register(warehouse: WarehouseResource, feature_store: FeatureStoreResource,
         )
 
 
-def _block_result(frame: pd.DataFrame, names: tuple[str, ...], version: str, report) -> dg.MaterializeResult:
+def _store_block(
+    warehouse: WarehouseResource, feature_store: FeatureStoreResource, *, version: str, names: tuple[str, ...],
+    frame: pd.DataFrame, prices: pd.DataFrame, description: str, **lineage: object,
+) -> dg.MaterializeResult:
+    """Write one feature block to the offline store, register it, and describe it."""
+    report = feature_store.offline.write(version, frame, lineage=_lineage(prices, **lineage))
+    _register(warehouse, feature_store, version, description)
     latest = frame[frame["trade_date"] == frame["trade_date"].max()]
     return dg.MaterializeResult(
         metadata={
@@ -54,7 +60,7 @@ def _block_result(frame: pd.DataFrame, names: tuple[str, ...], version: str, rep
             "rows": len(frame),
             "latest_day": str(frame["trade_date"].max()),
             "latest_day_missing_share": float(latest[list(names)].isna().mean().mean()),
-            "files_written": len(getattr(report, "files", []) or []),
+            "files_written": len(report.files),
         }
     )
 
@@ -65,10 +71,11 @@ def technical_features(warehouse: WarehouseResource, feature_store: FeatureStore
     split- and dividend-adjusted bars, stored as feature set `technical-v2` in the offline
     store. Warm-up windows stay missing, never filled."""
     prices = read_adjusted_prices(warehouse)
-    frame = technical.compute_technical_features(prices)
-    report = feature_store.offline.write(technical.FEATURE_SET_VERSION, frame, lineage=_lineage(prices))
-    _register(warehouse, feature_store, technical.FEATURE_SET_VERSION, "technical indicators (TA-Lib) on adjusted bars")
-    return _block_result(frame, technical.FEATURE_NAMES, technical.FEATURE_SET_VERSION, report)
+    return _store_block(
+        warehouse, feature_store, version=technical.FEATURE_SET_VERSION, names=technical.FEATURE_NAMES,
+        frame=technical.compute_technical_features(prices), prices=prices,
+        description="technical indicators (TA-Lib) on adjusted bars",
+    )
 
 
 @dg.asset(group_name="features", kinds={"python", "parquet"}, deps=["raw_prices", "raw_fundamentals"])
@@ -77,10 +84,11 @@ def fundamental_features(warehouse: WarehouseResource, feature_store: FeatureSto
     time (a report counts from its filing session on), as feature set `fundamental-v1`."""
     prices = read_adjusted_prices(warehouse)
     reports = read_frame(warehouse.engine, "SELECT * FROM vfr_ml.raw_fundamentals ORDER BY symbol, filing_date")
-    frame = fundamental.compute_fundamental_features(prices, reports)
-    report = feature_store.offline.write(fundamental.FEATURE_SET_VERSION, frame, lineage=_lineage(prices, reports=len(reports)))
-    _register(warehouse, feature_store, fundamental.FEATURE_SET_VERSION, "point-in-time fundamental ratios")
-    return _block_result(frame, fundamental.FEATURE_NAMES, fundamental.FEATURE_SET_VERSION, report)
+    return _store_block(
+        warehouse, feature_store, version=fundamental.FEATURE_SET_VERSION, names=fundamental.FEATURE_NAMES,
+        frame=fundamental.compute_fundamental_features(prices, reports), prices=prices,
+        description="point-in-time fundamental ratios", reports=len(reports),
+    )
 
 
 @dg.asset(group_name="features", kinds={"python", "parquet"}, deps=["raw_prices", "raw_news"])
@@ -89,10 +97,11 @@ def sentiment_features(warehouse: WarehouseResource, feature_store: FeatureStore
     (tone, shares, counts, momentum, divergence from the price move), as `sentiment-v1`."""
     prices = read_adjusted_prices(warehouse)
     news = read_frame(warehouse.engine, "SELECT symbol, published_at, headline, source, url FROM vfr_ml.raw_news")
-    frame = sentiment.compute_sentiment_features(news, prices)
-    report = feature_store.offline.write(sentiment.FEATURE_SET_VERSION, frame, lineage=_lineage(prices, headlines=len(news)))
-    _register(warehouse, feature_store, sentiment.FEATURE_SET_VERSION, "Loughran-McDonald news sentiment")
-    return _block_result(frame, sentiment.FEATURE_NAMES, sentiment.FEATURE_SET_VERSION, report)
+    return _store_block(
+        warehouse, feature_store, version=sentiment.FEATURE_SET_VERSION, names=sentiment.FEATURE_NAMES,
+        frame=sentiment.compute_sentiment_features(news, prices), prices=prices,
+        description="Loughran-McDonald news sentiment", headlines=len(news),
+    )
 
 
 @dg.asset(
@@ -132,8 +141,8 @@ def feature_matrix(
             "latest_day": str(last_day),
             "latest_vectors": rows,
             "latest_mean_completeness": float(latest["completeness"].mean()),
-            "days_dropped_too_few_names": int(getattr(report, "days_dropped", 0) or 0),
-            "files_written": len(getattr(written, "files", []) or []),
+            "days_dropped_too_few_names": report.days_dropped,
+            "files_written": len(written.files),
         }
     )
 

@@ -10,15 +10,15 @@ from vfr_ml_pipelines import __version__
 from vfr_ml_pipelines.defs.resources import MarketDataResource, MlflowResource, RedisResource, WarehouseResource
 from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.online_store import read_latest
-from vfr_ml_pipelines.lib.models.registry import CHAMPION, RegisteredVersion
+from vfr_ml_pipelines.lib.models.registry import CHAMPION, RegisteredVersion, registered_model_name
 from vfr_ml_pipelines.lib.serving import feature_export, payloads, vfr_cache
 from vfr_ml_pipelines.lib.serving.predict import prediction_rows
 from vfr_ml_pipelines.lib.serving.ttl import publish_ttl_seconds
-from vfr_ml_pipelines.lib.serving.vfr_tables import write_ml_predictions
+from vfr_ml_pipelines.lib.serving.vfr_tables import prediction_timestamp, write_ml_predictions
 from vfr_ml_pipelines.lib.warehouse import read_frame, upsert_frame
 
 HORIZON = "1w"
-MODEL_NAME = "vfr-lightgbm-1w"
+MODEL_NAME = registered_model_name("lightgbm", HORIZON)
 
 
 class PredictionConfig(dg.Config):
@@ -36,6 +36,25 @@ def _latest_session(warehouse: WarehouseResource, market_data: MarketDataResourc
     if day is None or pd.isna(day):
         raise dg.Failure(f"no prices stored on or before {market_data.today()}")
     return day
+
+
+def _session_vectors(warehouse: WarehouseResource, market_data: MarketDataResource) -> tuple[date, pd.DataFrame, list[str]]:
+    """The latest session, the feature vectors of that session for its universe members,
+    and the members without one (no vector, or only an older one)."""
+    day = _latest_session(warehouse, market_data)
+    members = read_frame(
+        warehouse.engine, "SELECT symbol FROM vfr_ml.universe_membership WHERE trade_date = :d ORDER BY symbol", {"d": day}
+    )["symbol"].tolist()
+    vectors = read_latest(warehouse.engine, catalog.MATRIX_VERSION, members)
+    vectors = vectors[pd.to_datetime(vectors["trade_date"]).dt.date == day].reset_index(drop=True)
+    if vectors.empty:
+        raise dg.Failure(f"no feature vector of {day} for any of the {len(members)} universe symbols")
+    return day, vectors, sorted(set(members) - set(vectors["symbol"]))
+
+
+def _close_ms(day: date) -> int:
+    """The as-of time of features and predictions of `day`: its close, in ms."""
+    return int(prediction_timestamp(day).timestamp() * 1000)
 
 
 def _champion(mlflow: MlflowResource) -> RegisteredVersion:
@@ -77,18 +96,9 @@ def predictions(
     champion = _champion(mlflow)
     model = mlflow.registry.load_pyfunc(MODEL_NAME, CHAMPION)
     names = json.loads(champion.tags["feature_names"])
-    day = _latest_session(warehouse, market_data)
-    members = read_frame(
-        warehouse.engine, "SELECT symbol FROM vfr_ml.universe_membership WHERE trade_date = :d ORDER BY symbol", {"d": day}
-    )["symbol"].tolist()
-    vectors = read_latest(warehouse.engine, catalog.MATRIX_VERSION, members)
-    stale = vectors[pd.to_datetime(vectors["trade_date"]).dt.date != day]["symbol"].tolist()
-    missing = sorted(set(members) - set(vectors["symbol"]))
-    features = vectors[~vectors["symbol"].isin(stale)].reset_index(drop=True)
-    if features.empty:
-        raise dg.Failure(f"no feature vector of {day} for any of the {len(members)} universe symbols")
-    if stale or missing:
-        context.log.warning(f"{len(stale) + len(missing)} symbols without a feature vector of {day}: {(stale + missing)[:10]}")
+    day, features, missing = _session_vectors(warehouse, market_data)
+    if missing:
+        context.log.warning(f"{len(missing)} symbols without a feature vector of {day}: {missing[:10]}")
     prices = read_frame(warehouse.engine, "SELECT symbol, close FROM vfr_ml.raw_prices WHERE trade_date = :d", {"d": day})
     forecasts = model.predict(features.reindex(columns=names).astype("float64"))
     rows = prediction_rows(
@@ -121,7 +131,7 @@ def predictions(
             "sell": int(counts.get("SELL", 0)),
             "mean_expected_return": float(rows["expected_return"].mean()),
             "min_feature_completeness": float(rows["feature_completeness"].min()),
-            "symbols_without_fresh_features": len(stale) + len(missing),
+            "symbols_without_fresh_features": len(missing),
         }
     )
 
@@ -141,7 +151,7 @@ def redis_predictions(
     ttl = publish_ttl_seconds(now)
     names = list(catalog.RAW_NAMES)
     model_inputs = json.loads(champion.tags["feature_names"])
-    as_of_ms = int(pd.Timestamp(rows["as_of_date"].iloc[0]).tz_localize("America/New_York").replace(hour=16).timestamp() * 1000)
+    as_of_ms = _close_ms(rows["as_of_date"].iloc[0])
 
     writes: list[vfr_cache.CacheWrite] = []
     for rec in rows.itertuples(index=False):
@@ -215,14 +225,7 @@ def vfr_feature_export(
     (one row per feature), `ml_feature_store` (one row per symbol and feature; `valid` when
     finite and in range, else `invalid`) and Redis `vfr:ml:feature:vector:{SYMBOL}`
     (`MLFeatureVector`, one MULTI/EXEC with the same TTL policy as predictions)."""
-    day = _latest_session(warehouse, market_data)
-    members = read_frame(
-        warehouse.engine, "SELECT symbol FROM vfr_ml.universe_membership WHERE trade_date = :d ORDER BY symbol", {"d": day}
-    )["symbol"].tolist()
-    vectors = read_latest(warehouse.engine, catalog.MATRIX_VERSION, members)
-    vectors = vectors[pd.to_datetime(vectors["trade_date"]).dt.date == day].reset_index(drop=True)
-    if vectors.empty:
-        raise dg.Failure(f"no feature vector of {day} to export")
+    day, vectors, _ = _session_vectors(warehouse, market_data)
     with warehouse.engine.begin() as conn:
         ids = feature_export.upsert_feature_definitions(
             conn, catalog.RAW_SPECS, catalog.FEATURE_SET_OF, provider=market_data.provider_name
@@ -233,7 +236,7 @@ def vfr_feature_export(
     now = datetime.now(UTC)
     now_ms = int(now.timestamp() * 1000)
     ttl = publish_ttl_seconds(now)
-    as_of_ms = int(pd.Timestamp(day).tz_localize("America/New_York").replace(hour=16).timestamp() * 1000)
+    as_of_ms = _close_ms(day)
     writes = [
         vfr_cache.CacheWrite(
             vfr_cache.feature_vector_key(rec["symbol"]),
