@@ -1,6 +1,6 @@
 """`vfr-ml`: run the main job, read what VFR would read, manage the embedded servers.
 
-    vfr-ml run                      materialize daily_pipeline_job (recorded in DAGSTER_HOME)
+    vfr-ml run                      materialize full_pipeline_job (recorded in DAGSTER_HOME)
     vfr-ml read-prediction AAPL     print the MLPrediction VFR reads for (AAPL, 1w, default)
     vfr-ml env                      print the environment for the Dagster / MLflow UIs
     vfr-ml stop                     stop embedded servers left by a crashed process
@@ -64,20 +64,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     from vfr_ml_pipelines.defs.resources import build_resources
     from vfr_ml_pipelines.defs.runs import catch_up_range, range_tags
 
-    job = defs.resolve_job_def("daily_pipeline_job")
+    job = defs.resolve_job_def("full_pipeline_job")
     latest = build_resources()["market_data"].latest_session()
     with dg.DagsterInstance.get() as instance:
         start, end = catch_up_range(instance, latest)
-        print(f"daily_pipeline_job over sessions {start} .. {end}")
+        print(f"full_pipeline_job over sessions {start} .. {end}")
         result = job.execute_in_process(instance=instance, raise_on_error=False, tags=range_tags(start, end))
     state = settings.state_dir()
     prefix = settings.env_or_none(settings.REDIS_KEY_PREFIX_ENV) or settings.DEFAULT_REDIS_KEY_PREFIX
     if not result.success:
-        print(f"\ndaily_pipeline_job FAILED (run {result.run_id}); see the run in the Dagster UI", file=sys.stderr)
+        print(f"\nfull_pipeline_job FAILED (run {result.run_id}); see the run in the Dagster UI", file=sys.stderr)
         return 1
     print(
         f"""
-daily_pipeline_job succeeded (run {result.run_id}).
+full_pipeline_job succeeded (run {result.run_id}).
 
 Where to look:
   Dagster UI:   make ui          (DAGSTER_HOME={home}), then http://127.0.0.1:3000
@@ -133,7 +133,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vfr-ml", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="materialize daily_pipeline_job").set_defaults(fn=cmd_run)
+    sub.add_parser("run", help="materialize full_pipeline_job (catch-up run of everything)").set_defaults(fn=cmd_run)
     read = sub.add_parser("read-prediction", help="read a prediction exactly as VFR does")
     read.add_argument("symbol", nargs="?", help="ticker; omit to list the served tickers")
     read.add_argument("--horizon", default="1w")

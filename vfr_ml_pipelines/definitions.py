@@ -7,17 +7,33 @@ from vfr_ml_pipelines.defs.features import checks as feature_checks
 from vfr_ml_pipelines.defs.market_data import assets as market_data_assets
 from vfr_ml_pipelines.defs.market_data import checks as market_data_checks
 from vfr_ml_pipelines.defs.models import assets as model_assets
-from vfr_ml_pipelines.defs.monitoring.schedules import daily_pipeline_job, daily_pipeline_schedule
+from vfr_ml_pipelines.defs.models import checks as model_checks
+from vfr_ml_pipelines.defs.models.jobs import retraining_job, rollback_jobs
+from vfr_ml_pipelines.defs.monitoring.schedules import (
+    daily_pipeline_job,
+    daily_pipeline_schedule,
+    full_pipeline_job,
+    weekly_retraining_schedule,
+)
 from vfr_ml_pipelines.defs.resources import build_resources
 from vfr_ml_pipelines.defs.serving import assets as serving_assets
+from vfr_ml_pipelines.defs.serving import checks as serving_checks
+from vfr_ml_pipelines.defs.serving.jobs import disable_ml_job, republish_job
 
-ALL_ASSETS = dg.load_assets_from_modules([market_data_assets, feature_assets, model_assets, serving_assets])
-ALL_CHECKS = dg.load_asset_checks_from_modules([market_data_checks, feature_checks])
+ALL_ASSETS = [
+    *dg.load_assets_from_modules([market_data_assets, feature_assets, serving_assets]),
+    *model_assets.training_assets,
+    *model_assets.champion_assets,
+]
+ALL_CHECKS = [
+    *dg.load_asset_checks_from_modules([market_data_checks, feature_checks, serving_checks]),
+    *model_checks.promotion_gates,
+]
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
-    jobs=[daily_pipeline_job],
-    schedules=[daily_pipeline_schedule],
+    jobs=[full_pipeline_job, daily_pipeline_job, retraining_job, *rollback_jobs, republish_job, disable_ml_job],
+    schedules=[daily_pipeline_schedule, weekly_retraining_schedule],
     resources=build_resources(),
 )

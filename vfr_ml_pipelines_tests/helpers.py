@@ -10,10 +10,12 @@ from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
 from vfr_ml_pipelines.defs.resources import (
     FeatureStoreResource,
     MlflowResource,
+    PromotionPolicyResource,
     RedisResource,
     SyntheticMarketDataResource,
     WarehouseResource,
 )
+from vfr_ml_pipelines.defs.models.assets import HORIZONS
 from vfr_ml_pipelines.defs.runs import range_tags
 
 AS_OF = "2026-11-20"  # a Friday
@@ -27,6 +29,7 @@ def pipeline_resources(database_url: str, redis_url: str, key_prefix: str, mlflo
         "redis": RedisResource(redis_url=redis_url, key_prefix=key_prefix),
         "mlflow": MlflowResource(state_dir=str(mlflow_state)),
         "feature_store": FeatureStoreResource(root=str(mlflow_state / "feature_store")),
+        "promotion_policy": PromotionPolicyResource(),
         "market_data": SyntheticMarketDataResource(
             n_symbols=market.get("n_symbols", N_SYMBOLS),
             history_start=market.get("history_start", HISTORY_START),
@@ -35,6 +38,19 @@ def pipeline_resources(database_url: str, redis_url: str, key_prefix: str, mlflo
     }
 
 
+# Training settings for tests: the full walk-forward, canaries and registry path, with a
+# short Optuna search (the default run tunes with 10 trials).
+FAST_TRAINING = {"tuning_trials": 2, "tuning_timeout_seconds": 60.0}
+
+
+def training_run_config(**overrides: object) -> dict:
+    settings = {**FAST_TRAINING, **overrides}
+    return {"ops": {f"train_{h}_models": {"config": settings} for h in HORIZONS}}
+
+
 def materialize_range(resources: dict, start: str = HISTORY_START, end: str = AS_OF, selection=None) -> dg.ExecuteInProcessResult:
     """Every asset and check over sessions start..end in one run (as the catch-up run does)."""
-    return dg.materialize([*ALL_ASSETS, *ALL_CHECKS], resources=resources, tags=range_tags(start, end), selection=selection)
+    return dg.materialize(
+        [*ALL_ASSETS, *ALL_CHECKS], resources=resources, tags=range_tags(start, end), selection=selection,
+        run_config=training_run_config() if selection is None else None,
+    )

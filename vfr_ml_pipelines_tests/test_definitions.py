@@ -14,26 +14,47 @@ from pathlib import Path
 
 import dagster as dg
 
-from vfr_ml_pipelines.definitions import defs
+from vfr_ml_pipelines.definitions import ALL_CHECKS, defs
 
 REPO = Path(__file__).resolve().parents[1]
-EXPECTED_ASSETS = {
+HORIZONS = ("1d", "1w", "1m")
+MODEL_ASSETS = {
+    f"{kind}_{h}_model" for h in HORIZONS for kind in ("lightgbm", "xgboost", "linear", "ensemble", "challenger", "champion")
+}
+DAILY_ASSETS = {
     "universe", "raw_prices", "raw_fundamentals", "raw_news", "synthetic_oracle",
     "technical_features", "fundamental_features", "sentiment_features", "feature_matrix", "labels",
-    "lightgbm_1w_model", "vfr_feature_export",
-    "champion_1w_model", "predictions", "redis_predictions", "ml_predictions",
+    "vfr_feature_export", "predictions", "redis_predictions", "ml_predictions", "prediction_outcomes",
+    "ml_performance_metrics",
 }
+
+
+def _job_assets(name: str) -> set[str]:
+    return {k.to_user_string() for k in defs.resolve_job_def(name).asset_layer.executable_asset_keys}
 
 
 def test_definitions_load_with_every_asset_job_and_schedule():
     dg.Definitions.validate_loadable(defs)
     keys = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
-    assert keys == EXPECTED_ASSETS
-    job = defs.resolve_job_def("daily_pipeline_job")
-    assert {n.to_user_string() for n in job.asset_layer.executable_asset_keys} == EXPECTED_ASSETS
+    assert DAILY_ASSETS <= keys and MODEL_ASSETS <= keys
+    assert _job_assets("full_pipeline_job") == keys
+    # the daily run serves the current champions; training is the weekly job's
+    assert not _job_assets("daily_pipeline_job") & MODEL_ASSETS
+    assert MODEL_ASSETS <= _job_assets("retraining_job")
+    assert _job_assets("rollback_1w_job") == {"champion_1w_model", "predictions", "redis_predictions", "ml_predictions"}
+    assert {"disable_ml_job", "republish_job"} <= {j.name for j in defs.resolve_all_job_defs()}
     assert defs.resolve_schedule_def("daily_pipeline_schedule").cron_schedule == "30 18 * * 1-5"
-    check_names = {key.name for key in job.asset_layer.asset_graph.asset_check_keys}
-    assert {"raw_prices_are_valid_bars", "raw_prices_cover_the_universe", "raw_news_belongs_to_its_session"} <= check_names
+    assert defs.resolve_schedule_def("weekly_retraining_schedule").cron_schedule == "0 6 * * 6"
+    job = defs.resolve_job_def("full_pipeline_job")
+    checks = {(key.asset_key.to_user_string(), key.name) for key in job.asset_layer.asset_graph.asset_check_keys}
+    assert {("raw_prices", "raw_prices_are_valid_bars"), ("predictions", "predictions_are_publishable")} <= checks
+    assert {(f"challenger_{h}_model", "promotion_gate") for h in HORIZONS} <= checks
+    blocking = {
+        spec.key.asset_key.to_user_string()
+        for checks_def in ALL_CHECKS for spec in checks_def.check_specs
+        if spec.blocking and spec.key.name in ("promotion_gate", "predictions_are_publishable")
+    }
+    assert blocking == {*(f"challenger_{h}_model" for h in HORIZONS), "predictions"}
 
 
 def test_market_data_is_partitioned_by_nyse_session():

@@ -10,7 +10,7 @@ from vfr_ml_pipelines.defs.resources import build_resources
 from vfr_ml_pipelines.lib import embedded
 from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, validate_prediction
 from vfr_ml_pipelines.lib.warehouse import create_warehouse_engine
-from vfr_ml_pipelines_tests.helpers import AS_OF, materialize_range
+from vfr_ml_pipelines_tests.helpers import AS_OF, HISTORY_START, N_SYMBOLS, materialize_range
 
 ENV = ("DATABASE_URL", "REDIS_URL", "MLFLOW_TRACKING_URI", "VFR_REDIS_KEY_PREFIX", "DAGSTER_HOME")
 
@@ -20,13 +20,14 @@ def test_zero_configuration_run_on_embedded_servers(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     state = tmp_path / "state"
     monkeypatch.setenv("VFR_ML_HOME", str(state))
-    monkeypatch.setenv("VFR_SYNTHETIC_SYMBOLS", "12")
-    monkeypatch.setenv("VFR_HISTORY_START", "2025-06-02")
+    # the same market as the end-to-end tests (so the same models pass the promotion gate)
+    monkeypatch.setenv("VFR_SYNTHETIC_SYMBOLS", str(N_SYMBOLS))
+    monkeypatch.setenv("VFR_HISTORY_START", HISTORY_START)
     monkeypatch.setenv("VFR_AS_OF", AS_OF)
 
     resources = build_resources()
     assert resources["redis"].key_prefix == "veritak:mcp:"
-    result = materialize_range(resources, start="2025-06-02", end=AS_OF)
+    result = materialize_range(resources, start=HISTORY_START, end=AS_OF)
     assert result.success
 
     # a finished run leaves no server behind
@@ -39,7 +40,7 @@ def test_zero_configuration_run_on_embedded_servers(tmp_path, monkeypatch):
         client = redis.Redis.from_url(url)
         reader = VfrCacheReader(client, "veritak:mcp:")
         keys = sorted(k.decode() for k in client.scan_iter(match="veritak:mcp:vfr:ml:prediction:*:1w:default"))
-        assert len(keys) == 12
+        assert len(keys) == N_SYMBOLS
         for key in keys:
             symbol = key.split(":")[-3]
             assert validate_prediction(reader.prediction(symbol)) == []
@@ -47,6 +48,6 @@ def test_zero_configuration_run_on_embedded_servers(tmp_path, monkeypatch):
     with embedded.embedded_postgres(state) as url:
         engine = create_warehouse_engine(url)
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT count(DISTINCT ticker) FROM ml_predictions")).scalar_one() == 12
+            assert conn.execute(text("SELECT count(DISTINCT ticker) FROM ml_predictions")).scalar_one() == N_SYMBOLS
         engine.dispose()
     assert embedded.postgres_pid(state) is None and embedded.redis_pid(state) is None

@@ -141,3 +141,99 @@ def test_labels_and_ranks_across_1970():
     assert labels["trade_date"].tolist() == [days[0], days[1], days[0], days[1]]
     assert labels["known_date"].tolist() == [days[1], days[2], days[1], days[2]]
     assert labels["rank_return"].tolist() == [0.5, 0.5, -0.5, -0.5]
+
+
+# ------------------------------------------------------------------ the assets: one price snapshot per run
+
+def test_one_adjusted_price_snapshot_feeds_the_blocks_and_the_labels(make_database, tmp_path):
+    """`adjusted_prices` reads vfr_ml.raw_prices once and snapshots it; the technical block
+    and the labels then compute from the snapshot exactly what they computed from
+    PostgreSQL before, without reading the price table again; a second run gives the same."""
+    import dagster as dg
+    from sqlalchemy import text
+
+    from vfr_ml_pipelines.defs.features import assets as feature_assets
+    from vfr_ml_pipelines.defs.market_data import assets as market_data_assets
+    from vfr_ml_pipelines.defs.resources import FeatureStoreResource, SyntheticMarketDataResource, WarehouseResource
+    from vfr_ml_pipelines.defs.runs import range_tags
+    from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore
+    from vfr_ml_pipelines.lib.features.online_store import read_feature_set
+    from vfr_ml_pipelines.lib.features.price_snapshot import price_snapshot_info, read_price_snapshot
+    from vfr_ml_pipelines.lib.features.technical import FEATURE_SET_VERSION
+    from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices
+    from vfr_ml_pipelines.lib.warehouse import create_warehouse_engine, read_frame
+
+    url = make_database("price_snapshot")
+    store_root = tmp_path / "feature_store"
+    resources = {
+        "warehouse": WarehouseResource(database_url=url),
+        "feature_store": FeatureStoreResource(root=str(store_root)),
+        "market_data": SyntheticMarketDataResource(n_symbols=6, history_start="2025-01-02", as_of="2025-08-29"),
+    }
+    assets = dg.load_assets_from_modules([market_data_assets, feature_assets])
+    tags = range_tags("2025-01-02", "2025-08-29")
+    market = ["universe", "raw_prices", "raw_fundamentals", "raw_news"]
+
+    def run(*names: str) -> None:
+        assert dg.materialize(assets, resources=resources, tags=tags, selection=list(names)).success
+
+    run(*market, "adjusted_prices", "technical_features", "labels")
+    engine = create_warehouse_engine(url)
+    try:
+        from_postgres = adjust_prices(read_frame(engine, feature_assets.PRICES_SQL))
+        snapshot = read_price_snapshot(store_root)
+        pd.testing.assert_frame_equal(snapshot, from_postgres, check_exact=True)
+        assert snapshot["symbol"].nunique() == 6
+
+        def stored_block() -> pd.DataFrame:
+            return OfflineFeatureStore(store_root).read(FEATURE_SET_VERSION)
+
+        def stored_labels() -> pd.DataFrame:
+            return read_frame(engine, "SELECT horizon, trade_date, symbol, forward_return, excess_return, known_date "
+                                      "FROM vfr_ml.labels ORDER BY horizon, trade_date, symbol")
+
+        expected = compute_technical_features(from_postgres).sort_values(["trade_date", "symbol"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(stored_block(), expected[list(stored_block().columns)], check_exact=True)
+        labels = compute_all_labels(from_postgres, with_rank=False)
+        labels = labels.sort_values(["horizon", "trade_date", "symbol"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(stored_labels(), labels, check_exact=True, check_dtype=False)
+        info = price_snapshot_info(store_root)
+        lineage = read_feature_set(engine, FEATURE_SET_VERSION)["lineage"]
+        assert lineage["prices_snapshot_written_at"] == info.written_at
+        assert lineage["input_rows"] == info.rows == len(from_postgres)
+
+        # the block and the labels no longer read the price table: empty it, and they
+        # still compute the same from the snapshot
+        block_before, labels_before = stored_block(), stored_labels()
+        with engine.begin() as conn:
+            saved = read_frame(conn, "SELECT * FROM vfr_ml.raw_prices")
+            conn.execute(text("DELETE FROM vfr_ml.raw_prices"))
+        run("technical_features", "labels")
+        pd.testing.assert_frame_equal(stored_block(), block_before, check_exact=True)
+        pd.testing.assert_frame_equal(stored_labels(), labels_before, check_exact=True)
+        assert price_snapshot_info(store_root) == info  # nothing rewrote the snapshot
+
+        # an empty price table is an error, not an empty snapshot; the last snapshot stays
+        with pytest.raises(ValueError, match="vfr_ml.raw_prices is empty"):
+            run("adjusted_prices")
+        assert price_snapshot_info(store_root) == info
+        # the same table gives the same snapshot, and the same block
+        with engine.begin() as conn:
+            saved.to_sql("raw_prices", conn, schema="vfr_ml", if_exists="append", index=False)
+        run("adjusted_prices", "technical_features")
+        pd.testing.assert_frame_equal(read_price_snapshot(store_root), snapshot, check_exact=True)
+        pd.testing.assert_frame_equal(stored_block(), block_before, check_exact=True)
+    finally:
+        engine.dispose()
+
+
+def test_a_block_without_a_snapshot_says_which_asset_to_materialize(make_database, tmp_path):
+    import dagster as dg
+
+    from vfr_ml_pipelines.defs.features.assets import technical_features
+    from vfr_ml_pipelines.defs.resources import FeatureStoreResource, WarehouseResource
+
+    resources = {"warehouse": WarehouseResource(database_url=make_database("no_snapshot")),
+                 "feature_store": FeatureStoreResource(root=str(tmp_path))}
+    with pytest.raises(LookupError, match="materialize the `adjusted_prices` asset"):
+        dg.materialize([technical_features], resources=resources)

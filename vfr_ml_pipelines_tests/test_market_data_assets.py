@@ -44,7 +44,7 @@ def _write_folder(root: Path, bad_row: bool = True, unadjusted_split: bool = Fal
 
 def _market_assets():
     keep = {"universe", "raw_prices", "raw_fundamentals", "raw_news", "synthetic_oracle"}
-    return [a for a in ALL_ASSETS if a.key.to_user_string() in keep] + list(
+    return [a for a in ALL_ASSETS if {k.to_user_string() for k in a.keys} <= keep] + list(
         dg.load_asset_checks_from_modules([market_data_checks])
     )
 

@@ -1,26 +1,9 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
-
 import pytest
 
 from vfr_ml_pipelines.lib.serving import payloads
-from vfr_ml_pipelines.lib.serving.ttl import next_publish_after, publish_ttl_seconds
 from vfr_ml_pipelines.lib.serving.vfr_cache import validate_prediction
-
-NY = ZoneInfo("America/New_York")
-
-
-def test_probability_is_the_gaussian_tail_of_the_forecast():
-    assert payloads.probability_up(0.0, 0.04) == pytest.approx(0.5)
-    # Phi(1) = 0.841344746
-    assert payloads.probability_up(0.04, 0.04) == pytest.approx(0.841344746, abs=1e-9)
-    assert payloads.probability_up(-0.04, 0.04) == pytest.approx(1 - 0.841344746, abs=1e-9)
-    with pytest.raises(ValueError):
-        payloads.probability_up(float("nan"), 0.04)
-    with pytest.raises(ValueError):
-        payloads.probability_up(0.01, 0.0)
 
 
 def test_direction_and_confidence_mapping():
@@ -73,17 +56,3 @@ def test_validate_prediction_names_each_problem():
     assert "symbol is not upper case" in problems
     assert any("horizon" in p for p in problems)
     assert any("prediction missing" in p for p in problems)
-
-
-def test_friday_publish_lasts_until_monday_publish_plus_grace():
-    friday_evening = datetime(2026, 11, 20, 18, 45, tzinfo=NY)
-    assert next_publish_after(friday_evening) == datetime(2026, 11, 23, 18, 30, tzinfo=NY)
-    ttl = publish_ttl_seconds(friday_evening, grace=timedelta(hours=6))
-    assert ttl == int((datetime(2026, 11, 24, 0, 30, tzinfo=NY) - friday_evening).total_seconds())
-
-
-def test_before_the_days_publish_the_next_one_is_the_same_day():
-    tuesday_morning = datetime(2026, 11, 24, 9, 0, tzinfo=NY)
-    assert next_publish_after(tuesday_morning) == datetime(2026, 11, 24, 18, 30, tzinfo=NY)
-    with pytest.raises(ValueError):
-        next_publish_after(datetime(2026, 11, 24, 9, 0))

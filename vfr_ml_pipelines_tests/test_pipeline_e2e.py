@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
-from pathlib import Path
 
 import dagster as dg
 import mlflow
@@ -17,30 +15,24 @@ from vfr_ml_pipelines.definitions import ALL_ASSETS
 from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.online_store import read_latest
 from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, scan_keys, validate_entry, validate_prediction
-from vfr_ml_pipelines.lib.warehouse import create_warehouse_engine
-from vfr_ml_pipelines_tests.helpers import AS_OF, N_SYMBOLS, materialize_range, pipeline_resources
+from vfr_ml_pipelines_tests.helpers import AS_OF, N_SYMBOLS, materialize_range
 
-MODEL = "vfr-lightgbm-1w"
+MODEL = "vfr-1w"
+HORIZONS = ("1d", "1w", "1m")
 
 
-@pytest.fixture(scope="module")
-def pipeline(make_database, redis_url, redis_client, tmp_path_factory):
-    """Materialize every asset once into an isolated database, key prefix and MLflow."""
-    database_url = make_database("e2e")
-    prefix = f"vfrtest-e2e-{secrets.token_hex(3)}:veritak:mcp:"
-    state: Path = tmp_path_factory.mktemp("mlflow")
-    resources = pipeline_resources(database_url, redis_url, prefix, state)
-    result = materialize_range(resources)
-    assert result.success
-    engine = create_warehouse_engine(database_url)
-    yield {
-        "resources": resources, "engine": engine, "prefix": prefix, "state": state,
-        "tracking_uri": resources["mlflow"].registry.tracking_uri, "result": result,
-    }
-    engine.dispose()
-    keys = list(redis_client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        redis_client.delete(*keys)
+def _served(tracking_uri: str) -> dict[str, dict[str, str | None]]:
+    """Per horizon, the champion's and the challenger's version (None when absent)."""
+    client = mlflow.MlflowClient(tracking_uri)
+    out = {}
+    for h in HORIZONS:
+        out[h] = {}
+        for alias in ("champion", "challenger"):
+            try:
+                out[h][alias] = str(client.get_model_version_by_alias(f"vfr-{h}", alias).version)
+            except mlflow.exceptions.MlflowException:
+                out[h][alias] = None
+    return out
 
 
 def _symbols(engine) -> list[str]:
@@ -59,54 +51,91 @@ def test_every_symbol_has_a_valid_default_prediction(pipeline, redis_client):
         assert validate_prediction(payload) == [], (symbol, validate_prediction(payload))
         assert payload["symbol"] == symbol and payload["modelId"] == "default" and payload["horizon"] == "1w"
         own = reader.prediction(symbol, "1w", f"{MODEL}.v{payload['modelVersion']}")
+        assert own["modelId"] == f"{MODEL}.v{payload['modelVersion']}"
         assert own is not None and own["prediction"] == payload["prediction"]
         versions.add(payload["modelVersion"])
     assert len(versions) == 1, "all symbols must come from one model version"
 
 
+def test_champions_under_default_and_their_id_challengers_as_shadows(pipeline, redis_client):
+    served = _served(pipeline["tracking_uri"])
+    assert served["1w"]["champion"] is not None, "the default horizon must have passed the promotion gate"
+    reader = VfrCacheReader(redis_client, pipeline["prefix"], delete_expired=False)
+    symbol = _symbols(pipeline["engine"])[0]
+    for h, aliases in served.items():
+        champion, challenger = aliases["champion"], aliases["challenger"]
+        default = reader.prediction(symbol, h, "default")
+        if champion is None:
+            assert default is None, f"{h} has no champion, so nothing may be served under default"
+        else:
+            assert default["modelVersion"] == champion
+            assert reader.model_metadata(f"vfr-{h}.v{champion}")["status"] == "ACTIVE"
+        if challenger is not None and challenger != champion:
+            shadow = reader.prediction(symbol, h, f"vfr-{h}.v{challenger}")
+            assert shadow is not None and shadow["modelVersion"] == challenger
+            assert reader.model_metadata(f"vfr-{h}.v{challenger}")["status"] == "INACTIVE"
+
+
 def test_every_stored_value_is_a_strict_envelope_with_matching_expiry(pipeline, redis_client):
     keys = scan_keys(redis_client, f"{pipeline['prefix']}*")
-    # per symbol: prediction under default and under the model id, and a feature vector;
-    # plus model metadata and enhancement status
-    assert len(keys) == 3 * N_SYMBOLS + 2
+    served = _served(pipeline["tracking_uri"])
+    champions = sum(a["champion"] is not None for a in served.values())
+    shadows = sum(a["challenger"] not in (None, a["champion"]) for a in served.values())
+    # per symbol: each champion under default and its id, each shadow under its id, and a
+    # feature vector; plus one metadata key per served model and the enhancement status
+    assert len(keys) == (2 * champions + shadows + 1) * N_SYMBOLS + champions + shadows + 1
     for key in keys:
         entry = validate_entry(redis_client.get(key))
         redis_ttl = redis_client.ttl(key)
         assert redis_ttl > 0, f"{key} has no expiry"
         assert abs(redis_ttl - entry["ttl"]) <= 5, key
     status = VfrCacheReader(redis_client, pipeline["prefix"]).enhancement_status()
-    assert status["available"] is True and status["modelsLoaded"] == 1
+    assert status["available"] is True and status["modelsLoaded"] == champions
 
 
-def test_ml_predictions_has_one_valid_row_per_symbol(pipeline):
+def test_ml_predictions_has_one_valid_row_per_symbol_and_served_horizon(pipeline):
+    served = _served(pipeline["tracking_uri"])
     with pipeline["engine"].connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT ticker, count(*) AS n, max(predicted_value) AS target, max(current_price) AS price, "
-                "max(confidence_score) AS conf FROM ml_predictions GROUP BY ticker"
+                "SELECT ticker, prediction_horizon AS h, count(*) AS n, max(predicted_value) AS target, "
+                "max(current_price) AS price, max(confidence_score) AS conf FROM ml_predictions GROUP BY ticker, prediction_horizon"
             )
         ).all()
-        stored = pd.read_sql_query(text("SELECT symbol, expected_return FROM vfr_ml.predictions"), conn)
-    assert len(rows) == N_SYMBOLS and all(r.n == 1 for r in rows)
-    expected = dict(zip(stored["symbol"], stored["expected_return"]))
+        stored = pd.read_sql_query(text("SELECT symbol, horizon, model_version, expected_return FROM vfr_ml.predictions"), conn)
+    champion_horizons = {h for h, a in served.items() if a["champion"] is not None}
+    assert {r.h for r in rows} == champion_horizons
+    assert len(rows) == N_SYMBOLS * len(champion_horizons) and all(r.n == 1 for r in rows)
+    expected = {
+        (s.symbol, s.horizon): s.expected_return
+        for s in stored.itertuples() if s.model_version == served[s.horizon]["champion"]
+    }
     for r in rows:
         assert 0 <= r.conf <= 1
-        assert float(r.target) == pytest.approx(float(r.price) * (1 + expected[r.ticker]), abs=1e-3)
+        assert float(r.target) == pytest.approx(float(r.price) * (1 + expected[(r.ticker, r.h)]), abs=1e-3)
 
 
 def test_champion_loads_from_the_registry_and_predicts(pipeline):
     mlflow.set_tracking_uri(pipeline["tracking_uri"])
     model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
     client = mlflow.MlflowClient(pipeline["tracking_uri"])
-    names = json.loads(client.get_model_version_by_alias(MODEL, "champion").tags["feature_names"])
-    frame = read_latest(pipeline["engine"], catalog.MATRIX_VERSION, _symbols(pipeline["engine"]))
-    out = np.asarray(model.predict(frame.reindex(columns=names).astype("float64")))
-    assert out.shape == (N_SYMBOLS,) and np.isfinite(out).all()
     version = client.get_model_version_by_alias(MODEL, "champion")
+    names = json.loads(version.tags["feature_names"])
+    frame = read_latest(pipeline["engine"], catalog.MATRIX_VERSION, _symbols(pipeline["engine"]))
+    out = model.predict(frame.reindex(columns=names).astype("float64"))
+    assert list(out.columns) == ["score", "expected_return", "probability"] and len(out) == N_SYMBOLS
+    assert np.isfinite(out.to_numpy()).all() and out["probability"].between(0, 1).all()
+    # the serving model is a copy of the winning candidate, which is registered on its own
+    assert version.tags["source_model"].startswith(f"vfr-{version.tags['candidate']}-1w.v")
     run = client.get_run(version.run_id)
-    for tag in ("dagster_run_id", "feature_set_version", "data_start", "data_end", "code_version"):
+    for tag in ("dagster_run_id", "feature_set_version", "data_start", "data_end", "code_version", "horizon"):
         assert run.data.tags.get(tag), tag
-    assert {"test_rank_ic", "test_ic", "test_icir", "test_rank_icir"} <= set(run.data.metrics)
+    assert {"test_rank_ic", "test_ic", "test_icir", "test_rank_icir", "test_auc", "test_oracle_rank_ic",
+            "test_model_oracle_ratio", "validation_rank_ic"} <= set(run.data.metrics)
+    artifacts = {a.path for a in client.list_artifacts(version.run_id, "plots")}
+    assert artifacts == {"plots/feature_importance.png", "plots/shap_summary.png", "plots/ic_over_time.png"}
+    for candidate in ("lightgbm", "xgboost", "linear", "ensemble-rankic", "ensemble-stacking"):
+        assert client.get_registered_model(f"vfr-{candidate}-1w").name
 
 
 def _snapshot(pipeline, redis_client) -> dict:
@@ -116,6 +145,7 @@ def _snapshot(pipeline, redis_client) -> dict:
             for table in ("vfr_ml.universe", "vfr_ml.universe_membership", "vfr_ml.raw_prices", "vfr_ml.raw_fundamentals",
                           "vfr_ml.raw_news", "vfr_ml.quarantine", "vfr_ml_oracle.expected_returns", "vfr_ml.feature_latest",
                           "vfr_ml.labels", "vfr_ml.predictions", "ml_predictions", "ml_models", "ml_enhancement_definitions",
+                          "vfr_ml.champion_history",
                           "ml_feature_definitions", "ml_feature_store")
         }
     return {"counts": counts, "keys": scan_keys(redis_client, f"{pipeline['prefix']}*")}
@@ -127,8 +157,9 @@ def test_materializing_again_changes_no_row_count_and_no_key(pipeline, redis_cli
     assert result.success
     after = _snapshot(pipeline, redis_client)
     assert after == before
-    model_meta = result.asset_materializations_for_node("lightgbm_1w_model")[0].metadata
-    assert model_meta["reused"].value is True
+    for h in HORIZONS:
+        for mat in result.asset_materializations_for_node(f"train_{h}_models"):
+            assert mat.metadata["reused"].value is True
 
 
 def test_nan_and_infinite_features_never_reach_redis(pipeline, redis_client):
@@ -148,7 +179,8 @@ def test_nan_and_infinite_features_never_reach_redis(pipeline, redis_client):
             ),
             {"s": victim, "fs": catalog.MATRIX_VERSION},
         )
-    serving = [a for a in ALL_ASSETS if a.key.to_user_string() in {"predictions", "redis_predictions", "ml_predictions", "vfr_feature_export"}]
+    wanted = {"predictions", "redis_predictions", "ml_predictions", "vfr_feature_export"}
+    serving = [a for a in ALL_ASSETS if {k.to_user_string() for k in a.keys} <= wanted]
     assert dg.materialize(serving, resources=pipeline["resources"]).success
     for key in scan_keys(redis_client, f"{pipeline['prefix']}*"):
         raw = redis_client.get(key).decode()

@@ -309,3 +309,96 @@ def test_dates_before_1970_are_days_like_any_other():
     matrix, report = build_feature_matrix([frame], None, raw_columns=[], rank_columns=["x"], zscore_columns=[],
                                           neutral_columns=[], min_names_per_day=3)
     assert matrix["x_rank"].tolist() == [-0.5, 0.0, 0.5, 0.5, 0.0, -0.5] and report.days == 2
+
+
+# ------------------------------------------------------------------ the matrix a year at a time
+
+@pytest.fixture(scope="module")
+def market_blocks():
+    """The three real feature blocks on a small synthetic market over three calendar years
+    (recent listings make the days ragged), made awkward the way real data can be: the
+    fundamental block shuffled and missing rows, an infinity, one session with only three
+    names, a symbol without a sector."""
+    from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, technical
+    from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices
+    from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, SyntheticMarketProvider
+
+    config = SyntheticMarketConfig(as_of=date(2025, 3, 31), start=date(2023, 6, 1), n_symbols=24)
+    provider = SyntheticMarketProvider(config)
+    universe = provider.universe(config.as_of)
+    symbols = universe["symbol"].tolist()
+    prices = adjust_prices(provider.prices(symbols, config.start, config.as_of))
+    tech = technical.compute_technical_features(prices)
+    fund = fundamental.compute_fundamental_features(prices, provider.fundamentals(symbols, config.start, config.as_of))
+    sent = sentiment.compute_sentiment_features(provider.news(symbols, config.start, config.as_of), prices)
+    thin_day = sorted(tech["trade_date"].unique())[300]
+    thin = tech.index[(tech["trade_date"] == thin_day)][3:]
+    tech = tech.drop(index=thin).reset_index(drop=True)
+    fund = fund.sample(frac=0.97, random_state=5)  # unsorted, 3 % of rows absent
+    fund.loc[fund.index[7], "book_to_market"] = np.inf
+    sectors = universe[["symbol", "sector"]].iloc[1:]
+    spec = dict(raw_columns=list(catalog.RAW_NAMES), rank_columns=list(catalog.RANK_COLUMNS),
+                zscore_columns=list(catalog.ZSCORE_COLUMNS), neutral_columns=list(catalog.NEUTRAL_COLUMNS))
+    return [tech, fund, sent], sectors, spec, thin_day
+
+
+def _rows_between(frame: pd.DataFrame, first: date, last: date) -> pd.DataFrame:
+    return frame[(frame["trade_date"] >= first) & (frame["trade_date"] <= last)]
+
+
+def test_matrix_built_a_year_at_a_time_equals_the_whole_build(market_blocks):
+    """The feature-matrix step builds and stores the matrix one year at a time; the parts,
+    in order, must be exactly the matrix that build_feature_matrix gives for the whole
+    history (build_feature_matrix itself is the implementation the step used before)."""
+    from vfr_ml_pipelines.lib.features.transforms import feature_matrix_by_year, widest_day_of
+
+    blocks, sectors, spec, thin_day = market_blocks
+    whole, whole_report = build_feature_matrix(blocks, sectors, **spec)
+    read_calls = []
+
+    def read_blocks(first, last):
+        read_calls.append((first, last))
+        return [_rows_between(b, first, last) for b in blocks]
+
+    years = sorted({d.year for d in blocks[0]["trade_date"]})
+    assert years == [2023, 2024, 2025]
+    widest = widest_day_of(blocks[0]["trade_date"])
+    assert widest == blocks[0].groupby("trade_date").size().max()
+    parts = list(feature_matrix_by_year(read_blocks, [2025, *years], sectors, widest_day=widest, **spec))
+    assert read_calls == [(date(y, 1, 1), date(y, 12, 31)) for y in years]  # each year once, oldest first
+    read_calls.clear()
+    stitched = pd.concat([m for m, _ in parts], ignore_index=True)
+    pd.testing.assert_frame_equal(stitched, whole, check_exact=True)
+    # laid out only as wide as its own widest day, a year sums in another order: last bits differ
+    narrow = pd.concat([m for m, _ in feature_matrix_by_year(read_blocks, years, sectors, widest_day=None, **spec)],
+                       ignore_index=True)
+    pd.testing.assert_frame_equal(narrow, whole, check_exact=False, rtol=1e-12, atol=1e-12)
+    combined = FeatureMatrixReport.combine([r for _, r in parts])
+    assert combined == whole_report
+    assert whole_report.dropped_days == (thin_day,)  # the thin session is reported, whichever way
+    # the infinity stays in the raw column (the store refuses it later) and is missing for the transforms
+    assert np.isinf(whole["book_to_market"]).sum() == 1
+    assert not np.isinf(whole[["book_to_market_rank", "book_to_market_sn"]].to_numpy()).any()
+    assert stitched["volatility_20_z"].notna().sum() > 0.5 * len(stitched)  # the comparison compared numbers
+
+
+def test_a_part_with_rows_of_other_days_is_refused(market_blocks):
+    from vfr_ml_pipelines.lib.features.transforms import feature_matrix_by_year
+
+    blocks, sectors, spec, _ = market_blocks
+    everything = feature_matrix_by_year(lambda first, last: blocks, [2024], sectors, widest_day=None, **spec)
+    with pytest.raises(ValueError, match="returned rows of other days"):
+        next(everything)
+
+
+def test_combined_reports_must_describe_the_same_matrix():
+    a = FeatureMatrixReport(rows=4, columns=("x", "x_z"), missing_share={"x": 0.25, "x_z": 0.5}, days=2)
+    b = FeatureMatrixReport(rows=6, columns=("x", "x_z"), missing_share={"x": 0.5, "x_z": 0.0}, days=3,
+                            dropped_days=(D3,))
+    both = FeatureMatrixReport.combine([a, b])
+    assert (both.rows, both.days, both.dropped_days) == (10, 5, (D3,))
+    assert both.missing_share == {"x": 4 / 10, "x_z": 2 / 10}  # 1 + 3 and 2 + 0 missing values of 10
+    with pytest.raises(ValueError, match="other columns"):
+        FeatureMatrixReport.combine([a, FeatureMatrixReport(rows=1, columns=("y",), missing_share={"y": 0.0}, days=1)])
+    with pytest.raises(ValueError, match="at least one"):
+        FeatureMatrixReport.combine([])

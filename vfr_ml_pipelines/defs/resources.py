@@ -22,6 +22,7 @@ from vfr_ml_pipelines.lib import embedded, settings
 from vfr_ml_pipelines.lib.market_data import calendar
 from vfr_ml_pipelines.lib.market_data.provider import MarketDataProvider
 from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, SyntheticMarketProvider
+from vfr_ml_pipelines.lib.models.promotion import PromotionPolicy
 from vfr_ml_pipelines.lib.models.registry import ModelRegistry
 from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine
 
@@ -122,6 +123,21 @@ class MlflowResource(dg.ConfigurableResource):
         if self._registry is None:
             self._registry = self._build()
         return self._registry
+
+
+class PromotionPolicyResource(dg.ConfigurableResource):
+    """The promotion gate's thresholds (`lib/models/promotion.py`): a challenger must beat
+    the champion's validation Rank IC by `margin`, load in under `max_load_seconds` and be
+    at most `max_size_bytes`."""
+
+    margin: float = 0.005
+    max_load_seconds: float = 1.0
+    max_size_bytes: int = 50_000_000
+    min_validation_t: float = 2.0
+
+    @property
+    def policy(self) -> PromotionPolicy:
+        return PromotionPolicy(self.margin, self.max_load_seconds, self.max_size_bytes, self.min_validation_t)
 
 
 class FeatureStoreResource(dg.ConfigurableResource):
@@ -290,4 +306,10 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         "mlflow": MlflowResource(tracking_uri=_env(settings.MLFLOW_TRACKING_URI_ENV), state_dir=state),
         "market_data": build_market_data(),
         "feature_store": FeatureStoreResource(root=settings.env_or_none("VFR_FEATURE_STORE_DIR"), state_dir=state),
+        "promotion_policy": PromotionPolicyResource(
+            margin=float(settings.env_or_none("VFR_PROMOTION_MARGIN") or 0.005),
+            max_load_seconds=float(settings.env_or_none("VFR_MODEL_MAX_LOAD_SECONDS") or 1.0),
+            max_size_bytes=int(settings.env_or_none("VFR_MODEL_MAX_BYTES") or 50_000_000),
+            min_validation_t=float(settings.env_or_none("VFR_PROMOTION_MIN_T") or 2.0),
+        ),
     }

@@ -1,3 +1,5 @@
+import time
+from dataclasses import dataclass
 from datetime import date
 
 import dagster as dg
@@ -7,8 +9,10 @@ from vfr_ml_pipelines.defs.resources import FeatureStoreResource, WarehouseResou
 from vfr_ml_pipelines.lib import settings
 from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, technical
 from vfr_ml_pipelines.lib.features.labels import compute_all_labels
+from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore, WriteReport
 from vfr_ml_pipelines.lib.features.online_store import register_feature_set, write_latest
-from vfr_ml_pipelines.lib.features.transforms import build_feature_matrix
+from vfr_ml_pipelines.lib.features.price_snapshot import read_price_snapshot_with_info, write_price_snapshot
+from vfr_ml_pipelines.lib.features.transforms import FeatureMatrixReport, feature_matrix_by_year, widest_day_of
 from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices
 from vfr_ml_pipelines.lib.warehouse import read_frame
 from vfr_ml_pipelines.lib.warehouse.partitions import replace_date_range
@@ -20,9 +24,12 @@ FROM vfr_ml.raw_prices ORDER BY symbol, trade_date
 """
 
 
-def read_adjusted_prices(warehouse: WarehouseResource) -> pd.DataFrame:
-    """All stored bars with adj_close recomputed from split and dividend events."""
-    return adjust_prices(read_frame(warehouse.engine, PRICES_SQL))
+def read_adjusted_prices(feature_store: FeatureStoreResource) -> tuple[pd.DataFrame, dict]:
+    """This run's adjusted bars, the snapshot the `adjusted_prices` asset wrote (LookupError,
+    naming the asset, if it was never materialized), and the lineage entries naming that
+    snapshot (its write time identifies it)."""
+    prices, info = read_price_snapshot_with_info(feature_store.offline.root)
+    return prices, {"prices_snapshot": info.path.name, "prices_snapshot_written_at": info.written_at}
 
 
 def _lineage(prices: pd.DataFrame, **extra: object) -> dict:
@@ -66,41 +73,127 @@ def _store_block(
 
 
 @dg.asset(group_name="features", kinds={"python", "parquet"}, deps=["raw_prices"])
+def adjusted_prices(warehouse: WarehouseResource, feature_store: FeatureStoreResource) -> dg.MaterializeResult:
+    """Every stored daily bar, read once per run from `vfr_ml.raw_prices`, with adj_close
+    recomputed from the split and dividend events (anchored on each symbol's last stored
+    day), written whole as one Parquet snapshot (`_snapshots/adjusted-prices-v1.parquet`
+    in the feature store). The three feature blocks and the labels read this snapshot
+    instead of querying PostgreSQL each; the same stored prices give the same snapshot."""
+    raw = read_frame(warehouse.engine, PRICES_SQL)
+    if raw.empty:
+        raise ValueError("vfr_ml.raw_prices is empty: materialize raw_prices for some sessions first")
+    prices = adjust_prices(raw)
+    del raw
+    info = write_price_snapshot(feature_store.offline.root, prices, lineage=_lineage(prices))
+    return dg.MaterializeResult(metadata=info.as_metadata())
+
+
+@dg.asset(group_name="features", kinds={"python", "parquet"}, deps=[adjusted_prices])
 def technical_features(warehouse: WarehouseResource, feature_store: FeatureStoreResource) -> dg.MaterializeResult:
-    """48 technical indicators (TA-Lib definitions) per symbol and session, computed on
-    split- and dividend-adjusted bars, stored as feature set `technical-v2` in the offline
-    store. Warm-up windows stay missing, never filled."""
-    prices = read_adjusted_prices(warehouse)
+    """48 technical indicators (TA-Lib definitions) per symbol and session, computed on the
+    run's split- and dividend-adjusted bars (the `adjusted_prices` snapshot), stored as
+    feature set `technical-v2` in the offline store. Warm-up windows stay missing, never
+    filled."""
+    prices, snapshot = read_adjusted_prices(feature_store)
     return _store_block(
         warehouse, feature_store, version=technical.FEATURE_SET_VERSION, names=technical.FEATURE_NAMES,
         frame=technical.compute_technical_features(prices), prices=prices,
-        description="technical indicators (TA-Lib) on adjusted bars",
+        description="technical indicators (TA-Lib) on adjusted bars", **snapshot,
     )
 
 
-@dg.asset(group_name="features", kinds={"python", "parquet"}, deps=["raw_prices", "raw_fundamentals"])
+@dg.asset(group_name="features", kinds={"python", "parquet"}, deps=[adjusted_prices, "raw_fundamentals"])
 def fundamental_features(warehouse: WarehouseResource, feature_store: FeatureStoreResource) -> dg.MaterializeResult:
     """32 valuation, profitability, health, growth and payout ratios, strictly point in
-    time (a report counts from its filing session on), as feature set `fundamental-v1`."""
-    prices = read_adjusted_prices(warehouse)
+    time (a report counts from its filing session on), priced with the run's
+    `adjusted_prices` snapshot, as feature set `fundamental-v1`."""
+    prices, snapshot = read_adjusted_prices(feature_store)
     reports = read_frame(warehouse.engine, "SELECT * FROM vfr_ml.raw_fundamentals ORDER BY symbol, filing_date")
     return _store_block(
         warehouse, feature_store, version=fundamental.FEATURE_SET_VERSION, names=fundamental.FEATURE_NAMES,
         frame=fundamental.compute_fundamental_features(prices, reports), prices=prices,
-        description="point-in-time fundamental ratios", reports=len(reports),
+        description="point-in-time fundamental ratios", reports=len(reports), **snapshot,
     )
 
 
-@dg.asset(group_name="features", kinds={"python", "parquet"}, deps=["raw_prices", "raw_news"])
+@dg.asset(group_name="features", kinds={"python", "parquet"}, deps=[adjusted_prices, "raw_news"])
 def sentiment_features(warehouse: WarehouseResource, feature_store: FeatureStoreResource) -> dg.MaterializeResult:
     """18 news features from headlines scored with the Loughran-McDonald finance lexicon
-    (tone, shares, counts, momentum, divergence from the price move), as `sentiment-v1`."""
-    prices = read_adjusted_prices(warehouse)
+    (tone, shares, counts, momentum, divergence from the price move on the run's
+    `adjusted_prices` snapshot), as `sentiment-v1`."""
+    prices, snapshot = read_adjusted_prices(feature_store)
     news = read_frame(warehouse.engine, "SELECT symbol, published_at, headline, source, url FROM vfr_ml.raw_news")
     return _store_block(
         warehouse, feature_store, version=sentiment.FEATURE_SET_VERSION, names=sentiment.FEATURE_NAMES,
         frame=sentiment.compute_sentiment_features(news, prices), prices=prices,
-        description="Loughran-McDonald news sentiment", headlines=len(news),
+        description="Loughran-McDonald news sentiment", headlines=len(news), **snapshot,
+    )
+
+
+@dataclass(frozen=True)
+class MatrixWrite:
+    """What `store_feature_matrix` wrote, and where its time went."""
+
+    written: WriteReport
+    report: FeatureMatrixReport
+    latest: pd.DataFrame  # the last session's rows of the matrix
+    read_seconds: float  # reading the blocks from the offline store
+    build_seconds: float  # build_feature_matrix
+
+
+def store_feature_matrix(store: OfflineFeatureStore, sectors: pd.DataFrame, *, lineage: dict) -> MatrixWrite:
+    """Build `feature-matrix-v1` from the stored blocks one calendar year at a time and
+    write it to the offline store, every year staged before all are moved into place
+    together (`write_parts`). Every transform is per day, so the result equals one build
+    over the whole history; the step holds one year of blocks and matrix at a time instead
+    of all blocks plus the whole matrix (2.8 GB at 500 symbols x 10 years). The years are
+    those of the first block (technical), whose rows the matrix has; its keys are read once
+    first, for the widest session of the history (each year is laid out that wide, so that
+    its sums group their terms as one whole build does and the values match it bit for
+    bit)."""
+    versions = [version for version, _ in catalog.BLOCKS.values()]
+    reports: list[FeatureMatrixReport] = []
+    latest: list[pd.DataFrame] = []
+    seconds = {"keys": 0.0, "read": 0.0, "build": 0.0}  # "build" includes "read", not "keys"
+
+    def read_blocks(first: date, last: date) -> list[pd.DataFrame]:
+        started = time.perf_counter()
+        blocks = [store.read(version, start=first, end=last) for version in versions]
+        seconds["read"] += time.perf_counter() - started
+        return blocks
+
+    def parts():
+        # the widest session of the whole history, so each year sums like one whole build
+        started = time.perf_counter()
+        keys = store.read(versions[0], columns=[])
+        widest = widest_day_of(keys["trade_date"])
+        del keys
+        seconds["keys"] += time.perf_counter() - started
+        parts_of_years = feature_matrix_by_year(
+            read_blocks, store.years(versions[0]), sectors, widest_day=widest,
+            raw_columns=list(catalog.RAW_NAMES), rank_columns=list(catalog.RANK_COLUMNS),
+            zscore_columns=list(catalog.ZSCORE_COLUMNS), neutral_columns=list(catalog.NEUTRAL_COLUMNS),
+        )
+        while True:
+            started = time.perf_counter()
+            part = next(parts_of_years, None)
+            seconds["build"] += time.perf_counter() - started
+            if part is None:
+                return
+            matrix, report = part
+            reports.append(report)
+            if len(matrix):
+                latest[:] = [matrix[matrix["trade_date"] == matrix["trade_date"].max()].reset_index(drop=True)]
+            yield matrix
+            del matrix, part
+
+    written = store.write_parts(catalog.MATRIX_VERSION, parts(), lineage=lineage)
+    return MatrixWrite(
+        written=written,
+        report=FeatureMatrixReport.combine(reports),
+        latest=latest[0] if latest else pd.DataFrame(columns=["symbol", "trade_date", *reports[0].columns]),
+        read_seconds=seconds["keys"] + seconds["read"],
+        build_seconds=seconds["build"] - seconds["read"],
     )
 
 
@@ -114,45 +207,44 @@ def feature_matrix(
     """The model-ready matrix: the three blocks joined per (symbol, session) plus per-day
     cross-sectional transforms (winsorised z-scores, ranks, sector-neutral variants), each
     row with its completeness and quality score; history in the offline store
-    (`feature-matrix-v1`), the latest session in `vfr_ml.feature_latest` for serving."""
-    store = feature_store.offline
-    blocks = [store.read(version) for version, _ in catalog.BLOCKS.values()]
+    (`feature-matrix-v1`, built and staged a year at a time to bound memory, replaced all
+    at once), the latest session in `vfr_ml.feature_latest` for serving."""
     sectors = read_frame(warehouse.engine, "SELECT symbol, sector FROM vfr_ml.universe")
-    matrix, report = build_feature_matrix(
-        blocks, sectors,
-        raw_columns=list(catalog.RAW_NAMES), rank_columns=list(catalog.RANK_COLUMNS),
-        zscore_columns=list(catalog.ZSCORE_COLUMNS), neutral_columns=list(catalog.NEUTRAL_COLUMNS),
-    )
-    written = store.write(
-        catalog.MATRIX_VERSION, matrix,
+    result = store_feature_matrix(
+        feature_store.offline, sectors,
         lineage={"code_version": settings.code_version(), "blocks": [v for v, _ in catalog.BLOCKS.values()]},
     )
     _register(warehouse, feature_store, catalog.MATRIX_VERSION, "model-ready matrix: blocks + per-day transforms")
-    last_day = matrix["trade_date"].max()
-    latest = matrix[matrix["trade_date"] == last_day]
-    with warehouse.engine.begin() as conn:
-        rows = write_latest(conn, catalog.MATRIX_VERSION, latest, latest["completeness"], latest["quality_score"])
-    context.log.info(f"feature matrix: {len(matrix)} rows x {matrix.shape[1] - 2} columns; latest {last_day}: {rows} vectors")
+    report, latest = result.report, result.latest
+    last_day = latest["trade_date"].max() if len(latest) else None
+    rows = 0
+    if len(latest):
+        with warehouse.engine.begin() as conn:
+            rows = write_latest(conn, catalog.MATRIX_VERSION, latest, latest["completeness"], latest["quality_score"])
+    context.log.info(f"feature matrix: {report.rows} rows x {report.n_columns} columns; latest {last_day}: {rows} vectors")
     return dg.MaterializeResult(
         metadata={
             "feature_set": catalog.MATRIX_VERSION,
-            "rows": len(matrix),
-            "columns": matrix.shape[1] - 2,
+            "rows": report.rows,
+            "columns": report.n_columns,
             "latest_day": str(last_day),
             "latest_vectors": rows,
-            "latest_mean_completeness": float(latest["completeness"].mean()),
+            "latest_mean_completeness": float(latest["completeness"].mean()) if len(latest) else 0.0,
             "days_dropped_too_few_names": report.days_dropped,
-            "files_written": len(written.files),
+            "files_written": len(result.written.files),
+            "seconds_reading_blocks": round(result.read_seconds, 3),
+            "seconds_building": round(result.build_seconds, 3),
+            "seconds_total": round(result.written.seconds, 3),
         }
     )
 
 
-@dg.asset(group_name="features", kinds={"python", "postgres"}, deps=["raw_prices"])
-def labels(warehouse: WarehouseResource) -> dg.MaterializeResult:
+@dg.asset(group_name="features", kinds={"python", "postgres"}, deps=[adjusted_prices])
+def labels(warehouse: WarehouseResource, feature_store: FeatureStoreResource) -> dg.MaterializeResult:
     """Forward returns for 1d, 1w and 1m (and excess over the universe, and per-day rank)
-    with the session each becomes known (`vfr_ml.labels`). Days whose horizon has not passed
-    have no label."""
-    prices = read_adjusted_prices(warehouse)
+    on the run's `adjusted_prices` snapshot, with the session each becomes known
+    (`vfr_ml.labels`). Days whose horizon has not passed have no label."""
+    prices, _ = read_adjusted_prices(feature_store)
     frame = compute_all_labels(prices)
     columns = ["horizon", "trade_date", "symbol", "forward_return", "excess_return", "known_date", "rank_return"]
     with warehouse.engine.begin() as conn:

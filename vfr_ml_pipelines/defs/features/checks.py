@@ -1,5 +1,7 @@
 """Gates on the feature matrix before models train or VFR reads it."""
 
+from datetime import date
+
 import dagster as dg
 import numpy as np
 
@@ -17,19 +19,30 @@ def feature_matrix_is_valid(feature_store: FeatureStoreResource, warehouse: Ware
     """The stored matrix has no infinity, no duplicate (symbol, session), every raw feature
     within its plausible range, is as fresh as the latest stored prices, and the latest
     session's vectors are at least 60 % complete on average."""
-    matrix = feature_store.offline.read(catalog.MATRIX_VERSION)
-    values = matrix.drop(columns=["symbol", "trade_date"]).to_numpy(dtype="float64")
-    infinite = int(np.isinf(values).sum())
-    duplicates = int(matrix.duplicated(["symbol", "trade_date"]).sum())
-    out_of_range = {
-        name: int(((matrix[name] < low) | (matrix[name] > high)).sum())
-        for name, (low, high) in catalog.RANGES.items()
-        if name in matrix.columns
-    }
-    out_of_range = {k: v for k, v in out_of_range.items() if v}
+    # one stored year at a time: the whole matrix at 500 symbols x 10 years would double the
+    # step's memory (every check is per row or per day, and a year file holds whole days)
+    store = feature_store.offline
+    infinite = duplicates = 0
+    out_of_range: dict[str, int] = {}
+    last_day = None
+    symbols: set[str] = set()
+    for year in store.years(catalog.MATRIX_VERSION):
+        part = store.read(catalog.MATRIX_VERSION, start=date(year, 1, 1), end=date(year, 12, 31))
+        if part.empty:
+            continue
+        values = part.drop(columns=["symbol", "trade_date"]).to_numpy(dtype="float64")
+        infinite += int(np.isinf(values).sum())
+        del values
+        duplicates += int(part.duplicated(["symbol", "trade_date"]).sum())
+        for name, (low, high) in catalog.RANGES.items():
+            if name in part.columns:
+                bad = int(((part[name] < low) | (part[name] > high)).sum())
+                if bad:
+                    out_of_range[name] = out_of_range.get(name, 0) + bad
+        last_day = max(filter(None, [last_day, part["trade_date"].max()]))
+        symbols.update(part["symbol"].unique())
     last_price_day = read_frame(warehouse.engine, "SELECT max(trade_date) AS d FROM vfr_ml.raw_prices")["d"].iloc[0]
-    last_day = matrix["trade_date"].max()
-    latest = read_latest(warehouse.engine, catalog.MATRIX_VERSION, sorted(matrix["symbol"].unique()))
+    latest = read_latest(warehouse.engine, catalog.MATRIX_VERSION, sorted(symbols))
     completeness = float(latest["completeness"].mean()) if not latest.empty else 0.0
     passed = (
         infinite == 0 and duplicates == 0 and not out_of_range and last_day == last_price_day

@@ -1,131 +1,215 @@
-import math
-
 import dagster as dg
+import pandas as pd
 
+from vfr_ml_pipelines.defs.models import training
 from vfr_ml_pipelines.defs.resources import FeatureStoreResource, MlflowResource, WarehouseResource
 from vfr_ml_pipelines.lib import settings
 from vfr_ml_pipelines.lib.features import catalog
-from vfr_ml_pipelines.lib.models.dataset import join_features_labels
-from vfr_ml_pipelines.lib.models.lightgbm_model import train_lightgbm, training_fingerprint
-from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, registered_model_name
-from vfr_ml_pipelines.lib.serving.vfr_tables import upsert_ml_model
+from vfr_ml_pipelines.lib.features.labels import HORIZON_DAYS
+from vfr_ml_pipelines.lib.models import champions
+from vfr_ml_pipelines.lib.models.dataset import load_training_dataset
+from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig, train_horizon
+from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, serving_model_name
+from vfr_ml_pipelines.lib.models.splits import WalkForwardConfig
 from vfr_ml_pipelines.lib.warehouse import read_frame
 
-HORIZON = "1w"
-MODEL_NAME = registered_model_name("lightgbm", HORIZON)
+HORIZONS = tuple(HORIZON_DAYS)  # 1d, 1w, 1m; 1w is VFR's default
+CANDIDATE_ASSETS = {"lightgbm": ("lightgbm",), "xgboost": ("xgboost",), "linear": ("linear",), "ensemble": ("ensemble-rankic", "ensemble-stacking")}
+KINDS = {"lightgbm": {"lightgbm", "mlflow"}, "xgboost": {"xgboost", "mlflow"}, "linear": {"scikitlearn", "mlflow"}, "ensemble": {"python", "mlflow"}}
 
 
 class ModelTrainingConfig(dg.Config):
-    num_boost_round: int = 200
-    test_fraction: float = 0.2
+    """Walk-forward, tuning and canary settings of one horizon's training."""
+
+    scheme: str = "expanding"
+    n_folds: int = 3
+    test_fraction: float = 0.3
+    val_days: int = 40
+    embargo_days: int = 5
+    train_days: int | None = None
+    min_train_days: int = 60
+    tuning_trials: int = 10
+    tuning_timeout_seconds: float = 30.0
+    ensemble_recent_days: int = 60
+    canary_seeds: list[int] = [11, 12, 13]
     seed: int = 7
 
+    def to_core(self, horizon: str) -> HorizonTrainingConfig:
+        return HorizonTrainingConfig(
+            horizon=horizon,
+            walk_forward=WalkForwardConfig(
+                scheme=self.scheme, n_folds=self.n_folds, test_fraction=self.test_fraction, val_days=self.val_days,
+                embargo_days=self.embargo_days, train_days=self.train_days, min_train_days=self.min_train_days,
+            ),
+            tuning_trials=self.tuning_trials, tuning_timeout_seconds=self.tuning_timeout_seconds,
+            ensemble_recent_days=self.ensemble_recent_days, canary_seeds=tuple(self.canary_seeds), seed=self.seed,
+        )
 
-def model_feature_names(matrix_columns: list[str]) -> list[str]:
-    """Every matrix column but the keys and the row-quality columns."""
-    return [c for c in matrix_columns if c not in ("symbol", "trade_date", "completeness", "quality_score")]
+
+def training_dataset(warehouse: WarehouseResource, feature_store: FeatureStoreResource, horizon: str) -> tuple[pd.DataFrame, list[str]]:
+    """Feature matrix rows joined with the horizon's labels (rows whose label is known)."""
+    try:
+        return load_training_dataset(warehouse.engine, feature_store.offline, horizon)
+    except LookupError as exc:
+        raise dg.Failure(str(exc)) from None
 
 
-@dg.asset(group_name="models", kinds={"lightgbm", "mlflow"}, deps=["feature_matrix", "labels"])
-def lightgbm_1w_model(
-    context: dg.AssetExecutionContext,
-    config: ModelTrainingConfig,
-    warehouse: WarehouseResource,
-    feature_store: FeatureStoreResource,
-    mlflow: MlflowResource,
-) -> dg.MaterializeResult:
-    """LightGBM regression of the 1-week forward return on the feature matrix, trained
-    on a date split whose training labels are purged from the test period; logged to
-    MLflow and registered as a new version of `vfr-lightgbm-1w` with alias `challenger`."""
-    features = feature_store.offline.read(catalog.MATRIX_VERSION)
-    names = model_feature_names(list(features.columns))
-    labels = read_frame(warehouse.engine, "SELECT * FROM vfr_ml.labels WHERE horizon = :h", {"h": HORIZON})
-    dataset = join_features_labels(features, labels, names)
-    fingerprint = training_fingerprint(
-        dataset, names, {**config.model_dump(), "code_version": settings.code_version()}
+def oracle_frame(warehouse: WarehouseResource, horizon: str) -> pd.DataFrame | None:
+    oracle = read_frame(
+        warehouse.engine,
+        "SELECT trade_date, symbol, expected_return FROM vfr_ml_oracle.expected_returns WHERE horizon = :h",
+        {"h": horizon},
     )
-    registry = mlflow.registry
-    existing = registry.find_by_fingerprint(MODEL_NAME, fingerprint)
-    if existing is not None:
-        registry.set_alias(MODEL_NAME, CHALLENGER, existing.version)
-        context.log.info(f"inputs unchanged since {existing.model_id}: reusing it, no new version")
+    return None if oracle.empty else oracle
+
+
+def _candidate_metadata(name: str, version, candidate) -> dict:
+    meta = {f"{name}_model": version.model_id, f"{name}_mlflow_run_id": version.run_id}
+    meta.update({f"{name}_validation_rank_ic": float(candidate.validation["rank_ic"])})
+    meta.update({f"{name}_test_{k}": float(v) for k, v in candidate.test.items() if isinstance(v, float)})
+    return meta
+
+
+def build_training_asset(horizon: str) -> dg.AssetsDefinition:
+    specs = [
+        dg.AssetSpec(
+            f"{group}_{horizon}_model", group_name="models", kinds=KINDS[group], deps=["feature_matrix", "labels"],
+            description=(
+                f"{group} candidate(s) of the {horizon} horizon: walk-forward out-of-sample evaluation and the "
+                f"production fit, registered as `vfr-{{candidate}}-{horizon}` in MLflow."
+            ),
+        )
+        for group in CANDIDATE_ASSETS
+    ]
+    specs.append(
+        dg.AssetSpec(
+            f"challenger_{horizon}_model", group_name="models", kinds={"mlflow"},
+            deps=[s.key for s in specs] + ["synthetic_oracle"],
+            description=(
+                f"The {horizon} candidate with the best validation Rank IC, copied into `{serving_model_name(horizon)}` "
+                f"with alias `{CHALLENGER}`; the blocking promotion_gate check decides whether it may become champion."
+            ),
+        )
+    )
+
+    @dg.multi_asset(name=f"train_{horizon}_models", specs=specs, can_subset=False)
+    def _train(
+        context: dg.AssetExecutionContext,
+        config: ModelTrainingConfig,
+        warehouse: WarehouseResource,
+        feature_store: FeatureStoreResource,
+        mlflow: MlflowResource,
+    ):
+        """Purged walk-forward training of LightGBM, XGBoost, the linear baseline and the two
+        ensembles for one horizon, with Optuna tuning on pre-test folds and leakage canaries."""
+        dataset, names = training_dataset(warehouse, feature_store, horizon)
+        core = config.to_core(horizon)
+        settings_ = {**config.model_dump(), "horizon": horizon, "code_version": settings.code_version()}
+        fp = training.fingerprint(dataset, names, settings_)
+        registry = mlflow.registry
+        serving_name = serving_model_name(horizon)
+        reused = registry.find_by_fingerprint(serving_name, fp)
+        if reused is not None:
+            registry.set_alias(serving_name, CHALLENGER, reused.version)
+            context.log.info(f"{horizon}: inputs unchanged since {reused.model_id}; reusing it as challenger")
+            for spec in specs:
+                yield dg.MaterializeResult(asset_key=spec.key, metadata={"reused": True, "serving_version": reused.model_id, "fingerprint": fp})
+            return
+
+        result = train_horizon(dataset, names, core, oracle=oracle_frame(warehouse, horizon))
+        leaks = result.leaked()
+        if leaks:
+            raise dg.Failure(
+                f"{horizon}: leakage canary failed, nothing registered. " + " ".join(c.message for c in leaks),
+                metadata={"canaries": "; ".join(c.message for c in leaks)},
+            )
+        base_tags = {
+            "dagster_run_id": context.run_id,
+            "feature_set_version": catalog.MATRIX_VERSION,
+            "data_start": str(result.data_start),
+            "data_end": str(result.data_end),
+            "code_version": settings.code_version(),
+            "horizon": horizon,
+        }
+        versions = training.log_candidates(registry, result, dataset, base_tags)
+        challenger = training.register_challenger(registry, result, versions, fp)
+        registry.set_alias(serving_name, CHALLENGER, challenger.version)
+        with warehouse.engine.begin() as conn:
+            for version in versions.values():
+                champions.mirror_status(conn, version, horizon, "validated")
+            champion = registry.by_alias(serving_name, CHAMPION)
+            if champion is None or champion.version != challenger.version:
+                champions.mirror_status(conn, challenger, horizon, "shadow")
+
+        for group, names_ in CANDIDATE_ASSETS.items():
+            meta: dict = {"reused": False, "fingerprint": fp}
+            for name in names_:
+                if name in result.candidates:
+                    meta.update(_candidate_metadata(name, versions[name], result.candidates[name]))
+            yield dg.MaterializeResult(asset_key=f"{group}_{horizon}_model", metadata=meta)
+        selected = result.selected()
+        yield dg.MaterializeResult(
+            asset_key=f"challenger_{horizon}_model",
+            metadata={
+                "serving_model": challenger.model_id,
+                "selected_candidate": selected.name,
+                "validation_rank_ic": float(selected.validation["rank_ic"]),
+                "test_rank_ic": float(selected.test["rank_ic"]),
+                "shuffled_label_canary": result.shuffled_canary.message,
+                "metrics": dg.MetadataValue.md(training.metrics_table(result)),
+                "folds": dg.MetadataValue.json([f.as_dict() for f in [*result.folds, result.final]]),
+                "rows": result.rows,
+                "training_seconds": round(result.seconds, 1),
+                "reused": False,
+                "fingerprint": fp,
+            },
+        )
+
+    return _train
+
+
+class ChampionConfig(dg.Config):
+    """`rollback: true` re-points champion to `to_version`, or to the previous champion."""
+
+    rollback: bool = False
+    to_version: str = ""
+    reason: str = ""
+
+
+def build_champion_asset(horizon: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=f"champion_{horizon}_model", group_name="models", kinds={"mlflow", "postgres"},
+        deps=[f"challenger_{horizon}_model"],
+    )
+    def _champion(context: dg.AssetExecutionContext, config: ChampionConfig, warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.MaterializeResult:
+        """The serving model of the horizon: alias `champion` of `vfr-{horizon}`. Moves to the
+        challenger once its promotion gate passed, stays when the gate failed (the reason is in
+        the metadata); with `rollback` it re-points to the previous champion. `ml_models` mirrors it (deployed / shadow / deprecated) and
+        `vfr_ml.champion_history` records every change."""
+        registry = mlflow.registry
+        with warehouse.engine.begin() as conn:
+            try:
+                if config.rollback:
+                    change = champions.rollback(
+                        registry, conn, horizon, to_version=config.to_version or None,
+                        reason=config.reason or "operator rollback", run_id=context.run_id,
+                    )
+                else:
+                    change = champions.promote_challenger(registry, conn, horizon, run_id=context.run_id)
+            except (LookupError, PermissionError, ValueError) as exc:
+                raise dg.Failure(str(exc)) from None
+        context.log.info(f"{serving_model_name(horizon)}: {change.action} v{change.version} (was {change.previous_version}): {change.reason}")
         return dg.MaterializeResult(
             metadata={
-                "registered_model": MODEL_NAME,
-                "version": existing.version,
-                "mlflow_run_id": existing.run_id,
-                "reused": True,
-                "fingerprint": fingerprint,
+                "serving_model": f"{serving_model_name(horizon)}.v{change.version}" if change.version != "none" else "none (horizon not served)",
+                "action": change.action,
+                "previous_version": change.previous_version or "none",
+                "reason": change.reason,
             }
         )
-    trained = train_lightgbm(
-        dataset, names, test_fraction=config.test_fraction, num_boost_round=config.num_boost_round, seed=config.seed
-    )
-    tags = {
-        "dagster_run_id": context.run_id,
-        "feature_set_version": catalog.MATRIX_VERSION,
-        "data_start": str(dataset["trade_date"].min()),
-        "data_end": str(dataset["trade_date"].max()),
-        "code_version": settings.code_version(),
-        "horizon": HORIZON,
-        "algorithm": "lightgbm",
-        "fingerprint": fingerprint,
-    }
-    version = registry.log_lightgbm(
-        trained,
-        experiment=f"vfr-ml-{HORIZON}",
-        registered_name=MODEL_NAME,
-        tags=tags,
-        input_example=dataset[names].dropna().head(5),
-    )
-    registry.set_alias(MODEL_NAME, CHALLENGER, version.version)
-    with warehouse.engine.begin() as conn:
-        upsert_ml_model(
-            conn, name=MODEL_NAME, version=version.version, model_type="lightgbm", horizon=HORIZON,
-            target=f"forward_return_{HORIZON}", validation_score=None,
-            test_score=trained.test_metrics["rank_ic"], status="validated",
-        )
-    return dg.MaterializeResult(
-        metadata={
-            "registered_model": MODEL_NAME,
-            "version": version.version,
-            "mlflow_run_id": version.run_id,
-            "train_rows": int((dataset["trade_date"] <= trained.split.train_end).sum()),
-            **{f"split_{k}": v for k, v in trained.split.as_dict().items()},
-            **{f"test_{k}": float(v) for k, v in trained.test_metrics.items()},
-            "residual_std": trained.residual_std,
-            "reused": False,
-            "fingerprint": fingerprint,
-        }
-    )
+
+    return _champion
 
 
-@dg.asset(group_name="models", kinds={"mlflow"}, deps=[lightgbm_1w_model])
-def champion_1w_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.MaterializeResult:
-    """The serving model of the 1w horizon: the registry alias `champion` of
-    `vfr-lightgbm-1w`, moved to the current challenger once its test metrics are sound.
-    `ml_models` mirrors it as `deployed` (earlier versions become `deprecated`)."""
-    registry = mlflow.registry
-    challenger = registry.by_alias(MODEL_NAME, CHALLENGER)
-    if challenger is None:
-        raise dg.Failure(f"{MODEL_NAME} has no '{CHALLENGER}' version to promote")
-    metrics = registry.run_metrics(challenger.run_id)
-    rank_ic = metrics.get("test_rank_ic", float("nan"))
-    if not math.isfinite(rank_ic):
-        raise dg.Failure(f"{MODEL_NAME} v{challenger.version}: test Rank IC is not finite ({rank_ic}); not promoted")
-    previous = registry.by_alias(MODEL_NAME, CHAMPION)
-    registry.set_alias(MODEL_NAME, CHAMPION, challenger.version)
-    with warehouse.engine.begin() as conn:
-        upsert_ml_model(
-            conn, name=MODEL_NAME, version=challenger.version, model_type="lightgbm", horizon=HORIZON,
-            target=f"forward_return_{HORIZON}", validation_score=None, test_score=rank_ic, status="deployed",
-        )
-    context.log.info(f"{MODEL_NAME}: champion v{challenger.version} (was {previous.version if previous else 'none'})")
-    return dg.MaterializeResult(
-        metadata={
-            "registered_model": MODEL_NAME,
-            "champion_version": challenger.version,
-            "previous_champion_version": previous.version if previous else "none",
-            "test_rank_ic": rank_ic,
-        }
-    )
+training_assets = [build_training_asset(h) for h in HORIZONS]
+champion_assets = [build_champion_asset(h) for h in HORIZONS]

@@ -1,24 +1,32 @@
 import json
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import dagster as dg
-import pandas as pd
 from sqlalchemy import text
 
 from vfr_ml_pipelines import __version__
 from vfr_ml_pipelines.defs.resources import MarketDataResource, MlflowResource, RedisResource, WarehouseResource
+from vfr_ml_pipelines.defs.serving.served import (
+    HORIZONS,
+    ServedModel,
+    close_ms,
+    latest_predictions,
+    latest_session,
+    require_champions,
+    served_models,
+    session_vectors,
+)
 from vfr_ml_pipelines.lib.features import catalog
-from vfr_ml_pipelines.lib.features.online_store import read_latest
-from vfr_ml_pipelines.lib.models.registry import CHAMPION, RegisteredVersion, registered_model_name
 from vfr_ml_pipelines.lib.serving import feature_export, payloads, vfr_cache
+from vfr_ml_pipelines.lib.serving.outcomes import fill_outcomes
+from vfr_ml_pipelines.lib.serving.performance import roll_up_performance
 from vfr_ml_pipelines.lib.serving.predict import prediction_rows
 from vfr_ml_pipelines.lib.serving.ttl import publish_ttl_seconds
-from vfr_ml_pipelines.lib.serving.vfr_tables import prediction_timestamp, write_ml_predictions
+from vfr_ml_pipelines.lib.serving.vfr_tables import write_ml_predictions
 from vfr_ml_pipelines.lib.warehouse import read_frame, upsert_frame
 
-HORIZON = "1w"
-MODEL_NAME = registered_model_name("lightgbm", HORIZON)
+VFR_MODEL_TYPES = {"lightgbm": "LIGHTGBM", "xgboost": "XGBOOST", "ensemble": "ENSEMBLE"}
 
 
 class PredictionConfig(dg.Config):
@@ -26,62 +34,10 @@ class PredictionConfig(dg.Config):
     sell_threshold: float = 0.45
 
 
-def _latest_session(warehouse: WarehouseResource, market_data: MarketDataResource) -> date:
-    frame = read_frame(
-        warehouse.engine,
-        "SELECT max(trade_date) AS day FROM vfr_ml.raw_prices WHERE trade_date <= :today",
-        {"today": market_data.today()},
-    )
-    day = frame["day"].iloc[0]
-    if day is None or pd.isna(day):
-        raise dg.Failure(f"no prices stored on or before {market_data.today()}")
-    return day
-
-
-def _session_vectors(warehouse: WarehouseResource, market_data: MarketDataResource) -> tuple[date, pd.DataFrame, list[str]]:
-    """The latest session, the feature vectors of that session for its universe members,
-    and the members without one (no vector, or only an older one)."""
-    day = _latest_session(warehouse, market_data)
-    members = read_frame(
-        warehouse.engine, "SELECT symbol FROM vfr_ml.universe_membership WHERE trade_date = :d ORDER BY symbol", {"d": day}
-    )["symbol"].tolist()
-    vectors = read_latest(warehouse.engine, catalog.MATRIX_VERSION, members)
-    vectors = vectors[pd.to_datetime(vectors["trade_date"]).dt.date == day].reset_index(drop=True)
-    if vectors.empty:
-        raise dg.Failure(f"no feature vector of {day} for any of the {len(members)} universe symbols")
-    return day, vectors, sorted(set(members) - set(vectors["symbol"]))
-
-
-def _close_ms(day: date) -> int:
-    """The as-of time of features and predictions of `day`: its close, in ms."""
-    return int(prediction_timestamp(day).timestamp() * 1000)
-
-
-def _champion(mlflow: MlflowResource) -> RegisteredVersion:
-    champion = mlflow.registry.by_alias(MODEL_NAME, CHAMPION)
-    if champion is None:
-        raise dg.Failure(f"{MODEL_NAME} has no '{CHAMPION}' alias; materialize champion_1w_model first")
-    return champion
-
-
-def _latest_predictions(warehouse: WarehouseResource, champion: RegisteredVersion) -> pd.DataFrame:
-    frame = read_frame(
-        warehouse.engine,
-        """
-        SELECT * FROM vfr_ml.predictions
-        WHERE horizon = :h AND model_name = :m AND model_version = :v
-          AND as_of_date = (SELECT max(as_of_date) FROM vfr_ml.predictions
-                            WHERE horizon = :h AND model_name = :m AND model_version = :v)
-        ORDER BY symbol
-        """,
-        {"h": HORIZON, "m": champion.name, "v": champion.version},
-    )
-    if frame.empty:
-        raise dg.Failure(f"no stored predictions of {champion.model_id}; materialize predictions first")
-    return frame
-
-
-@dg.asset(group_name="serving", kinds={"python", "postgres"}, deps=["champion_1w_model", "feature_matrix"])
+@dg.asset(
+    group_name="serving", kinds={"python", "postgres"},
+    deps=[*(f"champion_{h}_model" for h in HORIZONS), "feature_matrix"],
+)
 def predictions(
     context: dg.AssetExecutionContext,
     config: PredictionConfig,
@@ -89,114 +45,144 @@ def predictions(
     mlflow: MlflowResource,
     market_data: MarketDataResource,
 ) -> dg.MaterializeResult:
-    """The 1w champion's forecast for every universe symbol on the latest session, mapped
-    to VFR's expectedReturn / probability / direction / confidence (`vfr_ml.predictions`,
-    one row per symbol and model version). Symbols whose latest feature vector is older than
-    the session are left out and reported."""
-    champion = _champion(mlflow)
-    model = mlflow.registry.load_pyfunc(MODEL_NAME, CHAMPION)
-    names = json.loads(champion.tags["feature_names"])
-    day, features, missing = _session_vectors(warehouse, market_data)
+    """Every horizon's forecast for every universe symbol on the latest session, from the
+    champion and (as a shadow) the challenger, mapped to VFR's expectedReturn /
+    probability / direction / confidence (`vfr_ml.predictions`, one row per symbol, horizon
+    and model version). Symbols whose latest feature vector is older than the session are
+    left out and reported."""
+    models = served_models(mlflow)
+    require_champions(models)
+    day, features, missing = session_vectors(warehouse, market_data)
     if missing:
         context.log.warning(f"{len(missing)} symbols without a feature vector of {day}: {missing[:10]}")
     prices = read_frame(warehouse.engine, "SELECT symbol, close FROM vfr_ml.raw_prices WHERE trade_date = :d", {"d": day})
-    forecasts = model.predict(features.reindex(columns=names).astype("float64"))
-    rows = prediction_rows(
-        features,
-        prices,
-        pd.Series(forecasts).to_numpy(dtype="float64"),
-        feature_names=[n for n in catalog.RAW_NAMES if n in features.columns],
-        residual_std=float(champion.tags["residual_std"]),
-        thresholds=payloads.DirectionThresholds(buy=config.buy_threshold, sell=config.sell_threshold),
-        as_of=day,
-        horizon=HORIZON,
-        model_name=champion.name,
-        model_version=champion.version,
-        predicted_at=datetime.now(UTC),
-    )
+    thresholds = payloads.DirectionThresholds(buy=config.buy_threshold, sell=config.sell_threshold)
+    metadata: dict = {"as_of": str(day), "symbols_without_fresh_features": len(missing)}
+    predicted_at = datetime.now(UTC)
     with warehouse.engine.begin() as conn:
-        conn.execute(
-            text("DELETE FROM vfr_ml.predictions WHERE as_of_date = :d AND horizon = :h AND model_name = :m AND model_version = :v"),
-            {"d": day, "h": HORIZON, "m": champion.name, "v": champion.version},
-        )
-        upsert_frame(conn, "vfr_ml.predictions", rows, ["as_of_date", "horizon", "model_name", "model_version", "symbol"])
-    counts = rows["direction"].value_counts().to_dict()
-    return dg.MaterializeResult(
-        metadata={
-            "as_of": str(day),
-            "model": champion.model_id,
-            "symbols": len(rows),
-            "buy": int(counts.get("BUY", 0)),
-            "hold": int(counts.get("HOLD", 0)),
-            "sell": int(counts.get("SELL", 0)),
-            "mean_expected_return": float(rows["expected_return"].mean()),
-            "min_feature_completeness": float(rows["feature_completeness"].min()),
-            "symbols_without_fresh_features": len(missing),
-        }
+        for served in models:
+            loaded = mlflow.registry.load_serving_model(served.version.name, served.version.version)
+            out = loaded.model.predict_frame(features)
+            rows = prediction_rows(
+                features, prices, out["expected_return"].to_numpy(),
+                probabilities=out["probability"].to_numpy(),
+                feature_names=[n for n in catalog.RAW_NAMES if n in features.columns],
+                thresholds=thresholds, as_of=day, horizon=served.horizon,
+                model_name=served.version.name, model_version=served.version.version, predicted_at=predicted_at,
+            )
+            key = {"d": day, "h": served.horizon, "m": served.version.name, "v": served.version.version}
+            conn.execute(
+                text("DELETE FROM vfr_ml.predictions WHERE as_of_date = :d AND horizon = :h AND model_name = :m AND model_version = :v"),
+                key,
+            )
+            upsert_frame(conn, "vfr_ml.predictions", rows, ["as_of_date", "horizon", "model_name", "model_version", "symbol"])
+            counts = rows["direction"].value_counts().to_dict()
+            label = f"{served.horizon}_{served.role}"
+            metadata.update(
+                {
+                    f"{label}_model": served.version.model_id,
+                    f"{label}_symbols": len(rows),
+                    f"{label}_buy_hold_sell": f"{counts.get('BUY', 0)}/{counts.get('HOLD', 0)}/{counts.get('SELL', 0)}",
+                    f"{label}_mean_expected_return": float(rows["expected_return"].mean()),
+                    f"{label}_load_seconds": round(loaded.seconds, 3),
+                }
+            )
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _prediction_writes(served: ServedModel, rows, now_ms: int, ttl: int) -> list[vfr_cache.CacheWrite]:
+    """The champion under `default` and its own id; a challenger under its own id only."""
+    model_ids = [payloads.DEFAULT_MODEL_ID, served.version.model_id] if served.is_champion else [served.version.model_id]
+    as_of_ms = close_ms(rows["as_of_date"].iloc[0])
+    writes = []
+    for rec in rows.itertuples(index=False):
+        values = rec.features if isinstance(rec.features, dict) else json.loads(rec.features)
+        vector = payloads.feature_vector(rec.symbol, values, list(catalog.RAW_NAMES), as_of_ms)
+        for model_id in model_ids:
+            payload = payloads.ml_prediction(
+                symbol=rec.symbol, model_id=model_id, model_version=served.version.version, horizon=served.horizon,
+                expected_return=rec.expected_return, probability=rec.probability, direction=rec.direction,
+                confidence=rec.confidence, features=vector, made_at_ms=now_ms, ttl_seconds=ttl,
+            )
+            writes.append(vfr_cache.CacheWrite(vfr_cache.prediction_key(rec.symbol, served.horizon, model_id), payload, ttl))
+    return writes
+
+
+def _metadata_write(served: ServedModel, mlflow: MlflowResource, now_ms: int, ttl: int) -> vfr_cache.CacheWrite:
+    version = served.version
+    config = payloads.model_config(
+        model_id=version.model_id, model_type=VFR_MODEL_TYPES.get(version.tags.get("algorithm", ""), "ENSEMBLE"),
+        version=version.version, status="ACTIVE" if served.is_champion else "INACTIVE", horizon=served.horizon,
+        features=json.loads(version.tags.get("feature_names", "[]")),
+        hyperparameters=mlflow.registry.run_params(version.run_id), metrics=mlflow.registry.run_metrics(version.run_id),
+        created_at_ms=now_ms, updated_at_ms=now_ms, deployed_at_ms=now_ms if served.is_champion else None,
     )
+    return vfr_cache.CacheWrite(vfr_cache.model_metadata_key(version.model_id), config, ttl, compressible=False)
+
+
+def _ours(model_id: str) -> bool:
+    return model_id == payloads.DEFAULT_MODEL_ID or model_id.startswith("vfr-")
+
+
+def _stale_keys(redis: RedisResource, served_keys: set[str]) -> list[str]:
+    """This project's prediction and model-metadata keys (model id `default` or `vfr-*`, our
+    horizons) that the new set does not contain, with their `:meta`/`:compressed` variants."""
+    prefix = redis.key_prefix
+    stale = []
+    patterns = [f"{prefix}vfr:ml:prediction:*:{h}:*" for h in HORIZONS] + [f"{prefix}{vfr_cache.model_metadata_key('vfr-*')}"]
+    for pattern in patterns:
+        for full in vfr_cache.scan_keys(redis.client, pattern):
+            key = full[len(prefix):]
+            base = key.removesuffix(":meta").removesuffix(":compressed")
+            model_id = base.rsplit(":", 1)[-1]
+            if base not in served_keys and _ours(model_id):
+                stale.append(key)
+    return stale
 
 
 @dg.asset(group_name="serving", kinds={"redis"}, deps=[predictions])
 def redis_predictions(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, mlflow: MlflowResource, redis: RedisResource
 ) -> dg.MaterializeResult:
-    """The predictions in the live VFR's Redis keys, per VFR_CONTRACT.md: for each symbol
-    `vfr:ml:prediction:{SYMBOL}:1w:default` and `...:1w:{model id}`, plus the model metadata
-    and enhancement status keys; all in one MULTI/EXEC, so VFR reads either the previous
-    set or the new one. Keys of symbols no longer served are removed in the same step."""
-    champion = _champion(mlflow)
-    rows = _latest_predictions(warehouse, champion)
+    """The predictions in the live VFR's Redis keys (VFR_CONTRACT.md): each horizon's
+    champion under `vfr:ml:prediction:{SYMBOL}:{h}:default` and its own id, the challenger
+    under its own id only, each served model's metadata key and the enhancement status; all
+    in one MULTI/EXEC (with retries), so VFR reads either the previous set or the new one.
+    Keys of symbols or models no longer served are removed in the same transaction."""
+    models = served_models(mlflow)
+    require_champions(models)
     now = datetime.now(UTC)
     now_ms = int(now.timestamp() * 1000)
     ttl = publish_ttl_seconds(now)
-    names = list(catalog.RAW_NAMES)
-    model_inputs = json.loads(champion.tags["feature_names"])
-    as_of_ms = _close_ms(rows["as_of_date"].iloc[0])
-
     writes: list[vfr_cache.CacheWrite] = []
-    for rec in rows.itertuples(index=False):
-        vector = payloads.feature_vector(rec.symbol, rec.features if isinstance(rec.features, dict) else json.loads(rec.features), names, as_of_ms)
-        for model_id in (payloads.DEFAULT_MODEL_ID, champion.model_id):
-            payload = payloads.ml_prediction(
-                symbol=rec.symbol, model_id=model_id, model_version=champion.version, horizon=HORIZON,
-                expected_return=rec.expected_return, probability=rec.probability, direction=rec.direction,
-                confidence=rec.confidence, features=vector, made_at_ms=now_ms, ttl_seconds=ttl,
-            )
-            writes.append(vfr_cache.CacheWrite(vfr_cache.prediction_key(rec.symbol, HORIZON, model_id), payload, ttl))
-
-    run_metrics = mlflow.registry.run_metrics(champion.run_id)
-    config = payloads.model_config(
-        model_id=champion.model_id, model_type="LIGHTGBM", version=champion.version, status="ACTIVE",
-        horizon=HORIZON, features=model_inputs, hyperparameters=mlflow.registry.run_params(champion.run_id),
-        metrics=run_metrics, created_at_ms=now_ms, updated_at_ms=now_ms, deployed_at_ms=now_ms,
-    )
-    writes.append(vfr_cache.CacheWrite(vfr_cache.model_metadata_key(champion.model_id), config, ttl, compressible=False))
-    status = payloads.enhancement_status(available=True, models_loaded=1, features_ready=True, now_ms=now_ms)
+    metadata: dict = {}
+    for served in models:
+        rows = latest_predictions(warehouse, served)
+        if rows.empty:
+            raise dg.Failure(f"no stored predictions of {served.version.model_id}; materialize predictions first")
+        writes.extend(_prediction_writes(served, rows, now_ms, ttl))
+        writes.append(_metadata_write(served, mlflow, now_ms, ttl))
+        metadata[f"{served.horizon}_{served.role}"] = f"{served.version.model_id} ({len(rows)} symbols, as of {rows['as_of_date'].iloc[0]})"
+    champions = sum(m.is_champion for m in models)
+    status = payloads.enhancement_status(available=True, models_loaded=champions, features_ready=True, now_ms=now_ms)
     writes.append(vfr_cache.CacheWrite(vfr_cache.ENHANCEMENT_STATUS_KEY, status, ttl, compressible=False))
-
-    served = {w.key for w in writes}
-    prefix = redis.key_prefix
-    stale: list[str] = []
-    for model_id in (payloads.DEFAULT_MODEL_ID, champion.model_id):
-        pattern = f"{prefix}{vfr_cache.PREDICTION_KEY.format(symbol='*', horizon=HORIZON, model_id=model_id)}"
-        for full in vfr_cache.scan_keys(redis.client, pattern):
-            key = full[len(prefix):]
-            if key not in served:
-                stale.append(key)
+    stale = _stale_keys(redis, {w.key for w in writes})
     started = time.perf_counter()
-    report = vfr_cache.publish(redis.client, prefix, writes, version=__version__, deletes=stale, now_ms=now_ms)
+    try:
+        report = vfr_cache.publish(redis.client, redis.key_prefix, writes, version=__version__, deletes=stale, now_ms=now_ms)
+    except vfr_cache.PublishError as exc:
+        raise dg.Failure(str(exc)) from None
     elapsed = time.perf_counter() - started
     context.log.info(f"published {report.written} entries ({report.bytes} bytes) in {elapsed:.3f}s; removed {report.deleted} stale keys")
     return dg.MaterializeResult(
         metadata={
-            "model": champion.model_id,
-            "symbols": len(rows),
+            **metadata,
             "entries_written": report.written,
             "entries_compressed": report.compressed,
             "stale_keys_removed": report.deleted,
             "bytes": report.bytes,
             "ttl_seconds": ttl,
-            "key_prefix": prefix,
+            "key_prefix": redis.key_prefix,
             "publish_seconds": round(elapsed, 4),
         }
     )
@@ -204,14 +190,24 @@ def redis_predictions(
 
 @dg.asset(group_name="serving", kinds={"postgres"}, deps=[predictions])
 def ml_predictions(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.MaterializeResult:
-    """The predictions as rows of VFR's `ml_predictions` table (one per symbol and day for
-    the 1w enhancement definition `vfr_ml_pipelines_1w`); re-runs update the same rows."""
-    champion = _champion(mlflow)
-    rows = _latest_predictions(warehouse, champion)
-    as_of = rows["as_of_date"].iloc[0]
+    """The champions' predictions as rows of VFR's `ml_predictions` table (one per symbol,
+    day and horizon, under the horizon's enhancement definition `vfr_ml_pipelines_{h}`);
+    re-runs update the same rows. Shadow predictions stay in `vfr_ml.predictions`."""
+    metadata: dict = {}
     with warehouse.engine.begin() as conn:
-        written = write_ml_predictions(conn, rows, HORIZON, as_of)
-    return dg.MaterializeResult(metadata={"rows": written, "as_of": str(as_of), "model": champion.model_id})
+        for served in served_models(mlflow):
+            if not served.is_champion:
+                continue
+            rows = latest_predictions(warehouse, served)
+            if rows.empty:
+                raise dg.Failure(f"no stored predictions of {served.version.model_id}; materialize predictions first")
+            as_of = rows["as_of_date"].iloc[0]
+            metadata[f"{served.horizon}_rows"] = write_ml_predictions(conn, rows, served.horizon, as_of)
+            metadata[f"{served.horizon}_as_of"] = str(as_of)
+            metadata[f"{served.horizon}_model"] = served.version.model_id
+    if not metadata:
+        raise dg.Failure("no horizon has a champion model")
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(group_name="serving", kinds={"postgres", "redis"}, deps=["feature_matrix"])
@@ -225,7 +221,7 @@ def vfr_feature_export(
     (one row per feature), `ml_feature_store` (one row per symbol and feature; `valid` when
     finite and in range, else `invalid`) and Redis `vfr:ml:feature:vector:{SYMBOL}`
     (`MLFeatureVector`, one MULTI/EXEC with the same TTL policy as predictions)."""
-    day, vectors, _ = _session_vectors(warehouse, market_data)
+    day, vectors, _ = session_vectors(warehouse, market_data)
     with warehouse.engine.begin() as conn:
         ids = feature_export.upsert_feature_definitions(
             conn, catalog.RAW_SPECS, catalog.FEATURE_SET_OF, provider=market_data.provider_name
@@ -236,7 +232,7 @@ def vfr_feature_export(
     now = datetime.now(UTC)
     now_ms = int(now.timestamp() * 1000)
     ttl = publish_ttl_seconds(now)
-    as_of_ms = _close_ms(day)
+    as_of_ms = close_ms(day)
     writes = [
         vfr_cache.CacheWrite(
             vfr_cache.feature_vector_key(rec["symbol"]),
@@ -259,4 +255,37 @@ def vfr_feature_export(
             "redis_vectors": report.written,
             "ttl_seconds": ttl,
         }
+    )
+
+
+@dg.asset(group_name="serving", kinds={"postgres"}, deps=[ml_predictions, "labels"])
+def prediction_outcomes(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, market_data: MarketDataResource
+) -> dg.MaterializeResult:
+    """Realized outcomes in VFR's `ml_predictions`: once a prediction's horizon has passed
+    (its label is known), actual_value, actual_timestamp, prediction_error and
+    direction_correct are filled in (lib/serving/outcomes.py); re-runs change nothing."""
+    with warehouse.engine.begin() as conn:
+        report = fill_outcomes(conn, today=market_data.today())
+    context.log.info(f"filled {report.rows_updated} outcomes; {report.pending} predictions still pending")
+    return dg.MaterializeResult(
+        metadata={
+            "rows_updated": report.rows_updated,
+            **{f"{h}_rows_updated": n for h, n in report.horizons.items()},
+            "pending": report.pending,
+            "oldest_pending": str(report.oldest_pending) if report.oldest_pending else "none",
+        }
+    )
+
+
+@dg.asset(group_name="serving", kinds={"postgres"}, deps=[prediction_outcomes])
+def ml_performance_metrics(warehouse: WarehouseResource, market_data: MarketDataResource) -> dg.MaterializeResult:
+    """The daily roll-up in VFR's `ml_performance_metrics` for the latest session:
+    predictions made, and the realized accuracy of the outcomes that became known that day
+    (lib/serving/performance.py)."""
+    day = latest_session(warehouse, market_data)
+    with warehouse.engine.begin() as conn:
+        row = roll_up_performance(conn, metric_date=day)
+    return dg.MaterializeResult(
+        metadata={"metric_date": str(day), **{k: v for k, v in row.items() if v is not None}}
     )

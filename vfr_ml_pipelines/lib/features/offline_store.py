@@ -18,6 +18,9 @@ Guarantees:
   they moved into place with `os.replace` (atomic on POSIX). A failure before that point
   (bad data, a crash, a full disk) leaves every previous file as it was; a reader never sees
   a half-written file.
+* `write_parts` takes the frame as parts (e.g. a year each, from a generator) and stages
+  each part before it asks for the next, so the whole frame is never in memory; the parts
+  are moved into place together, with the same guarantees as one `write`.
 * Two processes writing different years of one set run in parallel; the moves into place
   and the manifest update happen under an exclusive `fcntl` lock on the set's `.lock`, so
   the manifest is never lost or torn.
@@ -124,49 +127,46 @@ class OfflineFeatureStore:
         years stay untouched). `lineage` (code version, input partition range, ...) goes
         into the manifest and into each written file. Raises ValueError on a frame that is
         not a valid wide feature frame, naming the column and an example symbol/day."""
+        return self.write_parts(feature_set, [frame], lineage=lineage)
+
+    def write_parts(self, feature_set: str, parts: Iterable[pd.DataFrame], *, lineage: Mapping[str, Any]) -> WriteReport:
+        """`write` for a frame given as parts, e.g. one calendar year each from a generator,
+        so that the whole frame never has to be in memory: each part is validated and its
+        years are staged to temporary files before the next part is asked for, and all
+        staged years are moved into place together at the end, as `write` does for one
+        frame (same guarantees: a failure in any part, even the last, leaves every previous
+        file). A year must lie in one part only, and every part must have the same feature
+        columns in the same order (ValueError otherwise, and nothing is written)."""
         started = time.perf_counter()
         set_dir = self._set_dir(feature_set)
         if not isinstance(lineage, Mapping):
             raise TypeError(f"lineage must be a dict (code version, input range, ...), got {type(lineage).__name__}")
         lineage_json = json.dumps(dict(lineage), sort_keys=True, default=str)
-        features, plans = _validate_and_plan(frame)
-        if not plans:
-            return WriteReport(feature_set, (), 0, tuple(features), None, None, (), 0, time.perf_counter() - started, None)
-
         written_at = _utc_now()
-        set_dir.mkdir(parents=True, exist_ok=True)
+        features: list[str] | None = None
         staged: dict[int, tuple[Path, Path, dict[str, Any]]] = {}  # year -> (temp, final, manifest entry)
         try:
-            for plan in plans:
-                table = _frame_to_table(frame, plan.rows, plan.days, features)
-                year_dir = set_dir / f"year={plan.year:04d}"
-                year_dir.mkdir(exist_ok=True)
-                final = year_dir / DATA_FILE_NAME
-                temp = year_dir / f".{DATA_FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-                metadata = {
-                    b"vfr.feature_set": feature_set.encode(),
-                    b"vfr.year": str(plan.year).encode(),
-                    b"vfr.written_at": written_at.encode(),
-                    b"vfr.lineage": lineage_json.encode(),
-                }
-                staged[plan.year] = (temp, final, {})
-                groups = self._write_file(table, plan.days, temp, metadata)
-                staged[plan.year] = (
-                    temp,
-                    final,
-                    {
-                        "file": f"year={plan.year:04d}/{DATA_FILE_NAME}",
-                        "rows": table.num_rows,
-                        "symbols": int(pc.count_distinct(table.column("symbol")).as_py()),
-                        "first_day": _iso(int(plan.days[0])),
-                        "last_day": _iso(int(plan.days[-1])),
-                        "row_groups": groups,
-                        "bytes": temp.stat().st_size,
-                        "written_at": written_at,
-                        "lineage": json.loads(lineage_json),
-                    },
-                )
-                del table
+            for k, frame in enumerate(parts):
+                part_features, plans = _validate_and_plan(frame)
+                if features is None:
+                    features = part_features
+                elif part_features != features:
+                    raise ValueError(
+                        f"part {k} of the write to {feature_set!r} has other feature columns than part 0: it adds "
+                        f"{[c for c in part_features if c not in features][:10]} and lacks "
+                        f"{[c for c in features if c not in part_features][:10]}"
+                        + ("" if set(part_features) != set(features) else " (same names, other order)")
+                    )
+                for plan in plans:
+                    if plan.year in staged:
+                        raise ValueError(f"year {plan.year} is in two parts of the write to {feature_set!r}; "
+                                         "a year is written as a whole, from one part")
+                    set_dir.mkdir(parents=True, exist_ok=True)
+                    staged[plan.year] = self._stage_year(feature_set, set_dir, frame, plan, features, written_at, lineage_json)
+                del frame  # before the next part is built
+            if not staged:
+                return WriteReport(feature_set, (), 0, tuple(features or ()), None, None, (), 0,
+                                   time.perf_counter() - started, None)
 
             with self._locked(set_dir):
                 manifest = self._load_manifest(set_dir)
@@ -185,7 +185,7 @@ class OfflineFeatureStore:
                 for year in sorted(staged):
                     temp, final, _ = staged[year]
                     os.replace(temp, final)
-                    _fsync_dir(final.parent)
+                    fsync_dir(final.parent)
                 years = {str(y): e for y, e in (manifest.get("years") or {}).items() if int(y) in on_disk}
                 for year in kept:
                     if str(year) not in years:
@@ -211,6 +211,42 @@ class OfflineFeatureStore:
             seconds=time.perf_counter() - started,
             manifest_path=manifest_path,
         )
+
+    def _stage_year(
+        self, feature_set: str, set_dir: Path, frame: pd.DataFrame, plan: _YearPlan, features: list[str],
+        written_at: str, lineage_json: str,
+    ) -> tuple[Path, Path, dict[str, Any]]:
+        """Write one year of a validated frame to a temporary file beside its target;
+        returns (temporary file, target, manifest entry). The caller moves it into place
+        or, on failure, deletes it (a failure here deletes it itself)."""
+        table = _frame_to_table(frame, plan.rows, plan.days, features)
+        year_dir = set_dir / f"year={plan.year:04d}"
+        year_dir.mkdir(exist_ok=True)
+        final = year_dir / DATA_FILE_NAME
+        temp = year_dir / f".{DATA_FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        metadata = {
+            b"vfr.feature_set": feature_set.encode(),
+            b"vfr.year": str(plan.year).encode(),
+            b"vfr.written_at": written_at.encode(),
+            b"vfr.lineage": lineage_json.encode(),
+        }
+        try:
+            groups = self._write_file(table, plan.days, temp, metadata)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        entry = {
+            "file": f"year={plan.year:04d}/{DATA_FILE_NAME}",
+            "rows": table.num_rows,
+            "symbols": int(pc.count_distinct(table.column("symbol")).as_py()),
+            "first_day": _iso(int(plan.days[0])),
+            "last_day": _iso(int(plan.days[-1])),
+            "row_groups": groups,
+            "bytes": temp.stat().st_size,
+            "written_at": written_at,
+            "lineage": json.loads(lineage_json),
+        }
+        return temp, final, entry
 
     def _write_file(self, table: pa.Table, days: np.ndarray, path: Path, metadata: dict[bytes, bytes]) -> int:
         """Write `table` (one year, sorted) to `path` in row groups of whole sessions, then
@@ -371,6 +407,11 @@ class OfflineFeatureStore:
             raise LookupError(f"feature set {feature_set!r} not found in the offline feature store at {self.root}")
         return manifest
 
+    def years(self, feature_set: str) -> list[int]:
+        """The calendar years stored for the set, from its year files (LookupError if the set
+        was never written)."""
+        return list(self._existing_year_paths(feature_set, self._set_dir(feature_set)))
+
     def feature_sets(self) -> list[str]:
         """Names of the stored feature sets."""
         if not self.root.is_dir():
@@ -511,7 +552,7 @@ class OfflineFeatureStore:
             os.replace(temp, path)
         finally:
             temp.unlink(missing_ok=True)
-        _fsync_dir(set_dir)
+        fsync_dir(set_dir)
         return path
 
 
@@ -804,7 +845,8 @@ def _utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """fsync a directory, so a rename into it survives a crash (best effort)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
+
+from vfr_ml_pipelines.lib.features.transforms import MISSING_DAY, day_numbers
 
 
 @dataclass(frozen=True)
@@ -56,3 +59,66 @@ def date_split(frame: pd.DataFrame, test_fraction: float = 0.2) -> tuple[pd.Data
         purged_rows=len(before) - len(train),
     )
     return train, test, split
+
+
+def normalized_target(frame: pd.DataFrame, label: str = "forward_return", clip: float = 3.0) -> pd.Series:
+    """The training target: per trade_date, the cross-sectional z-score of `label`,
+    ``(x - mean) / std`` with the POPULATION std (ddof=0, so each day's z-scores have unit
+    root mean square), clipped to [-clip, clip].
+
+    Why: the models rank stocks within a day, so the day's market move (shared by every
+    stock) is noise for them; z-scoring removes it and puts calm and volatile days on one
+    scale, and the clip keeps a few extreme names from dominating the squared loss.
+
+    Only finite labels take part; a row with a missing label gets NaN (the trainers reject
+    it loudly). A day with fewer than 2 finite labels, or whose labels are all equal (std 0,
+    or below 1e-12 of the mean's size: rounding), gets 0.0. The result is aligned with the
+    frame's index and named ``f"{label}_z"``."""
+    if label not in frame.columns:
+        raise ValueError(f"normalized_target: the frame has no column {label!r}")
+    if "trade_date" not in frame.columns:
+        raise ValueError("normalized_target: the frame has no column 'trade_date'")
+    if not clip > 0:
+        raise ValueError(f"normalized_target: clip must be > 0, got {clip!r}")
+    days = day_numbers(frame["trade_date"])
+    if (days == MISSING_DAY).any():
+        raise ValueError(f"normalized_target: {int((days == MISSING_DAY).sum())} row(s) have no trade_date")
+    codes, uniques = pd.factorize(days)
+    x = pd.to_numeric(frame[label], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    ok = np.isfinite(x)
+    xs = np.where(ok, x, 0.0)
+    n_days = len(uniques)
+    count = np.bincount(codes, weights=ok.astype(np.float64), minlength=n_days)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.bincount(codes, weights=xs, minlength=n_days) / count
+        # two passes (deviations from the day's mean): no cancellation error of sum(x^2) - n*mean^2
+        dev = np.where(ok, x - mean[codes], 0.0)
+        std = np.sqrt(np.bincount(codes, weights=dev * dev, minlength=n_days) / count)
+        degenerate = (count < 2) | ~(std > 1e-12 * np.abs(mean))
+        z = np.where(degenerate[codes], 0.0, dev / std[codes])
+    z = np.clip(z, -clip, clip)
+    z[~ok] = np.nan
+    return pd.Series(z, index=frame.index, name=f"{label}_z")
+
+
+NON_FEATURE_COLUMNS = ("symbol", "trade_date", "completeness", "quality_score")
+
+
+def model_feature_names(matrix_columns: list[str]) -> list[str]:
+    """Every feature-matrix column but the keys and the row-quality columns."""
+    return [c for c in matrix_columns if c not in NON_FEATURE_COLUMNS]
+
+
+def load_training_dataset(engine, offline_store, horizon: str) -> tuple[pd.DataFrame, list[str]]:
+    """The feature matrix (offline store) joined with the horizon's labels (warehouse): one
+    row per (symbol, session) whose label is known. LookupError when either is missing."""
+    from vfr_ml_pipelines.lib.features import catalog
+    from vfr_ml_pipelines.lib.warehouse import read_frame
+
+    features = offline_store.read(catalog.MATRIX_VERSION)
+    names = model_feature_names(list(features.columns))
+    labels = read_frame(engine, "SELECT * FROM vfr_ml.labels WHERE horizon = :h", {"h": horizon})
+    if labels.empty:
+        raise LookupError(f"no {horizon} labels stored; materialize `labels` first")
+    return join_features_labels(features, labels, names), names
+

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,8 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from vfr_ml_pipelines.lib.models.lightgbm_model import TrainedModel
+from vfr_ml_pipelines.lib.models.pyfunc import MODEL_FILE_KEY, VfrPyfuncModel, unwrap
+from vfr_ml_pipelines.lib.models.serving_model import ServingModel
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -43,16 +47,38 @@ class RegisteredVersion:
 
 
 def registered_model_name(algorithm: str, horizon: str) -> str:
+    """The registered model of one candidate algorithm of one horizon (`vfr-lightgbm-1w`)."""
     return f"vfr-{algorithm}-{horizon}"
 
 
+def serving_model_name(horizon: str) -> str:
+    """The registered model VFR is served from for a horizon (`vfr-1w`): each version is a
+    copy of the candidate that won that training run; its `champion` alias is what serves."""
+    return f"vfr-{horizon}"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: ServingModel
+    seconds: float
+
+
 def _pip_requirements() -> list[str]:
+    import sklearn
+    import xgboost
+
     return [
         f"mlflow=={mlflow.__version__}",
         f"lightgbm=={lightgbm.__version__}",
+        f"xgboost-cpu=={xgboost.__version__}",
+        f"scikit-learn=={sklearn.__version__}",
         f"pandas=={pd.__version__}",
         f"numpy=={np.__version__}",
     ]
+
+
+def _finite_metrics(metrics: Mapping[str, float], prefix: str) -> dict[str, float]:
+    return {f"{prefix}{k}": float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
 
 
 class ModelRegistry:
@@ -79,47 +105,6 @@ class ModelRegistry:
                 raise
             return experiment.experiment_id
 
-    def log_lightgbm(
-        self,
-        trained: TrainedModel,
-        *,
-        experiment: str,
-        registered_name: str,
-        tags: dict[str, str],
-        input_example: pd.DataFrame,
-    ) -> RegisteredVersion:
-        experiment_id = self.ensure_experiment(experiment)
-        example = input_example[trained.feature_names].astype("float64")
-        signature = infer_signature(example, trained.booster.predict(example.to_numpy()))
-        version_tags = {
-            "residual_std": repr(trained.residual_std),
-            "feature_names": json.dumps(trained.feature_names),
-            **tags,
-        }
-        with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:
-            mlflow.log_params({k: v for k, v in trained.params.items() if k != "verbosity"})
-            mlflow.log_param("num_boost_round", trained.num_boost_round)
-            mlflow.log_params({f"split_{k}": v for k, v in trained.split.as_dict().items()})
-            mlflow.log_metrics({f"test_{k}": v for k, v in trained.test_metrics.items() if math.isfinite(v)})
-            mlflow.log_metrics({f"train_{k}": v for k, v in trained.train_metrics.items() if math.isfinite(v)})
-            mlflow.log_metric("residual_std", trained.residual_std)
-            importance = dict(
-                zip(trained.feature_names, trained.booster.feature_importance("gain").round(6).tolist())
-            )
-            mlflow.log_dict(importance, "feature_importance_gain.json")
-            info = mlflow.lightgbm.log_model(
-                trained.booster,
-                name="model",
-                signature=signature,
-                input_example=example,
-                pip_requirements=_pip_requirements(),
-                registered_model_name=registered_name,
-            )
-        version = str(info.registered_model_version)
-        for key, value in version_tags.items():
-            self.client.set_model_version_tag(registered_name, version, key, value)
-        return RegisteredVersion(registered_name, version, run.info.run_id, version_tags)
-
     def find_by_fingerprint(self, name: str, fingerprint: str) -> RegisteredVersion | None:
         """The registered version trained from exactly the same inputs, if any: re-running
         training on unchanged data and code reuses it instead of registering a duplicate."""
@@ -142,11 +127,116 @@ class ModelRegistry:
             return None
         return RegisteredVersion(mv.name, str(mv.version), mv.run_id, dict(mv.tags))
 
-    def load_pyfunc(self, name: str, alias: str) -> Any:
-        return mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
-
     def run_metrics(self, run_id: str) -> dict[str, float]:
         return dict(self.client.get_run(run_id).data.metrics)
 
     def run_params(self, run_id: str) -> dict[str, Any]:
         return dict(self.client.get_run(run_id).data.params)
+
+    # -- generic serving models (every algorithm and the ensembles) -------------------------
+
+    def log_serving_model(
+        self,
+        model: ServingModel,
+        *,
+        experiment: str,
+        registered_name: str,
+        run_name: str,
+        tags: Mapping[str, str],
+        params: Mapping[str, object],
+        metrics: Mapping[str, float],
+        artifacts: Mapping[str, bytes],
+        input_example: pd.DataFrame,
+        parent_run_id: str | None = None,
+    ) -> RegisteredVersion:
+        """One MLflow run (nested under `parent_run_id` when given) with params, metrics,
+        the `artifacts` (path -> bytes: plots, tables), and the model as a pyfunc with a
+        signature, an input example and explicit pip requirements; registered as a new
+        version of `registered_name`, whose tags repeat `tags`."""
+        experiment_id = self.ensure_experiment(experiment)
+        example = input_example[model.feature_names].astype("float64").reset_index(drop=True)
+        signature = infer_signature(example, model.predict_frame(example).reset_index(drop=True))
+        run_tags = dict(tags)
+        if parent_run_id is not None:
+            run_tags["mlflow.parentRunId"] = parent_run_id
+        with tempfile.TemporaryDirectory(prefix="vfr-model-") as tmp:
+            folder = Path(tmp)
+            model_file = folder / "serving_model.bin"
+            model_file.write_bytes(model.to_bytes())
+            for rel, blob in artifacts.items():
+                target = folder / "artifacts" / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(blob)
+            with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=run_tags) as run:
+                mlflow.log_params({k: (json.dumps(v) if isinstance(v, dict | list) else v) for k, v in params.items()})
+                mlflow.log_metrics(_finite_metrics(metrics, ""))
+                if artifacts:
+                    mlflow.log_artifacts(str(folder / "artifacts"))
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=VfrPyfuncModel(),
+                    artifacts={MODEL_FILE_KEY: str(model_file)},
+                    signature=signature,
+                    input_example=example.head(5),
+                    pip_requirements=_pip_requirements(),
+                    registered_model_name=registered_name,
+                )
+        version = str(info.registered_model_version)
+        version_tags = {"feature_names": json.dumps(model.feature_names), **tags}
+        for key, value in version_tags.items():
+            self.client.set_model_version_tag(registered_name, version, key, str(value))
+        return RegisteredVersion(registered_name, version, run.info.run_id, version_tags)
+
+    def start_parent_run(self, experiment: str, run_name: str, tags: Mapping[str, str]) -> str:
+        """A run that groups one training of a horizon (its candidates nest under it)."""
+        experiment_id = self.ensure_experiment(experiment)
+        run = self.client.create_run(experiment_id, tags={**tags, "mlflow.runName": run_name})
+        return run.info.run_id
+
+    def finish_run(self, run_id: str, metrics: Mapping[str, float], status: str = "FINISHED") -> None:
+        for key, value in _finite_metrics(metrics, "").items():
+            self.client.log_metric(run_id, key, value)
+        self.client.set_terminated(run_id, status=status)
+
+    def copy_version(self, source: RegisteredVersion, target_name: str, extra_tags: Mapping[str, str]) -> RegisteredVersion:
+        """A new version of `target_name` holding the same model as `source` (same run and
+        artifacts), with the source's tags plus `extra_tags`."""
+        try:
+            self.client.get_registered_model(target_name)
+        except MlflowException:
+            self.client.create_registered_model(target_name)
+        mv = self.client.copy_model_version(src_model_uri=source.uri, dst_name=target_name)
+        tags = {**source.tags, **extra_tags, "source_model": source.model_id}
+        for key, value in tags.items():
+            self.client.set_model_version_tag(target_name, str(mv.version), key, str(value))
+        return RegisteredVersion(target_name, str(mv.version), mv.run_id, tags)
+
+    def version(self, name: str, version: str) -> RegisteredVersion:
+        mv = self.client.get_model_version(name, str(version))
+        return RegisteredVersion(mv.name, str(mv.version), mv.run_id, dict(mv.tags))
+
+    def versions(self, name: str) -> list[RegisteredVersion]:
+        """All versions of `name`, oldest first (empty when it was never registered)."""
+        try:
+            found = self.client.search_model_versions(f"name = '{name}'")
+        except MlflowException:
+            return []
+        return [RegisteredVersion(mv.name, str(mv.version), mv.run_id, dict(mv.tags)) for mv in sorted(found, key=lambda v: int(v.version))]
+
+    def set_version_tags(self, name: str, version: str, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, str(version), key, str(value))
+
+    def load_serving_model(self, name: str, version: str) -> LoadedModel:
+        """Load a version through MLflow's pyfunc loader, timed (the promotion gate's
+        "loads in under a second")."""
+        started = time.perf_counter()
+        loaded = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+        return LoadedModel(unwrap(loaded), time.perf_counter() - started)
+
+    def model_size_bytes(self, name: str, version: str) -> int:
+        """Bytes of the version's model artifacts as stored."""
+        with tempfile.TemporaryDirectory(prefix="vfr-size-") as tmp:
+            path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=tmp)
+            return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+

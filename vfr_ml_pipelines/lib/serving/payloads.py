@@ -1,10 +1,11 @@
 """VFR's payload shapes (`MLPrediction`, `MLFeatureVector`, `MLModelConfig`,
 `MLEnhancementStatus`) built from plain values, with no NaN or Infinity anywhere.
 
-Mapping from a regression forecast to VFR's fields (documented in the README):
-- expectedReturn: the model's forecast of the forward return over the horizon (a fraction);
-- probability: P(return > 0) = Phi(expectedReturn / residual_std), with residual_std the
-  standard deviation of the model's test-period errors (a Gaussian calibration);
+Mapping from a model's output to VFR's fields (documented in the README, "Models"):
+- expectedReturn: the forecast forward return over the horizon (a fraction): the model's
+  normalized score mapped back to returns (`models.calibration.ReturnScale`);
+- probability: P(return > 0), the score calibrated by Platt scaling on validation
+  predictions (`models.calibration.ProbabilityCalibrator`);
 - direction: BUY when probability >= buy_threshold, SELL when <= sell_threshold, else HOLD;
 - confidence: |2 * probability - 1|, 0 for a coin flip and 1 for certainty.
 """
@@ -16,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scipy.stats import norm
 
 VFR_HORIZONS = ("1h", "4h", "1d", "1w", "1m")
 DEFAULT_MODEL_ID = "default"
@@ -37,13 +37,6 @@ def _finite(value: Any, what: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{what} is not a finite number: {value!r}")
     return number
-
-
-def probability_up(expected_return: float, residual_std: float) -> float:
-    sigma = _finite(residual_std, "residual_std")
-    if sigma <= 0:
-        raise ValueError(f"residual_std must be positive, got {sigma}")
-    return float(norm.cdf(_finite(expected_return, "expectedReturn") / sigma))
 
 
 def direction_for(probability: float, thresholds: DirectionThresholds) -> str:

@@ -1,4 +1,4 @@
-"""Turning a champion's forecasts on the latest day into VFR-ready prediction rows."""
+"""Turning a model's forecasts on the latest day into VFR-ready prediction rows."""
 
 from __future__ import annotations
 
@@ -9,12 +9,7 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from vfr_ml_pipelines.lib.serving.payloads import (
-    DirectionThresholds,
-    confidence_for,
-    direction_for,
-    probability_up,
-)
+from vfr_ml_pipelines.lib.serving.payloads import DirectionThresholds, confidence_for, direction_for
 
 
 def _is_finite(value: object) -> bool:
@@ -29,8 +24,8 @@ def prediction_rows(
     prices: pd.DataFrame,
     forecasts: np.ndarray,
     *,
+    probabilities: np.ndarray,
     feature_names: list[str],
-    residual_std: float,
     thresholds: DirectionThresholds,
     as_of: date,
     horizon: str,
@@ -38,21 +33,26 @@ def prediction_rows(
     model_version: str,
     predicted_at: datetime,
 ) -> pd.DataFrame:
-    """One row per symbol. `feature_names` are the features shown to VFR with each
-    prediction (the raw, interpretable ones); a non-finite forecast is an error naming the
-    symbol, never a silently published NaN."""
-    if len(forecasts) != len(features):
-        raise ValueError(f"{len(forecasts)} forecasts for {len(features)} symbols")
+    """One row per symbol. `forecasts` are expected returns (fractions) and `probabilities`
+    the calibrated P(return > 0) (`lib/models/serving_model.py`). `feature_names` are the
+    features shown to VFR with each prediction (the raw, interpretable ones); a non-finite
+    forecast or a probability outside 0..1 is an error naming the symbol, never a silently
+    published NaN."""
+    if len(forecasts) != len(features) or len(probabilities) != len(features):
+        raise ValueError(f"{len(forecasts)} forecasts and {len(probabilities)} probabilities for {len(features)} symbols")
     bad = [sym for sym, f in zip(features["symbol"], forecasts) if not np.isfinite(f)]
     if bad:
         raise ValueError(f"non-finite forecast on {as_of} for symbols {bad[:10]}")
+    bad = [sym for sym, p in zip(features["symbol"], probabilities) if not (np.isfinite(p) and 0.0 <= p <= 1.0)]
+    if bad:
+        raise ValueError(f"probability outside 0..1 on {as_of} for symbols {bad[:10]}")
     close = prices.set_index("symbol")["close"]
     missing = sorted(set(features["symbol"]) - set(close.index))
     if missing:
         raise ValueError(f"no close price on {as_of} for symbols {missing[:10]}")
     rows = []
-    for (_, feat), forecast in zip(features.iterrows(), forecasts):
-        probability = probability_up(float(forecast), residual_std)
+    for (_, feat), forecast, probability in zip(features.iterrows(), forecasts, probabilities):
+        probability = float(probability)
         # NaN and +-Infinity (PostgreSQL stores both in double precision) count as missing
         values = {n: (float(feat[n]) if _is_finite(feat[n]) else None) for n in feature_names}
         rows.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -14,68 +15,193 @@ from sqlalchemy import Connection, text
 from vfr_ml_pipelines.lib.serving.ttl import MARKET_TZ
 
 ENHANCEMENT_NAME = "vfr_ml_pipelines_{horizon}"
+# ml_enhancement_definitions.prediction_horizon CHECK list (sql/001_vfr_ml_tables.sql)
+ENHANCEMENT_HORIZONS = ("1h", "4h", "1d", "1w", "1m", "3m")
+# The ml_predictions.prediction_type of this project's rows. The forecast is a forward
+# return; of the CHECK list (price_target / direction / volatility / probability) only
+# price_target carries it without losing information: predicted_value is the price the
+# model expects at the horizon, current_price * (1 + expected return), so it is in price
+# units like current_price and actual_value (outcomes.py). `direction` would drop the
+# magnitude and `probability` the sign-free return; `volatility` is another target.
+PREDICTION_TYPE = "price_target"
+# Set when a definition is created; operators may tune it in VFR afterwards and re-runs
+# leave it alone. confidence = |2p - 1|, so 0.10 is p = 0.55 / 0.45: the default BUY / SELL
+# thresholds (payloads.DirectionThresholds). VFR's column default (0.50, p = 0.75) would
+# hide nearly every forecast of a model whose edge is a few points of probability.
+MIN_CONFIDENCE_THRESHOLD = Decimal("0.1000")
+TICKER_MAX_LENGTH = 20  # ml_predictions.ticker varchar(20)
 # deterministic ids make re-runs of the same day upsert the same rows
 _ROW_NAMESPACE = uuid.UUID("6f1f2b8e-6b8a-4c55-9a4e-3c7f0d2a9b10")
 MARKET_CLOSE = time(16, 0)
 
 
-def fit_decimal(value: float, precision: int, scale: int, what: str) -> Decimal:
-    """`value` as a decimal(precision, scale), or a ValueError naming `what`."""
-    if value is None or not math.isfinite(float(value)):
+def exact_decimal(value: float | int | Decimal, what: str) -> Decimal:
+    """`value` as a finite Decimal, or a ValueError naming `what`. A float is read through
+    its shortest repr (0.1 is 0.1, not 0.1000000000000000055...), the digits PostgreSQL
+    also prints for a double precision; a Decimal is used as it is."""
+    if isinstance(value, Decimal):
+        number = value
+    else:
+        try:
+            number = Decimal(repr(float(value)))
+        except (TypeError, ValueError):
+            raise ValueError(f"{what}: {value!r} is not a number") from None
+    if not number.is_finite():
         raise ValueError(f"{what}: {value!r} is not a finite number")
-    quantum = Decimal(1).scaleb(-scale)
-    number = Decimal(repr(float(value))).quantize(quantum, rounding=ROUND_HALF_EVEN)
+    return number
+
+
+def fit_decimal(value: float | int | Decimal, precision: int, scale: int, what: str) -> Decimal:
+    """`value` as a decimal(precision, scale), rounded half to even at `scale`, or a
+    ValueError naming `what` when it is not a finite number or does not fit (an overflow
+    is an error, never a rounding)."""
+    number = exact_decimal(value, what).quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_EVEN)
     if abs(number) >= Decimal(10) ** (precision - scale):
         raise ValueError(f"{what}: {value} does not fit decimal({precision},{scale})")
     return number
 
 
 def prediction_timestamp(as_of: date) -> datetime:
-    """Predictions are made from the close of the as-of trading day."""
+    """Predictions are made from the close of the as-of trading day (16:00 New York; an
+    early-close session keeps the same stamp, so one day has one stamp)."""
     return datetime.combine(as_of, MARKET_CLOSE, tzinfo=MARKET_TZ)
 
 
+def project_enhancement_names() -> list[str]:
+    """The names of this project's enhancement definitions, one per horizon: what
+    outcomes and the performance roll-up filter on (VFR's own rows stay untouched)."""
+    return [ENHANCEMENT_NAME.format(horizon=h) for h in ENHANCEMENT_HORIZONS]
+
+
+def _check_horizon(horizon: str) -> None:
+    if horizon not in ENHANCEMENT_HORIZONS:
+        raise ValueError(f"horizon {horizon!r} is not one of ml_enhancement_definitions' {', '.join(ENHANCEMENT_HORIZONS)}")
+
+
 def ensure_enhancement_definition(conn: Connection, horizon: str) -> uuid.UUID:
+    """The id of this project's definition for `horizon` (`vfr_ml_pipelines_{horizon}`),
+    created when missing: one definition per horizon, `price_prediction` of a `composite`
+    factor (the models read technical, fundamental and sentiment features), premium tier,
+    min_confidence_threshold MIN_CONFIDENCE_THRESHOLD, VFR's default weight.
+
+    On an existing row the identity (type, factor, horizon) is restored and the row is
+    marked active (publishing predictions for a horizon is what makes it active); the
+    tunables (weight, threshold, tier) are left as an operator may have set them."""
+    _check_horizon(horizon)
     row = conn.execute(
         text(
             """
             INSERT INTO ml_enhancement_definitions
-                (enhancement_name, enhancement_type, target_factor, prediction_horizon, tier_requirement)
-            VALUES (:name, 'price_prediction', 'composite', :horizon, 'premium')
-            ON CONFLICT (enhancement_name) DO UPDATE SET is_active = true
+                (enhancement_name, enhancement_type, target_factor, prediction_horizon,
+                 min_confidence_threshold, is_active, tier_requirement)
+            VALUES (:name, 'price_prediction', 'composite', :horizon, :threshold, true, 'premium')
+            ON CONFLICT (enhancement_name) DO UPDATE SET
+                enhancement_type = EXCLUDED.enhancement_type,
+                target_factor = EXCLUDED.target_factor,
+                prediction_horizon = EXCLUDED.prediction_horizon,
+                is_active = true
             RETURNING enhancement_id
             """
         ),
-        {"name": ENHANCEMENT_NAME.format(horizon=horizon), "horizon": horizon},
+        {"name": ENHANCEMENT_NAME.format(horizon=horizon), "horizon": horizon, "threshold": MIN_CONFIDENCE_THRESHOLD},
     ).one()
     return row.enhancement_id
 
 
-def write_ml_predictions(conn: Connection, predictions: pd.DataFrame, horizon: str, as_of: date) -> int:
-    """One `ml_predictions` row per symbol for the serving model of `horizon` on `as_of`.
+@dataclass(frozen=True)
+class MlPredictionValues:
+    """The VFR-bound values of one `ml_predictions` row, fitted to their columns."""
 
-    prediction_type is `price_target`: predicted_value = current_price * (1 + expected return),
-    the price the model expects at the horizon."""
+    ticker: str
+    predicted_value: Decimal  # decimal(15,8)
+    confidence_score: Decimal  # decimal(5,4), 0..1
+    current_price: Decimal  # decimal(12,4), > 0
+
+
+def ml_prediction_problems(
+    symbol: object, expected_return: object, confidence: object, current_price: object, *, where: str = ""
+) -> tuple[MlPredictionValues | None, list[str]]:
+    """The fitted values of one row, or None and every reason why they do not fit
+    `ml_predictions` (each naming the symbol and the column). `write_ml_predictions`
+    writes exactly these values; the prediction gate (prediction_checks.py) reports the
+    problems before anything is published. predicted_value is computed from the price
+    as stored, so actual_value and prediction_error (outcomes.py) share its footing."""
+    label = f"{symbol}{where}"
+    problems: list[str] = []
+    ticker = symbol.upper() if isinstance(symbol, str) else ""
+    if not ticker or ticker != ticker.strip() or len(ticker) > TICKER_MAX_LENGTH:
+        problems.append(f"{label}: ml_predictions.ticker {symbol!r} is not a symbol of 1..{TICKER_MAX_LENGTH} characters")
+
+    def fit(value: object, precision: int, scale: int, column: str) -> Decimal | None:
+        try:
+            return fit_decimal(value, precision, scale, f"{label}: ml_predictions.{column}")  # type: ignore[arg-type]
+        except ValueError as exc:
+            problems.append(str(exc))
+            return None
+
+    def exact(value: object, what: str) -> Decimal | None:
+        try:
+            return exact_decimal(value, f"{label}: {what}")  # type: ignore[arg-type]
+        except ValueError as exc:
+            problems.append(str(exc))
+            return None
+
+    price = fit(current_price, 12, 4, "current_price")
+    if price is not None and price <= 0:
+        problems.append(f"{label}: ml_predictions.current_price {current_price} is not above 0 at 4 decimals")
+        price = None
+    expected = exact(expected_return, "expected_return (for ml_predictions.predicted_value)")
+    target = fit(price * (1 + expected), 15, 8, "predicted_value") if price is not None and expected is not None else None
+    score = fit(confidence, 5, 4, "confidence_score")
+    if score is not None and not Decimal(0) <= score <= Decimal(1):
+        problems.append(f"{label}: ml_predictions.confidence_score {confidence} outside 0..1")
+    if problems or target is None or score is None or price is None:
+        return None, problems
+    return MlPredictionValues(ticker, target, score, price), []
+
+
+def ml_prediction_values(
+    symbol: object, expected_return: object, confidence: object, current_price: object, *, where: str = ""
+) -> MlPredictionValues:
+    """`ml_prediction_problems` that raises one ValueError listing the problems."""
+    values, problems = ml_prediction_problems(symbol, expected_return, confidence, current_price, where=where)
+    if values is None:
+        raise ValueError("; ".join(problems))
+    return values
+
+
+def write_ml_predictions(conn: Connection, predictions: pd.DataFrame, horizon: str, as_of: date) -> int:
+    """One `ml_predictions` row per symbol for the serving model of `horizon` on `as_of`,
+    under this project's definition of that horizon (any of ENHANCEMENT_HORIZONS).
+
+    prediction_type is PREDICTION_TYPE (`price_target`): predicted_value = current_price *
+    (1 + expected return), the price the model expects at the horizon. Every row is fitted
+    before anything is written; a value that does not fit is a ValueError naming the
+    symbol and column. Re-runs update the same rows (deterministic ids); when a re-run
+    changes predicted_value or current_price, the row's outcome columns are cleared so
+    `outcomes.fill_outcomes` recomputes them instead of leaving a stale error."""
+    _check_horizon(horizon)
+    dupes = sorted(set(predictions["symbol"][predictions["symbol"].duplicated()]))
+    if dupes:
+        raise ValueError(f"ml_predictions for {horizon} on {as_of}: symbols appear more than once: {dupes[:10]}")
     enhancement_id = ensure_enhancement_definition(conn, horizon)
     stamp = prediction_timestamp(as_of)
     rows = []
     for rec in predictions.itertuples(index=False):
-        where = f"ml_predictions row for {rec.symbol} on {as_of}"
-        price = fit_decimal(rec.current_price, 12, 4, f"{where}: current_price")
-        target = fit_decimal(rec.current_price * (1.0 + rec.expected_return), 15, 8, f"{where}: predicted_value")
-        confidence = fit_decimal(rec.confidence, 5, 4, f"{where}: confidence_score")
-        if not Decimal(0) <= confidence <= Decimal(1):
-            raise ValueError(f"{where}: confidence_score {rec.confidence} outside 0..1")
+        values = ml_prediction_values(
+            rec.symbol, rec.expected_return, rec.confidence, rec.current_price, where=f" on {as_of} ({horizon})"
+        )
         rows.append(
             {
                 "id": uuid.uuid5(_ROW_NAMESPACE, f"{rec.symbol}|{horizon}|{enhancement_id}|{stamp.isoformat()}"),
-                "ticker": rec.symbol.upper(),
+                "ticker": values.ticker,
                 "ts": stamp,
                 "enhancement_id": enhancement_id,
                 "horizon": horizon,
-                "value": target,
-                "confidence": confidence,
-                "price": price,
+                "type": PREDICTION_TYPE,
+                "value": values.predicted_value,
+                "confidence": values.confidence_score,
+                "price": values.current_price,
                 "tier": "premium",
             }
         )
@@ -84,15 +210,23 @@ def write_ml_predictions(conn: Connection, predictions: pd.DataFrame, horizon: s
     conn.execute(
         text(
             """
-            INSERT INTO ml_predictions
+            INSERT INTO ml_predictions AS p
                 (prediction_id, ticker, prediction_timestamp, enhancement_id, prediction_horizon,
                  prediction_type, predicted_value, confidence_score, current_price, cache_hit, tier_used)
-            VALUES (:id, :ticker, :ts, :enhancement_id, :horizon, 'price_target', :value, :confidence,
+            VALUES (:id, :ticker, :ts, :enhancement_id, :horizon, :type, :value, :confidence,
                     :price, false, :tier)
             ON CONFLICT (prediction_id) DO UPDATE SET
                 predicted_value = EXCLUDED.predicted_value,
                 confidence_score = EXCLUDED.confidence_score,
-                current_price = EXCLUDED.current_price
+                current_price = EXCLUDED.current_price,
+                actual_value = CASE WHEN p.predicted_value = EXCLUDED.predicted_value
+                                     AND p.current_price = EXCLUDED.current_price THEN p.actual_value END,
+                actual_timestamp = CASE WHEN p.predicted_value = EXCLUDED.predicted_value
+                                         AND p.current_price = EXCLUDED.current_price THEN p.actual_timestamp END,
+                prediction_error = CASE WHEN p.predicted_value = EXCLUDED.predicted_value
+                                         AND p.current_price = EXCLUDED.current_price THEN p.prediction_error END,
+                direction_correct = CASE WHEN p.predicted_value = EXCLUDED.predicted_value
+                                          AND p.current_price = EXCLUDED.current_price THEN p.direction_correct END
             """
         ),
         rows,

@@ -1,0 +1,27 @@
+import dagster as dg
+
+from vfr_ml_pipelines.defs.models.assets import HORIZONS
+from vfr_ml_pipelines.defs.serving.jobs import PUBLISH_ASSETS
+
+retraining_job = dg.define_asset_job(
+    name="retraining_job",
+    selection=dg.AssetSelection.groups("models") | dg.AssetSelection.assets(*PUBLISH_ASSETS),
+    description=(
+        "Retrain every horizon on the stored features and labels (walk-forward, tuning, canaries), register the "
+        "candidates, gate the challengers, promote the ones that pass, and republish."
+    ),
+)
+
+
+def build_rollback_job(horizon: str):
+    return dg.define_asset_job(
+        name=f"rollback_{horizon}_job",
+        selection=dg.AssetSelection.assets(f"champion_{horizon}_model", *PUBLISH_ASSETS),
+        config={"ops": {f"champion_{horizon}_model": {"config": {"rollback": True, "to_version": "", "reason": "operator rollback"}}}},
+        description=(
+            f"Re-point vfr-{horizon}@champion to the previous champion (or to_version) and republish from it."
+        ),
+    )
+
+
+rollback_jobs = [build_rollback_job(h) for h in HORIZONS]

@@ -1,0 +1,100 @@
+"""Which models serve (per horizon: the champion, and the challenger as a shadow) and where
+their latest predictions are."""
+
+from dataclasses import dataclass
+from datetime import date
+
+import dagster as dg
+import pandas as pd
+
+from vfr_ml_pipelines.defs.resources import MarketDataResource, MlflowResource, WarehouseResource
+from vfr_ml_pipelines.lib.features import catalog
+from vfr_ml_pipelines.lib.features.labels import HORIZON_DAYS
+from vfr_ml_pipelines.lib.features.online_store import read_latest
+from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, RegisteredVersion, serving_model_name
+from vfr_ml_pipelines.lib.serving.vfr_tables import prediction_timestamp
+from vfr_ml_pipelines.lib.warehouse import read_frame
+
+HORIZONS = tuple(HORIZON_DAYS)
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    horizon: str
+    role: str  # "champion" | "challenger"
+    version: RegisteredVersion
+
+    @property
+    def is_champion(self) -> bool:
+        return self.role == CHAMPION
+
+
+def served_models(mlflow: MlflowResource) -> list[ServedModel]:
+    """Per horizon, the champion and (when it differs) the challenger."""
+    out = []
+    for horizon in HORIZONS:
+        name = serving_model_name(horizon)
+        champion = mlflow.registry.by_alias(name, CHAMPION)
+        challenger = mlflow.registry.by_alias(name, CHALLENGER)
+        if champion is not None:
+            out.append(ServedModel(horizon, CHAMPION, champion))
+        if challenger is not None and (champion is None or challenger.version != champion.version):
+            out.append(ServedModel(horizon, CHALLENGER, challenger))
+    return out
+
+
+def require_champions(models: list[ServedModel]) -> None:
+    if not any(m.is_champion for m in models):
+        raise dg.Failure(
+            "no horizon has a champion model; run the retraining job (or `vfr-ml run`) so that a model passes the promotion gate"
+        )
+
+
+def latest_session(warehouse: WarehouseResource, market_data: MarketDataResource) -> date:
+    frame = read_frame(
+        warehouse.engine,
+        "SELECT max(trade_date) AS day FROM vfr_ml.raw_prices WHERE trade_date <= :today",
+        {"today": market_data.today()},
+    )
+    day = frame["day"].iloc[0]
+    if day is None or pd.isna(day):
+        raise dg.Failure(f"no prices stored on or before {market_data.today()}")
+    return day
+
+
+def universe(warehouse: WarehouseResource, day: date) -> list[str]:
+    return read_frame(
+        warehouse.engine, "SELECT symbol FROM vfr_ml.universe_membership WHERE trade_date = :d ORDER BY symbol", {"d": day}
+    )["symbol"].tolist()
+
+
+def session_vectors(warehouse: WarehouseResource, market_data: MarketDataResource) -> tuple[date, pd.DataFrame, list[str]]:
+    """The latest session, the feature vectors of that session for its universe members,
+    and the members without one (no vector, or only an older one)."""
+    day = latest_session(warehouse, market_data)
+    members = universe(warehouse, day)
+    vectors = read_latest(warehouse.engine, catalog.MATRIX_VERSION, members)
+    vectors = vectors[pd.to_datetime(vectors["trade_date"]).dt.date == day].reset_index(drop=True)
+    if vectors.empty:
+        raise dg.Failure(f"no feature vector of {day} for any of the {len(members)} universe symbols")
+    return day, vectors, sorted(set(members) - set(vectors["symbol"]))
+
+
+def close_ms(day: date) -> int:
+    """The as-of time of features and predictions of `day`: its close, in ms."""
+    return int(prediction_timestamp(day).timestamp() * 1000)
+
+
+def latest_predictions(warehouse: WarehouseResource, model: ServedModel) -> pd.DataFrame:
+    """The model's stored predictions of its latest as-of day (empty when none)."""
+    return read_frame(
+        warehouse.engine,
+        """
+        SELECT * FROM vfr_ml.predictions
+        WHERE horizon = :h AND model_name = :m AND model_version = :v
+          AND as_of_date = (SELECT max(as_of_date) FROM vfr_ml.predictions
+                            WHERE horizon = :h AND model_name = :m AND model_version = :v)
+        ORDER BY symbol
+        """,
+        {"h": model.horizon, "m": model.version.name, "v": model.version.version},
+    )

@@ -1,0 +1,438 @@
+"""One interface, three regressors: LightGBM, XGBoost and a ridge baseline.
+
+``fit_regressor(algorithm, X_train, y_train, X_val, y_val, feature_names=...)`` trains one
+and returns a ``Regressor``: ``predict``, ``feature_importance``, per-feature
+``contributions`` and a byte serialisation that round-trips bit for bit.
+
+* **lightgbm**: ``lgb.train`` (regression, L2), deterministic (``deterministic=True``,
+  ``force_row_wise=True``, one ``seed`` for every random stream), early stopping on the
+  validation set's L2 (``num_boost_round`` up to 1000, patience ``early_stopping_rounds``
+  50); only the best iteration's trees are kept.
+* **xgboost**: ``xgb.train`` with ``tree_method="hist"`` on ``QuantileDMatrix`` (the
+  validation matrix reuses the training bins), NaN as missing, same early stopping;
+  the booster is sliced to the best iteration. Deterministic for a seed on the CPU.
+* **linear**: scikit-learn ``SimpleImputer(median) -> StandardScaler -> Ridge(alpha)``
+  fitted on the training rows only; the validation rows are not used. A column with no
+  value at all in training is imputed with 0 (``keep_empty_features``), so it gets a zero
+  coefficient instead of crashing.
+
+The libraries get the numpy matrices directly (float32 and float64 are passed as they
+are, no copy; anything else is converted to float64 once), and the LightGBM datasets
+free their raw data after construction: the overhead over a bare ``lgb.train`` is input
+checks and one model-string round trip. The libraries see positional feature names
+(their name rules differ); the real names live in the wrapper.
+
+``to_bytes`` writes ``MAGIC``, an 8-byte big-endian header length, a JSON header
+(algorithm, feature names, params, best iteration) and the model in its native format:
+the LightGBM model string, XGBoost UBJSON, or a pickle of the fitted scikit-learn pipeline
+(load only blobs this project wrote: unpickling runs code).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import xgboost as xgb
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+ALGORITHMS = ("lightgbm", "xgboost", "linear")
+MAGIC = b"VFRREG1\n"
+_BOOSTING_KEYS = ("num_boost_round", "early_stopping_rounds")
+
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "lightgbm": {
+        "objective": "regression",
+        "learning_rate": 0.03,
+        "num_leaves": 15,
+        "min_data_in_leaf": 200,
+        "feature_fraction": 0.8,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambda_l2": 10.0,
+        "verbosity": -1,
+        "deterministic": True,
+        "force_row_wise": True,
+        "metric": "l2",
+        "num_boost_round": 1000,
+        "early_stopping_rounds": 50,
+    },
+    "xgboost": {
+        # the same shape of model as the LightGBM defaults: slow learning rate, small trees,
+        # large leaves (min_child_weight is a row count under the squared loss), bagging, L2
+        "objective": "reg:squarederror",
+        "eval_metric": "rmse",
+        "tree_method": "hist",
+        "learning_rate": 0.03,
+        "max_depth": 4,
+        "min_child_weight": 200.0,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "reg_lambda": 10.0,
+        "verbosity": 0,
+        "num_boost_round": 1000,
+        "early_stopping_rounds": 50,
+    },
+    "linear": {"alpha": 10.0},
+}
+
+
+def _check_algorithm(algorithm: str) -> None:
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algorithm!r}; expected one of {ALGORITHMS}")
+
+
+def default_params(algorithm: str) -> dict[str, Any]:
+    """The default params of `algorithm` (a fresh copy; seed and threads are set by
+    `fit_regressor`)."""
+    _check_algorithm(algorithm)
+    return dict(_DEFAULTS[algorithm])
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain Python for numpy scalars, so params survive json.dumps."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _matrix(X: Any, n_features: int, what: str) -> np.ndarray:
+    """X as a 2-D float32/float64 numpy matrix with `n_features` columns (no copy when it
+    already is one)."""
+    X = np.asarray(X)
+    if X.dtype not in (np.float32, np.float64):
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{what} must be numeric, got dtype {X.dtype}") from exc
+    if X.ndim != 2:
+        raise ValueError(f"{what} must be 2-D (rows x features), got shape {X.shape}")
+    if X.shape[1] != n_features:
+        raise ValueError(f"{what} has {X.shape[1]} columns but there are {n_features} feature_names")
+    return X
+
+
+def _target(y: Any, n_rows: int, what: str) -> np.ndarray:
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim != 1:
+        raise ValueError(f"{what} must be 1-D, got shape {y.shape}")
+    if len(y) != n_rows:
+        raise ValueError(f"{what} has {len(y)} values but its matrix has {n_rows} rows")
+    bad = ~np.isfinite(y)
+    if bad.any():
+        raise ValueError(f"{what} has {int(bad.sum())} non-finite value(s) (first at row {int(np.flatnonzero(bad)[0])})")
+    return y
+
+
+def _normalized(values: np.ndarray) -> np.ndarray:
+    values = np.abs(np.asarray(values, dtype=np.float64))
+    total = values.sum()
+    return values / total if total > 0 else np.zeros_like(values)
+
+
+class Regressor(ABC):
+    """A fitted model of one algorithm; X is float (n, n_features), NaN = missing."""
+
+    algorithm: str
+    feature_names: list[str]
+    params: dict[str, Any]  # the effective params (JSON-serialisable)
+    best_iteration: int | None  # boosting rounds kept (early stopping); None for linear
+
+    def _check_X(self, X: Any) -> np.ndarray:
+        return _matrix(X, len(self.feature_names), f"{self.algorithm} input X")
+
+    @abstractmethod
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """float64 (n,) predictions."""
+
+    @abstractmethod
+    def _importance(self) -> np.ndarray:
+        """Raw importance per feature, in feature_names order."""
+
+    def feature_importance(self) -> dict[str, float]:
+        """Share of the total importance per feature (gain for trees, |standardized coef|
+        for linear); sums to 1, or all zeros when the model uses no feature."""
+        return dict(zip(self.feature_names, _normalized(self._importance()).tolist()))
+
+    @abstractmethod
+    def contributions_with_bias(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """((n, n_features) contributions, (n,) bias): rows of contributions plus the bias
+        equal the predictions (TreeSHAP for the trees)."""
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """(n, n_features) per-feature contributions to each prediction: TreeSHAP values for
+        the trees, coef * standardized x for linear (the bias term is left out)."""
+        return self.contributions_with_bias(X)[0]
+
+    @abstractmethod
+    def _payload(self) -> bytes:
+        """The model in its native format."""
+
+    def to_bytes(self) -> bytes:
+        header = json.dumps({
+            "algorithm": self.algorithm,
+            "feature_names": self.feature_names,
+            "params": self.params,
+            "best_iteration": self.best_iteration,
+        }).encode()
+        return MAGIC + len(header).to_bytes(8, "big") + header + self._payload()
+
+    @staticmethod
+    def from_bytes(blob: bytes) -> Regressor:
+        """The regressor `to_bytes` wrote; its predictions equal the original's bit for bit."""
+        blob = bytes(blob)
+        if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + 8:
+            raise ValueError("not a serialized Regressor (wrong magic bytes)")
+        start = len(MAGIC) + 8
+        size = int.from_bytes(blob[len(MAGIC):start], "big")
+        try:
+            header = json.loads(blob[start:start + size])
+        except ValueError as exc:
+            raise ValueError("serialized Regressor has a corrupt header") from exc
+        payload = blob[start + size:]
+        algorithm = header.get("algorithm")
+        _check_algorithm(algorithm)
+        cls = _CLASSES[algorithm]
+        return cls._load(payload, list(header["feature_names"]), dict(header["params"]), header["best_iteration"])
+
+    @classmethod
+    @abstractmethod
+    def _load(cls, payload: bytes, feature_names: list[str], params: dict[str, Any],
+              best_iteration: int | None) -> Regressor:
+        """Rebuild from `_payload` bytes."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {len(self.feature_names)} features, best_iteration={self.best_iteration}>"
+
+
+class LightGBMRegressor(Regressor):
+    algorithm = "lightgbm"
+
+    def __init__(self, booster: lgb.Booster, feature_names: list[str], params: dict[str, Any],
+                 best_iteration: int | None) -> None:
+        self.booster = booster
+        self.feature_names = feature_names
+        self.params = params
+        self.best_iteration = best_iteration
+
+    def _threads(self) -> int:
+        return int(self.params.get("num_threads", 2))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        out = self.booster.predict(self._check_X(X), num_threads=self._threads())
+        return np.asarray(out, dtype=np.float64)
+
+    def _importance(self) -> np.ndarray:
+        return self.booster.feature_importance("gain")
+
+    def contributions_with_bias(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        full = np.asarray(self.booster.predict(self._check_X(X), pred_contrib=True, num_threads=self._threads()),
+                          dtype=np.float64)
+        return full[:, :-1], full[:, -1]
+
+    def _payload(self) -> bytes:
+        return self.booster.model_to_string().encode()
+
+    @classmethod
+    def _load(cls, payload: bytes, feature_names: list[str], params: dict[str, Any],
+              best_iteration: int | None) -> LightGBMRegressor:
+        return cls(lgb.Booster(model_str=payload.decode()), feature_names, params, best_iteration)
+
+
+class XGBoostRegressor(Regressor):
+    algorithm = "xgboost"
+
+    def __init__(self, booster: xgb.Booster, feature_names: list[str], params: dict[str, Any],
+                 best_iteration: int | None) -> None:
+        booster.set_param({"nthread": int(params.get("nthread", 2))})
+        self.booster = booster
+        self.feature_names = feature_names
+        self.params = params
+        self.best_iteration = best_iteration
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        X = self._check_X(X)
+        if len(X) == 0:
+            return np.zeros(0, dtype=np.float64)
+        return np.asarray(self.booster.inplace_predict(X, missing=np.nan), dtype=np.float64)
+
+    def _importance(self) -> np.ndarray:
+        gains = self.booster.get_score(importance_type="total_gain")  # only features used in a split
+        return np.array([gains.get(f"f{i}", 0.0) for i in range(len(self.feature_names))])
+
+    def contributions_with_bias(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        X = self._check_X(X)
+        matrix = xgb.DMatrix(X, missing=np.nan, nthread=int(self.params.get("nthread", 2)))
+        full = np.asarray(self.booster.predict(matrix, pred_contribs=True), dtype=np.float64)
+        return full[:, :-1], full[:, -1]
+
+    def _payload(self) -> bytes:
+        return bytes(self.booster.save_raw("ubj"))
+
+    @classmethod
+    def _load(cls, payload: bytes, feature_names: list[str], params: dict[str, Any],
+              best_iteration: int | None) -> XGBoostRegressor:
+        booster = xgb.Booster()
+        booster.load_model(bytearray(payload))
+        return cls(booster, feature_names, params, best_iteration)
+
+
+class LinearRegressor(Regressor):
+    algorithm = "linear"
+
+    def __init__(self, pipeline: Pipeline, feature_names: list[str], params: dict[str, Any]) -> None:
+        self.pipeline = pipeline
+        self.feature_names = feature_names
+        self.params = params
+        self.best_iteration = None
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        X = self._check_X(X)
+        if len(X) == 0:
+            return np.zeros(0, dtype=np.float64)
+        return np.asarray(self.pipeline.predict(X), dtype=np.float64)
+
+    def _importance(self) -> np.ndarray:
+        return np.abs(self.pipeline.named_steps["ridge"].coef_)
+
+    def contributions_with_bias(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        X = self._check_X(X)
+        standardized = self.pipeline[:-1].transform(X) if len(X) else np.zeros((0, X.shape[1]))
+        ridge = self.pipeline.named_steps["ridge"]
+        contributions = np.asarray(standardized, dtype=np.float64) * ridge.coef_
+        return contributions, np.full(len(X), float(ridge.intercept_))
+
+    def _payload(self) -> bytes:
+        return pickle.dumps(self.pipeline, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def _load(cls, payload: bytes, feature_names: list[str], params: dict[str, Any],
+              best_iteration: int | None) -> LinearRegressor:
+        return cls(pickle.loads(payload), feature_names, params)  # noqa: S301 - our own blobs only
+
+
+_CLASSES: dict[str, type[Regressor]] = {
+    "lightgbm": LightGBMRegressor,
+    "xgboost": XGBoostRegressor,
+    "linear": LinearRegressor,
+}
+
+
+def _rounds(merged: dict[str, Any], algorithm: str) -> tuple[int, int]:
+    rounds, patience = merged.pop("num_boost_round"), merged.pop("early_stopping_rounds")
+    for name, value in (("num_boost_round", rounds), ("early_stopping_rounds", patience)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{algorithm} param {name} must be an integer >= 1, got {value!r}")
+    return int(rounds), int(patience)
+
+
+def _fit_lightgbm(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
+                  feature_names: list[str], params: dict[str, Any]) -> LightGBMRegressor:
+    lgb_params = dict(params)
+    rounds, patience = _rounds(lgb_params, "lightgbm")
+    train_set = lgb.Dataset(X_train, label=y_train, free_raw_data=True)
+    val_set = lgb.Dataset(X_val, label=y_val, reference=train_set, free_raw_data=True)
+    booster = lgb.train(
+        lgb_params, train_set, num_boost_round=rounds, valid_sets=[val_set], valid_names=["val"],
+        callbacks=[lgb.early_stopping(patience, first_metric_only=True, verbose=False)],
+    )
+    best = int(booster.best_iteration) or booster.current_iteration()
+    # Keep the best trees only, as a model loaded from its own string: the in-memory model is
+    # then exactly the serialised one, and the training data held by the booster is freed.
+    compact = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+    return LightGBMRegressor(compact, feature_names, params, best)
+
+
+def _fit_xgboost(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
+                 feature_names: list[str], params: dict[str, Any]) -> XGBoostRegressor:
+    xgb_params = dict(params)
+    rounds, patience = _rounds(xgb_params, "xgboost")
+    nthread = int(xgb_params["nthread"])
+    train_matrix = xgb.QuantileDMatrix(X_train, label=y_train, missing=np.nan, nthread=nthread)
+    val_matrix = xgb.QuantileDMatrix(X_val, label=y_val, missing=np.nan, nthread=nthread, ref=train_matrix)
+    booster = xgb.train(
+        xgb_params, train_matrix, num_boost_round=rounds, evals=[(val_matrix, "val")],
+        early_stopping_rounds=patience, verbose_eval=False,
+    )
+    best = int(getattr(booster, "best_iteration", booster.num_boosted_rounds() - 1)) + 1
+    # the trees after the best iteration were only grown to see that they do not help
+    return XGBoostRegressor(booster[:best], feature_names, params, best)
+
+
+def _fit_linear(X_train: np.ndarray, y_train: np.ndarray, feature_names: list[str],
+                params: dict[str, Any]) -> LinearRegressor:
+    unknown = sorted(set(params) - {"alpha"})
+    if unknown:
+        raise ValueError(f"linear: unknown param(s) {unknown}; the ridge baseline takes only 'alpha'")
+    alpha = params["alpha"]
+    if not isinstance(alpha, (int, float, np.number)) or isinstance(alpha, bool) or not alpha > 0 or not np.isfinite(alpha):
+        raise ValueError(f"linear param alpha must be a finite number > 0, got {alpha!r}")
+    pipeline = Pipeline([
+        # a column with no value in training is imputed with 0 (keep_empty_features) rather
+        # than dropped, so prediction inputs keep their shape; it then gets a zero coefficient
+        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+        # the imputer's output is already a fresh copy: scale it in place
+        ("scale", StandardScaler(copy=False)),
+        ("ridge", Ridge(alpha=float(alpha), solver="cholesky")),
+    ])
+    pipeline.fit(X_train, y_train)
+    return LinearRegressor(pipeline, feature_names, params)
+
+
+def fit_regressor(
+    algorithm: str,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray | None,
+    y_val: np.ndarray | None,
+    *,
+    feature_names: Sequence[str],
+    params: dict[str, Any] | None = None,
+    seed: int = 7,
+    num_threads: int = 2,
+) -> Regressor:
+    """Train `algorithm` on (X_train, y_train), early-stopped on (X_val, y_val) for the
+    trees (the linear model ignores the validation rows; they may be None for it).
+
+    `params` override `default_params(algorithm)`; `seed` and `num_threads` always win over
+    params. Raises ValueError for an unknown algorithm, mismatched shapes or feature_names,
+    and non-finite targets."""
+    _check_algorithm(algorithm)
+    feature_names = [str(f) for f in feature_names]
+    if not feature_names:
+        raise ValueError(f"{algorithm}: feature_names is empty")
+    if len(set(feature_names)) != len(feature_names):
+        duplicates = sorted({f for f in feature_names if feature_names.count(f) > 1})
+        raise ValueError(f"{algorithm}: duplicate feature_names {duplicates}")
+    X_train = _matrix(X_train, len(feature_names), f"{algorithm} X_train")
+    if len(X_train) == 0:
+        raise ValueError(f"{algorithm}: X_train has no rows")
+    y_train = _target(y_train, len(X_train), f"{algorithm} y_train")
+    merged = _jsonable({**default_params(algorithm), **(params or {})})
+
+    if algorithm == "linear":
+        return _fit_linear(X_train, y_train, feature_names, merged)
+
+    if X_val is None or y_val is None:
+        raise ValueError(f"{algorithm}: X_val and y_val are required (early stopping)")
+    X_val = _matrix(X_val, len(feature_names), f"{algorithm} X_val")
+    if len(X_val) == 0:
+        raise ValueError(f"{algorithm}: X_val has no rows")
+    y_val = _target(y_val, len(X_val), f"{algorithm} y_val")
+    if algorithm == "lightgbm":
+        merged.update(seed=int(seed), num_threads=int(num_threads))
+        return _fit_lightgbm(X_train, y_train, X_val, y_val, feature_names, merged)
+    merged.update(seed=int(seed), nthread=int(num_threads))
+    return _fit_xgboost(X_train, y_train, X_val, y_val, feature_names, merged)

@@ -1,0 +1,133 @@
+"""Moving a horizon's `champion` alias (promotion and rollback), with the `ml_models`
+mirror and the `vfr_ml.champion_history` log kept in step.
+
+Statuses in `ml_models` (VFR's table) follow the registry: the champion is `deployed`, a
+challenger that is not the champion is `shadow` (published under its own id only), every
+earlier champion is `deprecated`, candidates that never served stay `validated`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, ModelRegistry, RegisteredVersion, serving_model_name
+from vfr_ml_pipelines.lib.serving.vfr_tables import upsert_ml_model
+
+GATE_TAG = "promotion_gate"
+GATE_REASON_TAG = "promotion_gate_reason"
+MODEL_TYPES = {"lightgbm": "lightgbm", "xgboost": "xgboost", "linear": "linear_regression", "ensemble": "ensemble"}
+
+
+@dataclass(frozen=True)
+class ChampionChange:
+    horizon: str
+    action: str
+    version: str
+    previous_version: str | None
+    reason: str
+
+
+def ml_model_type(algorithm: str) -> str:
+    try:
+        return MODEL_TYPES[algorithm]
+    except KeyError:
+        raise ValueError(f"no ml_models model_type for algorithm {algorithm!r}") from None
+
+
+def _float_tag(version: RegisteredVersion, key: str) -> float | None:
+    try:
+        return float(version.tags[key])
+    except (KeyError, ValueError):
+        return None
+
+
+def mirror_status(conn: Connection, version: RegisteredVersion, horizon: str, status: str) -> None:
+    """Write one registry version's row of `ml_models` with `status`."""
+    upsert_ml_model(
+        conn, name=version.name, version=version.version,
+        model_type=ml_model_type(version.tags.get("algorithm", "lightgbm")), horizon=horizon,
+        target=f"forward_return_{horizon}", validation_score=_float_tag(version, "validation_rank_ic"),
+        test_score=_float_tag(version, "test_rank_ic"), status=status,
+    )
+
+
+def _record(conn: Connection, change: ChampionChange, name: str, run_id: str | None) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO vfr_ml.champion_history (horizon, model_name, model_version, previous_version, action, reason, dagster_run_id) "
+            "VALUES (:h, :n, :v, :p, :a, :r, :run)"
+        ),
+        {"h": change.horizon, "n": name, "v": change.version, "p": change.previous_version, "a": change.action, "r": change.reason, "run": run_id},
+    )
+
+
+def promote_challenger(registry: ModelRegistry, conn: Connection, horizon: str, *, run_id: str | None = None) -> ChampionChange:
+    """`champion` := the current `challenger` when it carries the gate's pass tag. When the
+    gate failed, the champion stays (action "keep", with the gate's reason); when the gate
+    never ran, PermissionError."""
+    name = serving_model_name(horizon)
+    challenger = registry.by_alias(name, CHALLENGER)
+    if challenger is None:
+        raise LookupError(f"{name} has no '{CHALLENGER}' version to promote")
+    previous = registry.by_alias(name, CHAMPION)
+    if previous is not None and previous.version == challenger.version:
+        return ChampionChange(horizon, "promote", challenger.version, previous.version, "already the champion")
+    if challenger.tags.get(GATE_TAG) == "failed":
+        kept = previous.version if previous else None
+        return ChampionChange(horizon, "keep", kept or "none", kept, challenger.tags.get(GATE_REASON_TAG, "the promotion gate failed"))
+    if challenger.tags.get(GATE_TAG) != "passed":
+        raise PermissionError(
+            f"{challenger.model_id} has not passed the promotion gate (tag {GATE_TAG}={challenger.tags.get(GATE_TAG)!r}); "
+            "materialize its challenger asset with the promotion_gate check first"
+        )
+    registry.set_alias(name, CHAMPION, challenger.version)
+    mirror_status(conn, challenger, horizon, "deployed")
+    change = ChampionChange(horizon, "promote", challenger.version, previous.version if previous else None, "passed the promotion gate")
+    _record(conn, change, name, run_id)
+    return change
+
+
+def previous_champion(conn: Connection, horizon: str, current: str) -> str | None:
+    """The version that was champion before `current` (the latest history entry that put a
+    different version in place before `current` got there)."""
+    rows = conn.execute(
+        text("SELECT model_version FROM vfr_ml.champion_history WHERE horizon = :h ORDER BY id DESC"), {"h": horizon}
+    ).scalars().all()
+    seen_current = False
+    for version in rows:
+        if version == current:
+            seen_current = True
+        elif seen_current:
+            return version
+    return None
+
+
+def rollback(
+    registry: ModelRegistry, conn: Connection, horizon: str, *, to_version: str | None = None,
+    reason: str = "operator rollback", run_id: str | None = None,
+) -> ChampionChange:
+    """Re-point `champion` to `to_version`, or to the previous champion. The version rolled
+    back from becomes `deprecated`, and loses the `challenger` alias if it held it (a
+    rolled-back model is not shadow-served)."""
+    name = serving_model_name(horizon)
+    current = registry.by_alias(name, CHAMPION)
+    if current is None:
+        raise LookupError(f"{name} has no champion to roll back")
+    target = to_version or previous_champion(conn, horizon, current.version)
+    if target is None:
+        raise LookupError(f"{name}: no earlier champion of {horizon} is recorded; pass the version to roll back to")
+    if target == current.version:
+        raise ValueError(f"{name} v{target} is already the champion")
+    version = registry.version(name, target)  # raises when the version does not exist
+    registry.set_alias(name, CHAMPION, version.version)
+    challenger = registry.by_alias(name, CHALLENGER)
+    if challenger is not None and challenger.version == current.version:
+        registry.client.delete_registered_model_alias(name, CHALLENGER)
+    registry.set_version_tags(name, current.version, {"rolled_back": "true"})
+    mirror_status(conn, version, horizon, "deployed")
+    mirror_status(conn, current, horizon, "deprecated")
+    change = ChampionChange(horizon, "rollback", version.version, current.version, reason)
+    _record(conn, change, name, run_id)
+    return change

@@ -1,0 +1,146 @@
+"""The model lifecycle on the trained pipeline: the promotion gate refuses a model without
+skill, a passing challenger is promoted, the rollback job restores the previous champion
+and republishes, and the kill switch turns ML off for VFR and republish_job turns it on.
+
+Every test leaves the shared pipeline as it found it (champion, challenger, Redis keys)."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+from sqlalchemy import text
+
+from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
+from vfr_ml_pipelines.defs.models import training
+from vfr_ml_pipelines.defs.models.jobs import rollback_jobs
+from vfr_ml_pipelines.defs.serving.jobs import disable_ml_job, republish_job
+from vfr_ml_pipelines.lib.models.canaries import shuffle_labels_within_days
+from vfr_ml_pipelines.lib.models.champions import GATE_TAG
+from vfr_ml_pipelines.lib.models.dataset import load_training_dataset
+from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig, train_horizon
+from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION
+from vfr_ml_pipelines.lib.models.splits import WalkForwardConfig
+from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, scan_keys
+
+MODEL = "vfr-1w"
+
+
+def _definitions(pipeline) -> dg.Definitions:
+    return dg.Definitions(
+        assets=ALL_ASSETS, asset_checks=ALL_CHECKS, jobs=[*rollback_jobs, republish_job, disable_ml_job],
+        resources=pipeline["resources"],
+    )
+
+
+def _gate_and_champion(pipeline) -> dg.ExecuteInProcessResult:
+    """The promotion gate of the 1w challenger, then the 1w champion asset, as a run."""
+    return dg.materialize(
+        [*ALL_ASSETS, *ALL_CHECKS],
+        resources=pipeline["resources"],
+        selection=dg.AssetSelection.checks_for_assets("challenger_1w_model") | dg.AssetSelection.assets("champion_1w_model"),
+        raise_on_error=False,
+    )
+
+
+@pytest.fixture
+def registry(pipeline):
+    registry = pipeline["resources"]["mlflow"].registry
+    champion = registry.by_alias(MODEL, CHAMPION)
+    challenger = registry.by_alias(MODEL, CHALLENGER)
+    yield registry
+    # restore the aliases and republish, so the other tests see the pipeline as trained
+    registry.set_alias(MODEL, CHAMPION, champion.version)
+    if challenger is not None:
+        registry.set_alias(MODEL, CHALLENGER, challenger.version)
+    assert _definitions(pipeline).resolve_job_def("republish_job").execute_in_process().success
+
+
+def _history(pipeline) -> list:
+    with pipeline["engine"].connect() as conn:
+        return conn.execute(
+            text("SELECT model_version, previous_version, action FROM vfr_ml.champion_history WHERE horizon = '1w' ORDER BY id")
+        ).all()
+
+
+def _statuses(pipeline) -> dict[str, str]:
+    with pipeline["engine"].connect() as conn:
+        rows = conn.execute(text("SELECT model_version, status FROM ml_models WHERE model_name = :m"), {"m": MODEL}).all()
+    return {r.model_version: r.status for r in rows}
+
+
+def test_a_model_trained_on_noise_is_never_promoted(pipeline, registry):
+    """Labels shuffled within each day leave nothing to learn: the model is registered and
+    becomes the challenger, the gate measures no significant validation skill, and the
+    champion stays (a WARN failure: the rest of the run goes on)."""
+    dataset, names = load_training_dataset(pipeline["engine"], pipeline["resources"]["feature_store"].offline, "1w")
+    noise = shuffle_labels_within_days(dataset, ["forward_return", "excess_return"], seed=5)
+    config = HorizonTrainingConfig(
+        horizon="1w", algorithms=("lightgbm", "xgboost"), tuning_trials=0, canary_seeds=(11,),
+        walk_forward=WalkForwardConfig(n_folds=2),
+    )
+    result = train_horizon(noise, names, config)
+    versions = training.log_candidates(registry, result, noise, {"horizon": "1w", "purpose": "test: noise"})
+    random_model = training.register_challenger(registry, result, versions, "noise")
+    registry.set_alias(MODEL, CHALLENGER, random_model.version)
+    champion_before = registry.by_alias(MODEL, CHAMPION).version
+    history_before = _history(pipeline)
+
+    run = _gate_and_champion(pipeline)
+    gate = [e for e in run.get_asset_check_evaluations() if e.check_name == "promotion_gate"]
+    assert len(gate) == 1 and gate[0].passed is False
+    assert gate[0].severity == dg.AssetCheckSeverity.WARN
+    assert "not significant" in gate[0].description
+    assert registry.by_alias(MODEL, CHAMPION).version == champion_before
+    assert registry.version(MODEL, random_model.version).tags[GATE_TAG] == "failed"
+    champion_meta = run.asset_materializations_for_node("champion_1w_model")[0].metadata
+    assert champion_meta["action"].value == "keep"
+    assert _history(pipeline) == history_before
+
+
+def test_promotion_then_rollback_job_restores_the_previous_champion_and_republishes(pipeline, registry, redis_client):
+    champion = registry.by_alias(MODEL, CHAMPION)
+    # a new challenger that passes the gate: the same model with a better recorded
+    # validation Rank IC (the gate reads the registry's figures)
+    tags = {**champion.tags, "validation_rank_ic": repr(float(champion.tags["validation_rank_ic"]) + 0.05)}
+    new = registry.copy_version(registry.version(MODEL, champion.version), MODEL, tags)
+    registry.set_alias(MODEL, CHALLENGER, new.version)
+    run = _gate_and_champion(pipeline)
+    assert run.success
+    assert registry.by_alias(MODEL, CHAMPION).version == new.version
+    assert _statuses(pipeline)[new.version] == "deployed"
+    assert _statuses(pipeline)[champion.version] == "deprecated"
+
+    defs = _definitions(pipeline)
+    assert defs.resolve_job_def("republish_job").execute_in_process().success
+    reader = VfrCacheReader(redis_client, pipeline["prefix"], delete_expired=False)
+    symbol = scan_keys(redis_client, f"{pipeline['prefix']}vfr:ml:prediction:*:1w:default")[0].split(":")[-3]
+    assert reader.prediction(symbol, "1w")["modelVersion"] == new.version
+
+    assert defs.resolve_job_def("rollback_1w_job").execute_in_process().success
+    assert registry.by_alias(MODEL, CHAMPION).version == champion.version
+    assert registry.by_alias(MODEL, CHALLENGER) is None, "a rolled-back model must not stay as a shadow"
+    assert registry.version(MODEL, new.version).tags["rolled_back"] == "true"
+    assert _statuses(pipeline)[champion.version] == "deployed"
+    assert _statuses(pipeline)[new.version] == "deprecated"
+    assert [(h.model_version, h.previous_version, h.action) for h in _history(pipeline)[-2:]] == [
+        (new.version, champion.version, "promote"), (champion.version, new.version, "rollback"),
+    ]
+    # republished from the restored champion, and the rolled-back version's keys are gone
+    assert reader.prediction(symbol, "1w")["modelVersion"] == champion.version
+    assert reader.prediction(symbol, "1w", f"{MODEL}.v{new.version}") is None
+    assert reader.model_metadata(f"{MODEL}.v{new.version}") is None
+
+
+def test_kill_switch_removes_every_prediction_and_republish_restores_them(pipeline, registry, redis_client):
+    prefix = pipeline["prefix"]
+    before = scan_keys(redis_client, f"{prefix}vfr:ml:prediction:*")
+    assert before
+    defs = _definitions(pipeline)
+    assert defs.resolve_job_def("disable_ml_job").execute_in_process().success
+    assert scan_keys(redis_client, f"{prefix}vfr:ml:prediction:*") == []
+    status = VfrCacheReader(redis_client, prefix).enhancement_status()
+    assert status["available"] is False
+    assert defs.resolve_job_def("republish_job").execute_in_process().success
+    assert scan_keys(redis_client, f"{prefix}vfr:ml:prediction:*") == before
+    assert VfrCacheReader(redis_client, prefix).enhancement_status()["available"] is True
+

@@ -1,0 +1,249 @@
+"""Realized outcomes filled into ml_predictions, checked against hand-computed values on a
+real PostgreSQL (a database of this module's own, emptied before each test)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from vfr_ml_pipelines.lib import settings
+from vfr_ml_pipelines.lib.serving.outcomes import OutcomeReport, fill_outcomes
+from vfr_ml_pipelines.lib.serving.vfr_tables import ensure_enhancement_definition, prediction_timestamp, write_ml_predictions
+from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine
+
+AS_OF = date(2031, 3, 3)  # a Monday
+KNOWN = {"1d": date(2031, 3, 4), "1w": date(2031, 3, 10), "1m": date(2031, 4, 1)}
+
+
+@pytest.fixture(scope="module")
+def module_engine(make_database):
+    engine = create_warehouse_engine(make_database("outcomes"))
+    apply_migrations(engine, settings.sql_dir())
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db(module_engine):
+    with module_engine.begin() as conn:
+        conn.execute(text("TRUNCATE ml_predictions, vfr_ml.labels"))
+    return module_engine
+
+
+def predict(conn, horizon: str, rows: list[tuple[str, float, float, float]], as_of: date = AS_OF) -> None:
+    """rows: (symbol, current_price, expected_return, confidence), written by the real writer."""
+    frame = pd.DataFrame(rows, columns=["symbol", "current_price", "expected_return", "confidence"])
+    write_ml_predictions(conn, frame, horizon, as_of)
+
+
+def label(conn, horizon: str, symbol: str, forward_return: float, trade_date: date = AS_OF, known: date | None = None) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO vfr_ml.labels (horizon, trade_date, symbol, forward_return, excess_return, known_date) "
+            "VALUES (:h, :d, :s, :r, 0, :k)"
+        ),
+        {"h": horizon, "d": trade_date, "s": symbol, "r": forward_return, "k": known or KNOWN[horizon]},
+    )
+
+
+def outcomes(conn) -> dict[tuple[str, str], tuple]:
+    rows = conn.execute(
+        text(
+            "SELECT ticker, prediction_horizon, predicted_value, actual_value, actual_timestamp, prediction_error, "
+            "direction_correct FROM ml_predictions"
+        )
+    ).all()
+    return {(r.ticker, r.prediction_horizon): tuple(r[2:]) for r in rows}
+
+
+def test_outcomes_filled_by_hand_computation_and_pending_rows_stay_null(db):
+    with db.begin() as conn:
+        predict(conn, "1d", [("AAA", 100.0, 0.02, 0.4), ("BBB", 50.0, -0.01, 0.1), ("CCC", 20.0, 0.0, 0.0),
+                             ("DDD", 10.0, 0.02, 0.25), ("EEE", 30.0, 0.01, 0.2)])
+        predict(conn, "1w", [("AAA", 100.0, 0.05, 0.3), ("FFF", 40.0, 0.01, 0.1)])
+        predict(conn, "1m", [("AAA", 100.0, 0.1, 0.6)])
+        label(conn, "1d", "AAA", 0.015)
+        label(conn, "1d", "BBB", -0.03)
+        label(conn, "1d", "CCC", 0.01)
+        label(conn, "1d", "DDD", -0.01)
+        # EEE has no label at all (e.g. delisted)
+        label(conn, "1w", "AAA", 0.0)
+        label(conn, "1w", "FFF", 0.123456789012)
+        label(conn, "1m", "AAA", 0.2)  # known 2031-04-01, after `today`
+    with db.begin() as conn:
+        report = fill_outcomes(conn, today=KNOWN["1w"])
+        got = outcomes(conn)
+    assert report == OutcomeReport(rows_updated=6, horizons={"1d": 4, "1w": 2}, pending=2, oldest_pending=AS_OF)
+    close_1d, close_1w = prediction_timestamp(KNOWN["1d"]), prediction_timestamp(KNOWN["1w"])
+    D = Decimal
+    # (predicted, actual, actual_timestamp, error, direction_correct), computed by hand:
+    # actual = price * (1 + forward return), error = actual - predicted
+    assert got[("AAA", "1d")] == (D("102.00000000"), D("101.50000000"), close_1d, D("-0.50000000"), True)
+    assert got[("BBB", "1d")] == (D("49.50000000"), D("48.50000000"), close_1d, D("-1.00000000"), True)
+    assert got[("CCC", "1d")] == (D("20.00000000"), D("20.20000000"), close_1d, D("0.20000000"), None)  # no call
+    assert got[("DDD", "1d")] == (D("10.20000000"), D("9.90000000"), close_1d, D("-0.30000000"), False)
+    assert got[("AAA", "1w")] == (D("105.00000000"), D("100.00000000"), close_1w, D("-5.00000000"), False)  # flat = miss
+    # 40 * 1.123456789012 = 44.93827156048 -> 44.93827156
+    assert got[("FFF", "1w")] == (D("40.40000000"), D("44.93827156"), close_1w, D("4.53827156"), True)
+    assert got[("EEE", "1d")][1:] == (None, None, None, None)
+    assert got[("AAA", "1m")][1:] == (None, None, None, None)
+    assert str(close_1d.tzinfo) == "America/New_York" and close_1d.hour == 16
+
+
+def test_rerun_is_idempotent_and_later_days_fill_the_longer_horizon(db):
+    with db.begin() as conn:
+        for horizon in ("1d", "1w", "1m"):
+            predict(conn, horizon, [("AAA", 100.0, 0.01, 0.2), ("BBB", 50.0, -0.02, 0.3)])
+            label(conn, horizon, "AAA", 0.02)
+            label(conn, horizon, "BBB", 0.01)
+    with db.begin() as conn:
+        first = fill_outcomes(conn, today=KNOWN["1d"])
+        before = outcomes(conn)
+    assert first == OutcomeReport(rows_updated=2, horizons={"1d": 2}, pending=4, oldest_pending=AS_OF)
+    with db.begin() as conn:
+        again = fill_outcomes(conn, today=KNOWN["1d"])
+        assert again == OutcomeReport(rows_updated=0, horizons={}, pending=4, oldest_pending=AS_OF)
+        assert outcomes(conn) == before
+    with db.begin() as conn:
+        assert fill_outcomes(conn, today=KNOWN["1w"]).horizons == {"1w": 2}
+        last = fill_outcomes(conn, today=KNOWN["1m"])
+        after = outcomes(conn)
+    assert last == OutcomeReport(rows_updated=2, horizons={"1m": 2}, pending=0, oldest_pending=None)
+    for horizon in ("1d", "1w", "1m"):
+        assert after[("AAA", horizon)][1:] == (Decimal("102.00000000"), prediction_timestamp(KNOWN[horizon]), Decimal("1.00000000"), True)
+        assert after[("BBB", horizon)][1:] == (Decimal("50.50000000"), prediction_timestamp(KNOWN[horizon]), Decimal("1.50000000"), False)
+
+
+def test_rounding_is_half_to_even_like_the_python_writers(db):
+    # 1.0001 * 1.00005 = 1.000150005 and 1.0003 * 0.99995 = 1.000249985: exact ties at the 9th decimal
+    with db.begin() as conn:
+        predict(conn, "1d", [("TIEUP", 1.0001, 0.01, 0.1), ("TIEDN", 1.0003, 0.01, 0.1)])
+        label(conn, "1d", "TIEUP", 0.00005)
+        label(conn, "1d", "TIEDN", -0.00005)
+        fill_outcomes(conn, today=KNOWN["1d"])
+        got = outcomes(conn)
+    assert got[("TIEUP", "1d")][1] == Decimal("1.00015000")  # half away from zero would give ...01
+    assert got[("TIEDN", "1d")][1] == Decimal("1.00024998")
+    for symbol, price, fr in (("TIEUP", "1.0001", "0.00005"), ("TIEDN", "1.0003", "-0.00005")):
+        reference = (Decimal(price) * (1 + Decimal(fr))).quantize(Decimal("1E-8"), rounding=ROUND_HALF_EVEN)
+        assert got[(symbol, "1d")][1] == reference
+
+
+def test_corrected_labels_and_rewritten_predictions_are_picked_up(db):
+    with db.begin() as conn:
+        predict(conn, "1w", [("AAA", 100.0, 0.01, 0.2)])
+        label(conn, "1w", "AAA", 0.02)
+        fill_outcomes(conn, today=KNOWN["1w"])
+    with db.begin() as conn:
+        conn.execute(text("UPDATE vfr_ml.labels SET forward_return = -0.04 WHERE symbol = 'AAA'"))
+        assert fill_outcomes(conn, today=KNOWN["1w"]).rows_updated == 1
+        assert outcomes(conn)[("AAA", "1w")][1:] == (
+            Decimal("96.00000000"), prediction_timestamp(KNOWN["1w"]), Decimal("-5.00000000"), False)
+    with db.begin() as conn:
+        # a re-run of the day's prediction with another forecast clears the stale outcome ...
+        predict(conn, "1w", [("AAA", 100.0, -0.03, 0.2)])
+        assert outcomes(conn)[("AAA", "1w")] == (Decimal("97.00000000"), None, None, None, None)
+        # ... and the next fill scores the new forecast
+        assert fill_outcomes(conn, today=KNOWN["1w"]).rows_updated == 1
+        assert outcomes(conn)[("AAA", "1w")][3:] == (Decimal("-1.00000000"), True)
+    with db.begin() as conn:
+        # an identical re-write keeps the outcome
+        predict(conn, "1w", [("AAA", 100.0, -0.03, 0.2)])
+        assert outcomes(conn)[("AAA", "1w")][1] == Decimal("96.00000000")
+
+
+def test_rows_of_other_enhancement_definitions_are_untouched(db):
+    with db.begin() as conn:
+        ours = ensure_enhancement_definition(conn, "1w")
+        theirs = conn.execute(
+            text(
+                "INSERT INTO ml_enhancement_definitions (enhancement_name, enhancement_type, prediction_horizon) "
+                "VALUES ('vfr_native_price_1w', 'price_prediction', '1w') "
+                "ON CONFLICT (enhancement_name) DO UPDATE SET is_active = true RETURNING enhancement_id"
+            )
+        ).scalar_one()
+        assert theirs != ours
+        conn.execute(
+            text(
+                "INSERT INTO ml_predictions (ticker, prediction_timestamp, enhancement_id, prediction_horizon, "
+                "prediction_type, predicted_value, confidence_score, current_price) "
+                "VALUES ('AAA', :ts, :e, '1w', 'price_target', 101, 0.5, 100)"
+            ),
+            {"ts": prediction_timestamp(AS_OF), "e": theirs},
+        )
+        predict(conn, "1w", [("AAA", 100.0, 0.01, 0.2)])
+        label(conn, "1w", "AAA", 0.02)
+        assert fill_outcomes(conn, today=KNOWN["1w"]).rows_updated == 1
+        values = dict(conn.execute(text("SELECT enhancement_id, actual_value FROM ml_predictions")).all())
+    assert values == {ours: Decimal("102.00000000"), theirs: None}
+
+
+def test_bad_labels_and_overflows_raise_before_writing(db):
+    with db.begin() as conn:
+        predict(conn, "1d", [("AAA", 100.0, 0.01, 0.2), ("BIG", 9_000_000.0, 0.1, 0.2)])
+        label(conn, "1d", "AAA", 0.02)
+        label(conn, "1d", "BIG", 0.2)  # 9e6 * 1.2 = 1.08e7 does not fit decimal(15,8)
+    with pytest.raises(ValueError, match=r"decimal\(15,8\) \(BIG 1d 2031-03-03: actual_value 10800000\.0+,"):
+        with db.begin() as conn:
+            fill_outcomes(conn, today=KNOWN["1d"])
+    with db.begin() as conn:
+        conn.execute(text("UPDATE vfr_ml.labels SET forward_return = 'NaN' WHERE symbol = 'BIG'"))
+    with pytest.raises(ValueError, match="BIG 1d 2031-03-03: nan"):
+        with db.begin() as conn:
+            fill_outcomes(conn, today=KNOWN["1d"])
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM ml_predictions WHERE actual_value IS NOT NULL")).scalar_one() == 0
+    with pytest.raises(ValueError, match="today must be a date"):
+        with db.begin() as conn:
+            fill_outcomes(conn, today="2031-03-04")
+
+
+def test_one_enhancement_definition_per_horizon_and_rows_for_each(db):
+    with db.begin() as conn:
+        ids = {h: ensure_enhancement_definition(conn, h) for h in ("1d", "1w", "1m")}
+        assert {h: ensure_enhancement_definition(conn, h) for h in ids} == ids  # the same row again
+        for horizon in ids:
+            predict(conn, horizon, [("AAA", 100.0, 0.01, 0.2), ("BBB", 50.0, -0.02, 0.3)])
+        definitions = conn.execute(
+            text(
+                "SELECT enhancement_name, enhancement_id, enhancement_type, target_factor, prediction_horizon, "
+                "min_confidence_threshold, is_active, tier_requirement FROM ml_enhancement_definitions "
+                "WHERE enhancement_name LIKE 'vfr_ml_pipelines_%' ORDER BY 1"
+            )
+        ).all()
+        rows = conn.execute(
+            text("SELECT enhancement_id, prediction_horizon, prediction_type, count(*) FROM ml_predictions GROUP BY 1, 2, 3")
+        ).all()
+    assert [tuple(d) for d in definitions] == [
+        (f"vfr_ml_pipelines_{h}", ids[h], "price_prediction", "composite", h, Decimal("0.1000"), True, "premium")
+        for h in ("1d", "1m", "1w")
+    ]
+    assert sorted(tuple(r) for r in rows) == sorted((ids[h], h, "price_target", 2) for h in ids)
+
+
+def test_enhancement_definition_keeps_operator_tuning_and_refuses_unknown_horizons(db):
+    with db.begin() as conn:
+        enhancement_id = ensure_enhancement_definition(conn, "1d")
+        conn.execute(
+            text("UPDATE ml_enhancement_definitions SET min_confidence_threshold = 0.3, is_active = false WHERE enhancement_id = :e"),
+            {"e": enhancement_id},
+        )
+        assert ensure_enhancement_definition(conn, "1d") == enhancement_id
+        row = conn.execute(
+            text("SELECT min_confidence_threshold, is_active FROM ml_enhancement_definitions WHERE enhancement_id = :e"),
+            {"e": enhancement_id},
+        ).one()
+        assert tuple(row) == (Decimal("0.3000"), True)
+    with pytest.raises(ValueError, match="horizon '2w'"):
+        with db.begin() as conn:
+            ensure_enhancement_definition(conn, "2w")
+    with pytest.raises(ValueError, match="horizon '2w'"):
+        with db.begin() as conn:
+            predict(conn, "2w", [("AAA", 100.0, 0.01, 0.2)])
+    with pytest.raises(ValueError, match=r"more than once: \['AAA'\]"):
+        with db.begin() as conn:
+            predict(conn, "1d", [("AAA", 100.0, 0.01, 0.2), ("AAA", 100.0, 0.02, 0.2)])
