@@ -133,14 +133,14 @@ def test_promotion_then_rollback_job_restores_the_previous_champion_and_republis
 
 def test_kill_switch_removes_every_prediction_and_republish_restores_them(pipeline, registry, redis_client):
     prefix = pipeline["prefix"]
-    before = scan_keys(redis_client, f"{prefix}vfr:ml:prediction:*")
-    assert before
+    before = scan_keys(redis_client, f"{prefix}vfr:ml:*")
+    assert any(":prediction:" in k for k in before) and any(":feature:vector:" in k for k in before)
     defs = _definitions(pipeline)
     assert defs.resolve_job_def("disable_ml_job").execute_in_process().success
-    assert scan_keys(redis_client, f"{prefix}vfr:ml:prediction:*") == []
+    assert scan_keys(redis_client, f"{prefix}vfr:ml:*") == [f"{prefix}vfr:ml:enhancement:status"]
     status = VfrCacheReader(redis_client, prefix).enhancement_status()
     assert status["available"] is False
     assert defs.resolve_job_def("republish_job").execute_in_process().success
-    assert scan_keys(redis_client, f"{prefix}vfr:ml:prediction:*") == before
+    assert scan_keys(redis_client, f"{prefix}vfr:ml:*") == before
     assert VfrCacheReader(redis_client, prefix).enhancement_status()["available"] is True
 

@@ -7,7 +7,7 @@ from vfr_ml_pipelines import __version__
 from vfr_ml_pipelines.defs.resources import RedisResource
 from vfr_ml_pipelines.lib.serving.kill_switch import disable_ml
 
-PUBLISH_ASSETS = ["predictions", "redis_predictions", "ml_predictions"]
+PUBLISH_ASSETS = ["predictions", "redis_predictions", "ml_predictions", "vfr_feature_export"]
 
 
 class KillSwitchConfig(dg.Config):
@@ -45,5 +45,5 @@ def disable_ml_job():
 republish_job = dg.define_asset_job(
     name="republish_job",
     selection=dg.AssetSelection.assets(*PUBLISH_ASSETS),
-    description="Predict with the current champions and publish to VFR's Redis and tables (turns ML back on after disable_ml_job).",
+    description="Predict with the current champions and publish predictions and feature vectors to VFR's Redis and tables (turns ML back on after disable_ml_job).",
 )
