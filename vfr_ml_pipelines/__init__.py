@@ -8,5 +8,8 @@ import os
 # passive waits. Set before either library starts its OpenMP runtime; an explicit setting
 # in the environment wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# MLflow draws a progress bar for every artifact download (the promotion gate measures model
+# sizes that way): noise in run logs.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 __version__ = "0.1.0"

@@ -96,6 +96,11 @@ def cmd_read_prediction(args: argparse.Namespace) -> int:
             pattern = f"{prefix}vfr:ml:prediction:*:{args.horizon}:{args.model_id}"
             symbols = sorted({k.decode().split(":")[-3] for k in client.scan_iter(match=pattern, count=1000)})
             print(f"{len(symbols)} symbols served for ({args.horizon}, {args.model_id}): {' '.join(symbols)}")
+            if not symbols:
+                # say what is served instead: a horizon whose challenger did not pass the
+                # promotion gate has no `default` entry, only a shadow under its own id
+                served = sorted({tuple(k.decode().split(":")[-2:]) for k in client.scan_iter(match=f"{prefix}vfr:ml:prediction:*", count=1000)})
+                print("served (horizon, model id): " + (", ".join(f"({h}, {m})" for h, m in served) or "nothing"))
             return 0 if symbols else 1
         payload = reader.prediction(args.symbol, args.horizon, args.model_id)
         if payload is None:
