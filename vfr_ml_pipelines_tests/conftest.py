@@ -71,6 +71,23 @@ def database_url(make_database) -> str:
 
 
 @pytest.fixture(scope="session")
+def make_engine(make_database) -> Iterator:
+    """Factory of migrated engines, each on a database of its own (for tests that empty
+    tables freely); disposed at the end."""
+    engines: list[Engine] = []
+
+    def _make(label: str) -> Engine:
+        eng = create_warehouse_engine(make_database(label))
+        apply_migrations(eng, settings.sql_dir())
+        engines.append(eng)
+        return eng
+
+    yield _make
+    for eng in engines:
+        eng.dispose()
+
+
+@pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
     eng = create_warehouse_engine(database_url)
     apply_migrations(eng, settings.sql_dir())

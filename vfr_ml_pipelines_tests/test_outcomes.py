@@ -10,21 +10,16 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from vfr_ml_pipelines.lib import settings
 from vfr_ml_pipelines.lib.serving.outcomes import OutcomeReport, fill_outcomes
 from vfr_ml_pipelines.lib.serving.vfr_tables import ensure_enhancement_definition, prediction_timestamp, write_ml_predictions
-from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine
 
 AS_OF = date(2031, 3, 3)  # a Monday
 KNOWN = {"1d": date(2031, 3, 4), "1w": date(2031, 3, 10), "1m": date(2031, 4, 1)}
 
 
 @pytest.fixture(scope="module")
-def module_engine(make_database):
-    engine = create_warehouse_engine(make_database("outcomes"))
-    apply_migrations(engine, settings.sql_dir())
-    yield engine
-    engine.dispose()
+def module_engine(make_engine):
+    return make_engine("outcomes")
 
 
 @pytest.fixture

@@ -10,12 +10,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from vfr_ml_pipelines.lib import settings
 from vfr_ml_pipelines.lib.serving.outcomes import fill_outcomes
 from vfr_ml_pipelines.lib.serving.performance import roll_up_performance
 from vfr_ml_pipelines.lib.serving.ttl import MARKET_TZ
 from vfr_ml_pipelines.lib.serving.vfr_tables import ensure_enhancement_definition, prediction_timestamp, write_ml_predictions
-from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine
 
 D1, D2, D3 = date(2031, 3, 3), date(2031, 3, 4), date(2031, 3, 10)  # Monday, Tuesday, next Monday
 COLUMNS = (
@@ -26,11 +24,8 @@ COLUMNS = (
 
 
 @pytest.fixture(scope="module")
-def module_engine(make_database):
-    engine = create_warehouse_engine(make_database("performance"))
-    apply_migrations(engine, settings.sql_dir())
-    yield engine
-    engine.dispose()
+def module_engine(make_engine):
+    return make_engine("performance")
 
 
 @pytest.fixture

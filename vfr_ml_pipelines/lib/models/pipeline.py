@@ -123,7 +123,7 @@ class HorizonResult:
         """One row per candidate (and the oracle), the figures the README reports."""
         rows = []
         for c in self.candidates.values():
-            rows.append({"model": c.name, **{f"val_{k}": c.validation[k] for k in ("rank_ic",)}, **c.test})
+            rows.append({"model": c.name, "val_rank_ic": c.validation["rank_ic"], **c.test})
         if self.oracle_test is not None:
             rows.append({"model": "oracle", **self.oracle_test})
         return pd.DataFrame(rows)
@@ -213,10 +213,10 @@ def walk_forward_predictions(
 ) -> dict[str, pd.DataFrame]:
     """Out-of-sample validation and test predictions of every candidate over the folds."""
     wf = config.walk_forward
+    sub = config if only is None else HorizonTrainingConfig(**{**config.__dict__, "algorithms": tuple(only)})
     parts: dict[str, list[pd.DataFrame]] = {}
     for fold in folds:
         train, val, test = fold_frames(frame, fold, wf)
-        sub = config if only is None else HorizonTrainingConfig(**{**config.__dict__, "algorithms": tuple(only)})
         for name, model in _fit_fold(train, val, names, sub, params).items():
             if only is not None and name not in only:
                 continue
