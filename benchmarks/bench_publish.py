@@ -221,7 +221,7 @@ def main() -> None:
             ours_s, raw_s, naive_s = (timings[n].wall for n in ("ours", "raw", "naive"))
             vfr_cache.publish(client, prefix, writes, version="1", now_ms=now_ms)
             stored = client.get(sets[0][0])
-            assert stored == sets[0][1].encode(), "publish and the raw pipeline must write the same bytes"
+            assert stored == sets[0][1], "publish and the raw pipeline must write the same bytes"
         finally:
             remove_prefix(client, prefix)
 

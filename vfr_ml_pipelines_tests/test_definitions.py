@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from vfr_ml_pipelines.definitions import ALL_CHECKS, defs
 
@@ -128,3 +129,16 @@ def test_webserver_loads_the_code_location_from_workspace_yaml(tmp_path):
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_publish_split_comes_from_the_environment_and_bad_values_are_named(monkeypatch):
+    from vfr_ml_pipelines.defs.resources import build_resources
+
+    monkeypatch.delenv("VFR_PUBLISH_MAX_ENTRIES_PER_TRANSACTION", raising=False)
+    assert build_resources()["redis"].publish_max_entries_per_transaction is None
+    monkeypatch.setenv("VFR_PUBLISH_MAX_ENTRIES_PER_TRANSACTION", "500")
+    assert build_resources()["redis"].publish_max_entries_per_transaction == 500
+    for bad in ("0", "-3", "many"):
+        monkeypatch.setenv("VFR_PUBLISH_MAX_ENTRIES_PER_TRANSACTION", bad)
+        with pytest.raises(ValueError, match=f"VFR_PUBLISH_MAX_ENTRIES_PER_TRANSACTION.*{bad!r}"):
+            build_resources()

@@ -256,3 +256,26 @@ def test_retry_policy_backs_off_exponentially_up_to_its_cap():
         RetryPolicy(attempts=0)
     with pytest.raises(ValueError, match="base_delay"):
         RetryPolicy(base_delay=2.0, max_delay=1.0)
+
+
+def test_a_split_publish_failing_midway_says_how_far_it_got(redis_process):
+    """A publisher allowed to write only the first half of the symbols (a Redis ACL): the
+    first transaction is applied, the second refused; the error says so, and every entry
+    readers see is whole (new for the first half, previous for the rest)."""
+    admin = make_client(redis_process.url)
+    publish(admin, PREFIX, prediction_set("1"), version="1", now_ms=NOW_MS)
+    half = SYMBOLS[: len(SYMBOLS) // 2]  # S000..S099
+    admin.execute_command("ACL", "SETUSER", "publisher", "on", ">secret", f"~{PREFIX}vfr:ml:prediction:S0*", "+@all")
+    limited = make_client(f"redis://publisher:secret@127.0.0.1:{redis_process.port}/0")
+
+    with pytest.raises(PublishError) as caught:
+        publish(limited, PREFIX, prediction_set("2"), version="2", now_ms=NOW_MS + 1, max_entries_per_transaction=len(half))
+    message = str(caught.value)
+    assert "transaction 2 of 2" in message and "1 of 2 transactions of this publish had been applied" in message
+    assert "NoPermission" in message or "NOPERM" in message
+
+    reader = VfrCacheReader(admin, PREFIX, clock_ms=lambda: NOW_MS + 1000)
+    for symbol in SYMBOLS:
+        payload = reader.prediction(symbol)
+        assert validate_prediction(payload) == []
+        assert payload["modelVersion"] == ("2" if symbol in half else "1")

@@ -114,3 +114,94 @@ def test_publish_deletes_requested_keys_in_the_same_transaction(redis_client, ke
 def test_entry_requires_a_positive_ttl():
     with pytest.raises(ValueError, match="ttl"):
         encode_entry({}, now_ms=1, ttl=0, version="t")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("where", ["top", "nested dict", "list", "beside a legitimate None"])
+def test_encoder_refuses_non_finite_numbers_wherever_they_are(bad, where):
+    # orjson, the fast path, would write them as null: the encoder must refuse them instead
+    value = {
+        "top": bad,
+        "nested dict": {"features": {"rsi_14": 50.0, "mom_5": bad}},
+        "list": [1.0, [2.0, bad]],
+        "beside a legitimate None": {"deployedAt": None, "x": bad},
+    }[where]
+    with pytest.raises(MalformedEntryError, match="non-finite"):
+        vfr_cache.encode_js_json(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"symbol": "AAPL", "features": {"a": 0.1 + 0.2, "b": 1e-5, "c": -0.0, "d": 1e16, "e": 5e-324}},
+        {"deployedAt": None, "name": "null"},  # a real None: goes through the stdlib encoder
+        {1: "non-string key", "big": 2**70},  # orjson declines both; the stdlib writes them
+        {"café": "ünïcode ✓", "quote": 'a "b" \\ c\n'},
+        [True, False, 0, -1, 2**63 - 1],
+    ],
+)
+def test_encoder_output_parses_back_to_what_the_stdlib_writes(value):
+    encoded = vfr_cache.encode_js_json(value)
+    assert isinstance(encoded, bytes)
+    assert parse_js_json(encoded) == json.loads(json.dumps(value))
+
+
+def test_encoder_accepts_numpy_floats_as_the_stdlib_does():
+    np = pytest.importorskip("numpy")
+    assert parse_js_json(vfr_cache.encode_js_json({"x": np.float64(0.25)})) == {"x": 0.25}
+    with pytest.raises(MalformedEntryError, match="non-finite"):
+        vfr_cache.encode_js_json({"x": np.float64("nan")})
+
+
+def test_a_non_json_payload_names_its_key(redis_client, key_prefix):
+    with pytest.raises(MalformedEntryError, match=r"AAPL.*not JSON-serialisable"):
+        publish(redis_client, key_prefix, [CacheWrite(KEY, {"when": object()}, 60)], version="t")
+    assert redis_client.exists(f"{key_prefix}{KEY}") == 0
+
+
+def _versioned(symbols: list[str], version: str, size: int = 0) -> list[CacheWrite]:
+    return [CacheWrite(vfr_cache.prediction_key(s, "1w", "default"), {"v": version, "pad": "x" * size}, 600) for s in symbols]
+
+
+def test_a_split_publish_sends_bounded_transactions_and_keeps_each_entry_whole(redis_client, key_prefix):
+    symbols = [f"S{i}" for i in range(7)]
+    publish(redis_client, key_prefix, _versioned(symbols, "1", size=9000), version="1")  # compressed pairs
+    assert redis_client.exists(f"{key_prefix}{vfr_cache.prediction_key('S3', '1w', 'default')}:meta") == 1
+    gone = vfr_cache.prediction_key("GONE", "1w", "default")
+    publish(redis_client, key_prefix, [CacheWrite(gone, {"v": "old"}, 600)], version="1")
+
+    report = publish(redis_client, key_prefix, _versioned(symbols, "2"), version="2", deletes=[gone],
+                     max_entries_per_transaction=3)
+    assert report.transactions == 3 and report.attempts == 3  # 3 + 3 + 1 entries
+    reader = VfrCacheReader(redis_client, key_prefix)
+    assert all(reader.prediction(s)["v"] == "2" for s in symbols)  # the plain values, not a stale pair
+    assert not list(redis_client.scan_iter(match=f"{key_prefix}*:meta"))
+    assert not list(redis_client.scan_iter(match=f"{key_prefix}*:compressed"))
+    assert redis_client.exists(f"{key_prefix}{gone}") == 0
+
+
+def test_split_transactions_carry_each_entry_with_its_companions_and_stale_keys_last():
+    writes = _versioned(["A", "B", "C"], "1") + [CacheWrite("big", {"pad": "x" * 9000}, 60)]
+    plan = vfr_cache._plan_publish("p:", writes, ["old"], version="1", now_ms=1, compression_threshold=8192,
+                                   keep_plain_copy=False, report=vfr_cache.PublishReport())
+    transactions = plan.transactions(2)
+    assert len(transactions) == 2
+    first, last = ({c[1] if c[0] == "SET" else c[1:] for c in t} for t in transactions)
+    assert "p:vfr:ml:prediction:A:1w:default" in first and "p:vfr:ml:prediction:B:1w:default" in first
+    assert ("p:vfr:ml:prediction:A:1w:default:meta", "p:vfr:ml:prediction:A:1w:default:compressed",
+            "p:vfr:ml:prediction:B:1w:default:meta", "p:vfr:ml:prediction:B:1w:default:compressed") in first
+    assert {"p:big:compressed", "p:big:meta", "p:vfr:ml:prediction:C:1w:default"} <= last
+    unlinked_last = next(c for c in transactions[1] if c[0] == "UNLINK")[1:]
+    assert {"p:big", "p:old", "p:old:meta", "p:old:compressed"} <= set(unlinked_last)
+    # unsplit: the same commands in one transaction
+    assert plan.transactions() == [plan.commands()]
+    def keys_set(batches):
+        return sorted(c[1] for t in batches for c in t if c[0] == "SET")
+
+    assert keys_set(transactions) == keys_set([plan.commands()])
+
+
+@pytest.mark.parametrize("bad", [0, -1, True])
+def test_max_entries_per_transaction_must_be_positive(redis_client, key_prefix, bad):
+    with pytest.raises(ValueError, match="max_entries_per_transaction"):
+        publish(redis_client, key_prefix, _versioned(["A"], "1"), version="1", max_entries_per_transaction=bad)

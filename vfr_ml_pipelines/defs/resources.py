@@ -72,6 +72,9 @@ class RedisResource(dg.ConfigurableResource):
     redis_url: str | None = None
     key_prefix: str = settings.DEFAULT_REDIS_KEY_PREFIX
     state_dir: str | None = None
+    # None: each publish switches its whole set in one MULTI/EXEC (readers never see a mix,
+    # and wait for it: ~1 us per entry). A number splits it (docs/serving.md, "The switch").
+    publish_max_entries_per_transaction: int | None = None
 
     _client: redis.Redis | None = PrivateAttr(default=None)
     _embedded_state: Path | None = PrivateAttr(default=None)
@@ -293,6 +296,19 @@ def _env(name: str) -> dg.EnvVar | None:
     return dg.EnvVar(name) if settings.env_or_none(name) else None
 
 
+def _positive_int_or_none(name: str) -> int | None:
+    raw = settings.env_or_none(name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1 (or unset), got {raw!r}")
+    return value
+
+
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     """Resources from the environment (README, "Configuration")."""
     state = settings.env_or_none(settings.STATE_DIR_ENV)
@@ -302,6 +318,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             redis_url=_env(settings.REDIS_URL_ENV),
             key_prefix=settings.env_or_none(settings.REDIS_KEY_PREFIX_ENV) or settings.DEFAULT_REDIS_KEY_PREFIX,
             state_dir=state,
+            publish_max_entries_per_transaction=_positive_int_or_none(settings.PUBLISH_MAX_ENTRIES_ENV),
         ),
         "mlflow": MlflowResource(tracking_uri=_env(settings.MLFLOW_TRACKING_URI_ENV), state_dir=state),
         "market_data": build_market_data(),

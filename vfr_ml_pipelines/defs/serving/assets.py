@@ -148,7 +148,9 @@ def redis_predictions(
     champion under `vfr:ml:prediction:{SYMBOL}:{h}:default` and its own id, the challenger
     under its own id only, each served model's metadata key and the enhancement status; all
     in one MULTI/EXEC (with retries), so VFR reads either the previous set or the new one.
-    Keys of symbols or models no longer served are removed in the same transaction."""
+    Keys of symbols or models no longer served are removed in the same transaction.
+    (`VFR_PUBLISH_MAX_ENTRIES_PER_TRANSACTION` splits it, for shorter waits of readers; the
+    status and the removals then go in the last transaction.)"""
     models = served_models(mlflow)
     require_champions(models)
     now = datetime.now(UTC)
@@ -169,7 +171,10 @@ def redis_predictions(
     stale = _stale_keys(redis, {w.key for w in writes})
     started = time.perf_counter()
     try:
-        report = vfr_cache.publish(redis.client, redis.key_prefix, writes, version=__version__, deletes=stale, now_ms=now_ms)
+        report = vfr_cache.publish(
+            redis.client, redis.key_prefix, writes, version=__version__, deletes=stale, now_ms=now_ms,
+            max_entries_per_transaction=redis.publish_max_entries_per_transaction,
+        )
     except vfr_cache.PublishError as exc:
         raise dg.Failure(str(exc)) from None
     elapsed = time.perf_counter() - started
@@ -180,6 +185,7 @@ def redis_predictions(
             "entries_written": report.written,
             "entries_compressed": report.compressed,
             "stale_keys_removed": report.deleted,
+            "transactions": report.transactions,
             "bytes": report.bytes,
             "ttl_seconds": ttl,
             "key_prefix": redis.key_prefix,
@@ -241,7 +247,10 @@ def vfr_feature_export(
         )
         for rec in vectors.to_dict("records")
     ]
-    report = vfr_cache.publish(redis.client, redis.key_prefix, writes, version=__version__, now_ms=now_ms)
+    report = vfr_cache.publish(
+        redis.client, redis.key_prefix, writes, version=__version__, now_ms=now_ms,
+        max_entries_per_transaction=redis.publish_max_entries_per_transaction,
+    )
     invalid = int((rows["validation_status"] == "invalid").sum()) if not rows.empty else 0
     context.log.info(f"exported {written} feature values of {day} ({invalid} invalid, {skipped} missing) and {report.written} vectors")
     return dg.MaterializeResult(
