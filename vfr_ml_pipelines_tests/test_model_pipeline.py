@@ -104,3 +104,45 @@ def test_the_serving_model_round_trips_and_maps_scores_to_vfr_fields(trained, ma
     assert (np.diff(a["probability"].to_numpy()[order]) >= -1e-12).all()
     with pytest.raises(ValueError, match="lacks feature"):
         model.predict_frame(rows.drop(columns=[NAMES[0]]))
+
+
+def _labelled_sessions(n_sessions: int, horizon_days: int, n_symbols: int = 3) -> pd.DataFrame:
+    """Rows on consecutive business days whose label is known `horizon_days` sessions later."""
+    days = pd.bdate_range("2022-01-03", periods=n_sessions + horizon_days).date
+    return pd.DataFrame({
+        "symbol": np.tile([f"S{i}" for i in range(n_symbols)], n_sessions),
+        "trade_date": np.repeat(days[:n_sessions], n_symbols),
+        "known_date": np.repeat(days[horizon_days:], n_symbols),
+    })
+
+
+@pytest.mark.parametrize("horizon", ["1d", "1w", "1m"])
+def test_default_validation_window_holds_several_independent_labels(horizon):
+    # The validation window feeds early stopping, the ensemble weights, the challenger choice and
+    # the promotion gate, whose t counts overlapping labels once (n_days / horizon_days). With the
+    # old 40 sessions for every horizon the purge left 24 sessions of 1m rows per fold: ONE
+    # independent monthly label, so a 1m model was early-stopped, chosen and gated on noise.
+    from vfr_ml_pipelines.lib.features.labels import HORIZON_DAYS
+
+    h = HORIZON_DAYS[horizon]
+    wf = HorizonTrainingConfig(horizon=horizon).walk_forward
+    n_symbols = 3
+    folds = walk_forward_folds(_labelled_sessions(1000, h, n_symbols), wf)
+    for fold in folds:
+        sessions = fold.val_rows / n_symbols  # after the purge and embargo
+        assert sessions / h >= 3, (horizon, fold.as_dict())
+    assert sum(f.val_rows for f in folds) / n_symbols / h >= 10  # the gate's n_eff, pooled
+
+
+def test_horizon_defaults_apply_unless_a_walk_forward_is_given():
+    from vfr_ml_pipelines.defs.models.assets import ModelTrainingConfig
+    from vfr_ml_pipelines.lib.models.pipeline import VAL_DAYS
+
+    assert VAL_DAYS["1w"] > VAL_DAYS["1d"] and VAL_DAYS["1m"] > VAL_DAYS["1d"]
+    for horizon, val_days in VAL_DAYS.items():
+        assert HorizonTrainingConfig(horizon=horizon).walk_forward == WalkForwardConfig(val_days=val_days)
+        assert ModelTrainingConfig().to_core(horizon).walk_forward.val_days == val_days
+        assert ModelTrainingConfig(val_days=25).to_core(horizon).walk_forward.val_days == 25
+    assert CONFIG.walk_forward.val_days == 30
+    with pytest.raises(ValueError, match="unknown horizon"):
+        HorizonTrainingConfig(horizon="2w")

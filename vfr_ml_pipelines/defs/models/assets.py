@@ -8,7 +8,7 @@ from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.labels import HORIZON_DAYS
 from vfr_ml_pipelines.lib.models import champions
 from vfr_ml_pipelines.lib.models.dataset import load_training_dataset
-from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig, train_horizon
+from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig, default_walk_forward, train_horizon
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, serving_model_name
 from vfr_ml_pipelines.lib.models.splits import WalkForwardConfig
 from vfr_ml_pipelines.lib.warehouse import read_frame
@@ -24,7 +24,7 @@ class ModelTrainingConfig(dg.Config):
     scheme: str = "expanding"
     n_folds: int = 3
     test_fraction: float = 0.3
-    val_days: int = 40
+    val_days: int | None = None  # None: the horizon's default (pipeline.VAL_DAYS: 1d 40, 1w 90, 1m 90)
     embargo_days: int = 5
     train_days: int | None = None
     min_train_days: int = 60
@@ -35,10 +35,11 @@ class ModelTrainingConfig(dg.Config):
     seed: int = 7
 
     def to_core(self, horizon: str) -> HorizonTrainingConfig:
+        val_days = self.val_days if self.val_days is not None else default_walk_forward(horizon).val_days
         return HorizonTrainingConfig(
             horizon=horizon,
             walk_forward=WalkForwardConfig(
-                scheme=self.scheme, n_folds=self.n_folds, test_fraction=self.test_fraction, val_days=self.val_days,
+                scheme=self.scheme, n_folds=self.n_folds, test_fraction=self.test_fraction, val_days=val_days,
                 embargo_days=self.embargo_days, train_days=self.train_days, min_train_days=self.min_train_days,
             ),
             tuning_trials=self.tuning_trials, tuning_timeout_seconds=self.tuning_timeout_seconds,
