@@ -8,7 +8,7 @@ from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.labels import HORIZON_DAYS
 from vfr_ml_pipelines.lib.models import champions
 from vfr_ml_pipelines.lib.models.dataset import load_training_dataset
-from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig, default_walk_forward, train_horizon
+from vfr_ml_pipelines.lib.models.pipeline import VAL_DAYS, HorizonTrainingConfig, train_horizon
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, serving_model_name
 from vfr_ml_pipelines.lib.models.splits import WalkForwardConfig
 from vfr_ml_pipelines.lib.warehouse import read_frame
@@ -35,7 +35,7 @@ class ModelTrainingConfig(dg.Config):
     seed: int = 7
 
     def to_core(self, horizon: str) -> HorizonTrainingConfig:
-        val_days = self.val_days if self.val_days is not None else default_walk_forward(horizon).val_days
+        val_days = self.val_days if self.val_days is not None else VAL_DAYS[horizon]
         return HorizonTrainingConfig(
             horizon=horizon,
             walk_forward=WalkForwardConfig(
