@@ -23,6 +23,10 @@ they differ: the filing date (`fillingDate` in v3, `filingDate` in stable), pric
 `commonDividendsPaid`, `netDividendsPaid`). FMP stamps news in New York time without an
 offset; it is localised to America/New_York and converted to UTC here.
 
+Time limits (`http_client`): `timeout` bounds each attempt as a whole (15 s by default),
+`run_deadline` the provider's whole run (one hour by default); both end with a
+`ProviderError` naming the endpoint and the symbol.
+
 Rows are returned as FMP has them (typed where possible, odd values kept as they came) so
 that `validation.py` checks and quarantines them like any other provider's rows.
 """
@@ -52,6 +56,10 @@ from vfr_ml_pipelines.lib.market_data.validation import parse_day, parse_timesta
 API_KEY_ENV = "FMP_API_KEY"
 DEFAULT_BASE_URL = "https://financialmodelingprep.com"
 API_PREFIX = "api/v3"
+# per attempt: connection, headers and the whole body (a dripping server is cut off)
+DEFAULT_TIMEOUT_SECONDS = 15.0
+# per provider run (one asset's load): every request and retry together
+DEFAULT_RUN_DEADLINE_SECONDS = 3600.0
 
 # schema column -> (statement, FMP field names in order of preference)
 FUNDAMENTAL_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -89,7 +97,8 @@ class FmpMarketDataProvider(MarketDataProvider):
 
     def __init__(
         self, api_key: str, *, symbols: Sequence[str] = (), base_url: str = DEFAULT_BASE_URL,
-        calls_per_minute: int = 300, timeout: float = 15.0, max_attempts: int = 4, backoff_seconds: float = 1.0,
+        calls_per_minute: int = 300, timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        run_deadline: float | None = DEFAULT_RUN_DEADLINE_SECONDS, max_attempts: int = 4, backoff_seconds: float = 1.0,
         corporate_actions: bool = True, news_page_size: int = 100, max_news_pages: int = 20,
         rate_limiter: RateLimiter | None = None,
     ):
@@ -105,7 +114,7 @@ class FmpMarketDataProvider(MarketDataProvider):
         self.max_news_pages = max_news_pages
         self.rate_limiter = rate_limiter or RateLimiter(calls_per_minute, 60.0)
         self.client = JsonHttpClient(
-            base, api_key=api_key.strip(), provider="fmp", timeout=timeout,
+            base, api_key=api_key.strip(), provider="fmp", timeout=timeout, run_deadline=run_deadline,
             retry=RetryPolicy(max_attempts=max_attempts, backoff_seconds=backoff_seconds), rate_limiter=self.rate_limiter,
         )
 
