@@ -12,6 +12,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import dagster as dg
 import redis
@@ -19,12 +20,14 @@ from pydantic import PrivateAttr
 from sqlalchemy import Engine
 
 from vfr_ml_pipelines.lib import embedded, settings
+from vfr_ml_pipelines.lib.connections import open_redis, open_warehouse
 from vfr_ml_pipelines.lib.market_data import calendar
+from vfr_ml_pipelines.lib.market_data.fmp_provider import DEFAULT_RUN_DEADLINE_SECONDS as FMP_DEFAULT_RUN_DEADLINE_SECONDS
+from vfr_ml_pipelines.lib.market_data.fmp_provider import DEFAULT_TIMEOUT_SECONDS as FMP_DEFAULT_TIMEOUT_SECONDS
 from vfr_ml_pipelines.lib.market_data.provider import MarketDataProvider
 from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, SyntheticMarketProvider
 from vfr_ml_pipelines.lib.models.promotion import PromotionPolicy
 from vfr_ml_pipelines.lib.models.registry import ModelRegistry
-from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine
 
 if TYPE_CHECKING:
     from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore
@@ -45,8 +48,7 @@ class WarehouseResource(dg.ConfigurableResource):
         if not url:
             self._embedded_state = settings.state_dir(self.state_dir)
             url = embedded.acquire_postgres(self._embedded_state)
-        self._engine = create_warehouse_engine(url)
-        applied = apply_migrations(self._engine, settings.sql_dir())
+        self._engine, applied = open_warehouse(url, settings.sql_dir(), embedded=not self.database_url)
         if applied and context.log:
             context.log.info(f"applied migrations: {', '.join(applied)}")
 
@@ -84,8 +86,7 @@ class RedisResource(dg.ConfigurableResource):
         if not url:
             self._embedded_state = settings.state_dir(self.state_dir)
             url = embedded.acquire_redis(self._embedded_state)
-        self._client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
-        self._client.ping()
+        self._client = open_redis(url, embedded=not self.redis_url)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._client is not None:
@@ -194,7 +195,7 @@ class SyntheticMarketDataResource(MarketDataResource):
     skill; `shift_start` injects a distribution shift for the drift sensor."""
 
     n_symbols: int = 50
-    history_start: str = "2023-01-02"
+    history_start: str = calendar.DEFAULT_HISTORY_START.isoformat()
     seed: int = 7
     shift_start: str | None = None
 
@@ -243,6 +244,8 @@ class FmpMarketDataResource(MarketDataResource):
     symbols: list[str]
     base_url: str = "https://financialmodelingprep.com"
     calls_per_minute: int = 300
+    timeout_seconds: float = FMP_DEFAULT_TIMEOUT_SECONDS  # per attempt, body included
+    run_deadline_seconds: float = FMP_DEFAULT_RUN_DEADLINE_SECONDS  # per provider run
 
     @property
     def provider_name(self) -> str:
@@ -252,7 +255,8 @@ class FmpMarketDataResource(MarketDataResource):
         from vfr_ml_pipelines.lib.market_data.fmp_provider import FmpMarketDataProvider
 
         return FmpMarketDataProvider(
-            api_key=self.api_key, symbols=list(self.symbols), base_url=self.base_url, calls_per_minute=self.calls_per_minute
+            api_key=self.api_key, symbols=list(self.symbols), base_url=self.base_url, calls_per_minute=self.calls_per_minute,
+            timeout=self.timeout_seconds, run_deadline=self.run_deadline_seconds,
         )
 
 
@@ -262,71 +266,92 @@ def _synthetic_provider(config: SyntheticMarketConfig) -> MarketDataProvider:
     return SyntheticMarketProvider(config)
 
 
+PROVIDERS = ("synthetic", "csv", "fmp")
+
+
 def build_market_data() -> MarketDataResource:
-    choice = settings.env_or_none("VFR_MARKET_DATA_PROVIDER") or "synthetic"
-    as_of = settings.env_or_none("VFR_AS_OF")
+    choice = settings.env_choice("VFR_MARKET_DATA_PROVIDER", "synthetic", PROVIDERS)
+    pinned = settings.env_date("VFR_AS_OF", None, earliest=calendar.CALENDAR_START, latest=calendar.calendar_end())
+    as_of = pinned.isoformat() if pinned else None
     if choice == "synthetic":
+        shift = settings.env_date("VFR_SYNTHETIC_SHIFT_START", None, earliest=calendar.CALENDAR_START, latest=calendar.calendar_end())
         return SyntheticMarketDataResource(
-            n_symbols=int(settings.env_or_none("VFR_SYNTHETIC_SYMBOLS") or 50),
-            history_start=settings.env_or_none("VFR_HISTORY_START") or "2023-01-02",
-            seed=int(settings.env_or_none("VFR_SYNTHETIC_SEED") or 7),
-            shift_start=settings.env_or_none("VFR_SYNTHETIC_SHIFT_START"),
+            n_symbols=settings.env_int("VFR_SYNTHETIC_SYMBOLS", 50, minimum=2, maximum=10_000),
+            history_start=calendar.history_start().isoformat(),
+            seed=settings.env_int("VFR_SYNTHETIC_SEED", 7, minimum=0, maximum=2**32 - 1),
+            shift_start=shift.isoformat() if shift else None,
             as_of=as_of,
         )
     if choice == "csv":
         directory = settings.env_or_none("VFR_CSV_DIR")
         if not directory:
-            raise ValueError("VFR_MARKET_DATA_PROVIDER=csv needs VFR_CSV_DIR (the folder of vendor CSV exports)")
+            raise settings.ConfigError("VFR_MARKET_DATA_PROVIDER=csv needs VFR_CSV_DIR (the folder of vendor CSV exports)")
+        if not Path(directory).expanduser().is_dir():
+            raise settings.ConfigError(f"VFR_CSV_DIR={directory!r}: no such folder")
         return CsvMarketDataResource(directory=directory, as_of=as_of)
-    if choice == "fmp":
-        symbols = [s.strip().upper() for s in (settings.env_or_none("VFR_FMP_SYMBOLS") or "").split(",") if s.strip()]
-        if not symbols:
-            raise ValueError("VFR_MARKET_DATA_PROVIDER=fmp needs VFR_FMP_SYMBOLS (comma-separated tickers)")
-        return FmpMarketDataResource(
-            api_key=dg.EnvVar("FMP_API_KEY"),
-            symbols=symbols,
-            base_url=settings.env_or_none("FMP_BASE_URL") or "https://financialmodelingprep.com",
-            calls_per_minute=int(settings.env_or_none("FMP_CALLS_PER_MINUTE") or 300),
-            as_of=as_of,
-        )
-    raise ValueError(f"VFR_MARKET_DATA_PROVIDER={choice!r}: expected synthetic, csv or fmp")
+    symbols = [s.strip().upper() for s in (settings.env_or_none("VFR_FMP_SYMBOLS") or "").split(",") if s.strip()]
+    if not symbols:
+        raise settings.ConfigError("VFR_MARKET_DATA_PROVIDER=fmp needs VFR_FMP_SYMBOLS (comma-separated tickers)")
+    return FmpMarketDataResource(
+        api_key=dg.EnvVar("FMP_API_KEY"),
+        symbols=symbols,
+        base_url=settings.env_url("FMP_BASE_URL", ("https", "http")) or "https://financialmodelingprep.com",
+        calls_per_minute=settings.env_int("FMP_CALLS_PER_MINUTE", 300, minimum=1, maximum=100_000),
+        timeout_seconds=settings.env_float("FMP_TIMEOUT_SECONDS", FMP_DEFAULT_TIMEOUT_SECONDS, positive=True),
+        run_deadline_seconds=settings.env_float("FMP_RUN_DEADLINE_SECONDS", FMP_DEFAULT_RUN_DEADLINE_SECONDS, positive=True),
+        as_of=as_of,
+    )
 
 
 def _env(name: str) -> dg.EnvVar | None:
     return dg.EnvVar(name) if settings.env_or_none(name) else None
 
 
-def _positive_int_or_none(name: str) -> int | None:
-    raw = settings.env_or_none(name)
-    if raw is None:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"{name} must be a whole number of at least 1 (or unset), got {raw!r}")
-    return value
+def _database_url_env() -> dg.EnvVar | None:
+    settings.env_url(settings.DATABASE_URL_ENV, ("postgresql", "postgres", "postgresql+psycopg"))
+    return _env(settings.DATABASE_URL_ENV)
+
+
+def _redis_url_env() -> dg.EnvVar | None:
+    url = settings.env_url(settings.REDIS_URL_ENV, ("redis", "rediss", "unix"))
+    if url is not None:
+        database = urlsplit(url).path.strip("/") if not url.lower().startswith("unix") else ""
+        if database not in ("", "0"):
+            raise settings.ConfigError(
+                f"{settings.REDIS_URL_ENV}={settings.safe_url(url)!r}: names database {database}, but VFR always reads "
+                "database 0; give the URL without a database number (or /0)"
+            )
+    return _env(settings.REDIS_URL_ENV)
+
+
+def _mlflow_uri_env() -> dg.EnvVar | None:
+    uri = settings.env_or_none(settings.MLFLOW_TRACKING_URI_ENV)
+    if uri is not None and "://" not in uri and not uri.startswith("databricks") and not Path(uri).is_absolute():
+        # MLflow resolves a relative URI against each process's working directory
+        raise settings.ConfigError(
+            f"{settings.MLFLOW_TRACKING_URI_ENV}={uri!r}: give an absolute URI (e.g. sqlite:////abs/path/mlflow.db or http://host:5000)"
+        )
+    return _env(settings.MLFLOW_TRACKING_URI_ENV)
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     """Resources from the environment (README, "Configuration")."""
     state = settings.env_or_none(settings.STATE_DIR_ENV)
     return {
-        "warehouse": WarehouseResource(database_url=_env(settings.DATABASE_URL_ENV), state_dir=state),
+        "warehouse": WarehouseResource(database_url=_database_url_env(), state_dir=state),
         "redis": RedisResource(
-            redis_url=_env(settings.REDIS_URL_ENV),
+            redis_url=_redis_url_env(),
             key_prefix=settings.env_or_none(settings.REDIS_KEY_PREFIX_ENV) or settings.DEFAULT_REDIS_KEY_PREFIX,
             state_dir=state,
-            publish_max_entries_per_transaction=_positive_int_or_none(settings.PUBLISH_MAX_ENTRIES_ENV),
+            publish_max_entries_per_transaction=settings.env_int(settings.PUBLISH_MAX_ENTRIES_ENV, None, minimum=1),
         ),
-        "mlflow": MlflowResource(tracking_uri=_env(settings.MLFLOW_TRACKING_URI_ENV), state_dir=state),
+        "mlflow": MlflowResource(tracking_uri=_mlflow_uri_env(), state_dir=state),
         "market_data": build_market_data(),
         "feature_store": FeatureStoreResource(root=settings.env_or_none("VFR_FEATURE_STORE_DIR"), state_dir=state),
         "promotion_policy": PromotionPolicyResource(
-            margin=float(settings.env_or_none("VFR_PROMOTION_MARGIN") or 0.005),
-            max_load_seconds=float(settings.env_or_none("VFR_MODEL_MAX_LOAD_SECONDS") or 1.0),
-            max_size_bytes=int(settings.env_or_none("VFR_MODEL_MAX_BYTES") or 50_000_000),
-            min_validation_t=float(settings.env_or_none("VFR_PROMOTION_MIN_T") or 2.0),
+            margin=settings.env_float("VFR_PROMOTION_MARGIN", 0.005, minimum=0.0, maximum=1.0),
+            max_load_seconds=settings.env_float("VFR_MODEL_MAX_LOAD_SECONDS", 1.0, positive=True),
+            max_size_bytes=settings.env_int("VFR_MODEL_MAX_BYTES", 50_000_000, minimum=1),
+            min_validation_t=settings.env_float("VFR_PROMOTION_MIN_T", 2.0, minimum=0.0),
         ),
     }

@@ -2,15 +2,13 @@ from datetime import date, datetime
 
 import dagster as dg
 
-from vfr_ml_pipelines.lib import settings
 from vfr_ml_pipelines.lib.market_data import calendar
 
-HISTORY_START_ENV = "VFR_HISTORY_START"
-DEFAULT_HISTORY_START = "2023-01-02"
+HISTORY_START_ENV = calendar.HISTORY_START_ENV
 
 
 def history_start() -> date:
-    return date.fromisoformat(settings.env_or_none(HISTORY_START_ENV) or DEFAULT_HISTORY_START)
+    return calendar.history_start()
 
 
 def _trading_day_partitions() -> dg.TimeWindowPartitionsDefinition:

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
-import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
@@ -497,8 +495,6 @@ def _build_news(sim: Simulation) -> tuple[pd.DataFrame, np.ndarray]:
     return frame, day
 
 
-@lru_cache(maxsize=1)
 def _early_closes() -> frozenset[date]:
     """Sessions on which the NYSE closes at 13:00 (news of those days stops at the close)."""
-    xnys = xcals.get_calendar("XNYS", start=pd.Timestamp(calendar.CALENDAR_START))
-    return frozenset(d.date() for d in xnys.early_closes)
+    return calendar.early_closes()

@@ -12,5 +12,7 @@ def normalize_database_url(url: str) -> str:
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
-def create_warehouse_engine(url: str) -> Engine:
-    return create_engine(normalize_database_url(url), pool_pre_ping=True, future=True)
+def create_warehouse_engine(url: str, *, connect_timeout: int | None = None) -> Engine:
+    """An engine on `url`; `connect_timeout` (seconds) bounds each new connection."""
+    connect_args = {"connect_timeout": connect_timeout} if connect_timeout else {}
+    return create_engine(normalize_database_url(url), pool_pre_ping=True, future=True, connect_args=connect_args)
