@@ -279,3 +279,31 @@ def test_a_split_publish_failing_midway_says_how_far_it_got(redis_process):
         payload = reader.prediction(symbol)
         assert validate_prediction(payload) == []
         assert payload["modelVersion"] == ("2" if symbol in half else "1")
+
+
+def test_a_full_redis_fails_the_publish_cleanly_and_leaves_the_previous_set(tmp_path):
+    """`maxmemory` reached with `noeviction`: Redis refuses every write. The publish fails
+    with an error that says the server is out of memory, and readers keep the whole
+    previous set (nothing half-written, no entry evicted)."""
+    server = RedisProcess(tmp_path, extra_args=("--maxmemory", "4mb", "--maxmemory-policy", "noeviction"))
+    server.start()
+    try:
+        client = make_client(server.url)
+        publish(client, PREFIX, prediction_set("1"), version="1", now_ms=NOW_MS)
+        before = snapshot(client)
+        filler = 0
+        with pytest.raises(redis.exceptions.OutOfMemoryError):  # fill the rest with someone else's keys
+            while True:
+                client.set(f"other-app:{filler}", b"x" * 4096)
+                filler += 1
+        with pytest.raises(PublishError) as caught:
+            publish(client, PREFIX, prediction_set("2"), version="2", now_ms=NOW_MS + 1)
+        message = str(caught.value)
+        assert "OutOfMemoryError" in message and "'maxmemory'" in message, message
+        assert "not retried" in message and "the previous set was left intact" in message
+        assert snapshot(client) == before, "the previous set must stay whole"
+        reader = VfrCacheReader(client, PREFIX, clock_ms=lambda: NOW_MS + 1000)
+        assert {reader.prediction(symbol)["modelVersion"] for symbol in SYMBOLS} == {"1"}
+        client.close()
+    finally:
+        server.kill()
