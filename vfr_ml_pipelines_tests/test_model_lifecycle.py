@@ -16,6 +16,7 @@ from vfr_ml_pipelines.defs.models.jobs import rollback_jobs
 from vfr_ml_pipelines.defs.serving.jobs import disable_ml_job, republish_job
 from vfr_ml_pipelines.lib.models.canaries import shuffle_labels_within_days
 from vfr_ml_pipelines.lib.models.champions import GATE_TAG
+from vfr_ml_pipelines.lib.models.comparison import COMPARISON_TAG, PairedComparison
 from vfr_ml_pipelines.lib.models.dataset import load_training_dataset
 from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig, train_horizon
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION
@@ -99,9 +100,12 @@ def test_a_model_trained_on_noise_is_never_promoted(pipeline, registry):
 
 def test_promotion_then_rollback_job_restores_the_previous_champion_and_republishes(pipeline, registry, redis_client):
     champion = registry.by_alias(MODEL, CHAMPION)
-    # a new challenger that passes the gate: the same model with a better recorded
-    # validation Rank IC (the gate reads the registry's figures)
-    tags = {**champion.tags, "validation_rank_ic": repr(float(champion.tags["validation_rank_ic"]) + 0.05)}
+    # a new challenger that passes the gate: the same model with a recorded paired comparison
+    # that beats the current champion on unseen sessions (the gate reads the registry's figures)
+    better = PairedComparison(champion=champion.model_id, seen_until="2026-01-02", window_start="2026-01-05",
+                              window_end="2026-05-01", n_days=85, lag=5, challenger_rank_ic=0.08,
+                              champion_rank_ic=0.03, mean_difference=0.05, standard_error=0.01, t=5.0)
+    tags = {**champion.tags, COMPARISON_TAG: better.to_json()}
     new = registry.copy_version(registry.version(MODEL, champion.version), MODEL, tags)
     registry.set_alias(MODEL, CHALLENGER, new.version)
     run = _gate_and_champion(pipeline)
