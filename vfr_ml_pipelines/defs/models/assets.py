@@ -132,7 +132,7 @@ def build_training_asset(horizon: str) -> dg.AssetsDefinition:
             "feature_set_version": catalog.MATRIX_VERSION,
             "data_start": str(result.data_start),
             "data_end": str(result.data_end),
-            SEEN_UNTIL_TAG: str(result.seen_until),
+            SEEN_UNTIL_TAG: result.seen_until.isoformat(),
             "code_version": settings.code_version(),
             "horizon": horizon,
         }

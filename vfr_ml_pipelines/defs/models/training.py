@@ -139,7 +139,7 @@ def register_challenger(
         {
             "fingerprint": fingerprint_,
             "candidate_versions": json.dumps({n: v.model_id for n, v in versions.items()}),
-            "selected_by": "best validation Rank IC among serving-eligible candidates",
+            "selected_by": "best validation Rank IC among all candidates",
         },
     )
 

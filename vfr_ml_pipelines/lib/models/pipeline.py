@@ -44,12 +44,6 @@ log = logging.getLogger(__name__)
 LABEL = "forward_return"
 TARGET = "target"
 ENSEMBLES = ("ensemble-rankic", "ensemble-stacking")
-# The ridge model is still the yardstick the trees are read against, but it is also an
-# eligible candidate and an ensemble member: on the synthetic market's 1w horizon it was the
-# best model (test Rank IC 0.62 of the oracle vs 0.23-0.45 for the trees), and on real
-# price-only data it had the best test Rank IC of every horizon (issue 18): excluding it
-# discarded the best model systematically.
-BASELINE = "linear"
 PREDICTION_COLUMNS = ["fold", "segment", "trade_date", "symbol", "score", "probability", "expected_return", LABEL]
 
 
@@ -121,10 +115,6 @@ class Candidate:
     tuning: TuningResult | None = None
     oracle_canary: canaries.CanaryResult | None = None
 
-    @property
-    def serving_eligible(self) -> bool:
-        return True
-
 
 @dataclass
 class HorizonResult:
@@ -159,9 +149,12 @@ class HorizonResult:
         return [c.oracle_canary for c in self.candidates.values() if c.oracle_canary is not None and not c.oracle_canary.passed]
 
     def selected(self) -> Candidate:
-        """The serving-eligible candidate with the best validation Rank IC (never the test
-        period's): the horizon's new challenger."""
-        eligible = [c for c in self.candidates.values() if c.serving_eligible and np.isfinite(c.validation["rank_ic"])]
+        """The candidate with the best validation Rank IC (never the test period's): the
+        horizon's new challenger. Every candidate is eligible, the ridge model included: on the
+        synthetic market's 1w horizon it was the best model (test Rank IC 0.62 of the oracle vs
+        0.23-0.45 for the trees) and on real price-only data the best of every horizon, so
+        leaving it out discarded the best model systematically."""
+        eligible = [c for c in self.candidates.values() if np.isfinite(c.validation["rank_ic"])]
         if not eligible:
             raise ValueError(f"{self.horizon}: no candidate has a finite validation Rank IC")
         return max(eligible, key=lambda c: (c.validation["rank_ic"], -len(c.name)))
@@ -329,7 +322,7 @@ def train_horizon(
     predictions = walk_forward_predictions(frame, names, folds, config, params)
     final_train, final_val, _ = fold_frames(frame, final, wf)
     production = _fit_fold(final_train, final_val, names, config, params)
-    seen_until = max(final_train["known_date"].max(), final_val["known_date"].max())
+    seen_until = pd.Timestamp(max(final_train["known_date"].max(), final_val["known_date"].max())).date()
 
     oracle_test = None
     oracle_daily = None
