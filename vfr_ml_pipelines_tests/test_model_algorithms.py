@@ -258,3 +258,14 @@ def test_linear_predictions_stay_within_the_range_of_its_training_predictions(da
     np.testing.assert_allclose(contributions.sum(axis=1) + bias, clipped, atol=1e-9)
     restored = type(model).from_bytes(model.to_bytes())
     np.testing.assert_array_equal(restored.predict(outlier), clipped)
+
+
+def test_linear_treats_an_infinite_feature_as_missing(data):
+    X, y = data["X_train"], data["y_train"]
+    model = fit_regressor("linear", X, y, None, None, feature_names=NAMES)
+    rows = data["X_test"][:2].copy()
+    infinite, missing = rows.copy(), rows.copy()
+    infinite[0, 1], missing[0, 1] = np.inf, np.nan
+    infinite[1, 2], missing[1, 2] = -np.inf, np.nan
+    np.testing.assert_array_equal(model.predict(infinite), model.predict(missing))
+    np.testing.assert_array_equal(model.contributions(infinite), model.contributions(missing))

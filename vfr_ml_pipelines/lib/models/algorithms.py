@@ -306,6 +306,13 @@ class LinearRegressor(Regressor):
     def _clip(self, raw: np.ndarray) -> np.ndarray:
         return raw if self.bounds is None else np.clip(raw, self.bounds[0], self.bounds[1])
 
+    def _check_X(self, X: Any) -> np.ndarray:
+        # An infinite feature value is missing to this model (imputed with the training
+        # median), as the trees route it: the imputer refuses infinity outright.
+        X = super()._check_X(X)
+        infinite = np.isinf(X)
+        return np.where(infinite, np.nan, X) if infinite.any() else X
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         X = self._check_X(X)
         if len(X) == 0:
