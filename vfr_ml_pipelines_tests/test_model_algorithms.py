@@ -235,3 +235,37 @@ def test_bad_input_raises_clear_errors(data):
     model = fit_regressor("linear", X, y, None, None, feature_names=NAMES)
     with pytest.raises(ValueError, match="linear input X has 5 columns but there are 6 feature_names"):
         model.predict(X[:, :5])
+
+
+def test_linear_predictions_stay_within_the_range_of_its_training_predictions(data):
+    """A ridge model extrapolates without bound on an outlying feature value; its predictions
+    are clipped to what it predicted on its training rows (no ranking inside that range moves)."""
+    X, y = data["X_train"], data["y_train"]
+    model = fit_regressor("linear", X, y, None, None, feature_names=NAMES)
+    fitted = model.pipeline.predict(X)
+    assert model.bounds == (fitted.min(), fitted.max())
+    outlier = data["X_test"][:3].copy()
+    outlier[0, 0] = 1e6  # far beyond anything seen in training
+    outlier[1, 0] = -1e6
+    raw = model.pipeline.predict(outlier)
+    assert abs(raw[0]) > 1e3 and abs(raw[1]) > 1e3
+    clipped = model.predict(outlier)
+    assert clipped.min() >= fitted.min() and clipped.max() <= fitted.max()
+    assert clipped[0] == fitted.max() if raw[0] > 0 else clipped[0] == fitted.min()
+    if fitted.min() <= raw[2] <= fitted.max():
+        assert clipped[2] == raw[2]
+    contributions, bias = model.contributions_with_bias(outlier)
+    np.testing.assert_allclose(contributions.sum(axis=1) + bias, clipped, atol=1e-9)
+    restored = type(model).from_bytes(model.to_bytes())
+    np.testing.assert_array_equal(restored.predict(outlier), clipped)
+
+
+def test_linear_treats_an_infinite_feature_as_missing(data):
+    X, y = data["X_train"], data["y_train"]
+    model = fit_regressor("linear", X, y, None, None, feature_names=NAMES)
+    rows = data["X_test"][:2].copy()
+    infinite, missing = rows.copy(), rows.copy()
+    infinite[0, 1], missing[0, 1] = np.inf, np.nan
+    infinite[1, 2], missing[1, 2] = -np.inf, np.nan
+    np.testing.assert_array_equal(model.predict(infinite), model.predict(missing))
+    np.testing.assert_array_equal(model.contributions(infinite), model.contributions(missing))

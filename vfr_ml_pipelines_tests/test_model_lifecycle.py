@@ -6,6 +6,8 @@ Every test leaves the shared pipeline as it found it (champion, challenger, Redi
 
 from __future__ import annotations
 
+from datetime import date
+
 import dagster as dg
 import pytest
 from sqlalchemy import text
@@ -16,6 +18,7 @@ from vfr_ml_pipelines.defs.models.jobs import rollback_jobs
 from vfr_ml_pipelines.defs.serving.jobs import disable_ml_job, republish_job
 from vfr_ml_pipelines.lib.models.canaries import shuffle_labels_within_days
 from vfr_ml_pipelines.lib.models.champions import GATE_TAG
+from vfr_ml_pipelines.lib.models.comparison import COMPARISON_TAG, SEEN_UNTIL_TAG, PairedComparison
 from vfr_ml_pipelines.lib.models.dataset import load_training_dataset
 from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig, train_horizon
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION
@@ -97,11 +100,41 @@ def test_a_model_trained_on_noise_is_never_promoted(pipeline, registry):
     assert _history(pipeline) == history_before
 
 
+def test_a_champion_that_saw_the_challengers_window_is_not_compared(pipeline, registry):
+    """A challenger retrained on the same data as the champion: every session of its
+    validation window is one the champion trained on, so the comparison is refused (recorded
+    on the challenger, shown by the gate) and the champion stays."""
+    dataset, names = load_training_dataset(pipeline["engine"], pipeline["resources"]["feature_store"].offline, "1w")
+    config = HorizonTrainingConfig(
+        horizon="1w", algorithms=("linear",), tuning_trials=0, canary_seeds=(11,),
+    )
+    result = train_horizon(dataset, names, config)
+    champion = registry.by_alias(MODEL, CHAMPION)
+    assert date.fromisoformat(champion.tags[SEEN_UNTIL_TAG]) >= result.final.val_end
+    versions = training.log_candidates(registry, result, dataset, {"horizon": "1w", "purpose": "test: same data"})
+    retrained = training.register_challenger(registry, result, versions, "same-data")
+    registry.set_alias(MODEL, CHALLENGER, retrained.version)
+    comparison = training.compare_with_current_champion(registry, result, dataset, retrained)
+    assert comparison.champion == champion.model_id and comparison.refused and "unseen" in comparison.refused
+    recorded = PairedComparison.from_json(registry.version(MODEL, retrained.version).tags[COMPARISON_TAG])
+    assert recorded == comparison
+
+    run = _gate_and_champion(pipeline)
+    gate = [e for e in run.get_asset_check_evaluations() if e.check_name == "promotion_gate"]
+    assert len(gate) == 1 and gate[0].passed is False
+    assert "no fair comparison" in gate[0].description
+    assert gate[0].metadata["paired_sessions"].value == comparison.n_days
+    assert registry.by_alias(MODEL, CHAMPION).version == champion.version
+
+
 def test_promotion_then_rollback_job_restores_the_previous_champion_and_republishes(pipeline, registry, redis_client):
     champion = registry.by_alias(MODEL, CHAMPION)
-    # a new challenger that passes the gate: the same model with a better recorded
-    # validation Rank IC (the gate reads the registry's figures)
-    tags = {**champion.tags, "validation_rank_ic": repr(float(champion.tags["validation_rank_ic"]) + 0.05)}
+    # a new challenger that passes the gate: the same model with a recorded paired comparison
+    # that beats the current champion on unseen sessions (the gate reads the registry's figures)
+    better = PairedComparison(champion=champion.model_id, seen_until="2026-01-02", window_start="2026-01-05",
+                              window_end="2026-05-01", n_days=85, lag=5, challenger_rank_ic=0.08,
+                              champion_rank_ic=0.03, mean_difference=0.05, standard_error=0.01, t=5.0)
+    tags = {**champion.tags, COMPARISON_TAG: better.to_json()}
     new = registry.copy_version(registry.version(MODEL, champion.version), MODEL, tags)
     registry.set_alias(MODEL, CHALLENGER, new.version)
     run = _gate_and_champion(pipeline)

@@ -7,6 +7,7 @@ from vfr_ml_pipelines.lib import settings
 from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.labels import HORIZON_DAYS
 from vfr_ml_pipelines.lib.models import champions
+from vfr_ml_pipelines.lib.models.comparison import SEEN_UNTIL_TAG
 from vfr_ml_pipelines.lib.models.dataset import load_training_dataset
 from vfr_ml_pipelines.lib.models.pipeline import VAL_DAYS, HorizonTrainingConfig, train_horizon
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, serving_model_name
@@ -28,8 +29,10 @@ class ModelTrainingConfig(dg.Config):
     embargo_days: int = 5
     train_days: int | None = None
     min_train_days: int = 60
-    tuning_trials: int = 10
-    tuning_timeout_seconds: float = 30.0
+    target: str = HorizonTrainingConfig.target
+    tuning_trials: int = HorizonTrainingConfig.tuning_trials
+    # a safety net only (reported in the metadata when it trips): trials bound the search
+    tuning_timeout_seconds: float = HorizonTrainingConfig.tuning_timeout_seconds
     ensemble_recent_days: int = 60
     canary_seeds: list[int] = [11, 12, 13]
     seed: int = 7
@@ -42,7 +45,7 @@ class ModelTrainingConfig(dg.Config):
                 scheme=self.scheme, n_folds=self.n_folds, test_fraction=self.test_fraction, val_days=val_days,
                 embargo_days=self.embargo_days, train_days=self.train_days, min_train_days=self.min_train_days,
             ),
-            tuning_trials=self.tuning_trials, tuning_timeout_seconds=self.tuning_timeout_seconds,
+            target=self.target, tuning_trials=self.tuning_trials, tuning_timeout_seconds=self.tuning_timeout_seconds,
             ensemble_recent_days=self.ensemble_recent_days, canary_seeds=tuple(self.canary_seeds), seed=self.seed,
         )
 
@@ -129,12 +132,16 @@ def build_training_asset(horizon: str) -> dg.AssetsDefinition:
             "feature_set_version": catalog.MATRIX_VERSION,
             "data_start": str(result.data_start),
             "data_end": str(result.data_end),
+            SEEN_UNTIL_TAG: result.seen_until.isoformat(),
             "code_version": settings.code_version(),
             "horizon": horizon,
         }
         versions = training.log_candidates(registry, result, dataset, base_tags)
         challenger = training.register_challenger(registry, result, versions, fp)
         registry.set_alias(serving_name, CHALLENGER, challenger.version)
+        comparison = training.compare_with_current_champion(registry, result, dataset, challenger)
+        if comparison is not None:
+            context.log.info(f"{horizon}: {comparison.describe()}")
         with warehouse.engine.begin() as conn:
             for version in versions.values():
                 champions.mirror_status(conn, version, horizon, "validated")
@@ -161,6 +168,8 @@ def build_training_asset(horizon: str) -> dg.AssetsDefinition:
                 "folds": dg.MetadataValue.json([f.as_dict() for f in [*result.folds, result.final]]),
                 "rows": result.rows,
                 "training_seconds": round(result.seconds, 1),
+                "champion_comparison": comparison.describe() if comparison is not None else "no champion",
+                "tuning_stopped_by_time": dg.MetadataValue.json(result.tuning_stopped_by_time()),
                 "reused": False,
                 "fingerprint": fp,
             },

@@ -12,9 +12,12 @@ import pandas as pd
 
 from vfr_ml_pipelines.lib.features.labels import HORIZON_DAYS
 from vfr_ml_pipelines.lib.models import plots
-from vfr_ml_pipelines.lib.models.pipeline import Candidate, HorizonResult
+from vfr_ml_pipelines.lib.models.comparison import COMPARISON_TAG, PairedComparison, compare_with_champion
+from vfr_ml_pipelines.lib.models.pipeline import Candidate, HorizonResult, final_validation_rows
 from vfr_ml_pipelines.lib.models.promotion import FALSE, NOT_APPLICABLE, TRUE
-from vfr_ml_pipelines.lib.models.registry import ModelRegistry, RegisteredVersion, registered_model_name, serving_model_name
+from vfr_ml_pipelines.lib.models.registry import (
+    CHAMPION, ModelRegistry, RegisteredVersion, registered_model_name, serving_model_name,
+)
 
 REPORTED = ("ic", "icir", "rank_ic", "rank_icir", "direction_accuracy", "precision", "recall", "f1", "auc", "brier", "ece")
 
@@ -136,7 +139,7 @@ def register_challenger(
         {
             "fingerprint": fingerprint_,
             "candidate_versions": json.dumps({n: v.model_id for n, v in versions.items()}),
-            "selected_by": "best validation Rank IC among serving-eligible candidates",
+            "selected_by": "best validation Rank IC among all candidates",
         },
     )
 
@@ -154,3 +157,23 @@ def metrics_table(result: HorizonResult) -> str:
             cells.append("" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.4f}")
         lines.append(f"| {row['model']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def compare_with_current_champion(
+    registry: ModelRegistry, result: HorizonResult, dataset: pd.DataFrame, challenger: RegisteredVersion
+) -> PairedComparison | None:
+    """Score the horizon's champion on the challenger's final validation window (the
+    sessions it never saw) and record the paired comparison as the challenger's
+    `champion_comparison` tag, which the promotion gate reads. None without a champion
+    (or when the challenger is the champion)."""
+    name = serving_model_name(result.horizon)
+    champion = registry.by_alias(name, CHAMPION)
+    if champion is None or champion.version == challenger.version:
+        return None
+    champion_model = registry.load_serving_model(name, champion.version).model
+    comparison = compare_with_champion(
+        final_validation_rows(dataset, result), result.selected().model, champion_model,
+        champion_id=champion.model_id, champion_tags=champion.tags, horizon_days=HORIZON_DAYS[result.horizon],
+    )
+    registry.set_version_tags(name, challenger.version, {COMPARISON_TAG: comparison.to_json()})
+    return comparison

@@ -5,10 +5,14 @@ A challenger is promoted only when every condition holds:
 2. its validation Rank IC is significantly positive: the t-statistic of the daily Rank ICs,
    counting days whose labels overlap only once (n_days / horizon_days), is at least
    `min_validation_t` (so a model without skill is never promoted, champion or not);
-   and it beats the champion's validation Rank IC by at least `margin` (or there is no
-   champion);
-3. it loads through MLflow in under `max_load_seconds`;
-4. its stored model is at most `max_size_bytes`.
+3. when there is a champion: on the sessions of the challenger's validation window that the
+   champion never saw, scored by both (`comparison.PairedComparison`), the challenger's
+   mean daily Rank IC beats the champion's by at least `margin` with a paired t-statistic
+   (Newey-West, lag = horizon) of at least `min_paired_t`; a comparison that could not be
+   made fairly (the champion saw the window, too few unseen sessions, a different
+   feature set) keeps the champion, and says why;
+4. it loads through MLflow in under `max_load_seconds`;
+5. its stored model is at most `max_size_bytes`.
 Otherwise the champion stays, and the decision lists every condition with its figures.
 """
 
@@ -17,6 +21,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from vfr_ml_pipelines.lib.models.comparison import PairedComparison
 
 TRUE, FALSE, NOT_APPLICABLE = "true", "false", "n/a"
 
@@ -27,10 +33,13 @@ class PromotionPolicy:
     max_load_seconds: float = 1.0
     max_size_bytes: int = 50_000_000
     min_validation_t: float = 2.0
+    # the challenger's edge over the champion on the same unseen sessions must be more than
+    # noise: one Newey-West standard error (one-sided ~84 %) on top of the margin
+    min_paired_t: float = 1.0
 
     def __post_init__(self) -> None:
-        if not math.isfinite(self.margin):
-            raise ValueError(f"margin must be finite, got {self.margin}")
+        if not math.isfinite(self.margin) or not math.isfinite(self.min_paired_t):
+            raise ValueError(f"margin and min_paired_t must be finite, got {self.margin}, {self.min_paired_t}")
         if self.max_load_seconds <= 0 or self.max_size_bytes <= 0:
             raise ValueError("max_load_seconds and max_size_bytes must be positive")
 
@@ -63,9 +72,13 @@ def decide(
     load_seconds: float,
     size_bytes: int,
     policy: PromotionPolicy,
+    comparison: PairedComparison | None = None,
+    champion_id: str | None = None,
 ) -> PromotionDecision:
     """`challenger` / `champion`: the registered versions' tags (`validation_rank_ic`,
-    `canary_shuffled_passed`, `canary_oracle_passed`, `canary_*_message`)."""
+    `canary_shuffled_passed`, `canary_oracle_passed`, `canary_*_message`). `comparison`:
+    the champion scored on the challenger's validation window (needed when there is a
+    champion; it must name `champion_id`, the current champion)."""
     passed: list[str] = []
     failed: list[str] = []
     leak = False
@@ -91,16 +104,19 @@ def decide(
         failed.append("validation Rank IC is missing or not finite")
     elif champion is None:
         passed.append(f"validation Rank IC {new_ic:.4f}; no champion yet")
+    elif comparison is None:
+        failed.append("the champion was not scored on the challenger's validation window (no paired comparison recorded)")
+    elif champion_id is not None and comparison.champion != champion_id:
+        failed.append(f"the paired comparison was made against {comparison.champion}, but the champion is now {champion_id}")
+    elif comparison.refused:
+        failed.append(comparison.describe())
+    elif comparison.mean_difference >= policy.margin and comparison.t >= policy.min_paired_t:
+        passed.append(f"beats the champion by >= {policy.margin} with paired t >= {policy.min_paired_t}: {comparison.describe()}")
     else:
-        old_ic = _float(champion, "validation_rank_ic")
-        if not math.isfinite(old_ic):
-            passed.append(f"validation Rank IC {new_ic:.4f}; the champion has none recorded")
-        elif new_ic >= old_ic + policy.margin:
-            passed.append(f"validation Rank IC {new_ic:.4f} beats the champion's {old_ic:.4f} by >= {policy.margin}")
-        else:
-            failed.append(
-                f"validation Rank IC {new_ic:.4f} does not beat the champion's {old_ic:.4f} by the margin {policy.margin}"
-            )
+        failed.append(
+            f"does not beat the champion by the margin {policy.margin} with paired t >= {policy.min_paired_t}: "
+            f"{comparison.describe()}"
+        )
 
     if load_seconds < policy.max_load_seconds:
         passed.append(f"loads in {load_seconds:.3f} s (< {policy.max_load_seconds} s)")
