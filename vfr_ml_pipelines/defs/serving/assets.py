@@ -66,7 +66,7 @@ def predictions(
             rows = prediction_rows(
                 features, prices, out["expected_return"].to_numpy(),
                 probabilities=out["probability"].to_numpy(),
-                feature_names=[n for n in catalog.RAW_NAMES if n in features.columns],
+                feature_names=list(catalog.RAW_NAMES),
                 thresholds=thresholds, as_of=day, horizon=served.horizon,
                 model_name=served.version.name, model_version=served.version.version, predicted_at=predicted_at,
             )
@@ -97,10 +97,13 @@ def _prediction_writes(served: ServedModel, rows, now_ms: int, ttl: int) -> list
     writes = []
     for rec in rows.itertuples(index=False):
         values = rec.features if isinstance(rec.features, dict) else json.loads(rec.features)
-        vector = payloads.feature_vector(rec.symbol, values, list(catalog.RAW_NAMES), as_of_ms)
+        vector = payloads.feature_vector(rec.symbol, values, list(catalog.RAW_NAMES), as_of_ms, rec.feature_quality_score)
         for model_id in model_ids:
+            # the payload names the real model under every key, `default` included (VFR's
+            # reader copies cached.modelId into its result)
             payload = payloads.ml_prediction(
-                symbol=rec.symbol, model_id=model_id, model_version=served.version.version, horizon=served.horizon,
+                symbol=rec.symbol, model_id=served.version.model_id, model_version=served.version.version,
+                horizon=served.horizon,
                 expected_return=rec.expected_return, probability=rec.probability, direction=rec.direction,
                 confidence=rec.confidence, features=vector, made_at_ms=now_ms, ttl_seconds=ttl,
             )
@@ -242,7 +245,7 @@ def vfr_feature_export(
     writes = [
         vfr_cache.CacheWrite(
             vfr_cache.feature_vector_key(rec["symbol"]),
-            payloads.feature_vector(rec["symbol"], rec, list(catalog.RAW_NAMES), as_of_ms, float(rec.get("quality_score", 1.0))),
+            payloads.feature_vector(rec["symbol"], rec, list(catalog.RAW_NAMES), as_of_ms, rec.get("quality_score")),
             ttl,
         )
         for rec in vectors.to_dict("records")
