@@ -137,3 +137,13 @@ CREATE INDEX IF NOT EXISTS idx_batch_symbols_covering
     ON ml_feature_store (feature_id, timestamp DESC)
     INCLUDE (ticker, value, data_quality_score, source_provider)
     WHERE validation_status = 'valid';
+
+-- This project's earlier ml_predictions rows were price targets, which VFR's tracker and
+-- metrics read as strong UP calls: they are removed (the same forecasts stay in
+-- vfr_ml.predictions); rows of every other writer are left alone.
+DELETE FROM ml_predictions
+WHERE prediction_type = 'price_target'
+  AND enhancement_id IN (
+      SELECT enhancement_id FROM ml_enhancement_definitions
+      WHERE enhancement_name IN ('vfr_ml_pipelines_1h', 'vfr_ml_pipelines_4h', 'vfr_ml_pipelines_1d',
+                                 'vfr_ml_pipelines_1w', 'vfr_ml_pipelines_1m', 'vfr_ml_pipelines_3m'));

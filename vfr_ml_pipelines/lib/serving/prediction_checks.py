@@ -152,8 +152,9 @@ def _row_problems(
 
     # fits VFR's ml_predictions exactly as the writer fits it (only for otherwise sane
     # numbers, so one NaN is reported once)
-    if all(numbers.get(n) is not None for n in ("expected_return", "confidence", "current_price")):
-        _, table_problems = ml_prediction_problems(row["symbol"], expected, confidence, price)
+    sane = all(numbers.get(n) is not None for n in ("probability", "confidence", "current_price"))
+    if sane and 0.0 <= probability <= 1.0 and direction in DIRECTIONS:  # type: ignore[operator]
+        _, table_problems = ml_prediction_problems(row["symbol"], direction, probability, confidence, price)
         problems.extend(table_problems)
     return problems
 
