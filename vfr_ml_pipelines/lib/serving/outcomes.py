@@ -181,6 +181,19 @@ WHERE p.enhancement_id IN (SELECT enhancement_id FROM ml_enhancement_definitions
 """
 
 
+def outcome_parameters(today: date) -> dict:
+    """The bind parameters of the outcome statements for `today`."""
+    if not isinstance(today, date):
+        raise ValueError(f"today must be a date, got {today!r}")
+    return {
+        "names": project_enhancement_names(),
+        "today": today,
+        "tz": MARKET_TZ.key,
+        "close": MARKET_CLOSE,
+        "limit": _DECIMAL_12_4_LIMIT,
+    }
+
+
 def fill_outcomes(conn: Connection, *, today: date) -> OutcomeReport:
     """Fill (or correct) the realized outcome of every one of this project's
     `ml_predictions` rows whose label is known by `today`, in `ml_predictions` and
@@ -190,15 +203,7 @@ def fill_outcomes(conn: Connection, *, today: date) -> OutcomeReport:
 
     Raises ValueError, before writing anything, when a known label is NaN / Infinity or an
     outcome would not fit its decimal column, naming the symbols and days."""
-    if not isinstance(today, date):
-        raise ValueError(f"today must be a date, got {today!r}")
-    params = {
-        "names": project_enhancement_names(),
-        "today": today,
-        "tz": MARKET_TZ.key,
-        "close": MARKET_CLOSE,
-        "limit": _DECIMAL_12_4_LIMIT,
-    }
+    params = outcome_parameters(today)
     # the labels' digits are read through their text form, which is the shortest exact one
     # only while extra_float_digits > 0 (PostgreSQL's default, 1); a session set lower
     # gets the default back for this transaction

@@ -235,10 +235,21 @@ def write_ml_predictions(conn: Connection, predictions: pd.DataFrame, horizon: s
     outcome (in ml_predictions and ml_outcomes) is cleared so `outcomes.fill_outcomes`
     recomputes it instead of leaving a stale one."""
     _check_horizon(horizon)
+    enhancement_id = ensure_enhancement_definition(conn, horizon)
+    rows = ml_prediction_records(predictions, horizon, as_of, enhancement_id)
+    if not rows:
+        return 0
+    conn.execute(text(_UPSERT_PREDICTION), rows)
+    conn.execute(text(_UPSERT_SESSION), rows)
+    conn.execute(text(_DROP_STALE_OUTCOMES), {"ids": [r["id"] for r in rows]})
+    return len(rows)
+
+
+def ml_prediction_records(predictions: pd.DataFrame, horizon: str, as_of: date, enhancement_id: uuid.UUID) -> list[dict]:
+    """The fitted parameters of `write_ml_predictions`' statements, one dict per symbol."""
     dupes = sorted(set(predictions["symbol"][predictions["symbol"].duplicated()]))
     if dupes:
         raise ValueError(f"ml_predictions for {horizon} on {as_of}: symbols appear more than once: {dupes[:10]}")
-    enhancement_id = ensure_enhancement_definition(conn, horizon)
     rows = []
     for rec in predictions.itertuples(index=False):
         values = ml_prediction_values(
@@ -266,12 +277,7 @@ def write_ml_predictions(conn: Connection, predictions: pd.DataFrame, horizon: s
                 "expected_return": float(expected),
             }
         )
-    if not rows:
-        return 0
-    conn.execute(text(_UPSERT_PREDICTION), rows)
-    conn.execute(text(_UPSERT_SESSION), rows)
-    conn.execute(text(_DROP_STALE_OUTCOMES), {"ids": [r["id"] for r in rows]})
-    return len(rows)
+    return rows
 
 
 def upsert_ml_model(
