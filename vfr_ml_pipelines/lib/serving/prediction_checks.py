@@ -161,11 +161,10 @@ def _row_problems(
 
 def _ordering_problems(records: list[dict[str, Any]], several: bool) -> list[str]:
     """Within one horizon (and model), a higher expected_return must not come with a lower
-    probability: both are increasing maps of the same model score (ReturnScale and a Platt
-    calibrator, `models.serving_model`), so a reversal means a sign flip somewhere (e.g. a
-    calibrator fitted with a negative slope) and VFR would show a larger expected gain as
-    less likely to be a gain. The sign of expected_return alone proves nothing: the
-    calibrator's intercept lets a small negative expected return have P(up) > 0.5."""
+    probability: the probability is an increasing function of the expected return
+    (`models.calibration.ReturnCalibration`), so a reversal means the two fields were not
+    computed from one model, and VFR would show a larger expected gain as less likely to be
+    a gain."""
     groups: dict[tuple[Any, ...], list[tuple[float, float, str]]] = {}
     for r in records:
         expected, probability = _finite(r["expected_return"]), _finite(r["probability"])
