@@ -79,7 +79,9 @@ base AS (
       AND l.known_date <= :today
       AND l.forward_return {_FINITE}
 ),
-market AS (
+-- one row per (horizon, session), computed once: inlined, the planner (which cannot
+-- estimate `base`) re-ran it for every predicted row (70 s at 5,000 symbols)
+market AS MATERIALIZED (
     SELECT l.horizon, l.trade_date, avg(l.forward_return::text::numeric) AS m
     FROM vfr_ml.labels l
     WHERE (l.horizon, l.trade_date) IN (SELECT DISTINCT prediction_horizon, as_of_date FROM base)
