@@ -198,13 +198,18 @@ def bench_vfr_rows(symbols: int, repeats: int) -> dict[str, float]:
                 rows: list = []
                 timed("records", lambda: rows.extend(vfr_tables.ml_prediction_records(frame, "1w", as_of, enhancement_id)))
                 timed("predictions", lambda: conn.execute(text(vfr_tables._UPSERT_PREDICTION), rows))
-                timed("sessions", lambda: (conn.execute(text(vfr_tables._UPSERT_SESSION), rows),
+                timed("sessions", lambda: (conn.execute(text(vfr_tables._UPSERT_SESSION), vfr_tables.session_parameters(rows)),
                                            conn.execute(text(vfr_tables._DROP_STALE_OUTCOMES), {"ids": [r["id"] for r in rows]})))
                 labels.to_sql("labels", conn, schema="vfr_ml", if_exists="append", index=False, method="multi", chunksize=1000)
             params = outcomes.outcome_parameters(as_of + timedelta(days=7))
+            update_only = outcomes._OUTCOMES + outcomes._PREDICTION_UPDATE_CTE + "\nSELECT count(*) FROM updated"
             with engine.begin() as conn:
-                timed("outcome_update", lambda: conn.execute(text(outcomes._UPDATE_PREDICTIONS), params).all())
-                timed("ml_outcomes", lambda: conn.execute(text(outcomes._UPSERT_OUTCOMES), params).one())
+                # the ml_predictions outcome update alone (what fill_outcomes did before ml_outcomes),
+                # rolled back, then the statement fill_outcomes runs now (both tables)
+                savepoint = conn.begin_nested()
+                timed("outcome_update", lambda: conn.execute(text(update_only), params).all())
+                savepoint.rollback()
+                timed("fill", lambda: conn.execute(text(outcomes._FILL), params).all())
                 timed("refresh_views", lambda: conn.execute(text("SELECT refresh_ml_performance_views()")))
         engine.dispose()
     return best
@@ -321,13 +326,14 @@ def main() -> None:
     if not args.no_sql:
         sql = bench_vfr_rows(args.entries, args.repeats)
         before = sql["records"] + sql["predictions"] + sql["outcome_update"]
-        extra = sql["sessions"] + sql["ml_outcomes"] + sql["refresh_views"]
+        ml_outcomes = max(0.0, sql["fill"] - sql["outcome_update"])
+        extra = sql["sessions"] + ml_outcomes + sql["refresh_views"]
         publish = ours_s + before + extra
         print(f"VFR's SQL rows ({args.entries:,} symbols of one session, best of {args.repeats}):")
         print(f"  existing work:          ml_predictions rows {1e3 * (sql['records'] + sql['predictions']):.1f} ms, "
               f"outcome update {1e3 * sql['outcome_update']:.1f} ms")
         print(f"  extra work:             session rows + stale-outcome cleanup {1e3 * sql['sessions']:.1f} ms, "
-              f"ml_outcomes upsert {1e3 * sql['ml_outcomes']:.1f} ms, view refresh {1e3 * sql['refresh_views']:.1f} ms")
+              f"ml_outcomes upsert {1e3 * ml_outcomes:.1f} ms (fill of both tables {1e3 * sql['fill']:.1f} ms), view refresh {1e3 * sql['refresh_views']:.1f} ms")
         share = extra / publish
         print(f"  extra / publish:        {share:.1%} of {1e3 * publish:.0f} ms (Redis publish + the SQL above) "
               f"({'meets' if share < SQL_TARGET_SHARE else 'MISSES'} the {SQL_TARGET_SHARE:.0%} target)")

@@ -117,9 +117,8 @@ WHERE p.enhancement_id IN (SELECT enhancement_id FROM ml_enhancement_definitions
 ORDER BY l.trade_date, l.symbol LIMIT 10
 """
 
-_UPDATE_PREDICTIONS = (
-    _OUTCOMES
-    + """,
+# ml_predictions' outcome columns (a CTE appended to _OUTCOMES)
+_PREDICTION_UPDATE_CTE = """,
 computed AS (
     SELECT prediction_id, prediction_horizon,
            vfr_ml.round_half_even(r, 8) AS actual_value,
@@ -140,20 +139,17 @@ updated AS (
       AND (p.actual_value, p.actual_timestamp, p.prediction_error, p.direction_correct)
           IS DISTINCT FROM (c.actual_value, c.actual_timestamp, c.prediction_error, c.direction_correct)
     RETURNING p.prediction_horizon
-)
-SELECT prediction_horizon AS horizon, count(*) AS n FROM updated GROUP BY prediction_horizon ORDER BY 1
-"""
-)
+)"""
 
 _OUTCOME_COLUMNS = (
     "ticker, prediction_timestamp, outcome_timestamp, days_elapsed, predicted_direction, predicted_value, "
     "predicted_confidence, initial_price, final_price, actual_return, actual_direction, direction_correct, "
     "return_error, market_return, sector_return, relative_performance, data_complete, outlier_flag"
 )
+_COLUMNS = [c.strip() for c in _OUTCOME_COLUMNS.split(",")]
 
-_UPSERT_OUTCOMES = (
-    _OUTCOMES
-    + f""",
+# VFR's ml_outcomes rows (a CTE appended after _PREDICTION_UPDATE_CTE)
+_OUTCOME_UPSERT_CTE = f""",
 storable AS (
     SELECT * FROM outcome WHERE r BETWEEN -1 AND 10 AND m BETWEEN -1 AND 10
 ),
@@ -165,13 +161,20 @@ written AS (
            predicted_direction = actual_direction, vfr_ml.round_half_even(abs(predicted_value - r), 6),
            vfr_ml.round_half_even(m, 6), NULL, vfr_ml.round_half_even(r - m, 6), true, false
     FROM storable
-    ON CONFLICT (prediction_id) DO UPDATE SET ({_OUTCOME_COLUMNS}) = ROW({", ".join(f"EXCLUDED.{c.strip()}" for c in _OUTCOME_COLUMNS.split(","))})
-    WHERE ({", ".join(f"o.{c.strip()}" for c in _OUTCOME_COLUMNS.split(","))})
-          IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c.strip()}" for c in _OUTCOME_COLUMNS.split(","))})
+    ON CONFLICT (prediction_id) DO UPDATE SET ({_OUTCOME_COLUMNS}) = ROW({", ".join(f"EXCLUDED.{c}" for c in _COLUMNS)})
+    WHERE ({", ".join(f"o.{c}" for c in _COLUMNS)}) IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in _COLUMNS)})
     RETURNING 1
-)
-SELECT (SELECT count(*) FROM written) AS written,
-       (SELECT count(*) FROM outcome) - (SELECT count(*) FROM storable) AS skipped
+)"""
+
+# both tables in one statement, sharing the (costly) outcome computation
+_FILL = (
+    _OUTCOMES
+    + _PREDICTION_UPDATE_CTE
+    + _OUTCOME_UPSERT_CTE
+    + """
+SELECT 'updated' AS what, prediction_horizon AS horizon, count(*) AS n FROM updated GROUP BY prediction_horizon
+UNION ALL SELECT 'written', NULL, count(*) FROM written
+UNION ALL SELECT 'skipped', NULL, (SELECT count(*) FROM outcome) - (SELECT count(*) FROM storable)
 """
 )
 
@@ -199,7 +202,7 @@ def outcome_parameters(today: date) -> dict:
 def fill_outcomes(conn: Connection, *, today: date) -> OutcomeReport:
     """Fill (or correct) the realized outcome of every one of this project's
     `ml_predictions` rows whose label is known by `today`, in `ml_predictions` and
-    `ml_outcomes` (set-based statements), then refresh VFR's performance views when an
+    `ml_outcomes` (one set-based statement), then refresh VFR's performance views when an
     outcome changed; rows whose horizon has not passed stay NULL. Runs inside the caller's
     transaction.
 
@@ -219,9 +222,14 @@ def fill_outcomes(conn: Connection, *, today: date) -> OutcomeReport:
     if overflows:
         shown = ", ".join(f"{r.ticker} {r.prediction_horizon} {r.as_of_date}: final_price {r.final_price}" for r in overflows)
         raise ValueError(f"outcomes do not fit ml_outcomes' decimal(12,4) ({shown})")
-    per_horizon = {r.horizon: int(r.n) for r in conn.execute(text(_UPDATE_PREDICTIONS), params)}
-    upserted = conn.execute(text(_UPSERT_OUTCOMES), params).one()
-    if upserted.written:
+    per_horizon: dict[str, int] = {}
+    counts = {"written": 0, "skipped": 0}
+    for row in conn.execute(text(_FILL), params):
+        if row.what == "updated":
+            per_horizon[row.horizon] = int(row.n)
+        else:
+            counts[row.what] = int(row.n)
+    if counts["written"]:
         conn.execute(text("SELECT refresh_ml_performance_views()"))
     pending = conn.execute(text(_PENDING), params).one()
     return OutcomeReport(
@@ -229,6 +237,6 @@ def fill_outcomes(conn: Connection, *, today: date) -> OutcomeReport:
         horizons=per_horizon,
         pending=int(pending.pending),
         oldest_pending=pending.oldest,
-        outcomes_written=int(upserted.written),
-        outcomes_skipped=int(upserted.skipped),
+        outcomes_written=counts["written"],
+        outcomes_skipped=counts["skipped"],
     )
