@@ -15,7 +15,15 @@ measures, best of --repeats each:
     each envelope, then the same raw pipeline) to show what the encoding costs anyway;
 (c) `redis-benchmark -t set -P 16 -n <entries> -d <mean entry bytes> -q` on the same server (C
     client, 50 connections, the server's SET throughput ceiling); skipped when the binary is
-    missing.
+    missing;
+(d) what VFR's SQL read path adds to a daily publish (`--no-sql` skips it; PostgreSQL is
+    DATABASE_URL or an embedded server, a scratch database dropped at the end): for --entries
+    symbols of one session, the `ml_predictions` direction rows (the write that existed before)
+    against the extra work of ml_predictions' session rows and stale-outcome cleanup, then on
+    the session whose horizon has passed the `ml_predictions` outcome update against the extra
+    `ml_outcomes` upsert and the refresh of VFR's two materialized views; the extra work as a
+    share of the publish (the Redis publish of (a) plus every SQL statement timed here: a
+    lower bound of a real publish, so the share is an upper bound).
 
 Prints entries/s and MB/s of each and the ratio ours / raw (target >= 50 %), with the client's
 and the server's CPU time of each path (a shared 2-core machine makes wall times noisy; CPU
@@ -46,11 +54,14 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vfr_ml_pipelines.lib import embedded  # noqa: E402
-from vfr_ml_pipelines.lib.serving import payloads, vfr_cache  # noqa: E402
+from _servers import scratch_database  # noqa: E402
+from vfr_ml_pipelines.lib import embedded, settings  # noqa: E402
+from vfr_ml_pipelines.lib.serving import outcomes, payloads, vfr_cache, vfr_tables  # noqa: E402
+from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine  # noqa: E402
 
 TARGET_RATIO = 0.5
 TTL = 93_600
+SQL_TARGET_SHARE = 0.10
 
 
 @contextmanager
@@ -151,11 +162,65 @@ def redis_benchmark(url: str, n: int, size: int) -> float | None:
     return float(found[-1])
 
 
+def bench_vfr_rows(symbols: int, repeats: int) -> dict[str, float]:
+    """Best-of-`repeats` seconds of each SQL part of a daily publish for `symbols` symbols (d)."""
+    from datetime import UTC, date, datetime, timedelta
+
+    import pandas as pd
+    from sqlalchemy import text
+
+    rng = np.random.default_rng(3)
+    names = [f"S{i:05d}" for i in range(symbols)]
+    best: dict[str, float] = {}
+
+    def timed(name: str, fn) -> None:
+        started = time.perf_counter()
+        fn()
+        best[name] = min(best.get(name, float("inf")), time.perf_counter() - started)
+
+    with scratch_database() as url:
+        engine = create_warehouse_engine(url)
+        apply_migrations(engine, settings.sql_dir())
+        for i in range(repeats):
+            as_of = date(2031, 1, 5) + timedelta(days=7 * i)  # a new session each time: inserts
+            p = rng.uniform(0.3, 0.7, symbols)
+            frame = pd.DataFrame({
+                "symbol": names, "current_price": rng.uniform(5, 500, symbols).round(2),
+                "expected_return": (p - 0.5) / 10, "probability": p, "confidence": np.abs(2 * p - 1),
+                "direction": np.where(p >= 0.55, "BUY", np.where(p <= 0.45, "SELL", "HOLD")),
+                "predicted_at": datetime.now(UTC), "model_name": "vfr-1w", "model_version": "1",
+            })
+            labels = pd.DataFrame({"horizon": "1w", "trade_date": as_of, "symbol": names,
+                                   "forward_return": rng.normal(0.002, 0.04, symbols), "excess_return": 0.0,
+                                   "known_date": as_of + timedelta(days=7)})
+            with engine.begin() as conn:
+                enhancement_id = vfr_tables.ensure_enhancement_definition(conn, "1w")
+                rows: list = []
+                timed("records", lambda: rows.extend(vfr_tables.ml_prediction_records(frame, "1w", as_of, enhancement_id)))
+                timed("predictions", lambda: conn.execute(text(vfr_tables._UPSERT_PREDICTION), rows))
+                timed("sessions", lambda: (conn.execute(text(vfr_tables._UPSERT_SESSION), vfr_tables.session_parameters(rows)),
+                                           conn.execute(text(vfr_tables._DROP_STALE_OUTCOMES), {"ids": [r["id"] for r in rows]})))
+                labels.to_sql("labels", conn, schema="vfr_ml", if_exists="append", index=False, method="multi", chunksize=1000)
+            params = outcomes.outcome_parameters(as_of + timedelta(days=7))
+            update_only = outcomes._OUTCOMES + outcomes._PREDICTION_UPDATE_CTE + "\nSELECT count(*) FROM updated"
+            with engine.begin() as conn:
+                # the ml_predictions outcome update alone (what fill_outcomes did before ml_outcomes),
+                # rolled back, then the statement fill_outcomes runs now (both tables)
+                savepoint = conn.begin_nested()
+                timed("outcome_update", lambda: conn.execute(text(update_only), params).all())
+                savepoint.rollback()
+                timed("fill", lambda: conn.execute(text(outcomes._FILL), params).all())
+                timed("refresh_views", lambda: conn.execute(text("SELECT refresh_ml_performance_views()")))
+        engine.dispose()
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=5000)
     parser.add_argument("--features", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-sql", action="store_true", help="skip (d), VFR's SQL rows")
     args = parser.parse_args()
     run_started = time.perf_counter()
     now_ms = int(time.time() * 1000)
@@ -258,6 +323,20 @@ def main() -> None:
         else:
             print("redis-benchmark:          skipped (binary not found or failed)")
         client.close()
+    if not args.no_sql:
+        sql = bench_vfr_rows(args.entries, args.repeats)
+        before = sql["records"] + sql["predictions"] + sql["outcome_update"]
+        ml_outcomes = max(0.0, sql["fill"] - sql["outcome_update"])
+        extra = sql["sessions"] + ml_outcomes + sql["refresh_views"]
+        publish = ours_s + before + extra
+        print(f"VFR's SQL rows ({args.entries:,} symbols of one session, best of {args.repeats}):")
+        print(f"  existing work:          ml_predictions rows {1e3 * (sql['records'] + sql['predictions']):.1f} ms, "
+              f"outcome update {1e3 * sql['outcome_update']:.1f} ms")
+        print(f"  extra work:             session rows + stale-outcome cleanup {1e3 * sql['sessions']:.1f} ms, "
+              f"ml_outcomes upsert {1e3 * ml_outcomes:.1f} ms (fill of both tables {1e3 * sql['fill']:.1f} ms), view refresh {1e3 * sql['refresh_views']:.1f} ms")
+        share = extra / publish
+        print(f"  extra / publish:        {share:.1%} of {1e3 * publish:.0f} ms (Redis publish + the SQL above) "
+              f"({'meets' if share < SQL_TARGET_SHARE else 'MISSES'} the {SQL_TARGET_SHARE:.0%} target)")
     print(f"benchmark wall time:      {time.perf_counter() - run_started:.0f} s")
 
 

@@ -37,7 +37,7 @@ import vfr_ml_pipelines  # noqa: E402,F401  (sets the OpenMP wait policy before 
 import lightgbm as lgb  # noqa: E402
 
 from vfr_ml_pipelines.lib.models.algorithms import default_params, fit_regressor  # noqa: E402
-from vfr_ml_pipelines.lib.models.calibration import ProbabilityCalibrator, ReturnScale  # noqa: E402
+from vfr_ml_pipelines.lib.models.calibration import ReturnCalibration  # noqa: E402
 from vfr_ml_pipelines.lib.models.dataset import normalized_target  # noqa: E402
 from vfr_ml_pipelines.lib.models.ensemble import fit_rank_ic_ensemble  # noqa: E402
 from vfr_ml_pipelines.lib.models.serving_model import ServingModel  # noqa: E402
@@ -69,8 +69,8 @@ def pipeline_fit(frame: pd.DataFrame, names: list[str], cut: date, val_end: date
         "lightgbm", train[names].to_numpy(dtype=np.float64), train["target"].to_numpy(),
         X_val, val["target"].to_numpy(), feature_names=names, params=params,
     )
-    calibrator = ProbabilityCalibrator.fit(model.predict(X_val), val["forward_return"].to_numpy())
-    return ServingModel("1w", "lightgbm", model, calibrator, ReturnScale.fit(train))
+    calibration = ReturnCalibration.fit(model.predict(X_val), val["forward_return"].to_numpy(), val["trade_date"], horizon_days=5)
+    return ServingModel("1w", "lightgbm", model, calibration)
 
 
 def main() -> None:
@@ -134,8 +134,8 @@ def main() -> None:
     ensemble = fit_rank_ic_ensemble(members, X_small[split:], val_frame)
     models = {
         "lightgbm": served,
-        "xgboost": ServingModel("1w", "xgboost", xgb, served.calibrator, served.scale),
-        "ensemble": ServingModel("1w", "ensemble-rankic", ensemble, served.calibrator, served.scale),
+        "xgboost": ServingModel("1w", "xgboost", xgb, served.calibration),
+        "ensemble": ServingModel("1w", "ensemble-rankic", ensemble, served.calibration),
     }
     X_batch = batch.to_numpy(dtype=np.float64)
 

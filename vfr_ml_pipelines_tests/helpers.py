@@ -54,3 +54,25 @@ def materialize_range(resources: dict, start: str = HISTORY_START, end: str = AS
         [*ALL_ASSETS, *ALL_CHECKS], resources=resources, tags=range_tags(start, end), selection=selection,
         run_config=training_run_config() if selection is None else None,
     )
+
+
+def prediction_frame(rows: list[tuple[str, float, float, float]], as_of, model_version: str = "1"):
+    """Rows as `predict.prediction_rows` makes them, from (symbol, current_price,
+    expected_return, confidence): probability 0.5 + sign(expected) x confidence / 2 (so the
+    fields agree), direction by the default 0.55 / 0.45 thresholds, made 2 hours after the
+    session's close."""
+    from datetime import timedelta
+
+    import numpy as np
+    import pandas as pd
+
+    from vfr_ml_pipelines.lib.serving.payloads import DirectionThresholds, direction_for
+    from vfr_ml_pipelines.lib.serving.vfr_tables import prediction_timestamp
+
+    frame = pd.DataFrame(rows, columns=["symbol", "current_price", "expected_return", "confidence"])
+    frame["probability"] = 0.5 + np.sign(frame["expected_return"]) * frame["confidence"] / 2
+    frame["direction"] = [direction_for(p, DirectionThresholds()) for p in frame["probability"]]
+    frame["predicted_at"] = prediction_timestamp(as_of) + timedelta(hours=2)
+    frame["model_name"] = "vfr-lightgbm-test"
+    frame["model_version"] = model_version
+    return frame

@@ -1,5 +1,5 @@
-"""The normalized target, the return scale, Platt calibration and the evaluation metrics,
-against hand-computed values and scipy references."""
+"""The normalized target and the evaluation metrics, against hand-computed values and scipy
+references (the return calibration: test_return_calibration.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from scipy import stats
 from scipy.special import expit
 from sklearn.metrics import brier_score_loss, f1_score, precision_score, recall_score, roc_auc_score
 
-from vfr_ml_pipelines.lib.models.calibration import PROBABILITY_EPSILON, ProbabilityCalibrator, ReturnScale
 from vfr_ml_pipelines.lib.models.dataset import normalized_target
 from vfr_ml_pipelines.lib.models.metrics import daily_ic, evaluate, expected_calibration_error
 
@@ -63,84 +62,6 @@ def test_normalized_target_errors():
         normalized_target(frame, label="excess_return")
     with pytest.raises(ValueError, match="clip must be > 0"):
         normalized_target(frame, clip=0)
-
-
-# ------------------------------------------------------------------ return scale
-
-
-def test_return_scale_against_hand_computed_values():
-    frame = pd.DataFrame({
-        "trade_date": [D1, D1, D2, D2, D2, D3, D4],
-        "forward_return": [0.01, 0.03, -0.02, 0.0, 0.02, 0.05, np.nan],
-    })
-    scale = ReturnScale.fit(frame)
-    # daily means 0.02, 0.0, 0.05 (D4 has no finite label); stds 0.01 and sqrt(8/3) * 0.01
-    assert scale.mean_return == pytest.approx(0.07 / 3, rel=1e-12)
-    assert scale.cross_sectional_std == pytest.approx((0.01 + math.sqrt(8 / 3) * 0.01) / 2, rel=1e-12)
-    np.testing.assert_allclose(scale.expected_return(np.array([0.0, 1.0, -2.0])),
-                               scale.mean_return + np.array([0.0, 1.0, -2.0]) * scale.cross_sectional_std, rtol=1e-15)
-    assert ReturnScale.from_dict(scale.as_dict()) == scale
-    assert scale.as_dict() == {"mean_return": scale.mean_return, "cross_sectional_std": scale.cross_sectional_std}
-
-
-def test_return_scale_inverts_the_normalized_target_on_a_typical_day():
-    pattern = np.array([-0.03, -0.01, 0.0, 0.02, 0.05])
-    frame = pd.DataFrame({"trade_date": np.repeat([D1, D2, D3], 5), "forward_return": np.tile(pattern + 0.004, 3)})
-    scale = ReturnScale.fit(frame)
-    z = normalized_target(frame, clip=100.0)
-    np.testing.assert_allclose(scale.expected_return(z.to_numpy()), frame["forward_return"].to_numpy(), rtol=1e-12)
-
-
-def test_return_scale_errors():
-    with pytest.raises(ValueError, match="no column 'forward_return'"):
-        ReturnScale.fit(pd.DataFrame({"trade_date": [D1]}))
-    with pytest.raises(ValueError, match="no day has 2 or more"):
-        ReturnScale.fit(pd.DataFrame({"trade_date": [D1, D2], "forward_return": [0.1, 0.2]}))
-    with pytest.raises(ValueError, match="missing key 'cross_sectional_std'"):
-        ReturnScale.from_dict({"mean_return": 0.0})
-
-
-# ------------------------------------------------------------------ Platt scaling
-
-
-def test_platt_recovers_the_logistic_law_it_was_simulated_from():
-    rng = np.random.default_rng(11)
-    scores = rng.normal(0.0, 1.5, 40_000)
-    up = rng.random(40_000) < expit(1.3 * scores - 0.4)
-    returns = np.where(up, 1.0, -1.0) * rng.exponential(0.02, 40_000)
-    calibrator = ProbabilityCalibrator.fit(scores, returns)
-    # the standard errors are about 0.015 (a) and 0.013 (b)
-    assert calibrator.a == pytest.approx(1.3, abs=0.06)
-    assert calibrator.b == pytest.approx(-0.4, abs=0.06)
-    probability = calibrator.probability(scores)
-    np.testing.assert_allclose(probability, expit(calibrator.a * scores + calibrator.b), rtol=1e-12)
-    assert ProbabilityCalibrator.from_dict(calibrator.as_dict()) == calibrator
-
-
-def test_probabilities_stay_strictly_inside_zero_one():
-    calibrator = ProbabilityCalibrator(a=3.0, b=0.5)
-    probability = calibrator.probability(np.array([-1e300, -1e6, -50.0, 0.0, 50.0, 1e6, 1e300]))
-    assert np.isfinite(probability).all()
-    assert (probability > 0).all() and (probability < 1).all()
-    assert probability[0] == PROBABILITY_EPSILON and probability[-1] == 1 - PROBABILITY_EPSILON
-    assert (np.diff(probability) >= 0).all()
-    with pytest.raises(ValueError, match=r"1 non-finite value\(s\)"):
-        calibrator.probability(np.array([0.0, np.nan]))
-
-
-def test_platt_on_separable_and_one_sided_data():
-    scores = np.linspace(-2, 2, 200)
-    separable = ProbabilityCalibrator.fit(scores, scores)  # up exactly when score > 0
-    assert math.isfinite(separable.a) and separable.a > 5
-    probability = separable.probability(scores)
-    assert probability[0] < 0.01 and probability[-1] > 0.99
-    all_up = ProbabilityCalibrator.fit(scores, np.full(200, 0.01))
-    assert all_up.a == 0.0
-    assert expit(all_up.b) == pytest.approx(200.5 / 201)
-    with pytest.raises(ValueError, match="200 scores but 3 returns"):
-        ProbabilityCalibrator.fit(scores, np.ones(3))
-    with pytest.raises(ValueError, match="returns has 1 non-finite"):
-        ProbabilityCalibrator.fit(scores[:2], np.array([0.1, np.inf]))
 
 
 # ------------------------------------------------------------------ metrics

@@ -67,7 +67,8 @@ def test_training_is_deterministic_for_a_seed(market, trained):
     again = train_horizon(dataset, NAMES, CONFIG, oracle=oracle)
     for name, candidate in trained.candidates.items():
         pd.testing.assert_frame_equal(candidate.predictions, again.candidates[name].predictions)
-        assert candidate.test == again.candidates[name].test
+        # (NaN-aware: a metric undefined in both runs, e.g. precision with no predicted up, is equal)
+        pd.testing.assert_series_equal(pd.Series(candidate.test), pd.Series(again.candidates[name].test))
     assert trained.shuffled_canary.statistic == again.shuffled_canary.statistic
 
 

@@ -1,17 +1,18 @@
-"""Realized outcomes filled into ml_predictions, checked against hand-computed values on a
-real PostgreSQL (a database of this module's own, emptied before each test)."""
+"""Realized outcomes filled into ml_predictions and VFR's ml_outcomes (with VFR's
+definitions), checked against hand-computed values on a real PostgreSQL (a database of
+this module's own, emptied before each test)."""
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
-import pandas as pd
 import pytest
 from sqlalchemy import text
 
 from vfr_ml_pipelines.lib.serving.outcomes import OutcomeReport, fill_outcomes
 from vfr_ml_pipelines.lib.serving.vfr_tables import ensure_enhancement_definition, prediction_timestamp, write_ml_predictions
+from vfr_ml_pipelines_tests.helpers import prediction_frame
 
 AS_OF = date(2031, 3, 3)  # a Monday
 KNOWN = {"1d": date(2031, 3, 4), "1w": date(2031, 3, 10), "1m": date(2031, 4, 1)}
@@ -25,14 +26,14 @@ def module_engine(make_engine):
 @pytest.fixture
 def db(module_engine):
     with module_engine.begin() as conn:
-        conn.execute(text("TRUNCATE ml_predictions, vfr_ml.labels"))
+        conn.execute(text("TRUNCATE ml_predictions, vfr_ml.labels, vfr_ml.ml_prediction_sessions CASCADE"))
     return module_engine
 
 
 def predict(conn, horizon: str, rows: list[tuple[str, float, float, float]], as_of: date = AS_OF) -> None:
-    """rows: (symbol, current_price, expected_return, confidence), written by the real writer."""
-    frame = pd.DataFrame(rows, columns=["symbol", "current_price", "expected_return", "confidence"])
-    write_ml_predictions(conn, frame, horizon, as_of)
+    """rows: (symbol, current_price, expected_return, confidence), written by the real writer
+    (probability 0.5 + sign x confidence / 2, direction by 0.55 / 0.45: helpers.prediction_frame)."""
+    write_ml_predictions(conn, prediction_frame(rows, as_of), horizon, as_of)
 
 
 def label(conn, horizon: str, symbol: str, forward_return: float, trade_date: date = AS_OF, known: date | None = None) -> None:
@@ -55,6 +56,17 @@ def outcomes(conn) -> dict[tuple[str, str], tuple]:
     return {(r.ticker, r.prediction_horizon): tuple(r[2:]) for r in rows}
 
 
+def vfr_outcomes(conn) -> dict[tuple[str, int], tuple]:
+    rows = conn.execute(
+        text(
+            "SELECT ticker, days_elapsed, predicted_direction, predicted_value, predicted_confidence, initial_price, "
+            "final_price, actual_return, actual_direction, direction_correct, return_error, market_return, "
+            "sector_return, relative_performance, data_complete, outlier_flag, outcome_timestamp FROM ml_outcomes"
+        )
+    ).all()
+    return {(r.ticker, r.days_elapsed): tuple(r[2:]) for r in rows}
+
+
 def test_outcomes_filled_by_hand_computation_and_pending_rows_stay_null(db):
     with db.begin() as conn:
         predict(conn, "1d", [("AAA", 100.0, 0.02, 0.4), ("BBB", 50.0, -0.01, 0.1), ("CCC", 20.0, 0.0, 0.0),
@@ -72,21 +84,38 @@ def test_outcomes_filled_by_hand_computation_and_pending_rows_stay_null(db):
     with db.begin() as conn:
         report = fill_outcomes(conn, today=KNOWN["1w"])
         got = outcomes(conn)
-    assert report == OutcomeReport(rows_updated=6, horizons={"1d": 4, "1w": 2}, pending=2, oldest_pending=AS_OF)
+        vfr = vfr_outcomes(conn)
+    assert report == OutcomeReport(rows_updated=6, horizons={"1d": 4, "1w": 2}, pending=2, oldest_pending=AS_OF,
+                                   outcomes_written=6, outcomes_skipped=0)
     close_1d, close_1w = prediction_timestamp(KNOWN["1d"]), prediction_timestamp(KNOWN["1w"])
     D = Decimal
-    # (predicted, actual, actual_timestamp, error, direction_correct), computed by hand:
-    # actual = price * (1 + forward return), error = actual - predicted
-    assert got[("AAA", "1d")] == (D("102.00000000"), D("101.50000000"), close_1d, D("-0.50000000"), True)
-    assert got[("BBB", "1d")] == (D("49.50000000"), D("48.50000000"), close_1d, D("-1.00000000"), True)
-    assert got[("CCC", "1d")] == (D("20.00000000"), D("20.20000000"), close_1d, D("0.20000000"), None)  # no call
-    assert got[("DDD", "1d")] == (D("10.20000000"), D("9.90000000"), close_1d, D("-0.30000000"), False)
-    assert got[("AAA", "1w")] == (D("105.00000000"), D("100.00000000"), close_1w, D("-5.00000000"), False)  # flat = miss
-    # 40 * 1.123456789012 = 44.93827156048 -> 44.93827156
-    assert got[("FFF", "1w")] == (D("40.40000000"), D("44.93827156"), close_1w, D("4.53827156"), True)
+    # ml_predictions (predicted, actual, actual_timestamp, error, direction_correct) by hand:
+    # predicted_value = +P(up) for BUY (p = 0.5 + confidence / 2), -P(down) for SELL, 0 for
+    # HOLD; actual = the forward return; error = realized - expected return; correct = VFR's
+    # 0.001 dead band on both sides, NULL for a HOLD (no call)
+    assert got[("AAA", "1d")] == (D("0.70000000"), D("0.01500000"), close_1d, D("-0.00500000"), True)
+    assert got[("BBB", "1d")] == (D("-0.55000000"), D("-0.03000000"), close_1d, D("-0.02000000"), True)  # SELL at p 0.45
+    assert got[("CCC", "1d")] == (D("0.00000000"), D("0.01000000"), close_1d, D("0.01000000"), None)  # HOLD
+    assert got[("DDD", "1d")] == (D("0.62500000"), D("-0.01000000"), close_1d, D("-0.03000000"), False)
+    assert got[("AAA", "1w")] == (D("0.65000000"), D("0E-8"), close_1w, D("-0.05000000"), False)  # flat = NEUTRAL
+    assert got[("FFF", "1w")] == (D("0.55000000"), D("0.12345679"), close_1w, D("0.11345679"), True)  # BUY at p 0.55
     assert got[("EEE", "1d")][1:] == (None, None, None, None)
     assert got[("AAA", "1m")][1:] == (None, None, None, None)
     assert str(close_1d.tzinfo) == "America/New_York" and close_1d.hour == 16
+    # ml_outcomes, VFR's columns: market = mean forward return of the session's labelled
+    # symbols (1d: (0.015 - 0.03 + 0.01 - 0.01) / 4 = -0.00375; 1w: 0.123456789012 / 2)
+    m1d, m1w = D("-0.00375"), D("0.061728394506")
+    assert vfr[("AAA", 1)] == ("UP", D("0.70000000"), D("0.4000"), D("100.0000"), D("101.5000"), D("0.015000"), "UP", True,
+                               D("0.685000"), D("-0.003750"), None, D("0.018750"), True, False, close_1d)
+    assert vfr[("BBB", 1)][:9] == ("DOWN", D("-0.55000000"), D("0.1000"), D("50.0000"), D("48.5000"), D("-0.030000"), "DOWN",
+                                   True, D("0.520000"))
+    assert vfr[("CCC", 1)][:9] == ("NEUTRAL", D("0E-8"), D("0.0000"), D("20.0000"), D("20.2000"), D("0.010000"), "UP",
+                                   False, D("0.010000"))
+    assert vfr[("DDD", 1)][7:12] == (False, D("0.635000"), m1d.quantize(D("1E-6")), None, (D("-0.01") - m1d).quantize(D("1E-6")))
+    # 1w: 7 calendar days; AAA flat is NEUTRAL, its UP call wrong; FFF's return rounds to 6 places
+    assert vfr[("AAA", 7)][5:9] == (D("0.000000"), "NEUTRAL", False, D("0.650000"))
+    assert vfr[("FFF", 7)][5:7] == (D("0.123457"), "UP") and vfr[("FFF", 7)][9] == m1w.quantize(D("1E-6"))
+    assert len(vfr) == 6 and all(v[-1] in (close_1d, close_1w) for v in vfr.values())
 
 
 def test_rerun_is_idempotent_and_later_days_fill_the_longer_horizon(db):
@@ -98,7 +127,7 @@ def test_rerun_is_idempotent_and_later_days_fill_the_longer_horizon(db):
     with db.begin() as conn:
         first = fill_outcomes(conn, today=KNOWN["1d"])
         before = outcomes(conn)
-    assert first == OutcomeReport(rows_updated=2, horizons={"1d": 2}, pending=4, oldest_pending=AS_OF)
+    assert first == OutcomeReport(rows_updated=2, horizons={"1d": 2}, pending=4, oldest_pending=AS_OF, outcomes_written=2)
     with db.begin() as conn:
         again = fill_outcomes(conn, today=KNOWN["1d"])
         assert again == OutcomeReport(rows_updated=0, horizons={}, pending=4, oldest_pending=AS_OF)
@@ -107,25 +136,27 @@ def test_rerun_is_idempotent_and_later_days_fill_the_longer_horizon(db):
         assert fill_outcomes(conn, today=KNOWN["1w"]).horizons == {"1w": 2}
         last = fill_outcomes(conn, today=KNOWN["1m"])
         after = outcomes(conn)
-    assert last == OutcomeReport(rows_updated=2, horizons={"1m": 2}, pending=0, oldest_pending=None)
+    assert last == OutcomeReport(rows_updated=2, horizons={"1m": 2}, pending=0, oldest_pending=None, outcomes_written=2)
+    # AAA: BUY (p 0.6), realized +2 %: right, error 0.02 - 0.01; BBB: SELL (p 0.35), realized +1 %: wrong
     for horizon in ("1d", "1w", "1m"):
-        assert after[("AAA", horizon)][1:] == (Decimal("102.00000000"), prediction_timestamp(KNOWN[horizon]), Decimal("1.00000000"), True)
-        assert after[("BBB", horizon)][1:] == (Decimal("50.50000000"), prediction_timestamp(KNOWN[horizon]), Decimal("1.50000000"), False)
+        assert after[("AAA", horizon)][1:] == (Decimal("0.02000000"), prediction_timestamp(KNOWN[horizon]), Decimal("0.01000000"), True)
+        assert after[("BBB", horizon)][1:] == (Decimal("0.01000000"), prediction_timestamp(KNOWN[horizon]), Decimal("0.03000000"), False)
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM ml_outcomes")).scalar_one() == 6
 
 
 def test_rounding_is_half_to_even_like_the_python_writers(db):
-    # 1.0001 * 1.00005 = 1.000150005 and 1.0003 * 0.99995 = 1.000249985: exact ties at the 9th decimal
+    # 1.0000 x 1.00005 = 1.00005 and 1.0000 x 0.99985 = 0.99985: exact ties at final_price's 5th decimal
     with db.begin() as conn:
-        predict(conn, "1d", [("TIEUP", 1.0001, 0.01, 0.1), ("TIEDN", 1.0003, 0.01, 0.1)])
+        predict(conn, "1d", [("TIEUP", 1.0, 0.01, 0.1), ("TIEDN", 1.0, 0.01, 0.1)])
         label(conn, "1d", "TIEUP", 0.00005)
-        label(conn, "1d", "TIEDN", -0.00005)
+        label(conn, "1d", "TIEDN", -0.00015)
         fill_outcomes(conn, today=KNOWN["1d"])
-        got = outcomes(conn)
-    assert got[("TIEUP", "1d")][1] == Decimal("1.00015000")  # half away from zero would give ...01
-    assert got[("TIEDN", "1d")][1] == Decimal("1.00024998")
-    for symbol, price, fr in (("TIEUP", "1.0001", "0.00005"), ("TIEDN", "1.0003", "-0.00005")):
-        reference = (Decimal(price) * (1 + Decimal(fr))).quantize(Decimal("1E-8"), rounding=ROUND_HALF_EVEN)
-        assert got[(symbol, "1d")][1] == reference
+        final = dict(conn.execute(text("SELECT ticker, final_price FROM ml_outcomes")).all())
+    assert final["TIEUP"] == Decimal("1.0000")  # half away from zero would give 1.0001
+    assert final["TIEDN"] == Decimal("0.9998")  # and 0.9999
+    for symbol, fr in (("TIEUP", "0.00005"), ("TIEDN", "-0.00015")):
+        assert final[symbol] == (1 + Decimal(fr)).quantize(Decimal("1E-4"), rounding=ROUND_HALF_EVEN)
 
 
 def test_corrected_labels_and_rewritten_predictions_are_picked_up(db):
@@ -135,20 +166,25 @@ def test_corrected_labels_and_rewritten_predictions_are_picked_up(db):
         fill_outcomes(conn, today=KNOWN["1w"])
     with db.begin() as conn:
         conn.execute(text("UPDATE vfr_ml.labels SET forward_return = -0.04 WHERE symbol = 'AAA'"))
-        assert fill_outcomes(conn, today=KNOWN["1w"]).rows_updated == 1
+        report = fill_outcomes(conn, today=KNOWN["1w"])
+        assert (report.rows_updated, report.outcomes_written) == (1, 1)
         assert outcomes(conn)[("AAA", "1w")][1:] == (
-            Decimal("96.00000000"), prediction_timestamp(KNOWN["1w"]), Decimal("-5.00000000"), False)
+            Decimal("-0.04000000"), prediction_timestamp(KNOWN["1w"]), Decimal("-0.05000000"), False)
+        assert vfr_outcomes(conn)[("AAA", 7)][5:8] == (Decimal("-0.040000"), "DOWN", False)
     with db.begin() as conn:
-        # a re-run of the day's prediction with another forecast clears the stale outcome ...
+        # a re-run of the session's prediction with another call clears the stale outcome ...
         predict(conn, "1w", [("AAA", 100.0, -0.03, 0.2)])
-        assert outcomes(conn)[("AAA", "1w")] == (Decimal("97.00000000"), None, None, None, None)
-        # ... and the next fill scores the new forecast
+        assert outcomes(conn)[("AAA", "1w")] == (Decimal("-0.60000000"), None, None, None, None)
+        assert vfr_outcomes(conn) == {}
+        # ... and the next fill scores the new forecast (SELL, realized -4 %: right)
         assert fill_outcomes(conn, today=KNOWN["1w"]).rows_updated == 1
-        assert outcomes(conn)[("AAA", "1w")][3:] == (Decimal("-1.00000000"), True)
+        assert outcomes(conn)[("AAA", "1w")][3:] == (Decimal("-0.01000000"), True)
+        assert vfr_outcomes(conn)[("AAA", 7)][:2] == ("DOWN", Decimal("-0.60000000"))
     with db.begin() as conn:
         # an identical re-write keeps the outcome
         predict(conn, "1w", [("AAA", 100.0, -0.03, 0.2)])
-        assert outcomes(conn)[("AAA", "1w")][1] == Decimal("96.00000000")
+        assert outcomes(conn)[("AAA", "1w")][1] == Decimal("-0.04000000")
+        assert len(vfr_outcomes(conn)) == 1
 
 
 def test_rows_of_other_enhancement_definitions_are_untouched(db):
@@ -174,15 +210,17 @@ def test_rows_of_other_enhancement_definitions_are_untouched(db):
         label(conn, "1w", "AAA", 0.02)
         assert fill_outcomes(conn, today=KNOWN["1w"]).rows_updated == 1
         values = dict(conn.execute(text("SELECT enhancement_id, actual_value FROM ml_predictions")).all())
-    assert values == {ours: Decimal("102.00000000"), theirs: None}
+        tickers = conn.execute(text("SELECT p.enhancement_id FROM ml_outcomes o JOIN ml_predictions p USING (prediction_id)")).all()
+    assert values == {ours: Decimal("0.02000000"), theirs: None}
+    assert [t.enhancement_id for t in tickers] == [ours]
 
 
 def test_bad_labels_and_overflows_raise_before_writing(db):
     with db.begin() as conn:
-        predict(conn, "1d", [("AAA", 100.0, 0.01, 0.2), ("BIG", 9_000_000.0, 0.1, 0.2)])
+        predict(conn, "1d", [("AAA", 100.0, 0.01, 0.2), ("BIG", 90_000_000.0, 0.1, 0.2)])
         label(conn, "1d", "AAA", 0.02)
-        label(conn, "1d", "BIG", 0.2)  # 9e6 * 1.2 = 1.08e7 does not fit decimal(15,8)
-    with pytest.raises(ValueError, match=r"decimal\(15,8\) \(BIG 1d 2031-03-03: actual_value 10800000\.0+,"):
+        label(conn, "1d", "BIG", 0.2)  # 9e7 * 1.2 = 1.08e8 does not fit final_price's decimal(12,4)
+    with pytest.raises(ValueError, match=r"decimal\(12,4\) \(BIG 1d 2031-03-03: final_price 108000000\.0+\)"):
         with db.begin() as conn:
             fill_outcomes(conn, today=KNOWN["1d"])
     with db.begin() as conn:
@@ -192,6 +230,7 @@ def test_bad_labels_and_overflows_raise_before_writing(db):
             fill_outcomes(conn, today=KNOWN["1d"])
     with db.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM ml_predictions WHERE actual_value IS NOT NULL")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM ml_outcomes")).scalar_one() == 0
     with pytest.raises(ValueError, match="today must be a date"):
         with db.begin() as conn:
             fill_outcomes(conn, today="2031-03-04")
@@ -214,10 +253,10 @@ def test_one_enhancement_definition_per_horizon_and_rows_for_each(db):
             text("SELECT enhancement_id, prediction_horizon, prediction_type, count(*) FROM ml_predictions GROUP BY 1, 2, 3")
         ).all()
     assert [tuple(d) for d in definitions] == [
-        (f"vfr_ml_pipelines_{h}", ids[h], "price_prediction", "composite", h, Decimal("0.1000"), True, "premium")
+        (f"vfr_ml_pipelines_{h}", ids[h], "direction_classification", "composite", h, Decimal("0.1000"), True, "premium")
         for h in ("1d", "1m", "1w")
     ]
-    assert sorted(tuple(r) for r in rows) == sorted((ids[h], h, "price_target", 2) for h in ids)
+    assert sorted(tuple(r) for r in rows) == sorted((ids[h], h, "direction", 2) for h in ids)
 
 
 def test_enhancement_definition_keeps_operator_tuning_and_refuses_unknown_horizons(db):

@@ -12,7 +12,12 @@ import pytest
 
 from vfr_ml_pipelines.lib.serving.payloads import DirectionThresholds
 from vfr_ml_pipelines.lib.serving.predict import prediction_rows
-from vfr_ml_pipelines.lib.serving.prediction_checks import MAX_LISTED_PROBLEMS, check_predictions
+from vfr_ml_pipelines.lib.serving.prediction_checks import (
+    MAX_LISTED_PROBLEMS,
+    check_predictions,
+    direction_share_problems,
+    direction_shares,
+)
 from vfr_ml_pipelines.lib.serving.vfr_tables import write_ml_predictions
 
 UNIVERSE = ["AAA", "BBB", "CCC", "DDD", "EEE"]
@@ -64,17 +69,58 @@ def test_good_rows_pass_with_full_coverage():
 
 def test_rows_built_by_prediction_rows_pass():
     """The frame shape the pipeline really produces (predict.prediction_rows) passes."""
-    features = pd.DataFrame({"symbol": UNIVERSE, "rsi_14": [40.0, 50.0, np.nan, 60.0, 70.0]})
+    features = pd.DataFrame({"symbol": UNIVERSE, "rsi_14": [40.0, 50.0, np.nan, 60.0, 70.0],
+                             "quality_score": [0.9, 0.8, 0.5, 1.0, 0.77777]})
     prices = pd.DataFrame({"symbol": UNIVERSE, "close": [10.0, 20.0, 30.0, 40.0, 50.0]})
-    # a calibrated P(up) may exceed 0.5 for a slightly negative expected return (BBB)
+    # one calibrated model gives both: P(up) above 0.5 exactly for positive expected returns
     rows = prediction_rows(
         features, prices, np.array([0.03, -0.02, 0.0, 0.004, -0.05]),
-        probabilities=np.array([0.8, 0.55, 0.6, 0.62, 0.3]), feature_names=["rsi_14"],
+        probabilities=np.array([0.8, 0.45, 0.5, 0.62, 0.3]), feature_names=["rsi_14"],
         thresholds=DirectionThresholds(), as_of=date(2026, 11, 20), horizon="1w",
         model_name="m", model_version="1", predicted_at=datetime(2026, 11, 20, 23, tzinfo=UTC),
     )
     result = check_predictions(rows, UNIVERSE, thresholds=DirectionThresholds())
     assert result.problems == [] and result.passed
+    # the row quality is payloads.row_quality's: completeness over the published features,
+    # the matrix's quality score at 4 decimals
+    assert rows["feature_completeness"].tolist() == [1.0, 1.0, 0.0, 1.0, 1.0]
+    assert rows["feature_quality_score"].tolist() == [0.9, 0.8, 0.5, 1.0, 0.7778]
+    with pytest.raises(ValueError, match="no quality_score column"):
+        prediction_rows(
+            features.drop(columns=["quality_score"]), prices, np.zeros(5), probabilities=np.full(5, 0.5),
+            feature_names=["rsi_14"], thresholds=DirectionThresholds(), as_of=date(2026, 11, 20), horizon="1w",
+            model_name="m", model_version="1", predicted_at=datetime(2026, 11, 20, 23, tzinfo=UTC),
+        )
+
+
+def test_probability_and_expected_return_must_not_point_opposite_ways():
+    # P(up) 0.52 with a negative expected return, and P(up) 0.45 with a positive one
+    rows = with_value(with_value(good_rows(), "DDD", expected_return=-0.002), "EEE", expected_return=0.003)
+    result = check_predictions(rows, UNIVERSE, check_ordering=False)
+    assert result.problems == [
+        "DDD: probability 0.52 and expected_return -0.002 point opposite ways",
+        "EEE: probability 0.45 and expected_return 0.003 point opposite ways",
+    ]
+    assert check_predictions(rows, UNIVERSE, check_ordering=False, check_signs=False).passed
+    # a coin flip (p = 0.5) or a zero expected return contradicts nothing
+    assert check_predictions(with_value(good_rows(), "CCC", expected_return=0.01), UNIVERSE, check_ordering=False).passed
+
+
+def test_direction_shares_far_from_validation_fail_with_a_clear_message():
+    rows = good_rows()  # BUY 1, SELL 2, HOLD 2 of 5
+    assert direction_shares(rows) == {"BUY": 0.2, "SELL": 0.4, "HOLD": 0.4}
+    problems, distance = direction_share_problems(rows, {"BUY": 0.3, "SELL": 0.3, "HOLD": 0.4}, "m")
+    assert problems == [] and distance == pytest.approx(0.1)
+    all_sell = rows.assign(direction="SELL")
+    problems, distance = direction_share_problems(all_sell, {"BUY": 0.3, "SELL": 0.0, "HOLD": 0.7}, "vfr-lightgbm-1m/3")
+    assert distance == pytest.approx(1.0)
+    assert problems == [
+        "vfr-lightgbm-1m/3: BUY/SELL/HOLD shares 0.00/1.00/0.00 of 5 predictions are far from the validation "
+        "period's 0.30/0.00/0.70 (distance 1.00 > 0.5); the model says something it never said on validation: "
+        "check this session's features and the model's calibration before serving it"
+    ]
+    # all SELL is fine when the validation period said the same
+    assert direction_share_problems(all_sell, {"BUY": 0.0, "SELL": 0.9, "HOLD": 0.1}, "m")[0] == []
 
 
 @pytest.mark.parametrize(
@@ -94,7 +140,6 @@ def test_rows_built_by_prediction_rows_pass():
         ("DDD", {"current_price": 0.0}, "DDD: current_price 0.0 is not above 0"),
         ("DDD", {"current_price": 1e9}, "DDD: ml_predictions.current_price: 1000000000.0 does not fit decimal(12,4)"),
         ("DDD", {"current_price": 0.00004}, "DDD: ml_predictions.current_price 4e-05 is not above 0 at 4 decimals"),
-        ("AAA", {"current_price": 9_900_000.0}, "AAA: ml_predictions.predicted_value: 10098000.000000 does not fit decimal(15,8)"),
         ("EEE", {"feature_completeness": 1.5}, "EEE: feature_completeness 1.5 outside 0..1"),
         ("EEE", {"features": '{"rsi_14": NaN}'}, "EEE: features is not strict JSON"),
         ("EEE", {"features": {"rsi_14": float("inf"), "ret_5d": 0.1}}, "EEE: features rsi_14=inf not finite numbers"),
@@ -152,14 +197,14 @@ def test_probability_must_not_fall_as_expected_return_rises():
     # a calibrator with a negative slope: every neighbour pair reverses
     reversed_rows = good_rows().assign(probability=lambda f: 1 - f["probability"], direction="HOLD")
     reversed_rows["confidence"] = (2 * reversed_rows["probability"] - 1).abs()
-    result = check_predictions(reversed_rows, UNIVERSE)
+    result = check_predictions(reversed_rows, UNIVERSE, check_signs=False)
     assert result.problems == [
         "EEE: probability 0.55 below BBB's 0.7 although its expected_return -0.004 is above -0.015",
         "CCC: probability 0.5 below EEE's 0.55 although its expected_return 0.0 is above -0.004",
         "DDD: probability 0.48 below CCC's 0.5 although its expected_return 0.001 is above 0.0",
         "AAA: probability 0.30000000000000004 below DDD's 0.48 although its expected_return 0.02 is above 0.001",
     ]
-    assert check_predictions(reversed_rows, UNIVERSE, check_ordering=False).passed
+    assert check_predictions(reversed_rows, UNIVERSE, check_ordering=False, check_signs=False).passed
     # two models (or horizons) are ordered separately
     two_models = pd.concat([good_rows(), reversed_rows.assign(model_version="4", probability=0.5, confidence=0.0)])
     # (and two versions of one horizon are duplicates: both would be served under `default`)
@@ -196,7 +241,7 @@ def test_bad_arguments_raise():
 
 @pytest.mark.parametrize(
     "values",
-    [{"current_price": 1e9}, {"current_price": 0.00004}, {"current_price": 9_900_000.0}, {"confidence": 1.00006, "probability": 1.00003}],
+    [{"current_price": 1e9}, {"current_price": 0.00004}, {"direction": "UP"}, {"confidence": 1.00006, "probability": 1.00003}],
 )
 def test_the_gate_refuses_what_the_writer_refuses(engine, values):
     """A frame the gate passes is written; a table misfit the gate reports makes the writer

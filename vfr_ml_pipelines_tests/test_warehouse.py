@@ -21,6 +21,7 @@ from vfr_ml_pipelines.lib.warehouse import (
     normalize_database_url,
     upsert_frame,
 )
+from vfr_ml_pipelines_tests.helpers import prediction_frame
 
 VFR_TABLES = {
     "ml_enhancement_definitions", "ml_feature_definitions", "ml_feature_store",
@@ -118,20 +119,23 @@ def test_fit_decimal_refuses_overflow_instead_of_rounding():
 
 
 def test_ml_predictions_rows_upsert_per_symbol_and_day(engine):
-    rows = pd.DataFrame(
-        {"symbol": ["AAA", "BBB"], "expected_return": [0.01, -0.02], "confidence": [0.3, 0.99999],
-         "current_price": [100.0, 50.0]}
-    )
+    day = date(2026, 11, 20)
+    rows = prediction_frame([("AAA", 100.0, 0.01, 0.3), ("BBB", 50.0, -0.02, 0.99999)], day)
     with engine.begin() as conn:
-        assert write_ml_predictions(conn, rows, "1w", date(2026, 11, 20)) == 2
+        assert write_ml_predictions(conn, rows, "1w", day) == 2
     with engine.begin() as conn:
-        write_ml_predictions(conn, rows.assign(expected_return=[0.02, 0.0]), "1w", date(2026, 11, 20))
+        # the same session again, another call for AAA (HOLD) and BBB: the same two rows
+        again = prediction_frame([("AAA", 100.0, 0.0, 0.0), ("BBB", 50.0, -0.02, 0.5)], day)
+        write_ml_predictions(conn, again, "1w", day)
     with engine.connect() as conn:
         got = conn.execute(
-            text("SELECT ticker, predicted_value, confidence_score FROM ml_predictions WHERE ticker IN ('AAA','BBB') ORDER BY 1")
+            text("SELECT ticker, prediction_type, predicted_value, confidence_score FROM ml_predictions "
+                 "WHERE ticker IN ('AAA','BBB') ORDER BY 1")
         ).all()
-    assert [(r.ticker, float(r.predicted_value)) for r in got] == [("AAA", 102.0), ("BBB", 50.0)]
-    assert got[1].confidence_score == Decimal("1.0000")
+    # VFR's meaning: +P(up) for BUY, -P(down) for SELL, 0 for HOLD
+    assert [(r.ticker, r.prediction_type, float(r.predicted_value)) for r in got] == [("AAA", "direction", 0.0), ("BBB", "direction", -0.75)]
+    assert got[1].confidence_score == Decimal("0.5000")
     with pytest.raises(ValueError, match="AAA.*confidence_score"):
         with engine.begin() as conn:
             write_ml_predictions(conn, rows.assign(confidence=[1.2, 0.5]), "1w", date(2026, 11, 21))
+

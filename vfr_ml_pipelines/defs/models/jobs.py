@@ -1,14 +1,15 @@
 import dagster as dg
 
 from vfr_ml_pipelines.defs.models.assets import HORIZONS
-from vfr_ml_pipelines.defs.serving.jobs import PUBLISH_ASSETS
+from vfr_ml_pipelines.defs.serving.jobs import PUBLISH_SELECTION
 
 retraining_job = dg.define_asset_job(
     name="retraining_job",
-    selection=dg.AssetSelection.groups("models") | dg.AssetSelection.assets(*PUBLISH_ASSETS),
+    selection=dg.AssetSelection.groups("models") | PUBLISH_SELECTION,
     description=(
         "Retrain every horizon on the stored features and labels (walk-forward, tuning, canaries), register the "
-        "candidates, gate the challengers, promote the ones that pass, and republish."
+        "candidates, gate the challengers, promote the ones that pass, and republish (behind the blocking "
+        "feature_matrix_is_valid check, like every job that publishes to VFR)."
     ),
 )
 
@@ -16,7 +17,7 @@ retraining_job = dg.define_asset_job(
 def build_rollback_job(horizon: str):
     return dg.define_asset_job(
         name=f"rollback_{horizon}_job",
-        selection=dg.AssetSelection.assets(f"champion_{horizon}_model", *PUBLISH_ASSETS),
+        selection=dg.AssetSelection.assets(f"champion_{horizon}_model") | PUBLISH_SELECTION,
         config={"ops": {f"champion_{horizon}_model": {"config": {"rollback": True, "to_version": "", "reason": "operator rollback"}}}},
         description=(
             f"Re-point vfr-{horizon}@champion to the previous champion (or to_version) and republish from it."

@@ -106,8 +106,7 @@ def log_candidates(
                 **candidate.params,
                 "horizon": result.horizon,
                 "walk_forward": result.config.walk_forward.__dict__,
-                "scale": candidate.model.scale.as_dict(),
-                "calibration": candidate.model.calibrator.as_dict(),
+                "calibration": {k: v for k, v in candidate.model.calibration.as_dict().items() if k != "probability_quantiles"},
             }
             versions[candidate.name] = registry.log_serving_model(
                 candidate.model,

@@ -13,8 +13,9 @@ from vfr_ml_pipelines.defs.serving.served import (
     close_ms,
     latest_predictions,
     latest_session,
-    require_champions,
+    require_models,
     served_models,
+    serving_verdicts,
     session_vectors,
 )
 from vfr_ml_pipelines.lib.features import catalog
@@ -49,15 +50,22 @@ def predictions(
     champion and (as a shadow) the challenger, mapped to VFR's expectedReturn /
     probability / direction / confidence (`vfr_ml.predictions`, one row per symbol, horizon
     and model version). Symbols whose latest feature vector is older than the session are
-    left out and reported."""
+    left out and reported. A horizon without a champion is a normal outcome, stated in the
+    metadata and the log (`{h}_verdict`); only a run with no model at all fails."""
     models = served_models(mlflow)
-    require_champions(models)
+    require_models(models)
+    verdicts = serving_verdicts(models)
+    for horizon, verdict in verdicts.items():
+        context.log.info(f"{horizon}: {verdict}")
     day, features, missing = session_vectors(warehouse, market_data)
     if missing:
         context.log.warning(f"{len(missing)} symbols without a feature vector of {day}: {missing[:10]}")
     prices = read_frame(warehouse.engine, "SELECT symbol, close FROM vfr_ml.raw_prices WHERE trade_date = :d", {"d": day})
     thresholds = payloads.DirectionThresholds(buy=config.buy_threshold, sell=config.sell_threshold)
-    metadata: dict = {"as_of": str(day), "symbols_without_fresh_features": len(missing)}
+    metadata: dict = {
+        "as_of": str(day), "symbols_without_fresh_features": len(missing),
+        **{f"{h}_verdict": v for h, v in verdicts.items()},
+    }
     predicted_at = datetime.now(UTC)
     with warehouse.engine.begin() as conn:
         for served in models:
@@ -66,7 +74,7 @@ def predictions(
             rows = prediction_rows(
                 features, prices, out["expected_return"].to_numpy(),
                 probabilities=out["probability"].to_numpy(),
-                feature_names=[n for n in catalog.RAW_NAMES if n in features.columns],
+                feature_names=list(catalog.RAW_NAMES),
                 thresholds=thresholds, as_of=day, horizon=served.horizon,
                 model_name=served.version.name, model_version=served.version.version, predicted_at=predicted_at,
             )
@@ -97,10 +105,13 @@ def _prediction_writes(served: ServedModel, rows, now_ms: int, ttl: int) -> list
     writes = []
     for rec in rows.itertuples(index=False):
         values = rec.features if isinstance(rec.features, dict) else json.loads(rec.features)
-        vector = payloads.feature_vector(rec.symbol, values, list(catalog.RAW_NAMES), as_of_ms)
+        vector = payloads.feature_vector(rec.symbol, values, list(catalog.RAW_NAMES), as_of_ms, rec.feature_quality_score)
         for model_id in model_ids:
+            # the payload names the real model under every key, `default` included (VFR's
+            # reader copies cached.modelId into its result)
             payload = payloads.ml_prediction(
-                symbol=rec.symbol, model_id=model_id, model_version=served.version.version, horizon=served.horizon,
+                symbol=rec.symbol, model_id=served.version.model_id, model_version=served.version.version,
+                horizon=served.horizon,
                 expected_return=rec.expected_return, probability=rec.probability, direction=rec.direction,
                 confidence=rec.confidence, features=vector, made_at_ms=now_ms, ttl_seconds=ttl,
             )
@@ -152,7 +163,7 @@ def redis_predictions(
     (`VFR_PUBLISH_MAX_ENTRIES_PER_TRANSACTION` splits it, for shorter waits of readers; the
     status and the removals then go in the last transaction.)"""
     models = served_models(mlflow)
-    require_champions(models)
+    require_models(models)
     now = datetime.now(UTC)
     now_ms = int(now.timestamp() * 1000)
     ttl = publish_ttl_seconds(now)
@@ -166,7 +177,9 @@ def redis_predictions(
         writes.append(_metadata_write(served, mlflow, now_ms, ttl))
         metadata[f"{served.horizon}_{served.role}"] = f"{served.version.model_id} ({len(rows)} symbols, as of {rows['as_of_date'].iloc[0]})"
     champions = sum(m.is_champion for m in models)
-    status = payloads.enhancement_status(available=True, models_loaded=champions, features_ready=True, now_ms=now_ms)
+    # with no champion at all VFR is told ML is unavailable (its classic path serves)
+    status = payloads.enhancement_status(available=champions > 0, models_loaded=champions, features_ready=True, now_ms=now_ms)
+    metadata.update({f"{h}_verdict": v for h, v in serving_verdicts(models).items()})
     writes.append(vfr_cache.CacheWrite(vfr_cache.ENHANCEMENT_STATUS_KEY, status, ttl, compressible=False))
     stale = _stale_keys(redis, {w.key for w in writes})
     started = time.perf_counter()
@@ -197,11 +210,13 @@ def redis_predictions(
 @dg.asset(group_name="serving", kinds={"postgres"}, deps=[predictions])
 def ml_predictions(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.MaterializeResult:
     """The champions' predictions as rows of VFR's `ml_predictions` table (one per symbol,
-    day and horizon, under the horizon's enhancement definition `vfr_ml_pipelines_{h}`);
-    re-runs update the same rows. Shadow predictions stay in `vfr_ml.predictions`."""
-    metadata: dict = {}
+    session and horizon, under the horizon's enhancement definition `vfr_ml_pipelines_{h}`,
+    in VFR's `direction` meaning); re-runs update the same rows. Shadow predictions stay in
+    `vfr_ml.predictions`; a horizon without a champion writes nothing (stated in metadata)."""
+    models = served_models(mlflow)
+    metadata: dict = {f"{h}_verdict": v for h, v in serving_verdicts(models).items()}
     with warehouse.engine.begin() as conn:
-        for served in served_models(mlflow):
+        for served in models:
             if not served.is_champion:
                 continue
             rows = latest_predictions(warehouse, served)
@@ -211,8 +226,6 @@ def ml_predictions(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.M
             metadata[f"{served.horizon}_rows"] = write_ml_predictions(conn, rows, served.horizon, as_of)
             metadata[f"{served.horizon}_as_of"] = str(as_of)
             metadata[f"{served.horizon}_model"] = served.version.model_id
-    if not metadata:
-        raise dg.Failure("no horizon has a champion model")
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -242,7 +255,7 @@ def vfr_feature_export(
     writes = [
         vfr_cache.CacheWrite(
             vfr_cache.feature_vector_key(rec["symbol"]),
-            payloads.feature_vector(rec["symbol"], rec, list(catalog.RAW_NAMES), as_of_ms, float(rec.get("quality_score", 1.0))),
+            payloads.feature_vector(rec["symbol"], rec, list(catalog.RAW_NAMES), as_of_ms, rec.get("quality_score")),
             ttl,
         )
         for rec in vectors.to_dict("records")
@@ -271,16 +284,22 @@ def vfr_feature_export(
 def prediction_outcomes(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, market_data: MarketDataResource
 ) -> dg.MaterializeResult:
-    """Realized outcomes in VFR's `ml_predictions`: once a prediction's horizon has passed
-    (its label is known), actual_value, actual_timestamp, prediction_error and
-    direction_correct are filled in (lib/serving/outcomes.py); re-runs change nothing."""
+    """Realized outcomes with VFR's definitions: once a prediction's horizon has passed (its
+    label is known), one `ml_outcomes` row (what VFR's /api/ml/metrics reads, through its
+    views, refreshed here) and the outcome columns of its `ml_predictions` row
+    (lib/serving/outcomes.py); re-runs change nothing."""
     with warehouse.engine.begin() as conn:
         report = fill_outcomes(conn, today=market_data.today())
-    context.log.info(f"filled {report.rows_updated} outcomes; {report.pending} predictions still pending")
+    context.log.info(
+        f"filled {report.rows_updated} outcomes ({report.outcomes_written} ml_outcomes rows written, "
+        f"{report.outcomes_skipped} outside VFR's range); {report.pending} predictions still pending"
+    )
     return dg.MaterializeResult(
         metadata={
             "rows_updated": report.rows_updated,
             **{f"{h}_rows_updated": n for h, n in report.horizons.items()},
+            "ml_outcomes_written": report.outcomes_written,
+            "ml_outcomes_skipped": report.outcomes_skipped,
             "pending": report.pending,
             "oldest_pending": str(report.oldest_pending) if report.oldest_pending else "none",
         }

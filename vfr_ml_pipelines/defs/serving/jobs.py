@@ -8,6 +8,11 @@ from vfr_ml_pipelines.defs.resources import RedisResource
 from vfr_ml_pipelines.lib.serving.kill_switch import disable_ml
 
 PUBLISH_ASSETS = ["predictions", "redis_predictions", "ml_predictions", "vfr_feature_export"]
+# Every path to VFR passes the same gates: a job that publishes without rebuilding the
+# feature matrix still runs its blocking check (on the stored matrix), and a failure stops
+# the publishing assets before anything reaches Redis or VFR's tables.
+FEATURE_GATE = dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey("feature_matrix"), "feature_matrix_is_valid"))
+PUBLISH_SELECTION = dg.AssetSelection.assets(*PUBLISH_ASSETS) | FEATURE_GATE
 
 
 class KillSwitchConfig(dg.Config):
@@ -44,6 +49,6 @@ def disable_ml_job():
 
 republish_job = dg.define_asset_job(
     name="republish_job",
-    selection=dg.AssetSelection.assets(*PUBLISH_ASSETS),
+    selection=PUBLISH_SELECTION,
     description="Predict with the current champions and publish predictions and feature vectors to VFR's Redis and tables (turns ML back on after disable_ml_job).",
 )

@@ -43,11 +43,34 @@ def served_models(mlflow: MlflowResource) -> list[ServedModel]:
     return out
 
 
-def require_champions(models: list[ServedModel]) -> None:
-    if not any(m.is_champion for m in models):
+def require_models(models: list[ServedModel]) -> None:
+    """Nothing registered at all (no champion, no challenger) is breakage: serving ran before
+    any training. A horizon without a champion is a normal outcome (`serving_verdicts`)."""
+    if not models:
         raise dg.Failure(
-            "no horizon has a champion model; run the retraining job (or `vfr-ml run`) so that a model passes the promotion gate"
+            "no model is registered for any horizon (no champion, no challenger): run the retraining job "
+            "(or `vfr-ml run`) before serving"
         )
+
+
+def serving_verdicts(models: list[ServedModel]) -> dict[str, str]:
+    """Per horizon, what VFR gets, in words. A horizon whose challenger the promotion gate
+    refused has no champion: nothing is written under `default` (VFR stays on its classic
+    path there) and the challenger is published as a shadow under its own id only."""
+    verdicts = {}
+    for horizon in HORIZONS:
+        champion = next((m for m in models if m.horizon == horizon and m.is_champion), None)
+        shadow = next((m for m in models if m.horizon == horizon and not m.is_champion), None)
+        if champion is not None:
+            verdicts[horizon] = f"served: champion {champion.version.model_id} under default"
+        elif shadow is not None:
+            verdicts[horizon] = (
+                f"trained, no significant skill, nothing served for {horizon} "
+                f"(challenger {shadow.version.model_id} published as a shadow under its own id only)"
+            )
+        else:
+            verdicts[horizon] = f"no model trained for {horizon}, nothing served"
+    return verdicts
 
 
 def latest_session(warehouse: WarehouseResource, market_data: MarketDataResource) -> date:

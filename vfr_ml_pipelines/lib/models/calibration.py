@@ -1,38 +1,65 @@
-"""From a normalized score (a predicted cross-sectional z-score) to VFR's fields.
+"""From a model's score to VFR's fields, through ONE calibrated model of the forward return.
 
-The models predict ``normalized_target`` (a per-day z-score of the forward return), which
-ranks stocks but is not a return. VFR wants ``expectedReturn`` (a fraction over the
-horizon) and ``probability`` (P(return > 0)):
+A model's score ranks stocks on a day; its scale is arbitrary (a predicted z-score, a
+ranking objective's output, an ensemble's unit-scale blend). VFR wants an
+``expectedReturn`` (a fraction over the horizon), a ``probability`` = P(return > 0) (the
+ABSOLUTE forward return, the market's drift included: what VFR's outcome tracker scores)
+and a direction that agrees with both. ``ReturnCalibration`` derives all of them from one
+linear model of the realized forward return ``r`` of a row with score ``s``:
 
-* ``ReturnScale`` maps a score back to a return with the training period's typical
-  cross-section: ``mean_return + score * cross_sectional_std`` (the inverse of the z-score
-  on a typical day). Stds are population stds (ddof=0), as in ``normalized_target``.
-* ``ProbabilityCalibrator`` is Platt scaling: ``P(return > 0) = sigmoid(a * score + b)``,
-  a logistic regression of ``1[return > 0]`` on the score. Fit it on VALIDATION
-  predictions only (out-of-sample scores of rows the model did not train on): in-sample
-  scores are over-confident and would give a too-steep ``a``. Choosing those rows is the
-  caller's job.
+    r = intercept + slope * s + e,        e ~ Normal(0, residual_std)
+
+* **slope** (the model's measured skill, in return per unit of score): the within-day
+  (cross-sectional) least-squares slope of ``r`` on ``s`` over the VALIDATION rows, i.e.
+  ``sum_d sum_i (s - s_d)(r - r_d) / sum_d sum_i (s - s_d)^2`` with ``s_d``, ``r_d`` the
+  day means. It equals ``corr x std(r) / std(s)`` across stocks, so the cross-sectional
+  spread of the expected return is ``slope x std(s)`` = IC x the realized spread: a model
+  with IC 0.04 predicts a spread 4 % of the realized one, whatever the score's scale.
+  It is then shrunk by the positive-part James-Stein factor ``max(0, 1 - 1/t^2)``, where
+  ``t`` is the t-statistic of the daily Pearson ICs of the score (mean / std x sqrt(n_eff),
+  ``n_eff = n_days / horizon_days`` independent labels, as in the promotion gate): a skill
+  measured within one standard error of zero gives no spread at all.
+* **intercept**: ``drift - slope x mean validation score``, so the average row's expected
+  return is the drift, the average forward return per day (each day weighing the same).
+  The caller passes the drift measured on every labelled row before the test period
+  (training and validation, a longer and steadier window than validation alone); without
+  it the validation days' average is used.
+* **residual_std**: the root mean square of ``r - intercept - slope * s`` on the
+  validation rows (market moves included: they are part of what decides P(r > 0)).
+
+Then ``expectedReturn = intercept + slope * s`` and ``probability = Phi(expectedReturn /
+residual_std)``. ``Phi`` is increasing with ``Phi(0) = 1/2``, so probability > 1/2 exactly
+when expectedReturn > 0 (an expected return whose probability rounds to exactly 1/2 is
+set to 0, so the equivalence holds in floating point too), and any direction rule on the
+probability with thresholds around 1/2 (BUY at p >= 0.55 > 1/2, SELL at p <= 0.45) gives
+BUY only with a positive and SELL only with a negative expected return.
+
+Fit on VALIDATION predictions only (out-of-sample scores of rows the model did not train
+on); never on test rows. Choosing those rows is the caller's job. The calibration also
+keeps quantiles of the probabilities it gives its own validation rows, so a served day's
+BUY / SELL / HOLD shares can be compared with the validation period's
+(``direction_shares``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
-from sklearn.linear_model import LogisticRegression
+from scipy.special import ndtr
 
 from vfr_ml_pipelines.lib.features.transforms import MISSING_DAY, day_numbers
 
 # probabilities are kept this far inside (0, 1): VFR shows them as confidences, and 0 or 1
 # would claim certainty no model of returns has
 PROBABILITY_EPSILON = 1e-6
-# weak L2 (sklearn's C multiplies the summed log loss): negligible against thousands of
-# rows, but it keeps the slope finite when the classes are perfectly separable
-PLATT_C = 1e4
+# a day needs this many rows with a finite score and label to measure skill on it
+MIN_ROWS_PER_DAY = 3
+# quantiles of the validation probabilities kept for the direction-share comparison
+PROBABILITY_QUANTILES = 101
 
 
 def _finite_array(values: Any, what: str) -> np.ndarray:
@@ -52,90 +79,122 @@ def _finite_float(value: Any, what: str) -> float:
     return result
 
 
-@dataclass
-class ReturnScale:
-    """Maps a normalized score (predicted z) to an expected return fraction."""
-
-    mean_return: float  # average over training days of the cross-sectional mean forward return
-    cross_sectional_std: float  # median over training days of the cross-sectional std (ddof=0)
-
-    @classmethod
-    def fit(cls, frame: pd.DataFrame, label: str = "forward_return") -> ReturnScale:
-        """From training rows (`trade_date` and `label`): every day with a finite label counts
-        in the mean; days with at least 2 finite labels count in the median std."""
-        for column in ("trade_date", label):
-            if column not in frame.columns:
-                raise ValueError(f"ReturnScale.fit: the frame has no column {column!r}")
-        days = day_numbers(frame["trade_date"])
-        x = pd.to_numeric(frame[label], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        ok = np.isfinite(x) & (days != MISSING_DAY)
-        if not ok.any():
-            raise ValueError(f"ReturnScale.fit: no row has a finite {label!r} and a trade_date")
-        grouped = pd.Series(x[ok]).groupby(days[ok])
-        per_day = pd.DataFrame({"mean": grouped.mean(), "count": grouped.count(), "std": grouped.std(ddof=0)})
-        stds = per_day.loc[per_day["count"] >= 2, "std"]
-        if stds.empty:
-            raise ValueError(f"ReturnScale.fit: no day has 2 or more finite {label!r} values, the cross-sectional std is undefined")
-        return cls(mean_return=float(per_day["mean"].mean()), cross_sectional_std=float(stds.median()))
-
-    def expected_return(self, score: np.ndarray) -> np.ndarray:
-        """``mean_return + score * cross_sectional_std`` (float64)."""
-        return self.mean_return + np.asarray(score, dtype=np.float64) * self.cross_sectional_std
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ReturnScale:
-        try:
-            return cls(mean_return=_finite_float(values["mean_return"], "ReturnScale.mean_return"),
-                       cross_sectional_std=_finite_float(values["cross_sectional_std"], "ReturnScale.cross_sectional_std"))
-        except KeyError as exc:
-            raise ValueError(f"ReturnScale.from_dict: missing key {exc.args[0]!r}") from None
+def daily_mean_return(frame: pd.DataFrame, label: str = "forward_return") -> float:
+    """The drift: the average over days of the day's mean `label` (each day with a finite
+    label weighs the same)."""
+    for column in ("trade_date", label):
+        if column not in frame.columns:
+            raise ValueError(f"daily_mean_return: the frame has no column {column!r}")
+    days = day_numbers(frame["trade_date"])
+    x = pd.to_numeric(frame[label], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    ok = np.isfinite(x) & (days != MISSING_DAY)
+    if not ok.any():
+        raise ValueError(f"daily_mean_return: no row has a finite {label!r} and a trade_date")
+    return float(pd.Series(x[ok]).groupby(days[ok]).mean().mean())
 
 
 @dataclass
-class ProbabilityCalibrator:
-    """Platt scaling: P(return > 0) = sigmoid(a * score + b)."""
+class ReturnCalibration:
+    """expectedReturn = intercept + slope * score; probability = Phi(expectedReturn / residual_std)."""
 
-    a: float
-    b: float
+    slope: float  # shrunk within-day slope (return per unit of score)
+    intercept: float
+    residual_std: float
+    raw_slope: float  # before shrinkage
+    ic_t: float  # t-statistic of the daily ICs (the shrinkage's input)
+    shrinkage: float  # max(0, 1 - 1/ic_t^2)
+    drift: float
+    n_days: int
+    probability_quantiles: list[float] = field(default_factory=list)  # of the validation rows
 
     @classmethod
-    def fit(cls, scores: np.ndarray, returns: np.ndarray) -> ProbabilityCalibrator:
-        """Logistic regression of 1[return > 0] on the score (weak L2, intercept free).
+    def fit(
+        cls, scores: Any, returns: Any, trade_dates: Any, *, horizon_days: int, drift: float | None = None
+    ) -> ReturnCalibration:
+        """Fit on validation rows (see the module docstring). Rows with a non-finite score,
+        return or date are ignored; fewer than 2 days with MIN_ROWS_PER_DAY usable rows and
+        a varying score is an error (skill cannot be measured)."""
+        if horizon_days < 1:
+            raise ValueError(f"ReturnCalibration.fit: horizon_days must be >= 1, got {horizon_days}")
+        s = np.asarray(scores, dtype=np.float64)
+        r = np.asarray(returns, dtype=np.float64)
+        days = day_numbers(pd.Series(trade_dates))
+        if not len(s) == len(r) == len(days):
+            raise ValueError(f"ReturnCalibration.fit: {len(s)} scores, {len(r)} returns and {len(days)} dates")
+        ok = np.isfinite(s) & np.isfinite(r) & (days != MISSING_DAY)
+        frame = pd.DataFrame({"day": days[ok], "s": s[ok], "r": r[ok]})
+        grouped = frame.groupby("day")
+        frame["sc"] = frame["s"] - grouped["s"].transform("mean")
+        frame["rc"] = frame["r"] - grouped["r"].transform("mean")
+        per_day = frame.assign(sr=frame["sc"] * frame["rc"], ss=frame["sc"] ** 2, rr=frame["rc"] ** 2).groupby("day").agg(
+            n=("s", "size"), sr=("sr", "sum"), ss=("ss", "sum"), rr=("rr", "sum")
+        )
+        usable = per_day[(per_day["n"] >= MIN_ROWS_PER_DAY) & (per_day["ss"] > 0) & (per_day["rr"] > 0)]
+        if len(usable) < 2:
+            raise ValueError(
+                f"ReturnCalibration.fit: {len(usable)} day(s) with >= {MIN_ROWS_PER_DAY} rows and varying score and "
+                "return; skill needs at least 2"
+            )
+        raw_slope = float(usable["sr"].sum() / usable["ss"].sum())
+        ics = (usable["sr"] / np.sqrt(usable["ss"] * usable["rr"])).to_numpy()
+        spread = float(np.std(ics, ddof=1))
+        n_eff = max(1.0, len(ics) / horizon_days)
+        mean_ic = float(np.mean(ics))
+        ic_t = mean_ic / spread * math.sqrt(n_eff) if spread > 0 else math.copysign(math.inf, mean_ic or 1.0)
+        shrinkage = max(0.0, 1.0 - 1.0 / ic_t**2) if ic_t != 0 else 0.0
+        slope = shrinkage * raw_slope
+        used = frame[frame["day"].isin(usable.index)]
+        if drift is None:
+            drift = float(used.groupby("day")["r"].mean().mean())
+        drift = _finite_float(drift, "ReturnCalibration.fit drift")
+        intercept = drift - slope * float(used["s"].mean())
+        residual = used["r"].to_numpy() - intercept - slope * used["s"].to_numpy()
+        residual_std = float(np.sqrt(np.mean(residual**2)))
+        if not residual_std > 0:
+            raise ValueError("ReturnCalibration.fit: the forward returns fit the score exactly; residual std is 0")
+        calibration = cls(
+            slope=slope, intercept=intercept, residual_std=residual_std, raw_slope=raw_slope,
+            ic_t=ic_t if math.isfinite(ic_t) else math.copysign(1e12, ic_t), shrinkage=shrinkage, drift=drift,
+            n_days=len(usable),
+        )
+        _, probability = calibration.predict(used["s"].to_numpy())
+        calibration.probability_quantiles = [float(q) for q in np.quantile(probability, np.linspace(0, 1, PROBABILITY_QUANTILES))]
+        return calibration
 
-        Fit on VALIDATION predictions only (see the module docstring). When every return
-        is on the same side of 0 the slope is undefined: then a = 0 and b is the logit of
-        the smoothed up-rate (k + 0.5) / (n + 1)."""
-        scores = _finite_array(scores, "ProbabilityCalibrator.fit scores")
-        returns = _finite_array(returns, "ProbabilityCalibrator.fit returns")
-        if len(scores) != len(returns):
-            raise ValueError(f"ProbabilityCalibrator.fit: {len(scores)} scores but {len(returns)} returns")
-        if len(scores) == 0:
-            raise ValueError("ProbabilityCalibrator.fit: no rows")
-        up = returns > 0
-        n_up = int(up.sum())
-        if n_up in (0, len(up)):
-            rate = (n_up + 0.5) / (len(up) + 1.0)
-            return cls(a=0.0, b=float(math.log(rate / (1.0 - rate))))
-        model = LogisticRegression(C=PLATT_C, solver="lbfgs", max_iter=1000, tol=1e-10)
-        model.fit(scores.reshape(-1, 1), up.astype(np.int8))
-        return cls(a=float(model.coef_[0, 0]), b=float(model.intercept_[0]))
+    def predict(self, score: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(expected_return, probability) of each score; raises on a non-finite score.
+        probability > 0.5 exactly when expected_return > 0 (see the module docstring)."""
+        score = _finite_array(np.atleast_1d(score), "ReturnCalibration.predict score")
+        expected = self.intercept + self.slope * score
+        probability = np.clip(ndtr(expected / self.residual_std), PROBABILITY_EPSILON, 1.0 - PROBABILITY_EPSILON)
+        expected = np.where(probability == 0.5, 0.0, expected)
+        return expected, probability
 
-    def probability(self, score: np.ndarray) -> np.ndarray:
-        """P(return > 0), strictly inside (0, 1) (clipped PROBABILITY_EPSILON away from the
-        ends) and finite; raises on a non-finite score."""
-        score = _finite_array(np.atleast_1d(score), "ProbabilityCalibrator.probability score")
-        return np.clip(expit(self.a * score + self.b), PROBABILITY_EPSILON, 1.0 - PROBABILITY_EPSILON)
+    def direction_shares(self, buy: float, sell: float) -> dict[str, float]:
+        """Shares of BUY (p >= buy), SELL (p <= sell) and HOLD on the validation rows, read
+        from the kept probability quantiles (within 1 % of the exact shares)."""
+        q = np.asarray(self.probability_quantiles, dtype=np.float64)
+        if q.size == 0:
+            raise ValueError("this calibration kept no validation probabilities")
+        # share of rows at or above / below a threshold from the empirical quantile function
+        buy_share = float(np.mean(q >= buy))
+        sell_share = float(np.mean(q <= sell))
+        return {"BUY": buy_share, "SELL": sell_share, "HOLD": max(0.0, 1.0 - buy_share - sell_share)}
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ProbabilityCalibrator:
+    def from_dict(cls, values: dict[str, Any]) -> ReturnCalibration:
         try:
-            return cls(a=_finite_float(values["a"], "ProbabilityCalibrator.a"),
-                       b=_finite_float(values["b"], "ProbabilityCalibrator.b"))
+            numbers = {
+                name: _finite_float(values[name], f"ReturnCalibration.{name}")
+                for name in ("slope", "intercept", "residual_std", "raw_slope", "ic_t", "shrinkage", "drift")
+            }
+            quantiles = [_finite_float(q, "ReturnCalibration.probability_quantiles") for q in values["probability_quantiles"]]
+            n_days = int(values["n_days"])
         except KeyError as exc:
-            raise ValueError(f"ProbabilityCalibrator.from_dict: missing key {exc.args[0]!r}") from None
+            raise ValueError(f"ReturnCalibration.from_dict: missing key {exc.args[0]!r}") from None
+        if not numbers["residual_std"] > 0:
+            raise ValueError(f"ReturnCalibration.residual_std must be > 0, got {numbers['residual_std']}")
+        return cls(**numbers, n_days=n_days, probability_quantiles=quantiles)

@@ -8,8 +8,9 @@
 3. Tuning (Optuna) sees only data before the FIRST test fold: its own walk-forward folds are
    cut from that pre-test period, so no hyperparameter ever looks at a test day.
 4. In every fold each algorithm is fitted on train (early-stopped on validation); the two
-   ensembles are fitted on the members' validation predictions; each candidate's probability
-   calibration is fitted on validation and its return scale on train.
+   ensembles are fitted on the members' validation predictions; each candidate's return
+   calibration (expected return and probability from one model, `calibration.py`) is fitted
+   on validation, with the drift of every labelled row before the test period.
 5. Validation metrics pool the folds' validation windows (selection and promotion use
    them); test metrics pool the out-of-sample test folds (reported, never used to choose).
 6. Canaries: the same walk-forward on labels shuffled within each day must show no skill;
@@ -31,7 +32,8 @@ import pandas as pd
 
 from vfr_ml_pipelines.lib.models import canaries
 from vfr_ml_pipelines.lib.models.algorithms import ALGORITHMS, fit_regressor
-from vfr_ml_pipelines.lib.models.calibration import ProbabilityCalibrator, ReturnScale
+from vfr_ml_pipelines.lib.features.labels import HORIZON_DAYS
+from vfr_ml_pipelines.lib.models.calibration import ReturnCalibration, daily_mean_return
 from vfr_ml_pipelines.lib.models.dataset import TARGETS, training_target
 from vfr_ml_pipelines.lib.models.ensemble import fit_rank_ic_ensemble, fit_stacking_ensemble
 from vfr_ml_pipelines.lib.models.metrics import daily_ic, evaluate
@@ -205,7 +207,8 @@ def _fit_fold(
     train: pd.DataFrame, val: pd.DataFrame, names: Sequence[str], config: HorizonTrainingConfig,
     params: dict[str, dict[str, Any]],
 ) -> dict[str, ServingModel]:
-    """Every candidate of one fold, with its calibration (validation) and scale (train)."""
+    """Every candidate of one fold, with its return calibration (validation; drift of train
+    and validation)."""
     X_train, y_train = _matrix(train, names), train[TARGET].to_numpy()
     X_val, y_val = _matrix(val, names), val[TARGET].to_numpy()
     estimators: dict[str, Any] = {}
@@ -220,12 +223,15 @@ def _fit_fold(
             members, X_val, val_frame, recent_days=config.ensemble_recent_days, label=LABEL
         )
         estimators["ensemble-stacking"] = fit_stacking_ensemble(members, X_val, y_val)
-    scale = ReturnScale.fit(train, LABEL)
     horizon = config.horizon
+    drift = daily_mean_return(pd.concat([train[["trade_date", LABEL]], val[["trade_date", LABEL]]]), LABEL)
     out = {}
     for name, estimator in estimators.items():
-        calibrator = ProbabilityCalibrator.fit(estimator.predict(X_val), val[LABEL].to_numpy())
-        out[name] = ServingModel(horizon, name, estimator, calibrator, scale)
+        calibration = ReturnCalibration.fit(
+            estimator.predict(X_val), val[LABEL].to_numpy(), val["trade_date"],
+            horizon_days=HORIZON_DAYS[horizon], drift=drift,
+        )
+        out[name] = ServingModel(horizon, name, estimator, calibration)
     return out
 
 

@@ -1,15 +1,16 @@
 """The deployable unit of one horizon: an estimator plus the mappings that turn its score
 into VFR's fields.
 
-A model scores the cross-sectionally normalized forward return (a per-day z-score, see
-`dataset.normalized_target`). VFR wants a return and a probability, so each model carries:
+A model's score ranks stocks on a day, on a scale of its own. VFR wants a return and a
+probability, so each model carries one `calibration.ReturnCalibration` (a linear model of
+the absolute forward return on the score, fitted on validation predictions only): it gives
+expectedReturn and probability = P(return > 0) together, so they always agree in sign and
+their cross-sectional spread matches the model's measured skill. direction and confidence
+then follow from the probability (`serving.payloads`).
 
-* `ReturnScale`: expectedReturn = mean daily return of the training period
-  + score x median cross-sectional std of the forward return (`calibration.ReturnScale`);
-* `ProbabilityCalibrator`: probability = P(return > 0) by Platt scaling of the score,
-  fitted on validation predictions only (`calibration.ProbabilityCalibrator`).
-
-direction and confidence then follow from the probability (`serving.payloads`).
+Format `vfr-serving-model/2` (header: horizon, candidate, calibration). Version 1 (a Platt
+calibrator and a separate return scale, whose fields could contradict each other) is
+refused with a message saying to retrain.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vfr_ml_pipelines.lib.models.calibration import ProbabilityCalibrator, ReturnScale
+from vfr_ml_pipelines.lib.models.calibration import ReturnCalibration
 from vfr_ml_pipelines.lib.models.ensemble import load_model_bytes
 
-FORMAT = "vfr-serving-model/1"
+FORMAT = "vfr-serving-model/2"
+# written before the coherent calibration; its fields could contradict each other
+RETIRED_FORMATS = ("vfr-serving-model/1",)
 OUTPUT_COLUMNS = ("score", "expected_return", "probability")
 
 
@@ -34,8 +37,7 @@ class ServingModel:
     horizon: str
     candidate: str
     estimator: Any  # algorithms.Regressor or ensemble.EnsembleModel
-    calibrator: ProbabilityCalibrator
-    scale: ReturnScale
+    calibration: ReturnCalibration
 
     @property
     def feature_names(self) -> list[str]:
@@ -53,12 +55,9 @@ class ServingModel:
             raise ValueError(f"{self.candidate} {self.horizon}: input lacks feature(s) {missing[:10]}")
         X = features[self.feature_names].to_numpy(dtype=np.float64, na_value=np.nan)
         score = self.estimator.predict(X)
+        expected_return, probability = self.calibration.predict(score)
         return pd.DataFrame(
-            {
-                "score": score,
-                "expected_return": self.scale.expected_return(score),
-                "probability": self.calibrator.probability(score),
-            },
+            {"score": score, "expected_return": expected_return, "probability": probability},
             index=features.index,
         )
 
@@ -68,8 +67,7 @@ class ServingModel:
                 "format": FORMAT,
                 "horizon": self.horizon,
                 "candidate": self.candidate,
-                "calibrator": self.calibrator.as_dict(),
-                "scale": self.scale.as_dict(),
+                "calibration": self.calibration.as_dict(),
             },
             sort_keys=True,
         ).encode()
@@ -84,12 +82,17 @@ class ServingModel:
             header = json.loads(blob[4 : 4 + size])
         except ValueError as exc:
             raise ValueError(f"not a serving model: unreadable header ({exc})") from None
+        if header.get("format") in RETIRED_FORMATS:
+            raise ValueError(
+                f"serving model {header.get('candidate')} {header.get('horizon')} is in the retired format "
+                f"{header.get('format')!r} (probability and expected return calibrated separately); retrain it "
+                f"(the retraining job or `vfr-ml run`) to get the coherent format {FORMAT!r}"
+            )
         if header.get("format") != FORMAT:
             raise ValueError(f"not a serving model: format {header.get('format')!r}, expected {FORMAT!r}")
         return cls(
             horizon=header["horizon"],
             candidate=header["candidate"],
             estimator=load_model_bytes(blob[4 + size :]),
-            calibrator=ProbabilityCalibrator.from_dict(header["calibrator"]),
-            scale=ReturnScale.from_dict(header["scale"]),
+            calibration=ReturnCalibration.from_dict(header["calibration"]),
         )

@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from vfr_ml_pipelines.lib.features.spec import FeatureSpec
+from vfr_ml_pipelines.lib.serving.payloads import row_quality
 from vfr_ml_pipelines.lib.serving.vfr_tables import fit_decimal, prediction_timestamp
 from vfr_ml_pipelines.lib.warehouse.loading import copy_frame
 
@@ -69,13 +70,16 @@ def feature_store_rows(
 ) -> tuple[pd.DataFrame, int]:
     """`ml_feature_store` rows for one day: missing and non-finite values are left out (and
     counted); values outside their feature's plausible range or too large for decimal(20,8)
-    are written as `invalid`, the rest as `valid`. Returns (rows, skipped)."""
+    are written as `invalid`, the rest as `valid`. confidence_score and data_quality_score
+    (which VFR's FeatureStore averages into the vector's qualityScore) are the row's
+    `payloads.row_quality` qualityScore over the exported features, the number the Redis
+    vector and the prediction payload carry. Returns (rows, skipped)."""
     stamp = prediction_timestamp(day)
     records = []
     skipped = 0
     for rec in latest.to_dict("records"):
-        quality = fit_decimal(min(1.0, max(0.0, float(rec.get("quality_score", 1.0)))), 5, 4, f"{rec['symbol']} quality")
-        completeness = fit_decimal(min(1.0, max(0.0, float(rec.get("completeness", 1.0)))), 5, 4, f"{rec['symbol']} completeness")
+        row = row_quality(rec["symbol"], rec, list(feature_ids), rec.get("quality_score"))
+        quality = fit_decimal(row.quality_score, 5, 4, f"{rec['symbol']} quality")
         for name, feature_id in feature_ids.items():
             value = rec.get(name)
             if value is None or not math.isfinite(float(value)):
@@ -91,7 +95,7 @@ def feature_store_rows(
                     "feature_id": str(feature_id),
                     "value": round(value, 8) if abs(value) < MAX_STORABLE else None,
                     "confidence_score": float(quality),
-                    "data_quality_score": float(completeness),
+                    "data_quality_score": float(quality),
                     "source_provider": provider,
                     "validation_status": "valid" if valid else "invalid",
                 }

@@ -2,12 +2,20 @@
 `MLEnhancementStatus`) built from plain values, with no NaN or Infinity anywhere.
 
 Mapping from a model's output to VFR's fields (documented in the README, "Models"):
-- expectedReturn: the forecast forward return over the horizon (a fraction): the model's
-  normalized score mapped back to returns (`models.calibration.ReturnScale`);
-- probability: P(return > 0), the score calibrated by Platt scaling on validation
-  predictions (`models.calibration.ProbabilityCalibrator`);
-- direction: BUY when probability >= buy_threshold, SELL when <= sell_threshold, else HOLD;
+- expectedReturn and probability: one calibrated model of the absolute forward return
+  (`models.calibration.ReturnCalibration`): expectedReturn = intercept + slope x score
+  (skill-sized spread, the market's drift as level), probability = P(return > 0) =
+  Phi(expectedReturn / residual std), so probability > 0.5 exactly when expectedReturn > 0;
+- direction: BUY when probability >= buy_threshold, SELL when <= sell_threshold, else HOLD
+  (so BUY only with a positive and SELL only with a negative expectedReturn);
 - confidence: |2 * probability - 1|, 0 for a coin flip and 1 for certainty.
+
+Feature-row quality (`row_quality`) has one definition for every place VFR reads it (the
+prediction payload's `features`, the Redis feature vector, `ml_feature_store`):
+completeness = share of the published features (catalog.RAW_NAMES) that are finite;
+qualityScore = the feature matrix's `quality_score` of the row (lib/features/transforms.py:
+completeness of its source features, discounted for winsorized inputs and thin days); both
+clamped to 0..1 and rounded to 4 decimals, the precision of ml_feature_store's decimal(5,4).
 """
 
 from __future__ import annotations
@@ -51,6 +59,46 @@ def confidence_for(probability: float) -> float:
     return min(1.0, abs(2.0 * probability - 1.0))
 
 
+# quality figures are published at the precision of ml_feature_store's decimal(5,4)
+QUALITY_DECIMALS = 4
+
+
+@dataclass(frozen=True)
+class RowQuality:
+    completeness: float  # share of the published features that are finite
+    quality_score: float  # the feature matrix row's quality_score
+
+
+def present_features(values: Mapping[str, Any], expected_features: Sequence[str]) -> dict[str, float]:
+    """The finite values of `expected_features` (missing, None, NaN, +-Infinity left out)."""
+    present: dict[str, float] = {}
+    for name in expected_features:
+        value = values.get(name)
+        if value is None or isinstance(value, bool):
+            continue
+        number = float(value)
+        if math.isfinite(number):
+            present[name] = number
+    return present
+
+
+def row_quality(symbol: str, values: Mapping[str, Any], expected_features: Sequence[str], quality_score: Any) -> RowQuality:
+    """The one definition of a feature row's completeness and qualityScore (module
+    docstring). A quality_score that is not a finite number is an error naming the symbol."""
+    try:
+        quality = float(quality_score)
+    except (TypeError, ValueError):
+        quality = math.nan
+    if not math.isfinite(quality):
+        raise ValueError(f"{symbol}: feature row quality_score {quality_score!r} is not a finite number")
+    present = present_features(values, expected_features)
+    completeness = len(present) / len(expected_features) if expected_features else 0.0
+    return RowQuality(
+        completeness=round(min(1.0, max(0.0, completeness)), QUALITY_DECIMALS),
+        quality_score=round(min(1.0, max(0.0, quality)), QUALITY_DECIMALS),
+    )
+
+
 def feature_vector(
     symbol: str,
     values: Mapping[str, Any],
@@ -59,23 +107,17 @@ def feature_vector(
     quality_score: float = 1.0,
 ) -> dict[str, Any]:
     """`MLFeatureVector`. A feature that is missing or not finite is left out (VFR reads
-    `features` as numbers only) and lowers `completeness`."""
-    present: dict[str, float] = {}
-    for name in expected_features:
-        value = values.get(name)
-        if value is None:
-            continue
-        number = float(value)
-        if math.isfinite(number):
-            present[name] = number
-    completeness = len(present) / len(expected_features) if expected_features else 0.0
+    `features` as numbers only) and lowers `completeness`; completeness and qualityScore
+    are `row_quality`'s."""
+    present = present_features(values, expected_features)
+    quality = row_quality(symbol, values, expected_features, quality_score)
     return {
         "symbol": symbol.upper(),
         "features": present,
         "featureNames": list(present),
         "timestamp": int(as_of_ms),
-        "completeness": round(completeness, 6),
-        "qualityScore": round(min(1.0, max(0.0, float(quality_score))), 6),
+        "completeness": quality.completeness,
+        "qualityScore": quality.quality_score,
     }
 
 

@@ -12,9 +12,9 @@ What each column holds, for the rows of this project's enhancement definitions o
   day's row never changes later when older horizons mature. successful_predictions counts
   direction_correct outcomes; direction_accuracy = successful / outcomes with a direction
   call (direction_correct not NULL), NULL when there are none;
-- mean_absolute_error: the mean |realized return - expected return| = |prediction_error| /
-  current_price, a fraction like VFR's expectedReturn. Price-unit errors would mix a $5 and
-  a $500 stock on one scale; NULL when no outcome became known that day;
+- mean_absolute_error: the mean |realized return - expected return| = |prediction_error|
+  (`outcomes.fill_outcomes`), a fraction like VFR's expectedReturn; NULL when no outcome
+  became known that day;
 - avg_latency_ms, p95_latency_ms, cache_hit_ratio: NULL. Latency and cache hits happen
   inside VFR when it serves a request; this project precomputes predictions and cannot
   measure either (the same reason `payloads.enhancement_status` claims no latency);
@@ -49,7 +49,7 @@ known AS (
     SELECT count(*) AS outcomes,
            count(direction_correct) AS scored,
            count(*) FILTER (WHERE direction_correct) AS successful,
-           avg(abs(actual_value - predicted_value) / NULLIF(current_price, 0)) AS mae
+           avg(abs(prediction_error)) AS mae
     FROM ml_predictions
     WHERE enhancement_id IN (SELECT enhancement_id FROM ours)
       AND actual_value IS NOT NULL

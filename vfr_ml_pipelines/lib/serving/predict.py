@@ -9,7 +9,7 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from vfr_ml_pipelines.lib.serving.payloads import DirectionThresholds, confidence_for, direction_for
+from vfr_ml_pipelines.lib.serving.payloads import DirectionThresholds, confidence_for, direction_for, row_quality
 
 
 def _is_finite(value: object) -> bool:
@@ -35,9 +35,13 @@ def prediction_rows(
 ) -> pd.DataFrame:
     """One row per symbol. `forecasts` are expected returns (fractions) and `probabilities`
     the calibrated P(return > 0) (`lib/models/serving_model.py`). `feature_names` are the
-    features shown to VFR with each prediction (the raw, interpretable ones); a non-finite
-    forecast or a probability outside 0..1 is an error naming the symbol, never a silently
-    published NaN."""
+    features shown to VFR with each prediction (the raw, interpretable ones); `features`
+    carries each row's `quality_score` (the feature matrix's), and feature_completeness /
+    feature_quality_score are `payloads.row_quality`'s, the numbers the Redis vector and
+    ml_feature_store get too. A non-finite forecast or a probability outside 0..1 is an
+    error naming the symbol, never a silently published NaN."""
+    if "quality_score" not in features.columns:
+        raise ValueError("prediction_rows: the feature rows have no quality_score column (the feature matrix's)")
     if len(forecasts) != len(features) or len(probabilities) != len(features):
         raise ValueError(f"{len(forecasts)} forecasts and {len(probabilities)} probabilities for {len(features)} symbols")
     bad = [sym for sym, f in zip(features["symbol"], forecasts) if not np.isfinite(f)]
@@ -54,7 +58,8 @@ def prediction_rows(
     for (_, feat), forecast, probability in zip(features.iterrows(), forecasts, probabilities):
         probability = float(probability)
         # NaN and +-Infinity (PostgreSQL stores both in double precision) count as missing
-        values = {n: (float(feat[n]) if _is_finite(feat[n]) else None) for n in feature_names}
+        values = {n: (float(feat[n]) if _is_finite(feat.get(n)) else None) for n in feature_names}
+        quality = row_quality(feat["symbol"], values, feature_names, feat["quality_score"])
         rows.append(
             {
                 "as_of_date": as_of,
@@ -68,7 +73,8 @@ def prediction_rows(
                 "confidence": confidence_for(probability),
                 "current_price": float(close[feat["symbol"]]),
                 "features": json.dumps({k: v for k, v in values.items() if v is not None}, allow_nan=False),
-                "feature_completeness": sum(v is not None for v in values.values()) / len(feature_names),
+                "feature_completeness": quality.completeness,
+                "feature_quality_score": quality.quality_score,
                 "predicted_at": predicted_at,
             }
         )

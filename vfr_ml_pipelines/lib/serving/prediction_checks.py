@@ -4,9 +4,11 @@
 (columns as written by `predict.prediction_rows`) and reports every reason not to publish
 them: too few universe symbols covered, duplicate or unknown symbols, NaN / Infinity, a
 probability or confidence outside 0..1, a direction or confidence that contradicts the
-probability, an implausibly large expected return, or a value that would not fit VFR's
-`ml_predictions` columns exactly as `vfr_tables.write_ml_predictions` writes them. Each
-problem names the symbol, the field and the value, so the failed check says what to fix.
+probability, a probability and an expected return pointing opposite ways, an implausibly
+large expected return, or a value that would not fit VFR's `ml_predictions` columns exactly
+as `vfr_tables.write_ml_predictions` writes them. Each problem names the symbol, the field
+and the value, so the failed check says what to fix. `direction_share_problems` compares a
+served day's BUY / SELL / HOLD shares with those the model gave its validation period.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ ORDERING_TOLERANCE = 1e-12
 # problems listed in the result; the rest are counted in one "... and N more" entry
 MAX_LISTED_PROBLEMS = 25
 DIRECTIONS = ("BUY", "SELL", "HOLD")
+# A served day's BUY / SELL / HOLD shares may differ from the validation period's by this
+# total-variation distance (half the summed absolute share differences) at most. The
+# calibration has no market-timing term, so a day's shares move only as far as its score
+# distribution does; "all SELL" where validation had none is a distance of 1.
+MAX_DIRECTION_SHARE_DISTANCE = 0.5
 REQUIRED_COLUMNS = ("symbol", "horizon", "expected_return", "probability", "direction", "confidence", "current_price")
 
 
@@ -88,7 +95,8 @@ def _feature_problems(label: str, features: Any) -> list[str]:
 
 
 def _row_problems(
-    row: Mapping[str, Any], label: str, bounds: Mapping[str, float], thresholds: DirectionThresholds | None
+    row: Mapping[str, Any], label: str, bounds: Mapping[str, float], thresholds: DirectionThresholds | None,
+    check_signs: bool = True,
 ) -> list[str]:
     problems: list[str] = []
     horizon = row["horizon"]
@@ -129,6 +137,13 @@ def _row_problems(
             problems.append(
                 f"{label}: confidence {_show(confidence)} is not |2p - 1| = {_show(implied)} of probability {_show(probability)}"
             )
+    if check_signs and expected is not None and probability is not None and 0.0 <= probability <= 1.0:
+        # one calibrated model gives both (models.calibration): P(up) > 0.5 with a negative
+        # expected return (or < 0.5 with a positive one) is shown to a user as a contradiction
+        if (probability > 0.5 and expected < 0) or (probability < 0.5 and expected > 0):
+            problems.append(
+                f"{label}: probability {_show(probability)} and expected_return {_show(expected)} point opposite ways"
+            )
     if expected is not None and horizon in bounds and abs(expected) > bounds[horizon]:
         problems.append(f"{label}: expected_return {_show(expected)} beyond the plausible +-{bounds[horizon]} for {horizon}")
 
@@ -137,19 +152,19 @@ def _row_problems(
 
     # fits VFR's ml_predictions exactly as the writer fits it (only for otherwise sane
     # numbers, so one NaN is reported once)
-    if all(numbers.get(n) is not None for n in ("expected_return", "confidence", "current_price")):
-        _, table_problems = ml_prediction_problems(row["symbol"], expected, confidence, price)
+    sane = all(numbers.get(n) is not None for n in ("probability", "confidence", "current_price"))
+    if sane and 0.0 <= probability <= 1.0 and direction in DIRECTIONS:  # type: ignore[operator]
+        _, table_problems = ml_prediction_problems(row["symbol"], direction, probability, confidence, price)
         problems.extend(table_problems)
     return problems
 
 
 def _ordering_problems(records: list[dict[str, Any]], several: bool) -> list[str]:
     """Within one horizon (and model), a higher expected_return must not come with a lower
-    probability: both are increasing maps of the same model score (ReturnScale and a Platt
-    calibrator, `models.serving_model`), so a reversal means a sign flip somewhere (e.g. a
-    calibrator fitted with a negative slope) and VFR would show a larger expected gain as
-    less likely to be a gain. The sign of expected_return alone proves nothing: the
-    calibrator's intercept lets a small negative expected return have P(up) > 0.5."""
+    probability: the probability is an increasing function of the expected return
+    (`models.calibration.ReturnCalibration`), so a reversal means the two fields were not
+    computed from one model, and VFR would show a larger expected gain as less likely to be
+    a gain."""
     groups: dict[tuple[Any, ...], list[tuple[float, float, str]]] = {}
     for r in records:
         expected, probability = _finite(r["expected_return"]), _finite(r["probability"])
@@ -184,6 +199,7 @@ def check_predictions(
     max_abs_expected_return: Mapping[str, float] | None = None,
     thresholds: DirectionThresholds | None = None,
     check_ordering: bool = True,
+    check_signs: bool = True,
 ) -> PredictionCheckResult:
     """Check the rows about to be published; `passed` only when there is no problem.
 
@@ -197,7 +213,8 @@ def check_predictions(
       SELL p < 0.5; with `thresholds`, exactly `direction_for(p, thresholds)`);
       confidence = |2p - 1| within CONFIDENCE_TOLERANCE;
     - with `check_ordering`, within each horizon and model a higher expected_return never
-      has a lower probability (both grow with the model's score);
+      has a lower probability; with `check_signs`, probability and expected_return never
+      point opposite ways (p > 0.5 with expected_return < 0, or p < 0.5 with > 0);
     - |expected_return| within the horizon's bound (DEFAULT_MAX_ABS_EXPECTED_RETURN, entries
       overridden by `max_abs_expected_return`);
     - every value fits `ml_predictions` as `write_ml_predictions` would write it.
@@ -232,7 +249,7 @@ def check_predictions(
 
     for record in records:
         label = f"{record['symbol']}{' ' + str(record['horizon']) if several else ''}"
-        problems.extend(_row_problems(record, label, bounds, thresholds))
+        problems.extend(_row_problems(record, label, bounds, thresholds, check_signs))
     if check_ordering:
         problems.extend(_ordering_problems(records, several))
 
@@ -266,3 +283,32 @@ def check_predictions(
     return PredictionCheckResult(
         passed=not problems, coverage=coverage, problems=_capped(problems, MAX_LISTED_PROBLEMS), metadata=metadata
     )
+
+
+def direction_shares(rows: pd.DataFrame) -> dict[str, float]:
+    """The shares of BUY, SELL and HOLD among `rows` (0 each when there are none)."""
+    counts = Counter(rows["direction"]) if len(rows) else Counter()
+    total = sum(counts.values())
+    return {d: (counts.get(d, 0) / total if total else 0.0) for d in DIRECTIONS}
+
+
+def direction_share_problems(
+    rows: pd.DataFrame, validation: Mapping[str, float], label: str, max_distance: float = MAX_DIRECTION_SHARE_DISTANCE
+) -> tuple[list[str], float]:
+    """A problem when the BUY / SELL / HOLD shares of one served model's `rows` are farther
+    than `max_distance` (total variation) from `validation` (the shares the same model and
+    thresholds gave its validation period, `ReturnCalibration.direction_shares`). Returns
+    (problems, distance)."""
+    served = direction_shares(rows)
+    distance = 0.5 * sum(abs(served[d] - float(validation.get(d, 0.0))) for d in DIRECTIONS)
+    if distance <= max_distance:
+        return [], distance
+
+    def show(shares: Mapping[str, float]) -> str:
+        return "/".join(f"{float(shares.get(d, 0.0)):.2f}" for d in DIRECTIONS)
+
+    return [
+        f"{label}: BUY/SELL/HOLD shares {show(served)} of {len(rows)} predictions are far from the validation "
+        f"period's {show(validation)} (distance {distance:.2f} > {max_distance}); the model says something it never "
+        "said on validation: check this session's features and the model's calibration before serving it"
+    ], distance

@@ -17,13 +17,15 @@ from vfr_ml_pipelines.lib.serving.ttl import MARKET_TZ
 ENHANCEMENT_NAME = "vfr_ml_pipelines_{horizon}"
 # ml_enhancement_definitions.prediction_horizon CHECK list (sql/001_vfr_ml_tables.sql)
 ENHANCEMENT_HORIZONS = ("1h", "4h", "1d", "1w", "1m", "3m")
-# The ml_predictions.prediction_type of this project's rows. The forecast is a forward
-# return; of the CHECK list (price_target / direction / volatility / probability) only
-# price_target carries it without losing information: predicted_value is the price the
-# model expects at the horizon, current_price * (1 + expected return), so it is in price
-# units like current_price and actual_value (outcomes.py). `direction` would drop the
-# magnitude and `probability` the sign-free return; `volatility` is another target.
-PREDICTION_TYPE = "price_target"
+# The ml_predictions.prediction_type of this project's rows, with VFR's own meaning
+# (PredictionLogger.ts): predicted_value = +P(up) for a BUY (UP), -P(down) = -(1 - P(up))
+# for a SELL (DOWN), 0 for a HOLD (NEUTRAL), and prediction_timestamp = when the prediction
+# was made. VFR's outcome tracker (scripts/ml/track-outcomes.ts) reads every row of the
+# table whatever its type as that signed direction (> 0.001 UP, < -0.001 DOWN) and
+# /api/ml/metrics counts rows by prediction_timestamp, so a price_target row would be read
+# as a strong UP: this project writes none. The session a row is for and its expected
+# return are kept in vfr_ml.ml_prediction_sessions (VFR does not read it).
+PREDICTION_TYPE = "direction"
 # Set when a definition is created; operators may tune it in VFR afterwards and re-runs
 # leave it alone. confidence = |2p - 1|, so 0.10 is p = 0.55 / 0.45: the default BUY / SELL
 # thresholds (payloads.DirectionThresholds). VFR's column default (0.50, p = 0.75) would
@@ -80,7 +82,7 @@ def _check_horizon(horizon: str) -> None:
 
 def ensure_enhancement_definition(conn: Connection, horizon: str) -> uuid.UUID:
     """The id of this project's definition for `horizon` (`vfr_ml_pipelines_{horizon}`),
-    created when missing: one definition per horizon, `price_prediction` of a `composite`
+    created when missing: one definition per horizon, `direction_classification` of a `composite`
     factor (the models read technical, fundamental and sentiment features), premium tier,
     min_confidence_threshold MIN_CONFIDENCE_THRESHOLD, VFR's default weight.
 
@@ -94,7 +96,7 @@ def ensure_enhancement_definition(conn: Connection, horizon: str) -> uuid.UUID:
             INSERT INTO ml_enhancement_definitions
                 (enhancement_name, enhancement_type, target_factor, prediction_horizon,
                  min_confidence_threshold, is_active, tier_requirement)
-            VALUES (:name, 'price_prediction', 'composite', :horizon, :threshold, true, 'premium')
+            VALUES (:name, 'direction_classification', 'composite', :horizon, :threshold, true, 'premium')
             ON CONFLICT (enhancement_name) DO UPDATE SET
                 enhancement_type = EXCLUDED.enhancement_type,
                 target_factor = EXCLUDED.target_factor,
@@ -113,19 +115,30 @@ class MlPredictionValues:
     """The VFR-bound values of one `ml_predictions` row, fitted to their columns."""
 
     ticker: str
-    predicted_value: Decimal  # decimal(15,8)
+    predicted_value: Decimal  # decimal(15,8): the signed direction probability
     confidence_score: Decimal  # decimal(5,4), 0..1
     current_price: Decimal  # decimal(12,4), > 0
 
 
+def signed_direction(direction: object, probability: object) -> float:
+    """VFR's predicted_value of a direction row: +P(up) for BUY, -(1 - P(up)) for SELL, 0
+    for HOLD (PredictionLogger.ts)."""
+    if direction == "BUY":
+        return float(probability)  # type: ignore[arg-type]
+    if direction == "SELL":
+        return -(1.0 - float(probability))  # type: ignore[arg-type]
+    if direction == "HOLD":
+        return 0.0
+    raise ValueError(f"direction {direction!r} is not BUY, SELL or HOLD")
+
+
 def ml_prediction_problems(
-    symbol: object, expected_return: object, confidence: object, current_price: object, *, where: str = ""
+    symbol: object, direction: object, probability: object, confidence: object, current_price: object, *, where: str = ""
 ) -> tuple[MlPredictionValues | None, list[str]]:
     """The fitted values of one row, or None and every reason why they do not fit
     `ml_predictions` (each naming the symbol and the column). `write_ml_predictions`
     writes exactly these values; the prediction gate (prediction_checks.py) reports the
-    problems before anything is published. predicted_value is computed from the price
-    as stored, so actual_value and prediction_error (outcomes.py) share its footing."""
+    problems before anything is published."""
     label = f"{symbol}{where}"
     problems: list[str] = []
     ticker = symbol.upper() if isinstance(symbol, str) else ""
@@ -139,63 +152,131 @@ def ml_prediction_problems(
             problems.append(str(exc))
             return None
 
-    def exact(value: object, what: str) -> Decimal | None:
-        try:
-            return exact_decimal(value, f"{label}: {what}")  # type: ignore[arg-type]
-        except ValueError as exc:
-            problems.append(str(exc))
-            return None
-
     price = fit(current_price, 12, 4, "current_price")
     if price is not None and price <= 0:
         problems.append(f"{label}: ml_predictions.current_price {current_price} is not above 0 at 4 decimals")
         price = None
-    expected = exact(expected_return, "expected_return (for ml_predictions.predicted_value)")
-    target = fit(price * (1 + expected), 15, 8, "predicted_value") if price is not None and expected is not None else None
+    value = None
+    try:
+        value = fit(signed_direction(direction, probability), 15, 8, "predicted_value")
+    except (TypeError, ValueError) as exc:
+        problems.append(f"{label}: ml_predictions.predicted_value: {exc}")
+    if value is not None and not Decimal(-1) <= value <= Decimal(1):
+        problems.append(f"{label}: ml_predictions.predicted_value {value} (a signed probability) outside -1..1")
     score = fit(confidence, 5, 4, "confidence_score")
     if score is not None and not Decimal(0) <= score <= Decimal(1):
         problems.append(f"{label}: ml_predictions.confidence_score {confidence} outside 0..1")
-    if problems or target is None or score is None or price is None:
+    if problems or value is None or score is None or price is None:
         return None, problems
-    return MlPredictionValues(ticker, target, score, price), []
+    return MlPredictionValues(ticker, value, score, price), []
 
 
 def ml_prediction_values(
-    symbol: object, expected_return: object, confidence: object, current_price: object, *, where: str = ""
+    symbol: object, direction: object, probability: object, confidence: object, current_price: object, *, where: str = ""
 ) -> MlPredictionValues:
     """`ml_prediction_problems` that raises one ValueError listing the problems."""
-    values, problems = ml_prediction_problems(symbol, expected_return, confidence, current_price, where=where)
+    values, problems = ml_prediction_problems(symbol, direction, probability, confidence, current_price, where=where)
     if values is None:
         raise ValueError("; ".join(problems))
     return values
 
 
-def write_ml_predictions(conn: Connection, predictions: pd.DataFrame, horizon: str, as_of: date) -> int:
-    """One `ml_predictions` row per symbol for the serving model of `horizon` on `as_of`,
-    under this project's definition of that horizon (any of ENHANCEMENT_HORIZONS).
+_UPSERT_PREDICTION = """
+INSERT INTO ml_predictions AS p
+    (prediction_id, ticker, prediction_timestamp, enhancement_id, prediction_horizon,
+     prediction_type, predicted_value, confidence_score, current_price, cache_hit, tier_used)
+VALUES (:id, :ticker, :ts, :enhancement_id, :horizon, :type, :value, :confidence, :price, false, :tier)
+ON CONFLICT (prediction_id) DO UPDATE SET
+    prediction_timestamp = EXCLUDED.prediction_timestamp,
+    prediction_type = EXCLUDED.prediction_type,
+    predicted_value = EXCLUDED.predicted_value,
+    confidence_score = EXCLUDED.confidence_score,
+    current_price = EXCLUDED.current_price,
+    actual_value = CASE WHEN p.predicted_value = EXCLUDED.predicted_value
+                         AND p.current_price = EXCLUDED.current_price THEN p.actual_value END,
+    actual_timestamp = CASE WHEN p.predicted_value = EXCLUDED.predicted_value
+                             AND p.current_price = EXCLUDED.current_price THEN p.actual_timestamp END,
+    prediction_error = CASE WHEN p.predicted_value = EXCLUDED.predicted_value
+                             AND p.current_price = EXCLUDED.current_price THEN p.prediction_error END,
+    direction_correct = CASE WHEN p.predicted_value = EXCLUDED.predicted_value
+                              AND p.current_price = EXCLUDED.current_price THEN p.direction_correct END
+"""
 
-    prediction_type is PREDICTION_TYPE (`price_target`): predicted_value = current_price *
-    (1 + expected return), the price the model expects at the horizon. Every row is fitted
-    before anything is written; a value that does not fit is a ValueError naming the
-    symbol and column. Re-runs update the same rows (deterministic ids); when a re-run
-    changes predicted_value or current_price, the row's outcome columns are cleared so
-    `outcomes.fill_outcomes` recomputes them instead of leaving a stale error."""
+# one statement for all rows (arrays unnested server-side): 5,000 single-row executions cost
+# ten times more
+_UPSERT_SESSION = """
+INSERT INTO vfr_ml.ml_prediction_sessions AS s
+    (prediction_id, as_of_date, horizon, symbol, model_name, model_version, expected_return)
+SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:as_of AS date[]), CAST(:horizon AS varchar[]),
+                     CAST(:ticker AS varchar[]), CAST(:model_name AS text[]), CAST(:model_version AS text[]),
+                     CAST(:expected_return AS double precision[]))
+ON CONFLICT (prediction_id) DO UPDATE SET
+    model_name = EXCLUDED.model_name, model_version = EXCLUDED.model_version,
+    expected_return = EXCLUDED.expected_return
+"""
+
+
+def session_parameters(rows: list[dict]) -> dict[str, list]:
+    """The column arrays of `_UPSERT_SESSION` from `ml_prediction_records`."""
+    return {
+        "ids": [r["id"] for r in rows],
+        **{k: [r[k] for r in rows] for k in ("as_of", "horizon", "ticker", "model_name", "model_version", "expected_return")},
+    }
+
+
+# a re-written prediction whose call changed loses its outcome (fill_outcomes recomputes it)
+_DROP_STALE_OUTCOMES = """
+DELETE FROM ml_outcomes o USING ml_predictions p
+WHERE o.prediction_id = p.prediction_id AND p.prediction_id = ANY(:ids)
+  AND (o.predicted_value IS DISTINCT FROM p.predicted_value OR o.initial_price IS DISTINCT FROM p.current_price)
+"""
+
+
+def write_ml_predictions(conn: Connection, predictions: pd.DataFrame, horizon: str, as_of: date) -> int:
+    """One `ml_predictions` row per symbol for the serving model of `horizon` for the
+    session `as_of`, under this project's definition of that horizon (any of
+    ENHANCEMENT_HORIZONS), in VFR's PredictionLogger meaning (PREDICTION_TYPE):
+    predicted_value = `signed_direction`, confidence_score = confidence, current_price,
+    prediction_timestamp = the row's `predicted_at` (when the prediction was made). The
+    session, the model and the expected return go to `vfr_ml.ml_prediction_sessions`.
+
+    `predictions` needs symbol, direction, probability, confidence, current_price,
+    expected_return, predicted_at, model_name, model_version (as `predict.prediction_rows`
+    makes them). Every row is fitted before anything is written; a value that does not fit
+    is a ValueError naming the symbol and column. Re-runs for the same session update the
+    same rows (deterministic ids); when a re-run changes the call or the price, the row's
+    outcome (in ml_predictions and ml_outcomes) is cleared so `outcomes.fill_outcomes`
+    recomputes it instead of leaving a stale one."""
     _check_horizon(horizon)
+    enhancement_id = ensure_enhancement_definition(conn, horizon)
+    rows = ml_prediction_records(predictions, horizon, as_of, enhancement_id)
+    if not rows:
+        return 0
+    conn.execute(text(_UPSERT_PREDICTION), rows)
+    conn.execute(text(_UPSERT_SESSION), session_parameters(rows))
+    conn.execute(text(_DROP_STALE_OUTCOMES), {"ids": [r["id"] for r in rows]})
+    return len(rows)
+
+
+def ml_prediction_records(predictions: pd.DataFrame, horizon: str, as_of: date, enhancement_id: uuid.UUID) -> list[dict]:
+    """The fitted parameters of `write_ml_predictions`' statements, one dict per symbol."""
     dupes = sorted(set(predictions["symbol"][predictions["symbol"].duplicated()]))
     if dupes:
         raise ValueError(f"ml_predictions for {horizon} on {as_of}: symbols appear more than once: {dupes[:10]}")
-    enhancement_id = ensure_enhancement_definition(conn, horizon)
-    stamp = prediction_timestamp(as_of)
     rows = []
     for rec in predictions.itertuples(index=False):
         values = ml_prediction_values(
-            rec.symbol, rec.expected_return, rec.confidence, rec.current_price, where=f" on {as_of} ({horizon})"
+            rec.symbol, rec.direction, rec.probability, rec.confidence, rec.current_price, where=f" on {as_of} ({horizon})"
         )
+        expected = exact_decimal(rec.expected_return, f"{rec.symbol} on {as_of} ({horizon}): expected_return")
+        made_at = pd.Timestamp(rec.predicted_at)
+        if made_at.tzinfo is None:
+            raise ValueError(f"{rec.symbol} on {as_of} ({horizon}): predicted_at {rec.predicted_at} has no time zone")
         rows.append(
             {
-                "id": uuid.uuid5(_ROW_NAMESPACE, f"{rec.symbol}|{horizon}|{enhancement_id}|{stamp.isoformat()}"),
+                "id": uuid.uuid5(_ROW_NAMESPACE, f"{values.ticker}|{horizon}|{enhancement_id}|session {as_of.isoformat()}"),
                 "ticker": values.ticker,
-                "ts": stamp,
+                "ts": made_at.to_pydatetime(),
                 "enhancement_id": enhancement_id,
                 "horizon": horizon,
                 "type": PREDICTION_TYPE,
@@ -203,35 +284,13 @@ def write_ml_predictions(conn: Connection, predictions: pd.DataFrame, horizon: s
                 "confidence": values.confidence_score,
                 "price": values.current_price,
                 "tier": "premium",
+                "as_of": as_of,
+                "model_name": str(rec.model_name),
+                "model_version": str(rec.model_version),
+                "expected_return": float(expected),
             }
         )
-    if not rows:
-        return 0
-    conn.execute(
-        text(
-            """
-            INSERT INTO ml_predictions AS p
-                (prediction_id, ticker, prediction_timestamp, enhancement_id, prediction_horizon,
-                 prediction_type, predicted_value, confidence_score, current_price, cache_hit, tier_used)
-            VALUES (:id, :ticker, :ts, :enhancement_id, :horizon, :type, :value, :confidence,
-                    :price, false, :tier)
-            ON CONFLICT (prediction_id) DO UPDATE SET
-                predicted_value = EXCLUDED.predicted_value,
-                confidence_score = EXCLUDED.confidence_score,
-                current_price = EXCLUDED.current_price,
-                actual_value = CASE WHEN p.predicted_value = EXCLUDED.predicted_value
-                                     AND p.current_price = EXCLUDED.current_price THEN p.actual_value END,
-                actual_timestamp = CASE WHEN p.predicted_value = EXCLUDED.predicted_value
-                                         AND p.current_price = EXCLUDED.current_price THEN p.actual_timestamp END,
-                prediction_error = CASE WHEN p.predicted_value = EXCLUDED.predicted_value
-                                         AND p.current_price = EXCLUDED.current_price THEN p.prediction_error END,
-                direction_correct = CASE WHEN p.predicted_value = EXCLUDED.predicted_value
-                                          AND p.current_price = EXCLUDED.current_price THEN p.direction_correct END
-            """
-        ),
-        rows,
-    )
-    return len(rows)
+    return rows
 
 
 def upsert_ml_model(
