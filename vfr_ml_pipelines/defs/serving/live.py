@@ -6,7 +6,7 @@ import dagster as dg
 from vfr_ml_pipelines.defs.resources import MlflowResource, VfrModelsResource, WarehouseResource
 from vfr_ml_pipelines.lib.models.registry import CHAMPION, serving_model_name
 from vfr_ml_pipelines.lib.serving.live_model import MODEL_FILE, LiveExportError, write_live_model
-from vfr_ml_pipelines.lib.serving.live_path import LIVE_HORIZON, deploy_live_model, undeploy_all
+from vfr_ml_pipelines.lib.serving.live_path import LIVE_HORIZON, deploy_live_model, live_feature_name, undeploy_all
 
 
 @dg.asset(group_name="serving", kinds={"lightgbm", "postgres"}, deps=["vfr_feature_export", f"champion_{LIVE_HORIZON}_model"])
@@ -27,7 +27,8 @@ def vfr_live_model(
     if champion is not None:
         loaded = mlflow.registry.load_serving_model(champion.name, champion.version)
         try:
-            folder = write_live_model(vfr_models.path, champion.name, champion.version, loaded.model)
+            inputs = [live_feature_name(n) for n in loaded.model.feature_names]
+            folder = write_live_model(vfr_models.path, champion.name, champion.version, loaded.model, inputs)
         except LiveExportError as exc:
             reason = f"{champion.model_id} cannot run on VFR's live path: {exc}"
     with warehouse.engine.begin() as conn:

@@ -261,8 +261,9 @@ def live_model_text(model: ServingModel) -> str:
 
 
 def normalizer(feature_names: list[str]) -> dict[str, Any]:
-    """predict-generic's dict-based format: the key order is the model's feature order;
-    the identity z-score keeps every value exactly."""
+    """predict-generic's dict-based format: the key order is the model's feature order (and
+    the keys the names it looks the features up by); the identity z-score keeps every value
+    exactly."""
     return {"params": {name: {"mean": 0.0, "stdDev": 1.0} for name in feature_names}}
 
 
@@ -284,14 +285,17 @@ def model_dir(models_dir: Path, model_name: str, model_version: str) -> Path:
     return Path(models_dir) / model_name / f"v{model_version}"
 
 
-def write_live_model(models_dir: Path, model_name: str, model_version: str, model: ServingModel) -> Path:
-    """Write `model.txt` and `normalizer.json` for VFR's live path; each file is replaced
-    atomically (a reader sees the old file or the new one), the normalizer first so a model
-    file never appears without it. Returns the folder."""
+def write_live_model(models_dir: Path, model_name: str, model_version: str, model: ServingModel, input_names: list[str]) -> Path:
+    """Write `model.txt` and `normalizer.json` for VFR's live path; `input_names` are the
+    names VFR's features carry the model's inputs under, in the model's feature order. Each
+    file is replaced atomically (a reader sees the old file or the new one), the normalizer
+    first so a model file never appears without it. Returns the folder."""
+    if len(input_names) != len(model.feature_names) or len(set(input_names)) != len(input_names):
+        raise LiveExportError(f"{len(input_names)} distinct input names for a model of {len(model.feature_names)} features")
     text = live_model_text(model)
     folder = model_dir(models_dir, model_name, model_version)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / NORMALIZER_FILE, json.dumps(normalizer(model.feature_names), allow_nan=False, indent=1))
+    _write_atomic(folder / NORMALIZER_FILE, json.dumps(normalizer(input_names), allow_nan=False, indent=1))
     _write_atomic(folder / MODEL_FILE, text)
     return folder
 
