@@ -12,6 +12,7 @@ Only keys this project wrote are removed: VFR writes keys in the same namespaces
 it caches, its models' metadata). Every value we write is an envelope whose `source` is
 `vfr_cache.SOURCE`, so that is the mark: a Lua script checks it and unlinks in one atomic
 step per batch (a key VFR rewrote since the SCAN carries VFR's source and survives).
+`vfr_cache.validate_entry` pins the envelope format the check relies on (tested).
 
 What a VFR reader sees while it runs: the status is written in the same MULTI/EXEC as the
 FIRST batch of deletions, so from the first moment any key is gone the status already says
@@ -23,6 +24,7 @@ run leaves an honest status and a re-run finishes the job (the switch is idempot
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -48,16 +50,22 @@ DELETE_BATCH = 1000
 # keys written while the switch runs (a publish racing it) are caught by another pass;
 # a publisher that keeps writing wins anyway, so the passes are bounded
 MAX_PASSES = 3
-# unlink each key whose value is an envelope written by ARGV[1]; keep anything else (another
-# writer's envelope, a value that is not JSON, a key of another type). Returns {removed
-# count, the keys kept}; a key gone since the SCAN is in neither.
+# Unlink each key whose value is an envelope of ours: every envelope this project writes
+# (vfr_cache.encode_entry and publish) ends with `,"source":<SOURCE>,"version":<v>}`, so
+# the script looks for OUR_MARK (ARGV[1]) in the value's last TAIL_BYTES (ARGV[2]) instead
+# of parsing kilobytes of JSON per key. Anything else stays: another writer's envelope (VFR
+# puts its own source there), a value that is not an envelope, a key of another type.
+# Returns {removed count, the keys kept}; a key gone since the SCAN is in neither.
+OUR_MARK = ',"source":' + json.dumps(SOURCE) + ',"version":'
+TAIL_BYTES = 512
 UNLINK_OURS_SCRIPT = """
 local removed, kept = 0, {}
 for _, key in ipairs(KEYS) do
   local kind = redis.call('TYPE', key)['ok']
   if kind == 'string' then
-    local ok, entry = pcall(cjson.decode, redis.call('GET', key))
-    if ok and type(entry) == 'table' and entry['source'] == ARGV[1] then
+    local raw = redis.call('GET', key)
+    local tail = string.sub(raw, -tonumber(ARGV[2]))
+    if string.sub(raw, -1) == '}' and string.find(tail, ARGV[1], 1, true) then
       redis.call('UNLINK', key)
       removed = removed + 1
     else
@@ -132,7 +140,7 @@ def disable_ml(
         if not batches:
             break
         for index, (kind, keys) in enumerate(batches):
-            commands: list[tuple] = [("EVAL", UNLINK_OURS_SCRIPT, len(keys), *keys, SOURCE)]
+            commands: list[tuple] = [("EVAL", UNLINK_OURS_SCRIPT, len(keys), *keys, OUR_MARK, TAIL_BYTES)]
             if not status_written:
                 commands.insert(0, status_command)
             results, _ = run_transaction(
