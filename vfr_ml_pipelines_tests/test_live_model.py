@@ -33,6 +33,16 @@ def data():
     return X, y
 
 
+def _scoring_rows(X: np.ndarray) -> np.ndarray:
+    """The rows scored: some inputs infinite (XGBoost refuses them in training, not in
+    prediction; a served vector may hold one)."""
+    rng = np.random.default_rng(4)
+    X = X.copy()
+    X[rng.random(X.shape) < 0.02] = np.inf
+    X[rng.random(X.shape) < 0.02] = -np.inf
+    return X
+
+
 @pytest.fixture(scope="module")
 def members(data):
     X, y = data
@@ -68,7 +78,7 @@ def _predict_generic(folder, rows: list[dict]) -> np.ndarray:
 
 @pytest.mark.parametrize("kind", ["lightgbm", "xgboost", "stacking", "rankic"])
 def test_exported_model_gives_the_calibrated_probability(kind, data, members, tmp_path):
-    X, _ = data
+    X = _scoring_rows(data[0])
     model = _serving(_estimators(data, members)[kind])
     inputs = [f"vfr_live_{n}" for n in NAMES]
     folder = live_model.write_live_model(tmp_path, "vfr-1w", "4", model, inputs)
@@ -78,14 +88,17 @@ def test_exported_model_gives_the_calibrated_probability(kind, data, members, tm
         {f"vfr_live_{k}": v for k, v in live_model.live_inputs(dict(zip(NAMES, x, strict=True)), NAMES, "test").items()}
         for x in X[:600]
     ]
-    assert any(v == live_model.MISSING_VALUE for r in rows for v in r.values())
+    sent = [v for r in rows for v in r.values()]
+    assert live_model.MISSING_VALUE in sent and live_model.POSITIVE_INFINITY_VALUE in sent and live_model.NEGATIVE_INFINITY_VALUE in sent
     got = _predict_generic(folder, rows)
     # LightGBM trees are copied exactly; XGBoost sums its leaves in float32
     tolerance = 1e-12 if kind == "lightgbm" else 1e-6
     np.testing.assert_allclose(got, expected[:600], rtol=0, atol=tolerance)
-    # the same file with real NaN (LightGBM's own missing routing) agrees as well
+    # the same file fed real NaN (LightGBM's own missing routing) agrees as well
+    nan_rows = data[0]
     booster = lgb.Booster(model_file=str(folder / live_model.MODEL_FILE))
-    np.testing.assert_allclose(booster.predict(X), expected, rtol=0, atol=tolerance)
+    expected_nan = model.predict_frame(pd.DataFrame(nan_rows, columns=NAMES))["probability"].to_numpy()
+    np.testing.assert_allclose(booster.predict(nan_rows), expected_nan, rtol=0, atol=tolerance)
     # a missing input is an error in predict-generic, never a silent default
     with pytest.raises(KeyError):
         _predict_generic(folder, [{k: v for k, v in rows[0].items() if k != "vfr_live_feat_3"}])
@@ -115,11 +128,13 @@ def test_what_cannot_be_exported_is_refused(data, tmp_path):
     linear = algorithms.fit_regressor("linear", X[:2200], y[:2200], None, None, feature_names=NAMES)
     with pytest.raises(live_model.LiveExportError, match="not made of trees"):
         live_model.live_model_text(_serving(linear))
-    with pytest.raises(live_model.LiveExportError, match="cannot be sent"):
-        live_model.live_inputs({"feat_0": live_model.GUARD_THRESHOLD}, ["feat_0"], "AAPL on 2026-11-20")
     with pytest.raises(live_model.LiveExportError, match="AAPL on 2026-11-20: feature feat_0"):
-        live_model.live_inputs({"feat_0": float("inf")}, ["feat_0"], "AAPL on 2026-11-20")
-    assert live_model.live_inputs({"feat_0": None, "feat_1": 2.5}, ["feat_0", "feat_1"], "x") == {"feat_0": live_model.MISSING_VALUE, "feat_1": 2.5}
+        live_model.live_inputs({"feat_0": live_model.GUARD_THRESHOLD}, ["feat_0"], "AAPL on 2026-11-20")
+    with pytest.raises(live_model.LiveExportError, match="cannot be sent"):
+        live_model.live_inputs({"feat_0": 2e12}, ["feat_0"], "AAPL on 2026-11-20")
+    assert live_model.live_inputs({"feat_0": None, "feat_1": 2.5, "feat_2": float("-inf")}, ["feat_0", "feat_1", "feat_2"], "x") == {
+        "feat_0": live_model.MISSING_VALUE, "feat_1": 2.5, "feat_2": live_model.NEGATIVE_INFINITY_VALUE,
+    }
 
 
 def test_files_are_replaced_whole(data, members, tmp_path):

@@ -225,7 +225,9 @@ def test_vfr_reads_valid_feature_rows_from_ml_feature_store(pipeline):
     tickers = {r.ticker for r in rows}
     assert tickers == set(_symbols(pipeline["engine"]))
     types = {r.feature_type for r in rows}
-    assert types == {"technical", "fundamental", "sentiment"}
+    assert types == {"technical", "fundamental", "sentiment", "custom"}
+    # `custom`: the inputs of the model on VFR's live path, under their own names only
+    assert {r.feature_name for r in rows if r.feature_type == "custom"} == {r.feature_name for r in rows if r.feature_name.startswith("vfr_live_")}
     rsi = [float(r.value) for r in rows if r.feature_name == "rsi_14"]
     assert rsi and all(0 <= v <= 100 for v in rsi)
 

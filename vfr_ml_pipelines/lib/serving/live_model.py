@@ -22,7 +22,10 @@ exactly ours (`|2p - 1|`):
 Missing values: VFR cannot send a NaN (its JSON has none; a missing row is a missing
 feature), so a missing input is exported as MISSING_VALUE and every split whose NaN goes
 right gets a guard node (`x <= GUARD_THRESHOLD` -> the NaN side), which routes the sentinel
-exactly as the original model routes a NaN. Real inputs must lie above GUARD_THRESHOLD.
+exactly as the original model routes a NaN. An infinite input (the feature matrix's check
+refuses them, but a served vector may hold one) is sent as NEGATIVE_ / POSITIVE_INFINITY_VALUE,
+which every split of the model sends the way it sends the infinity. Real inputs must lie in
+(REAL_MIN, REAL_MAX).
 
 XGBoost compares `float32(x) < c`; LightGBM compares `x <= t` in double. The threshold
 `t` is the largest double whose float32 rounding is below `c`, so both agree on every input.
@@ -50,6 +53,15 @@ NORMALIZER_FILE = "normalizer.json"
 # ml_feature_store.value is decimal(20,8): both fit, and no real feature comes near them
 MISSING_VALUE = -1.0e11
 GUARD_THRESHOLD = -5.0e10
+# infinite inputs (JSON has no Infinity) as values beyond every split on their side; real
+# inputs lie in (REAL_MIN, REAL_MAX), and a threshold beyond that band (LightGBM writes 1e300
+# for a split of "any value" vs NaN) is moved to the gap between the band and the stand-in
+# for infinity on its side, which routes every real, infinite and missing input as before
+NEGATIVE_INFINITY_VALUE = -4.0e10
+REAL_MIN = -3.0e10
+REAL_MAX = 8.0e11
+POSITIVE_INFINITY_VALUE = 9.0e11
+_LIGHTGBM_INFINITY = 1e300  # LightGBM reads an input beyond +-1e300 as +-1e300
 _NAN_MISSING = 2 << 2  # LightGBM decision_type: missing type NaN (bits 2-3)
 _DEFAULT_LEFT = 2  # LightGBM decision_type: NaN goes left
 
@@ -70,6 +82,10 @@ class Split:
     nan_left: bool
     left: Leaf | Split
     right: Leaf | Split
+    # where the original model sends an infinite input (LightGBM clamps it to +-1e300 first,
+    # XGBoost compares it as it is)
+    pos_inf_left: bool = False
+    neg_inf_left: bool = True
 
 
 Node = Leaf | Split
@@ -91,7 +107,10 @@ def _lightgbm_node(node: dict[str, Any]) -> Node:
         nan_left = 0.0 <= threshold
     else:
         raise LiveExportError(f"LightGBM split with missing type {missing!r} (zero_as_missing is not exported)")
-    return Split(int(node["split_feature"]), threshold, nan_left, _lightgbm_node(node["left_child"]), _lightgbm_node(node["right_child"]))
+    return Split(
+        int(node["split_feature"]), threshold, nan_left, _lightgbm_node(node["left_child"]), _lightgbm_node(node["right_child"]),
+        pos_inf_left=_LIGHTGBM_INFINITY <= threshold, neg_inf_left=-_LIGHTGBM_INFINITY <= threshold,
+    )
 
 
 def lightgbm_trees(booster: Any) -> tuple[list[Node], float]:
@@ -163,7 +182,8 @@ def estimator_trees(estimator: Any) -> tuple[list[Node], float]:
 def scaled(node: Node, factor: float, offset: float = 0.0) -> Node:
     if isinstance(node, Leaf):
         return Leaf(node.value * factor + offset)
-    return Split(node.feature, node.threshold, node.nan_left, scaled(node.left, factor, offset), scaled(node.right, factor, offset))
+    return Split(node.feature, node.threshold, node.nan_left, scaled(node.left, factor, offset), scaled(node.right, factor, offset),
+                 node.pos_inf_left, node.neg_inf_left)
 
 
 def guarded(node: Node) -> Node:
@@ -171,10 +191,17 @@ def guarded(node: Node) -> Node:
     takes the NaN side everywhere (the NaN side's subtree is shared, not copied)."""
     if isinstance(node, Leaf):
         return node
-    if node.threshold <= GUARD_THRESHOLD:
-        raise LiveExportError(f"split on feature {node.feature} at {node.threshold}: at or below the missing-value guard {GUARD_THRESHOLD}")
+    threshold = node.threshold
+    if not math.isfinite(threshold):
+        raise LiveExportError(f"split on feature {node.feature} at {threshold}")
+    if threshold >= REAL_MAX:  # every real input goes left; +infinity to its side
+        threshold = POSITIVE_INFINITY_VALUE + 5e10 if node.pos_inf_left else (REAL_MAX + POSITIVE_INFINITY_VALUE) / 2
+    elif threshold <= REAL_MIN:  # every real input goes right; -infinity to its side
+        threshold = (NEGATIVE_INFINITY_VALUE + REAL_MIN) / 2 if node.neg_inf_left else (GUARD_THRESHOLD + NEGATIVE_INFINITY_VALUE) / 2
+    if (POSITIVE_INFINITY_VALUE <= threshold) != node.pos_inf_left or (NEGATIVE_INFINITY_VALUE <= threshold) != node.neg_inf_left:
+        raise LiveExportError(f"split on feature {node.feature} at {node.threshold}: infinite inputs cannot be routed as the model routes them")
     left, right = guarded(node.left), guarded(node.right)
-    split = Split(node.feature, node.threshold, node.nan_left, left, right)
+    split = Split(node.feature, threshold, node.nan_left, left, right)
     if node.nan_left:
         return split
     return Split(node.feature, GUARD_THRESHOLD, True, right, split)
@@ -302,14 +329,17 @@ def write_live_model(models_dir: Path, model_name: str, model_version: str, mode
 
 def live_inputs(values: dict[str, Any], feature_names: list[str], where: str) -> dict[str, float]:
     """The model inputs as VFR must send them: a missing (None / NaN) value as
-    MISSING_VALUE; a real value at or below the guard, or infinite, is an error naming it."""
+    MISSING_VALUE, an infinite one as NEGATIVE_ / POSITIVE_INFINITY_VALUE; a finite value
+    outside (REAL_MIN, REAL_MAX) is an error naming it."""
     out: dict[str, float] = {}
     for name in feature_names:
         value = values.get(name)
         number = math.nan if value is None else float(value)
         if math.isnan(number):
             out[name] = MISSING_VALUE
-        elif not math.isfinite(number) or number <= GUARD_THRESHOLD or abs(number) >= 1e12:
+        elif math.isinf(number):
+            out[name] = POSITIVE_INFINITY_VALUE if number > 0 else NEGATIVE_INFINITY_VALUE
+        elif not REAL_MIN < number < REAL_MAX:
             raise LiveExportError(f"{where}: feature {name} = {value} cannot be sent to VFR's live path")
         else:
             out[name] = number
