@@ -178,3 +178,18 @@ def test_keys_vfr_wrote_itself_survive(redis_client, key_prefix):
     assert all(validate_entry(redis_client.get(key_prefix + k))["source"] != SOURCE for k in vfr if k != feature_vector_key("RAW"))
     # a second run finds only VFR's keys and leaves them
     assert disable_ml(redis_client, key_prefix, version="kill-test", now_ms=NOW_MS) == KillReport(0, 0, 0, True, foreign_keys_kept=len(vfr) + 1)
+
+
+def test_every_envelope_we_write_carries_the_mark(redis_client, key_prefix):
+    """The switch recognises our keys by the tail of the envelope: plain, compressed and
+    `:meta` values of a publish, and `encode_entry`, all end with it."""
+    from vfr_ml_pipelines.lib.serving.kill_switch import OUR_MARK, TAIL_BYTES
+    from vfr_ml_pipelines.lib.serving.vfr_cache import encode_entry
+
+    publish(redis_client, key_prefix, ml_writes(["AAA", "BBB"], {"BBB"}), version="3.1.0", now_ms=NOW_MS)
+    values = [redis_client.get(k) for k in keys_under(redis_client, key_prefix)]
+    values.append(encode_entry({"x": 1}, now_ms=NOW_MS, ttl=60, version="3.1.0").encode())
+    assert len(values) > 10 and any(b'"compressed":true' in v for v in values)
+    for value in values:
+        assert value.endswith(b'"}') and OUR_MARK.encode() + b'"3.1.0"}' == value[-len(OUR_MARK) - 8:]
+        assert OUR_MARK.encode() in value[-TAIL_BYTES:]

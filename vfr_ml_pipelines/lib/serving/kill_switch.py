@@ -12,7 +12,7 @@ Only keys this project wrote are removed: VFR writes keys in the same namespaces
 it caches, its models' metadata). Every value we write is an envelope whose `source` is
 `vfr_cache.SOURCE`, so that is the mark: a Lua script checks it and unlinks in one atomic
 step per batch (a key VFR rewrote since the SCAN carries VFR's source and survives).
-`vfr_cache.validate_entry` pins the envelope format the check relies on (tested).
+A test pins that every envelope `publish` and `encode_entry` write carries that mark.
 
 What a VFR reader sees while it runs: the status is written in the same MULTI/EXEC as the
 FIRST batch of deletions, so from the first moment any key is gone the status already says
