@@ -168,8 +168,11 @@ def estimator_trees(estimator: Any) -> tuple[list[Node], float]:
     if isinstance(estimator, EnsembleModel):
         trees: list[Node] = []
         constant = estimator.intercept
-        for name, coefficient in estimator._coefficients().items():
-            member_trees, member_constant = estimator_trees(estimator.members[name])
+        for name, member in estimator.members.items():
+            if estimator.weights[name] == 0.0:
+                continue  # EnsembleModel.predict leaves it out too
+            coefficient = estimator.weights[name] / estimator.scales[name]
+            member_trees, member_constant = estimator_trees(member)
             trees.extend(scaled(tree, coefficient) for tree in member_trees)
             constant += coefficient * member_constant
         return trees, constant
