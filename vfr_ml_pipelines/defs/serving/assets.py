@@ -19,7 +19,7 @@ from vfr_ml_pipelines.defs.serving.served import (
 )
 from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.models.registry import CHAMPION, serving_model_name
-from vfr_ml_pipelines.lib.serving import feature_export, live_path, payloads, vfr_cache
+from vfr_ml_pipelines.lib.serving import feature_export, live_model, live_path, payloads, vfr_cache
 from vfr_ml_pipelines.lib.serving.outcomes import fill_outcomes
 from vfr_ml_pipelines.lib.serving.performance import roll_up_performance
 from vfr_ml_pipelines.lib.serving.predict import prediction_rows
@@ -230,10 +230,16 @@ def vfr_feature_export(
     finite and in range, else `invalid`) and Redis `vfr:ml:feature:vector:{SYMBOL}`
     (`MLFeatureVector`, one MULTI/EXEC with the same TTL policy as predictions). With a
     champion of the live horizon, also that model's inputs for VFR's live ensemble
-    (`vfr_live_{name}`, every symbol and input, in SQL and in the vectors; `live_path.py`)."""
+    (`vfr_live_{name}` for each input a split reads, every symbol, in SQL and in the vectors;
+    `live_path.py`)."""
     day, vectors, _ = session_vectors(warehouse, market_data)
     live = mlflow.registry.by_alias(serving_model_name(live_path.LIVE_HORIZON), CHAMPION)
-    live_names = json.loads(live.tags.get("feature_names", "[]")) if live is not None else []
+    live_names: list[str] = []
+    if live is not None:
+        try:  # only the inputs a split of the model reads
+            live_names = live_model.used_features(mlflow.registry.load_serving_model(live.name, live.version).model)
+        except live_model.LiveExportError as exc:
+            context.log.warning(f"{live.model_id} cannot run on VFR's live path, its inputs are not exported: {exc}")
     live_written = 0
     with warehouse.engine.begin() as conn:
         ids = feature_export.upsert_feature_definitions(

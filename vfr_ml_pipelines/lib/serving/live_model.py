@@ -264,9 +264,34 @@ def _tree_text(index: int, root: Node) -> str:
     return "\n".join(lines) + "\n\n"
 
 
+def _split_features(node: Node, into: set[int]) -> set[int]:
+    if isinstance(node, Split):
+        into.add(node.feature)
+        _split_features(node.left, into)
+        _split_features(node.right, into)
+    return into
+
+
+def _renumbered(node: Node, index: dict[int, int]) -> Node:
+    if isinstance(node, Leaf):
+        return node
+    return Split(index[node.feature], node.threshold, node.nan_left, _renumbered(node.left, index), _renumbered(node.right, index),
+                 node.pos_inf_left, node.neg_inf_left)
+
+
+def used_features(model: ServingModel) -> list[str]:
+    """The features some split of the model reads, in the model's order: the only inputs the
+    exported files ask VFR for (and the only ones exported for them)."""
+    used: set[int] = set()
+    for tree in estimator_trees(model.estimator)[0]:
+        _split_features(tree, used)
+    return [model.feature_names[i] for i in sorted(used)]
+
+
 def live_model_text(model: ServingModel) -> str:
     """The LightGBM text model whose prediction is the serving model's calibrated
-    probability P(return > 0) for a row without NaN (missing inputs as MISSING_VALUE)."""
+    probability P(return > 0) for a row without NaN (missing inputs as MISSING_VALUE). Its
+    features are `used_features(model)`, in that order."""
     calibrator = model.calibrator
     trees, constant = estimator_trees(model.estimator)
     # constant trees (no split) carry only a value: fold them into the constant
@@ -276,7 +301,10 @@ def live_model_text(model: ServingModel) -> str:
         raise LiveExportError(f"{model.candidate} {model.horizon}: the model has no split")
     a, b = float(calibrator.a), float(calibrator.b)
     trees = [scaled(t, a, (a * constant + b) if i == 0 else 0.0) for i, t in enumerate(trees)]
-    names = model.feature_names
+    used = sorted(set().union(*(_split_features(t, set()) for t in trees)))
+    index = {old: new for new, old in enumerate(used)}
+    trees = [_renumbered(t, index) for t in trees]
+    names = [model.feature_names[i] for i in used]
     bad = [n for n in names if not n or any(c.isspace() for c in n)]
     if bad:
         raise LiveExportError(f"feature names LightGBM's text format cannot hold: {bad[:5]}")
@@ -317,15 +345,17 @@ def model_dir(models_dir: Path, model_name: str, model_version: str) -> Path:
 
 def write_live_model(models_dir: Path, model_name: str, model_version: str, model: ServingModel, input_names: list[str]) -> Path:
     """Write `model.txt` and `normalizer.json` for VFR's live path; `input_names` are the
-    names VFR's features carry the model's inputs under, in the model's feature order. Each
-    file is replaced atomically (a reader sees the old file or the new one), the normalizer
-    first so a model file never appears without it. Returns the folder."""
+    names VFR's features carry the model's inputs under, in the model's feature order (the
+    normalizer keeps those of `used_features`). Each file is replaced atomically (a reader
+    sees the old file or the new one), the normalizer first so a model file never appears
+    without it. Returns the folder."""
     if len(input_names) != len(model.feature_names) or len(set(input_names)) != len(input_names):
         raise LiveExportError(f"{len(input_names)} distinct input names for a model of {len(model.feature_names)} features")
     text = live_model_text(model)
+    exported = dict(zip(model.feature_names, input_names, strict=True))
     folder = model_dir(models_dir, model_name, model_version)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / NORMALIZER_FILE, json.dumps(normalizer(input_names), allow_nan=False, indent=1))
+    _write_atomic(folder / NORMALIZER_FILE, json.dumps(normalizer([exported[n] for n in used_features(model)]), allow_nan=False, indent=1))
     _write_atomic(folder / MODEL_FILE, text)
     return folder
 
