@@ -18,10 +18,11 @@ from vfr_ml_pipelines.defs.monitoring.schedules import (
 from vfr_ml_pipelines.defs.resources import build_resources
 from vfr_ml_pipelines.defs.serving import assets as serving_assets
 from vfr_ml_pipelines.defs.serving import checks as serving_checks
+from vfr_ml_pipelines.defs.serving import live as serving_live
 from vfr_ml_pipelines.defs.serving.jobs import disable_ml_job, republish_job
 
 ALL_ASSETS = [
-    *dg.load_assets_from_modules([market_data_assets, feature_assets, serving_assets]),
+    *dg.load_assets_from_modules([market_data_assets, feature_assets, serving_assets, serving_live]),
     *model_assets.training_assets,
     *model_assets.champion_assets,
 ]

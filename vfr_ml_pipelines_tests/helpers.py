@@ -13,6 +13,7 @@ from vfr_ml_pipelines.defs.resources import (
     PromotionPolicyResource,
     RedisResource,
     SyntheticMarketDataResource,
+    VfrModelsResource,
     WarehouseResource,
 )
 from vfr_ml_pipelines.defs.models.assets import HORIZONS
@@ -30,6 +31,7 @@ def pipeline_resources(database_url: str, redis_url: str, key_prefix: str, mlflo
         "mlflow": MlflowResource(state_dir=str(mlflow_state)),
         "feature_store": FeatureStoreResource(root=str(mlflow_state / "feature_store")),
         "promotion_policy": PromotionPolicyResource(),
+        "vfr_models": VfrModelsResource(models_dir=str(mlflow_state / "vfr_models")),
         "market_data": SyntheticMarketDataResource(
             n_symbols=market.get("n_symbols", N_SYMBOLS),
             history_start=market.get("history_start", HISTORY_START),

@@ -26,7 +26,7 @@ DAILY_ASSETS = {
     "universe", "raw_prices", "raw_fundamentals", "raw_news", "synthetic_oracle",
     "technical_features", "fundamental_features", "sentiment_features", "feature_matrix", "labels",
     "vfr_feature_export", "predictions", "redis_predictions", "ml_predictions", "prediction_outcomes",
-    "ml_performance_metrics",
+    "ml_performance_metrics", "vfr_live_model",
 }
 
 
@@ -42,7 +42,9 @@ def test_definitions_load_with_every_asset_job_and_schedule():
     # the daily run serves the current champions; training is the weekly job's
     assert not _job_assets("daily_pipeline_job") & MODEL_ASSETS
     assert MODEL_ASSETS <= _job_assets("retraining_job")
-    assert _job_assets("rollback_1w_job") == {"champion_1w_model", "predictions", "redis_predictions", "ml_predictions", "vfr_feature_export"}
+    assert _job_assets("rollback_1w_job") == {
+        "champion_1w_model", "predictions", "redis_predictions", "ml_predictions", "vfr_feature_export", "vfr_live_model",
+    }
     assert {"disable_ml_job", "republish_job"} <= {j.name for j in defs.resolve_all_job_defs()}
     assert defs.resolve_schedule_def("daily_pipeline_schedule").cron_schedule == "30 18 * * 1-5"
     assert defs.resolve_schedule_def("weekly_retraining_schedule").cron_schedule == "0 6 * * 6"

@@ -142,3 +142,54 @@ def test_many_keys_go_in_several_batches_and_a_republish_re_enables(redis_client
 def test_glob_escape():
     assert glob_escape("a*b?c[d]e\\f") == "a\\*b\\?c\\[d\\]e\\\\f"
     assert glob_escape("veritak:mcp:") == "veritak:mcp:"
+
+
+def test_keys_vfr_wrote_itself_survive(redis_client, key_prefix):
+    """VFR writes into the same namespaces (its feature integrators' vectors with a 900 s TTL,
+    compressed ones as :meta/:compressed, predictions it caches under a model uuid, its models'
+    metadata): the switch removes only envelopes whose source is ours, even where VFR has
+    rewritten a key we had published."""
+    from vfr_ml_pipelines.lib.serving.vfr_cache import SOURCE, encode_entry
+
+    publish(redis_client, key_prefix, ml_writes(["AAA", "BBB", "CCC"], {"CCC"}), version="3", now_ms=NOW_MS)
+    vfr = {
+        feature_vector_key("AAA"): encode_entry({"symbol": "AAA", "features": {"rsi": 41.0}}, now_ms=NOW_MS, ttl=900, version="1.0", source="ml-feature-vector"),
+        feature_vector_key("VFRONLY"): encode_entry({"symbol": "VFRONLY", "features": {}}, now_ms=NOW_MS, ttl=900, version="1.0", source="ml-feature-vector"),
+        f"{feature_vector_key('BIG')}:compressed": encode_entry("eyJ9", now_ms=NOW_MS, ttl=900, version="1.0", source="ml-feature-vector"),
+        f"{feature_vector_key('BIG')}:meta": encode_entry({"compressed": True}, now_ms=NOW_MS, ttl=900, version="1.0", source="ml-feature-meta"),
+        prediction_key("AAA", "1w", "0b6f3c1e-uuid"): encode_entry({"symbol": "AAA"}, now_ms=NOW_MS, ttl=300, version="1.0", source="ml-prediction"),
+        model_metadata_key("sentiment-fusion"): encode_entry({"modelId": "sentiment-fusion"}, now_ms=NOW_MS, ttl=3600, version="1.0", source="ml-model"),
+        feature_vector_key("RAW"): "not json at all",
+    }
+    for key, value in vfr.items():
+        redis_client.set(key_prefix + key, value, ex=900)
+    redis_client.rpush(key_prefix + feature_vector_key("LIST"), "a list, not an envelope")
+
+    report = disable_ml(redis_client, key_prefix, version="kill-test", now_ms=NOW_MS)
+
+    # ours: AAA and BBB x 2 ids, CCC x 2 ids as :compressed + :meta pairs; BBB's vector and
+    # CCC's pair (AAA's vector was VFR's by then); 2 metadata keys
+    assert report == KillReport(prediction_keys_removed=2 * 2 + 2 * 2, feature_keys_removed=1 + 2, metadata_keys_removed=2, status_written=True, foreign_keys_kept=len(vfr) + 1)
+    for key, value in vfr.items():
+        assert redis_client.get(key_prefix + key) == value.encode(), key
+    assert redis_client.lrange(key_prefix + feature_vector_key("LIST"), 0, -1) == [b"a list, not an envelope"]
+    left = {k[len(key_prefix):] for k in keys_under(redis_client, key_prefix)}
+    assert left == {*vfr, feature_vector_key("LIST"), ENHANCEMENT_STATUS_KEY}
+    assert all(validate_entry(redis_client.get(key_prefix + k))["source"] != SOURCE for k in vfr if k != feature_vector_key("RAW"))
+    # a second run finds only VFR's keys and leaves them
+    assert disable_ml(redis_client, key_prefix, version="kill-test", now_ms=NOW_MS) == KillReport(0, 0, 0, True, foreign_keys_kept=len(vfr) + 1)
+
+
+def test_every_envelope_we_write_carries_the_mark(redis_client, key_prefix):
+    """The switch recognises our keys by the tail of the envelope: plain, compressed and
+    `:meta` values of a publish, and `encode_entry`, all end with it."""
+    from vfr_ml_pipelines.lib.serving.kill_switch import OUR_MARK, TAIL_BYTES
+    from vfr_ml_pipelines.lib.serving.vfr_cache import encode_entry
+
+    publish(redis_client, key_prefix, ml_writes(["AAA", "BBB"], {"BBB"}), version="3.1.0", now_ms=NOW_MS)
+    values = [redis_client.get(k) for k in keys_under(redis_client, key_prefix)]
+    values.append(encode_entry({"x": 1}, now_ms=NOW_MS, ttl=60, version="3.1.0").encode())
+    assert len(values) > 10 and any(b'"compressed":true' in v for v in values)
+    for value in values:
+        assert value.endswith(b'"}') and OUR_MARK.encode() + b'"3.1.0"}' == value[-len(OUR_MARK) - 8:]
+        assert OUR_MARK.encode() in value[-TAIL_BYTES:]

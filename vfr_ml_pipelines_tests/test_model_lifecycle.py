@@ -140,11 +140,13 @@ def test_promotion_then_rollback_job_restores_the_previous_champion_and_republis
     run = _gate_and_champion(pipeline)
     assert run.success
     assert registry.by_alias(MODEL, CHAMPION).version == new.version
-    assert _statuses(pipeline)[new.version] == "deployed"
+    # a new champion is not `deployed` until its files for VFR's live ensemble are written
+    assert _statuses(pipeline)[new.version] == "validated"
     assert _statuses(pipeline)[champion.version] == "deprecated"
 
     defs = _definitions(pipeline)
     assert defs.resolve_job_def("republish_job").execute_in_process().success
+    assert _statuses(pipeline)[new.version] == "deployed"
     reader = VfrCacheReader(redis_client, pipeline["prefix"], delete_expired=False)
     symbol = scan_keys(redis_client, f"{pipeline['prefix']}vfr:ml:prediction:*:1w:default")[0].split(":")[-3]
     assert reader.prediction(symbol, "1w")["modelVersion"] == new.version

@@ -85,8 +85,16 @@ def test_every_stored_value_is_a_strict_envelope_with_matching_expiry(pipeline, 
     champions = sum(a["champion"] is not None for a in served.values())
     shadows = sum(a["challenger"] not in (None, a["champion"]) for a in served.values())
     # per symbol: each champion under default and its id, each shadow under its id, and a
-    # feature vector; plus one metadata key per served model and the enhancement status
-    assert len(keys) == (2 * champions + shadows + 1) * N_SYMBOLS + champions + shadows + 1
+    # feature vector; plus one metadata key per served model and the enhancement status. A
+    # vector carrying the live model's inputs may pass 8,192 characters: then it is stored as
+    # `:compressed` + `:meta` (VFR's reader looks at `:meta` first), never also plain
+    vectors = [k for k in keys if ":vfr:ml:feature:vector:" in k]
+    by_symbol: dict[str, set[str]] = {}
+    for key in vectors:
+        symbol, _, suffix = key.split(":vfr:ml:feature:vector:")[1].partition(":")
+        by_symbol.setdefault(symbol, set()).add(suffix)
+    assert len(by_symbol) == N_SYMBOLS and all(s in ({""}, {"meta", "compressed"}) for s in by_symbol.values())
+    assert len(keys) - len(vectors) == (2 * champions + shadows) * N_SYMBOLS + champions + shadows + 1
     for key in keys:
         entry = validate_entry(redis_client.get(key))
         redis_ttl = redis_client.ttl(key)
@@ -231,7 +239,9 @@ def test_vfr_reads_valid_feature_rows_from_ml_feature_store(pipeline):
     tickers = {r.ticker for r in rows}
     assert tickers == set(_symbols(pipeline["engine"]))
     types = {r.feature_type for r in rows}
-    assert types == {"technical", "fundamental", "sentiment"}
+    assert types == {"technical", "fundamental", "sentiment", "custom"}
+    # `custom`: the inputs of the model on VFR's live path, under their own names only
+    assert {r.feature_name for r in rows if r.feature_type == "custom"} == {r.feature_name for r in rows if r.feature_name.startswith("vfr_live_")}
     rsi = [float(r.value) for r in rows if r.feature_name == "rsi_14"]
     assert rsi and all(0 <= v <= 100 for v in rsi)
 

@@ -160,6 +160,22 @@ class FeatureStoreResource(dg.ConfigurableResource):
         return OfflineFeatureStore(path)
 
 
+class VfrModelsResource(dg.ConfigurableResource):
+    """The folder VFR's live ensemble loads model files from: VFR builds
+    `{its working directory}/models/{model_name}/v{model_version}/model.txt`, so a deployment
+    points `VFR_MODELS_DIR` at that `models/` folder (or mounts this one there). No
+    `models_dir` means `<VFR_ML_HOME>/vfr_models`."""
+
+    models_dir: str | None = None
+    state_dir: str | None = None
+
+    @property
+    def path(self) -> Path:
+        path = Path(self.models_dir).expanduser().resolve() if self.models_dir else settings.state_dir(self.state_dir) / "vfr_models"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
 class MarketDataResource(dg.ConfigurableResource):
     """Where market data comes from: one interface, one class per backend below.
     `as_of` (YYYY-MM-DD) pins "today" (the last session that may be loaded); empty means
@@ -348,6 +364,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         "mlflow": MlflowResource(tracking_uri=_mlflow_uri_env(), state_dir=state),
         "market_data": build_market_data(),
         "feature_store": FeatureStoreResource(root=settings.env_or_none("VFR_FEATURE_STORE_DIR"), state_dir=state),
+        "vfr_models": VfrModelsResource(models_dir=settings.env_or_none(settings.VFR_MODELS_DIR_ENV), state_dir=state),
         "promotion_policy": PromotionPolicyResource(
             margin=settings.env_float("VFR_PROMOTION_MARGIN", 0.005, minimum=0.0, maximum=1.0),
             max_load_seconds=settings.env_float("VFR_MODEL_MAX_LOAD_SECONDS", 1.0, positive=True),

@@ -19,7 +19,8 @@ from vfr_ml_pipelines.defs.serving.served import (
     session_vectors,
 )
 from vfr_ml_pipelines.lib.features import catalog
-from vfr_ml_pipelines.lib.serving import feature_export, payloads, vfr_cache
+from vfr_ml_pipelines.lib.models.registry import CHAMPION, serving_model_name
+from vfr_ml_pipelines.lib.serving import feature_export, live_model, live_path, payloads, vfr_cache
 from vfr_ml_pipelines.lib.serving.outcomes import fill_outcomes
 from vfr_ml_pipelines.lib.serving.performance import roll_up_performance
 from vfr_ml_pipelines.lib.serving.predict import prediction_rows
@@ -229,37 +230,51 @@ def ml_predictions(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.M
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(group_name="serving", kinds={"postgres", "redis"}, deps=["feature_matrix"])
+@dg.asset(group_name="serving", kinds={"postgres", "redis"}, deps=["feature_matrix", f"champion_{live_path.LIVE_HORIZON}_model"])
 def vfr_feature_export(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
     redis: RedisResource,
     market_data: MarketDataResource,
+    mlflow: MlflowResource,
 ) -> dg.MaterializeResult:
     """The latest session's raw features where VFR reads them: `ml_feature_definitions`
     (one row per feature), `ml_feature_store` (one row per symbol and feature; `valid` when
     finite and in range, else `invalid`) and Redis `vfr:ml:feature:vector:{SYMBOL}`
-    (`MLFeatureVector`, one MULTI/EXEC with the same TTL policy as predictions)."""
+    (`MLFeatureVector`, one MULTI/EXEC with the same TTL policy as predictions). With a
+    champion of the live horizon, also that model's inputs for VFR's live ensemble
+    (`vfr_live_{name}` for each input a split reads, every symbol, in SQL and in the vectors;
+    `live_path.py`)."""
     day, vectors, _ = session_vectors(warehouse, market_data)
+    live = mlflow.registry.by_alias(serving_model_name(live_path.LIVE_HORIZON), CHAMPION)
+    live_names: list[str] = []
+    if live is not None:
+        try:  # only the inputs a split of the model reads
+            live_names = live_model.used_features(mlflow.registry.load_serving_model(live.name, live.version).model)
+        except live_model.LiveExportError as exc:
+            context.log.warning(f"{live.model_id} cannot run on VFR's live path, its inputs are not exported: {exc}")
+    live_written = 0
     with warehouse.engine.begin() as conn:
         ids = feature_export.upsert_feature_definitions(
             conn, catalog.RAW_SPECS, catalog.FEATURE_SET_OF, provider=market_data.provider_name
         )
         rows, skipped = feature_export.feature_store_rows(vectors, ids, day, market_data.provider_name, catalog.RANGES)
         written = feature_export.write_feature_store(conn, rows, day, list(vectors["symbol"]), ids)
+        if live_names:
+            live_ids = live_path.upsert_live_feature_definitions(conn, live_names, market_data.provider_name, catalog.MATRIX_VERSION)
+            live_rows = live_path.live_input_rows(vectors, live_ids, day, market_data.provider_name)
+            live_written = feature_export.write_feature_store(conn, live_rows, day, list(vectors["symbol"]), live_ids)
 
     now = datetime.now(UTC)
     now_ms = int(now.timestamp() * 1000)
     ttl = publish_ttl_seconds(now)
     as_of_ms = close_ms(day)
-    writes = [
-        vfr_cache.CacheWrite(
-            vfr_cache.feature_vector_key(rec["symbol"]),
-            payloads.feature_vector(rec["symbol"], rec, list(catalog.RAW_NAMES), as_of_ms, rec.get("quality_score")),
-            ttl,
-        )
-        for rec in vectors.to_dict("records")
-    ]
+    writes = []
+    for rec in vectors.to_dict("records"):
+        vector = payloads.feature_vector(rec["symbol"], rec, list(catalog.RAW_NAMES), as_of_ms, rec.get("quality_score"))
+        if live_names:
+            vector = live_path.with_live_inputs(vector, rec, live_names, where=f"{rec['symbol']} on {day}")
+        writes.append(vfr_cache.CacheWrite(vfr_cache.feature_vector_key(rec["symbol"]), vector, ttl))
     report = vfr_cache.publish(
         redis.client, redis.key_prefix, writes, version=__version__, now_ms=now_ms,
         max_entries_per_transaction=redis.publish_max_entries_per_transaction,
@@ -272,6 +287,8 @@ def vfr_feature_export(
             "symbols": len(vectors),
             "feature_definitions": len(ids),
             "feature_store_rows": written,
+            "live_model_inputs": len(live_names),
+            "live_input_rows": live_written,
             "invalid_values": invalid,
             "missing_values": skipped,
             "redis_vectors": report.written,

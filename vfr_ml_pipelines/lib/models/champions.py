@@ -1,9 +1,11 @@
 """Moving a horizon's `champion` alias (promotion and rollback), with the `ml_models`
 mirror and the `vfr_ml.champion_history` log kept in step.
 
-Statuses in `ml_models` (VFR's table) follow the registry: the champion is `deployed`, a
-challenger that is not the champion is `shadow` (published under its own id only), every
-earlier champion is `deprecated`, candidates that never served stay `validated`.
+Statuses in `ml_models` (VFR's table) follow the registry: a champion is CHAMPION_STATUS
+(`validated`), a challenger that is not the champion is `shadow` (published under its own id
+only), every earlier champion is `deprecated`, candidates that never served stay `validated`.
+`deployed` is kept for what VFR's live ensemble runs (it runs every deployed row): the live
+horizon's champion, set by `lib/serving/live_path.py` once its files are exported.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from vfr_ml_pipelines.lib.serving.vfr_tables import upsert_ml_model
 
 GATE_TAG = "promotion_gate"
 GATE_REASON_TAG = "promotion_gate_reason"
+# not `deployed`: VFR's live ensemble would run the row before its files exist (live_path.py)
+CHAMPION_STATUS = "validated"
 MODEL_TYPES = {"lightgbm": "lightgbm", "xgboost": "xgboost", "linear": "linear_regression", "ensemble": "ensemble"}
 
 
@@ -83,7 +87,9 @@ def promote_challenger(registry: ModelRegistry, conn: Connection, horizon: str, 
             "materialize its challenger asset with the promotion_gate check first"
         )
     registry.set_alias(name, CHAMPION, challenger.version)
-    mirror_status(conn, challenger, horizon, "deployed")
+    mirror_status(conn, challenger, horizon, CHAMPION_STATUS)
+    if previous is not None:
+        mirror_status(conn, previous, horizon, "deprecated")
     change = ChampionChange(horizon, "promote", challenger.version, previous.version if previous else None, "passed the promotion gate")
     _record(conn, change, name, run_id)
     return change
@@ -126,7 +132,7 @@ def rollback(
     if challenger is not None and challenger.version == current.version:
         registry.client.delete_registered_model_alias(name, CHALLENGER)
     registry.set_version_tags(name, current.version, {"rolled_back": "true"})
-    mirror_status(conn, version, horizon, "deployed")
+    mirror_status(conn, version, horizon, CHAMPION_STATUS)
     mirror_status(conn, current, horizon, "deprecated")
     change = ChampionChange(horizon, "rollback", version.version, current.version, reason)
     _record(conn, change, name, run_id)

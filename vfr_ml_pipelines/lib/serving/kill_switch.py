@@ -1,9 +1,18 @@
 """The kill switch: take this project's ML out of the live VFR at once.
 
 VFR falls back to its own path on a miss, so "ML off" means: no prediction key, no model
-metadata key (and, by default, no feature vector key) under the deployment's prefix, and the
-enhancement status saying `available: false`. There is no "enable" here: the next publish
-writes everything back (pause the daily schedule to keep ML off).
+metadata key (and, by default, no feature vector key) of ours under the deployment's prefix,
+and the enhancement status saying `available: false`. (VFR's live ensemble reads `ml_models`
+instead: `live_path.disable_live_path` is the other half, run by `disable_ml_job`.) There is
+no "enable" here: the next publish writes everything back (pause the daily schedule to keep
+ML off).
+
+Only keys this project wrote are removed: VFR writes keys in the same namespaces itself
+(`vfr:ml:feature:vector:{SYMBOL}` from its feature integrators and FeatureStore, predictions
+it caches, its models' metadata). Every value we write is an envelope whose `source` is
+`vfr_cache.SOURCE`, so that is the mark: a Lua script checks it and unlinks in one atomic
+step per batch (a key VFR rewrote since the SCAN carries VFR's source and survives).
+A test pins that every envelope `publish` and `encode_entry` write carries that mark.
 
 What a VFR reader sees while it runs: the status is written in the same MULTI/EXEC as the
 FIRST batch of deletions, so from the first moment any key is gone the status already says
@@ -15,6 +24,7 @@ run leaves an honest status and a re-run finishes the job (the switch is idempot
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -28,6 +38,7 @@ from vfr_ml_pipelines.lib.serving.vfr_cache import (
     DEFAULT_RETRY,
     ENHANCEMENT_STATUS_KEY,
     RetryPolicy,
+    SOURCE,
     encode_entry,
     run_transaction,
 )
@@ -39,6 +50,33 @@ DELETE_BATCH = 1000
 # keys written while the switch runs (a publish racing it) are caught by another pass;
 # a publisher that keeps writing wins anyway, so the passes are bounded
 MAX_PASSES = 3
+# Unlink each key whose value is an envelope of ours: every envelope this project writes
+# (vfr_cache.encode_entry and publish) ends with `,"source":<SOURCE>,"version":<v>}`, so
+# the script looks for OUR_MARK (ARGV[1]) in the value's last TAIL_BYTES (ARGV[2]) instead
+# of parsing kilobytes of JSON per key. Anything else stays: another writer's envelope (VFR
+# puts its own source there), a value that is not an envelope, a key of another type.
+# Returns {removed count, the keys kept}; a key gone since the SCAN is in neither.
+OUR_MARK = ',"source":' + json.dumps(SOURCE) + ',"version":'
+TAIL_BYTES = 512
+UNLINK_OURS_SCRIPT = """
+local removed, kept = 0, {}
+for _, key in ipairs(KEYS) do
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'string' then
+    local raw = redis.call('GET', key)
+    local tail = string.sub(raw, -tonumber(ARGV[2]))
+    if string.sub(raw, -1) == '}' and string.find(tail, ARGV[1], 1, true) then
+      redis.call('UNLINK', key)
+      removed = removed + 1
+    else
+      kept[#kept + 1] = key
+    end
+  elseif kind ~= 'none' then
+    kept[#kept + 1] = key
+  end
+end
+return {removed, kept}
+"""
 
 
 @dataclass(frozen=True)
@@ -47,6 +85,8 @@ class KillReport:
     feature_keys_removed: int
     metadata_keys_removed: int
     status_written: bool
+    # keys in those namespaces that another writer (VFR itself) owns, left in place
+    foreign_keys_kept: int = 0
 
 
 def glob_escape(text: str) -> str:
@@ -76,11 +116,12 @@ def disable_ml(
     socket_timeout: float | None = None,
 ) -> KillReport:
     """Remove every prediction (`:meta` / `:compressed` variants included), model metadata
-    and, with `include_features`, feature vector key under `prefix`, and write the
-    enhancement status with `available: false` (TTL until the next scheduled publish plus
-    grace, like any published entry). Keys are found by SCAN and removed by UNLINK in
-    MULTI/EXEC batches of DELETE_BATCH; the status goes with the first batch. Running it
-    again removes nothing more and rewrites the same status."""
+    and, with `include_features`, feature vector key under `prefix` that this project wrote
+    (envelope source SOURCE; keys of other writers stay), and write the enhancement status
+    with `available: false` (TTL until the next scheduled publish plus grace, like any
+    published entry). Keys are found by SCAN and removed by UNLINK_OURS_SCRIPT in MULTI/EXEC
+    batches of DELETE_BATCH; the status goes with the first batch. Running it again removes
+    nothing more and rewrites the same status."""
     now_ms = int(time.time() * 1000) if now_ms is None else int(now_ms)
     ttl = publish_ttl_seconds(datetime.fromtimestamp(now_ms / 1000, tz=UTC))
     status = payloads.enhancement_status(available=False, models_loaded=0, features_ready=not include_features, now_ms=now_ms)
@@ -91,14 +132,15 @@ def disable_ml(
     if include_features:
         namespaces["feature"] = FEATURE_NAMESPACE
     removed = dict.fromkeys(("prediction", "feature", "metadata"), 0)
+    kept: set[bytes] = set()  # keys found not ours (or gone): not looked at again
     status_written = False
     for _ in range(MAX_PASSES):
-        found = {kind: _scan(client, prefix, namespace) for kind, namespace in namespaces.items()}
+        found = {kind: [k for k in _scan(client, prefix, namespace) if _as_bytes(k) not in kept] for kind, namespace in namespaces.items()}
         batches = [(kind, keys[i : i + DELETE_BATCH]) for kind, keys in found.items() for i in range(0, len(keys), DELETE_BATCH)]
         if not batches:
             break
         for index, (kind, keys) in enumerate(batches):
-            commands: list[tuple] = [("UNLINK", *keys)]
+            commands: list[tuple] = [("EVAL", UNLINK_OURS_SCRIPT, len(keys), *keys, OUR_MARK, TAIL_BYTES)]
             if not status_written:
                 commands.insert(0, status_command)
             results, _ = run_transaction(
@@ -106,8 +148,9 @@ def disable_ml(
                 retry=retry, socket_timeout=socket_timeout,
             )
             status_written = True
-            # UNLINK counts keys that still existed (one may have expired since the SCAN)
-            removed[kind] += int(results[-1])
+            count, others = results[-1]
+            removed[kind] += int(count)
+            kept.update(_as_bytes(k) for k in others)
     if not status_written:
         run_transaction(
             client, [status_command], what=f"writing the ML-disabled status under {prefix!r}",
@@ -119,4 +162,5 @@ def disable_ml(
         feature_keys_removed=removed["feature"],
         metadata_keys_removed=removed["metadata"],
         status_written=status_written,
+        foreign_keys_kept=len(kept),
     )

@@ -1,0 +1,163 @@
+"""VFR's live ensemble: which of our models it runs, the inputs it reads, and its off switch.
+
+VFR's `RealTimePredictionEngine.predictEnsemble` runs EVERY `ml_models` row with status
+`deployed`, whatever its horizon, for every request: it reads the symbol's features with
+its `FeatureStore` (our Redis vector while it is there, else the latest `valid` row per
+feature of `ml_feature_store`) and runs `models/{model_name}/v{model_version}/model.txt`
+through its `predict-generic.py` (`live_model.py`). So `deployed` means here exactly "VFR's
+live path runs it", and at most one row of ours has it: the champion of LIVE_HORIZON (VFR's
+default horizon; the stock-analysis route asks for it), once its files and inputs are
+exported. Other champions (served through the prediction cache) are `validated`,
+challengers `shadow`. Rows of models this project did not write are never touched.
+
+The model's inputs are exported under their own names (LIVE_FEATURE_PREFIX + the matrix
+column), a missing value as `live_model.MISSING_VALUE`: that sentinel is meaningful only to
+the exported model, so it never goes under a raw feature's name that VFR's own code may read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from vfr_ml_pipelines.lib.features.labels import HORIZON_DAYS
+from vfr_ml_pipelines.lib.features.spec import FeatureSpec
+from vfr_ml_pipelines.lib.models.champions import CHAMPION_STATUS, mirror_status
+from vfr_ml_pipelines.lib.models.registry import RegisteredVersion, serving_model_name
+from vfr_ml_pipelines.lib.serving.feature_export import upsert_feature_definitions
+from vfr_ml_pipelines.lib.serving.live_model import MISSING_VALUE, live_inputs
+from vfr_ml_pipelines.lib.serving.vfr_tables import fit_decimal, prediction_timestamp
+
+# VFR's default horizon (`MLPredictionHorizon.ONE_WEEK` in RealTimePredictionEngine): the
+# only horizon whose champion VFR's horizon-blind live ensemble runs
+LIVE_HORIZON = "1w"
+LIVE_FEATURE_PREFIX = "vfr_live_"
+# the status of a champion VFR's live path does not run (it still serves the prediction cache)
+NOT_LIVE_STATUS = CHAMPION_STATUS
+
+
+def live_feature_name(name: str) -> str:
+    return f"{LIVE_FEATURE_PREFIX}{name}"
+
+
+def our_model_names() -> list[str]:
+    """The `ml_models` names this project may deploy (one serving model per horizon)."""
+    return [serving_model_name(h) for h in HORIZON_DAYS]
+
+
+def upsert_live_feature_definitions(conn: Connection, feature_names: Sequence[str], provider: str, matrix_version: str) -> dict[str, Any]:
+    """One `ml_feature_definitions` row per model input (`vfr_live_{name}`); returns the
+    input name (as the model knows it) -> feature_id."""
+    specs = [
+        FeatureSpec(
+            name=live_feature_name(name), feature_type="custom", source=matrix_version,
+            description=(
+                f"input {name} of this project's LightGBM model on VFR's live path, as the model saw it "
+                f"({matrix_version}); {MISSING_VALUE:g} means missing and is meaningful only to that model"
+            ),
+        )
+        for name in feature_names
+    ]
+    versions = {spec.name: matrix_version for spec in specs}
+    ids = upsert_feature_definitions(conn, specs, versions, provider=provider)
+    return {name: ids[live_feature_name(name)] for name in feature_names}
+
+
+def live_input_rows(vectors: pd.DataFrame, feature_ids: dict[str, Any], day: date, provider: str) -> pd.DataFrame:
+    """`ml_feature_store` rows of the model inputs of `day`: every input of every symbol,
+    `valid` (missing as MISSING_VALUE), rounded to the column's 8 decimals."""
+    stamp = prediction_timestamp(day)
+    names = list(feature_ids)
+    records = []
+    for rec in vectors.to_dict("records"):
+        quality = float(fit_decimal(min(1.0, max(0.0, float(rec.get("quality_score", 1.0)))), 5, 4, f"{rec['symbol']} quality"))
+        completeness = float(fit_decimal(min(1.0, max(0.0, float(rec.get("completeness", 1.0)))), 5, 4, f"{rec['symbol']} completeness"))
+        inputs = live_inputs(rec, names, where=f"{rec['symbol']} on {day}")
+        for name, value in inputs.items():
+            records.append(
+                {
+                    "ticker": rec["symbol"].upper(), "timestamp": stamp, "feature_id": str(feature_ids[name]),
+                    "value": round(value, 8), "confidence_score": quality, "data_quality_score": completeness,
+                    "source_provider": provider, "validation_status": "valid",
+                }
+            )
+    return pd.DataFrame.from_records(records)
+
+
+def redis_live_inputs(rec: dict[str, Any], feature_names: Sequence[str], where: str) -> dict[str, float]:
+    """The inputs for a Redis `MLFeatureVector` under their exported names."""
+    return {live_feature_name(n): v for n, v in live_inputs(rec, list(feature_names), where).items()}
+
+
+def deploy_live_model(conn: Connection, version: RegisteredVersion, horizon: str) -> dict[str, list[str]]:
+    """Make `version` the one row of ours VFR's live path runs: it becomes `deployed`, any
+    other row of ours that was `deployed` becomes NOT_LIVE_STATUS (or `deprecated` when it is
+    an earlier version of the same model), and the kill switch's open records are closed.
+    Call it only once the model's files and inputs are exported."""
+    mirror_status(conn, version, horizon, "deployed")  # earlier deployed versions of the same name -> deprecated
+    demoted = _demote(conn, keep=(version.name, version.version))
+    restored = conn.execute(
+        text(
+            "UPDATE vfr_ml.live_path_switch SET restored_at = now() WHERE restored_at IS NULL "
+            "RETURNING model_name || '.v' || model_version"
+        )
+    ).scalars().all()
+    return {"deployed": [version.model_id], "demoted": demoted, "restored": sorted(set(restored))}
+
+
+def undeploy_all(conn: Connection) -> list[str]:
+    """No row of ours is `deployed` (no live model can be exported): each becomes NOT_LIVE_STATUS."""
+    return _demote(conn, keep=None)
+
+
+def _demote(conn: Connection, keep: tuple[str, str] | None) -> list[str]:
+    rows = conn.execute(
+        text(
+            "UPDATE ml_models SET status = :status, updated_at = now() "
+            "WHERE model_name = ANY(:names) AND status = 'deployed' "
+            "AND NOT (model_name = :keep_name AND model_version = :keep_version) "
+            "RETURNING model_name, model_version"
+        ),
+        {"status": NOT_LIVE_STATUS, "names": our_model_names(), "keep_name": keep[0] if keep else "", "keep_version": keep[1] if keep else ""},
+    ).all()
+    return sorted(f"{r.model_name}.v{r.model_version}" for r in rows)
+
+
+def disable_live_path(conn: Connection) -> list[str]:
+    """The kill switch's SQL half: every `deployed` row of ours becomes NOT_LIVE_STATUS (VFR's
+    live ensemble stops running it on its next request) and is recorded in
+    `vfr_ml.live_path_switch` so the next publish restores it. Returns the model ids."""
+    rows = conn.execute(
+        text(
+            "UPDATE ml_models SET status = :status, updated_at = now() "
+            "WHERE model_name = ANY(:names) AND status = 'deployed' RETURNING model_name, model_version"
+        ),
+        {"status": NOT_LIVE_STATUS, "names": our_model_names()},
+    ).all()
+    if rows:
+        conn.execute(
+            text("INSERT INTO vfr_ml.live_path_switch (model_name, model_version) VALUES (:n, :v)"),
+            [{"n": r.model_name, "v": r.model_version} for r in rows],
+        )
+    return sorted(f"{r.model_name}.v{r.model_version}" for r in rows)
+
+
+def deployed_models(conn: Connection) -> list[tuple[str, str]]:
+    """Every `deployed` row (ours and VFR's), as VFR's `ModelRegistry.getDeployedModels` lists
+    them (`ORDER BY created_at DESC`)."""
+    rows = conn.execute(
+        text("SELECT model_name, model_version FROM ml_models WHERE status = 'deployed' ORDER BY created_at DESC")
+    ).all()
+    return [(r.model_name, r.model_version) for r in rows]
+
+
+def with_live_inputs(vector: dict[str, Any], rec: dict[str, Any], feature_names: Sequence[str], where: str) -> dict[str, Any]:
+    """An `MLFeatureVector` plus the model inputs under their exported names (VFR's
+    FeatureStore returns this vector while it is in Redis, so the inputs must be in it);
+    `completeness` still describes the raw features."""
+    extra = redis_live_inputs(rec, feature_names, where)
+    return {**vector, "features": {**vector["features"], **extra}, "featureNames": [*vector["featureNames"], *extra]}

@@ -1,0 +1,150 @@
+"""The export for VFR's live ensemble: a serving model (LightGBM, XGBoost, ensembles of them)
+written as one LightGBM text model + normalizer.json, loaded back exactly as VFR's
+predict-generic.py loads them, gives the serving model's calibrated probability on every
+row, missing inputs included (sent as the sentinel VFR can carry)."""
+
+from __future__ import annotations
+
+import json
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from vfr_ml_pipelines.lib.models import algorithms
+from vfr_ml_pipelines.lib.models.calibration import ProbabilityCalibrator, ReturnScale
+from vfr_ml_pipelines.lib.models.ensemble import fit_rank_ic_ensemble, fit_stacking_ensemble
+from vfr_ml_pipelines.lib.models.serving_model import ServingModel
+from vfr_ml_pipelines.lib.serving import live_model
+
+NAMES = [f"feat_{i}" for i in range(6)]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(3)
+    n = 3000
+    X = rng.normal(size=(n, len(NAMES)))
+    X[:, 5] = np.round(X[:, 5], 1)  # repeated values: splits fall between them, inputs land on grid points
+    X[rng.random(X.shape) < 0.15] = np.nan
+    # the target depends on missingness too, so NaN routing matters
+    y = 0.4 * np.nan_to_num(X[:, 0]) + 0.2 * np.nan_to_num(X[:, 1]) ** 2 + 0.5 * np.isnan(X[:, 2]) + rng.normal(size=n)
+    return X, y
+
+
+def _scoring_rows(X: np.ndarray) -> np.ndarray:
+    """The rows scored: some inputs infinite (XGBoost refuses them in training, not in
+    prediction; a served vector may hold one)."""
+    rng = np.random.default_rng(4)
+    X = X.copy()
+    X[rng.random(X.shape) < 0.02] = np.inf
+    X[rng.random(X.shape) < 0.02] = -np.inf
+    return X
+
+
+@pytest.fixture(scope="module")
+def members(data):
+    X, y = data
+    return {a: algorithms.fit_regressor(a, X[:2200], y[:2200], X[2200:], y[2200:], feature_names=NAMES) for a in ("lightgbm", "xgboost")}
+
+
+def _serving(estimator, a=1.3, b=-0.25) -> ServingModel:
+    return ServingModel("1w", estimator.algorithm, estimator, ProbabilityCalibrator(a=a, b=b), ReturnScale(0.001, 0.03))
+
+
+def _estimators(data, members):
+    X, y = data
+    val = pd.DataFrame({"trade_date": np.repeat(pd.date_range("2026-01-01", periods=16), 50), "y": y[2200:]})
+    return {
+        "lightgbm": members["lightgbm"],
+        "xgboost": members["xgboost"],
+        "stacking": fit_stacking_ensemble(members, X[2200:], y[2200:]),
+        "rankic": fit_rank_ic_ensemble(members, X[2200:], val, recent_days=10, label="y"),
+    }
+
+
+def _predict_generic(folder, rows: list[dict]) -> np.ndarray:
+    """predict-generic.py's reading: Booster(model_file); the normalizer's keys in order, a
+    missing key raises; (x - mean) / stdDev; one row per request."""
+    booster = lgb.Booster(model_file=str(folder / live_model.MODEL_FILE))
+    params = json.loads((folder / live_model.NORMALIZER_FILE).read_text())["params"]
+    out = []
+    for features in rows:
+        row = [(features[name] - p["mean"]) / p["stdDev"] for name, p in params.items()]
+        out.append(float(booster.predict(np.array(row).reshape(1, -1))[0]))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("kind", ["lightgbm", "xgboost", "stacking", "rankic"])
+def test_exported_model_gives_the_calibrated_probability(kind, data, members, tmp_path):
+    X = _scoring_rows(data[0])
+    model = _serving(_estimators(data, members)[kind])
+    inputs = [f"vfr_live_{n}" for n in NAMES]
+    folder = live_model.write_live_model(tmp_path, "vfr-1w", "4", model, inputs)
+    assert folder == tmp_path / "vfr-1w" / "v4"
+    expected = model.predict_frame(pd.DataFrame(X, columns=NAMES))["probability"].to_numpy()
+    rows = [
+        {f"vfr_live_{k}": v for k, v in live_model.live_inputs(dict(zip(NAMES, x, strict=True)), NAMES, "test").items()}
+        for x in X[:600]
+    ]
+    sent = [v for r in rows for v in r.values()]
+    assert live_model.MISSING_VALUE in sent and live_model.POSITIVE_INFINITY_VALUE in sent and live_model.NEGATIVE_INFINITY_VALUE in sent
+    got = _predict_generic(folder, rows)
+    # LightGBM trees are copied exactly; XGBoost sums its leaves in float32
+    tolerance = 1e-12 if kind == "lightgbm" else 1e-6
+    np.testing.assert_allclose(got, expected[:600], rtol=0, atol=tolerance)
+    # the same file fed real NaN (LightGBM's own missing routing) agrees as well
+    nan_rows = data[0]
+    booster = lgb.Booster(model_file=str(folder / live_model.MODEL_FILE))
+    expected_nan = model.predict_frame(pd.DataFrame(nan_rows, columns=NAMES))["probability"].to_numpy()
+    np.testing.assert_allclose(booster.predict(nan_rows), expected_nan, rtol=0, atol=tolerance)
+    # only the inputs some split reads are asked for, in the model's order; a missing one is an
+    # error in predict-generic, never a silent default
+    asked = list(json.loads((folder / live_model.NORMALIZER_FILE).read_text())["params"])
+    assert asked == [f"vfr_live_{n}" for n in live_model.used_features(model)] and asked
+    with pytest.raises(KeyError):
+        _predict_generic(folder, [{k: v for k, v in rows[0].items() if k != asked[0]}])
+
+
+def test_a_slope_of_zero_or_below_is_folded_in_too(data, members, tmp_path):
+    X, _ = data
+    for a, b in ((0.0, 0.4), (-0.8, 0.1)):
+        model = _serving(members["lightgbm"], a=a, b=b)
+        folder = live_model.write_live_model(tmp_path / str(a), "m", "1", model, NAMES)
+        expected = model.predict_frame(pd.DataFrame(X, columns=NAMES))["probability"].to_numpy()
+        np.testing.assert_allclose(lgb.Booster(model_file=str(folder / "model.txt")).predict(X), expected, atol=1e-12)
+
+
+def test_xgboost_threshold_is_float32_exact():
+    rng = np.random.default_rng(0)
+    conditions = np.concatenate([rng.normal(size=5000), rng.normal(size=500) * 1e6, [0.5, 1.0, -2.0, 1e-30]]).astype(np.float32)
+    for c in conditions:
+        t = live_model.xgboost_threshold(float(c))
+        # below or at t, float32(x) < c (XGBoost goes left); just above t, it does not
+        assert np.float32(t) < c
+        assert not np.float32(np.nextafter(t, np.inf)) < c
+
+
+def test_what_cannot_be_exported_is_refused(data, tmp_path):
+    X, y = data
+    linear = algorithms.fit_regressor("linear", X[:2200], y[:2200], None, None, feature_names=NAMES)
+    with pytest.raises(live_model.LiveExportError, match="not made of trees"):
+        live_model.live_model_text(_serving(linear))
+    with pytest.raises(live_model.LiveExportError, match="AAPL on 2026-11-20: feature feat_0"):
+        live_model.live_inputs({"feat_0": live_model.GUARD_THRESHOLD}, ["feat_0"], "AAPL on 2026-11-20")
+    with pytest.raises(live_model.LiveExportError, match="cannot be sent"):
+        live_model.live_inputs({"feat_0": 2e12}, ["feat_0"], "AAPL on 2026-11-20")
+    assert live_model.live_inputs({"feat_0": None, "feat_1": 2.5, "feat_2": float("-inf")}, ["feat_0", "feat_1", "feat_2"], "x") == {
+        "feat_0": live_model.MISSING_VALUE, "feat_1": 2.5, "feat_2": live_model.NEGATIVE_INFINITY_VALUE,
+    }
+
+
+def test_files_are_replaced_whole(data, members, tmp_path):
+    model = _serving(members["lightgbm"])
+    folder = live_model.write_live_model(tmp_path, "vfr-1w", "2", model, NAMES)
+    first = (folder / "model.txt").read_text()
+    live_model.write_live_model(tmp_path, "vfr-1w", "2", _serving(members["lightgbm"], a=2.0), NAMES)
+    assert (folder / "model.txt").read_text() != first
+    assert sorted(p.name for p in folder.iterdir()) == ["model.txt", "normalizer.json"], "no temporary file is left behind"
+    assert list(json.loads((folder / "normalizer.json").read_text())["params"]) == live_model.used_features(model)
