@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from vfr_ml_pipelines.lib.models import algorithms
-from vfr_ml_pipelines.lib.models.calibration import ProbabilityCalibrator, ReturnScale
+from vfr_ml_pipelines.lib.models.calibration import ReturnCalibration
 from vfr_ml_pipelines.lib.models.ensemble import fit_rank_ic_ensemble, fit_stacking_ensemble
 from vfr_ml_pipelines.lib.models.serving_model import ServingModel
 from vfr_ml_pipelines.lib.serving import live_model
@@ -49,8 +49,16 @@ def members(data):
     return {a: algorithms.fit_regressor(a, X[:2200], y[:2200], X[2200:], y[2200:], feature_names=NAMES) for a in ("lightgbm", "xgboost")}
 
 
-def _serving(estimator, a=1.3, b=-0.25) -> ServingModel:
-    return ServingModel("1w", estimator.algorithm, estimator, ProbabilityCalibrator(a=a, b=b), ReturnScale(0.001, 0.03))
+def _serving(estimator, a=1.3, b=-0.25, residual_std=0.03) -> ServingModel:
+    """A serving model whose probability is sigmoid(a * score + b): the return calibration
+    with residual std `residual_std` and those logit coefficients."""
+    scale = residual_std / 1.702
+    calibration = ReturnCalibration(
+        slope=a * scale, intercept=b * scale, residual_std=residual_std, raw_slope=a * scale, ic_t=3.0,
+        shrinkage=8 / 9, drift=b * scale, n_days=20,
+    )
+    assert calibration.logit_coefficients() == pytest.approx((a, b))
+    return ServingModel("1w", estimator.algorithm, estimator, calibration)
 
 
 def _estimators(data, members):

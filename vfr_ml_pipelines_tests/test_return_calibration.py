@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.special import ndtr
+from scipy.special import expit, ndtr
 
 from vfr_ml_pipelines.lib.models.calibration import PROBABILITY_EPSILON, ReturnCalibration, daily_mean_return
 from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig, _fit_fold, prepare
@@ -56,7 +56,11 @@ def test_hand_computed_fit_on_two_days():
     assert cal.residual_std == pytest.approx(float(np.sqrt(np.mean((r - fitted) ** 2))), rel=1e-12)
     er, p = cal.predict(np.array([0.0, 1.0, 2.0]))
     np.testing.assert_allclose(er, cal.intercept + cal.slope * np.array([0.0, 1.0, 2.0]), rtol=1e-12)
-    np.testing.assert_allclose(p, ndtr(er / cal.residual_std), rtol=1e-12)
+    # the logistic approximation of Phi(er / residual std): sigmoid(1.702 er / std)
+    np.testing.assert_allclose(p, expit(1.702 * er / cal.residual_std), rtol=1e-12)
+    np.testing.assert_allclose(p, ndtr(er / cal.residual_std), atol=0.01)
+    a, b = cal.logit_coefficients()
+    np.testing.assert_allclose(np.log(p / (1 - p)), a * np.array([0.0, 1.0, 2.0]) + b, rtol=1e-9)
     # an explicit drift moves the level, not the slope
     moved = ReturnCalibration.fit(s, r, dates, horizon_days=1, drift=0.005)
     assert moved.slope == cal.slope and moved.intercept == pytest.approx(0.005 - cal.slope)

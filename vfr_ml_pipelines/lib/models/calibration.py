@@ -7,7 +7,7 @@ ABSOLUTE forward return, the market's drift included: what VFR's outcome tracker
 and a direction that agrees with both. ``ReturnCalibration`` derives all of them from one
 linear model of the realized forward return ``r`` of a row with score ``s``:
 
-    r = intercept + slope * s + e,        e ~ Normal(0, residual_std)
+    r = intercept + slope * s + e,        e with std residual_std, P(e > -x) = F(x)
 
 * **slope** (the model's measured skill, in return per unit of score): the within-day
   (cross-sectional) least-squares slope of ``r`` on ``s`` over the VALIDATION rows, i.e.
@@ -27,8 +27,14 @@ linear model of the realized forward return ``r`` of a row with score ``s``:
 * **residual_std**: the root mean square of ``r - intercept - slope * s`` on the
   validation rows (market moves included: they are part of what decides P(r > 0)).
 
-Then ``expectedReturn = intercept + slope * s`` and ``probability = Phi(expectedReturn /
-residual_std)``. ``Phi`` is increasing with ``Phi(0) = 1/2``, so probability > 1/2 exactly
+Then ``expectedReturn = intercept + slope * s`` and ``probability = F(expectedReturn)`` with
+``F(x) = sigmoid(1.702 * x / residual_std)``: the standard logistic approximation of the
+normal distribution function ``Phi(x / residual_std)`` (within 0.01 everywhere), with a
+little more weight in the tails, which suits returns. It is used rather than ``Phi`` itself
+because ``logit(probability) = a * s + b`` is then exactly linear in the score
+(``logit_coefficients``): that is what a LightGBM binary model computes, so VFR's live
+ensemble runs the very same probability (`serving.live_model`). ``F`` is increasing with
+``F(0) = 1/2``, so probability > 1/2 exactly
 when expectedReturn > 0 (an expected return whose probability rounds to exactly 1/2 is
 set to 0, so the equivalence holds in floating point too), and any direction rule on the
 probability with thresholds around 1/2 (BUY at p >= 0.55 > 1/2, SELL at p <= 0.45) gives
@@ -49,13 +55,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
+from scipy.special import expit
 
 from vfr_ml_pipelines.lib.features.transforms import MISSING_DAY, day_numbers
 
 # probabilities are kept this far inside (0, 1): VFR shows them as confidences, and 0 or 1
 # would claim certainty no model of returns has
 PROBABILITY_EPSILON = 1e-6
+# sigmoid(1.702 x) approximates the normal distribution function Phi(x) within 0.01
+LOGISTIC_NORMAL_FACTOR = 1.702
 # a day needs this many rows with a finite score and label to measure skill on it
 MIN_ROWS_PER_DAY = 3
 # quantiles of the validation probabilities kept for the direction-share comparison
@@ -95,7 +103,7 @@ def daily_mean_return(frame: pd.DataFrame, label: str = "forward_return") -> flo
 
 @dataclass
 class ReturnCalibration:
-    """expectedReturn = intercept + slope * score; probability = Phi(expectedReturn / residual_std)."""
+    """expectedReturn = intercept + slope * score; probability = sigmoid(expectedReturn / logistic_scale)."""
 
     slope: float  # shrunk within-day slope (return per unit of score)
     intercept: float
@@ -166,9 +174,18 @@ class ReturnCalibration:
         probability > 0.5 exactly when expected_return > 0 (see the module docstring)."""
         score = _finite_array(np.atleast_1d(score), "ReturnCalibration.predict score")
         expected = self.intercept + self.slope * score
-        probability = np.clip(ndtr(expected / self.residual_std), PROBABILITY_EPSILON, 1.0 - PROBABILITY_EPSILON)
+        probability = np.clip(expit(expected / self.logistic_scale), PROBABILITY_EPSILON, 1.0 - PROBABILITY_EPSILON)
         expected = np.where(probability == 0.5, 0.0, expected)
         return expected, probability
+
+    @property
+    def logistic_scale(self) -> float:
+        """The logistic scale whose sigmoid approximates Phi(x / residual_std)."""
+        return self.residual_std / LOGISTIC_NORMAL_FACTOR
+
+    def logit_coefficients(self) -> tuple[float, float]:
+        """(a, b) with logit(probability) = a * score + b (before the epsilon clip)."""
+        return self.slope / self.logistic_scale, self.intercept / self.logistic_scale
 
     def direction_shares(self, buy: float, sell: float) -> dict[str, float]:
         """Shares of BUY (p >= buy), SELL (p <= sell) and HOLD on the validation rows, read

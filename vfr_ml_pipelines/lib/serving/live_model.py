@@ -14,9 +14,10 @@ exactly ours (`|2p - 1|`):
   converted, an ensemble's members with their leaves multiplied by the member's
   coefficient) goes into one LightGBM model; constants (XGBoost's base score, the
   ensemble's intercept) are added to the leaves of the first tree;
-* the Platt calibration `sigmoid(a * score + b)` is folded in: every leaf is multiplied by
-  `a`, `b` is added to the first tree, and the objective is `binary sigmoid:1`, so
-  LightGBM's output is `sigmoid(a * score + b)`;
+* the return calibration, whose probability is `sigmoid(a * score + b)`
+  (`ReturnCalibration.logit_coefficients`: logistic residuals), is folded in: every leaf is
+  multiplied by `a`, `b` is added to the first tree, and the objective is `binary sigmoid:1`,
+  so LightGBM's output is `sigmoid(a * score + b)`;
 * the normalizer is the identity (mean 0, stdDev 1: `(x - 0) / 1 == x` exactly).
 
 Missing values: VFR cannot send a NaN (its JSON has none; a missing row is a missing
@@ -292,14 +293,13 @@ def live_model_text(model: ServingModel) -> str:
     """The LightGBM text model whose prediction is the serving model's calibrated
     probability P(return > 0) for a row without NaN (missing inputs as MISSING_VALUE). Its
     features are `used_features(model)`, in that order."""
-    calibrator = model.calibrator
     trees, constant = estimator_trees(model.estimator)
     # constant trees (no split) carry only a value: fold them into the constant
     constant += sum(t.value for t in trees if isinstance(t, Leaf))
     trees = [t for t in trees if isinstance(t, Split)]
     if not trees:
         raise LiveExportError(f"{model.candidate} {model.horizon}: the model has no split")
-    a, b = float(calibrator.a), float(calibrator.b)
+    a, b = model.calibration.logit_coefficients()
     trees = [scaled(t, a, (a * constant + b) if i == 0 else 0.0) for i, t in enumerate(trees)]
     used = sorted(set().union(*(_split_features(t, set()) for t in trees)))
     index = {old: new for new, old in enumerate(used)}

@@ -5,7 +5,8 @@ Mapping from a model's output to VFR's fields (documented in the README, "Models
 - expectedReturn and probability: one calibrated model of the absolute forward return
   (`models.calibration.ReturnCalibration`): expectedReturn = intercept + slope x score
   (skill-sized spread, the market's drift as level), probability = P(return > 0) =
-  Phi(expectedReturn / residual std), so probability > 0.5 exactly when expectedReturn > 0;
+  sigmoid(1.702 x expectedReturn / residual std) (the logistic form of Phi), so probability
+  > 0.5 exactly when expectedReturn > 0;
 - direction: BUY when probability >= buy_threshold, SELL when <= sell_threshold, else HOLD
   (so BUY only with a positive and SELL only with a negative expectedReturn);
 - confidence: |2 * probability - 1|, 0 for a coin flip and 1 for certainty.
