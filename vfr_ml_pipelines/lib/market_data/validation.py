@@ -390,7 +390,11 @@ def validate_prices(
     problems.flag(split <= 0, "split_ratio", lambda r: f"split_ratio {_show(split.iat[r])} is not positive (1.0 means no split)")
     problems.flag(dividend < 0, "dividend", lambda r: f"dividend {_show(dividend.iat[r])} is negative")
 
-    _check_key_conflicts(frame, (days,), valid_symbol, "trade_date", problems, lambda k: f"{k[0]} on {k[1]}")
+    # a copy that is already rejected (a zero bar beside the real one, as vendors sometimes
+    # repeat a day) does not contradict the valid copy: only valid rows can conflict
+    _check_key_conflicts(
+        frame, (days,), valid_symbol & ~problems.bad(len(frame)), "trade_date", problems, lambda k: f"{k[0]} on {k[1]}"
+    )
 
     good = ~problems.bad(len(frame))
     clean = pd.DataFrame(
