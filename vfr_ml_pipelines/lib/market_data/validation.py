@@ -344,7 +344,8 @@ def _check_key_conflicts(
     each other: every copy is rejected. Rows without a complete key are already rejected."""
     keys = pd.DataFrame({"symbol": frame["symbol"], **{f"k{i}": part for i, part in enumerate(parts)}})
     complete = valid_symbol & keys.notna().all(axis=1).to_numpy()
-    clashing = complete & keys.duplicated(keep=False).to_numpy()
+    clashing = np.zeros(len(keys), dtype=bool)
+    clashing[complete] = keys[complete].duplicated(keep=False).to_numpy()
     if not clashing.any():
         return
     rows = np.flatnonzero(clashing)
