@@ -97,7 +97,7 @@ def _prediction_writes(served: ServedModel, rows, now_ms: int, ttl: int) -> list
     writes = []
     for rec in rows.itertuples(index=False):
         values = rec.features if isinstance(rec.features, dict) else json.loads(rec.features)
-        vector = payloads.feature_vector(rec.symbol, values, list(catalog.RAW_NAMES), as_of_ms)
+        vector = payloads.feature_vector(rec.symbol, values, catalog.raw_names_in(values), as_of_ms)
         for model_id in model_ids:
             payload = payloads.ml_prediction(
                 symbol=rec.symbol, model_id=model_id, model_version=served.version.version, horizon=served.horizon,
@@ -230,7 +230,7 @@ def vfr_feature_export(
     day, vectors, _ = session_vectors(warehouse, market_data)
     with warehouse.engine.begin() as conn:
         ids = feature_export.upsert_feature_definitions(
-            conn, catalog.RAW_SPECS, catalog.FEATURE_SET_OF, provider=market_data.provider_name
+            conn, catalog.specs_in(vectors.columns), catalog.FEATURE_SET_OF, provider=market_data.provider_name
         )
         rows, skipped = feature_export.feature_store_rows(vectors, ids, day, market_data.provider_name, catalog.RANGES)
         written = feature_export.write_feature_store(conn, rows, day, list(vectors["symbol"]), ids)
@@ -242,7 +242,9 @@ def vfr_feature_export(
     writes = [
         vfr_cache.CacheWrite(
             vfr_cache.feature_vector_key(rec["symbol"]),
-            payloads.feature_vector(rec["symbol"], rec, list(catalog.RAW_NAMES), as_of_ms, float(rec.get("quality_score", 1.0))),
+            payloads.feature_vector(
+                rec["symbol"], rec, catalog.raw_names_in(vectors.columns), as_of_ms, float(rec.get("quality_score", 1.0))
+            ),
             ttl,
         )
         for rec in vectors.to_dict("records")

@@ -4,6 +4,8 @@ from them (which columns are ranked, z-scored or sector-neutralised per day)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from vfr_ml_pipelines.lib.features import fundamental, sentiment, technical
 from vfr_ml_pipelines.lib.features.spec import FeatureSpec
@@ -34,6 +36,62 @@ RANGES: dict[str, tuple[float, float]] = {
     "pv_corr_20": (-1.0, 1.0), "tone": (-1.0, 1.0), "positive_share": (0.0, 1.0), "negative_share": (0.0, 1.0),
     "negative_word_share": (0.0, 1.0), "news_count": (0.0, math.inf), "days_since_filing": (0.0, 400.0),
 }
+
+
+# The raw dataset each block needs beyond prices. A block whose dataset has no row (a
+# price-only export: no fundamentals, no news) has no source: its features would be NaN or
+# constant 0 everywhere, so it stays out of the matrix, the models and VFR's export.
+BLOCK_SOURCES: dict[str, str] = {"technical": "prices", "fundamental": "fundamentals", "sentiment": "news"}
+
+
+def sourced_blocks(datasets_with_rows: Iterable[str]) -> tuple[str, ...]:
+    """The blocks whose raw dataset has data, in catalog order."""
+    available = set(datasets_with_rows)
+    return tuple(block for block in BLOCKS if BLOCK_SOURCES[block] in available)
+
+
+@dataclass(frozen=True)
+class MatrixColumns:
+    """Which feature-block columns enter the matrix, raw and transformed."""
+
+    blocks: tuple[str, ...]
+    raw: tuple[str, ...]
+    rank: tuple[str, ...]
+    zscore: tuple[str, ...]
+    neutral: tuple[str, ...]
+
+    @property
+    def versions(self) -> list[str]:
+        return [BLOCKS[block][0] for block in self.blocks]
+
+
+def matrix_columns(blocks: Iterable[str] = tuple(BLOCKS)) -> MatrixColumns:
+    """The matrix's columns when only `blocks` have a source (technical must be one: the
+    matrix has the rows of the technical block)."""
+    blocks = tuple(b for b in BLOCKS if b in set(blocks))
+    if "technical" not in blocks:
+        raise ValueError(f"the feature matrix needs the technical block (prices); got {blocks}")
+    names = {spec.name for block in blocks for spec in BLOCKS[block][1]}
+    return MatrixColumns(
+        blocks=blocks,
+        raw=tuple(n for n in RAW_NAMES if n in names),
+        rank=tuple(n for n in RANK_COLUMNS if n in names),
+        zscore=tuple(n for n in ZSCORE_COLUMNS if n in names),
+        neutral=tuple(n for n in NEUTRAL_COLUMNS if n in names),
+    )
+
+
+def raw_names_in(columns: Iterable[str]) -> list[str]:
+    """The raw feature names among `columns` (a matrix's or a stored vector's), in catalog
+    order: what VFR is given, and what its completeness is measured over."""
+    present = set(columns)
+    return [n for n in RAW_NAMES if n in present]
+
+
+def specs_in(columns: Iterable[str]) -> tuple[FeatureSpec, ...]:
+    """The specs of the raw features among `columns` (for `ml_feature_definitions`)."""
+    present = set(columns)
+    return tuple(spec for spec in RAW_SPECS if spec.name in present)
 
 
 def check_catalog() -> None:
