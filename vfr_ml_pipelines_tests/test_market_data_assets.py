@@ -90,23 +90,47 @@ def test_bad_row_is_quarantined_with_its_reason_and_blocks_coverage(tmp_path, ma
     engine.dispose()
 
 
-def test_clean_folder_passes_every_check_and_skips_the_oracle(tmp_path, make_database):
+def test_clean_folder_passes_every_check_and_stores_no_oracle(tmp_path, make_database):
     url = make_database("csv_clean")
     _write_folder(tmp_path / "csv", bad_row=False)
     result = _run(tmp_path / "csv", url)
     assert result.success
     assert all(_checks(result).values()), _checks(result)
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert "synthetic_oracle" not in materialized  # the csv provider has no oracle
     assert {"universe", "raw_prices", "raw_fundamentals", "raw_news"} <= materialized
+    # the csv provider has no oracle: the asset is materialized (training depends on it and
+    # must not be skipped) and stores nothing
+    oracle = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "synthetic_oracle"]
+    assert oracle and all(e.materialization.metadata["rows"].value == 0 for e in oracle)
+    engine = create_warehouse_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM vfr_ml_oracle.expected_returns")).scalar_one() == 0
+    engine.dispose()
 
 
-def test_unflagged_split_fails_the_blocking_jump_check(tmp_path, make_database):
+def test_unflagged_split_holds_out_that_symbol_only(tmp_path, make_database):
+    """A 2:1 split the vendor flagged nowhere (Split Ratio blank, Adj Close halves too,
+    volume unchanged) is in doubt: AAA's bars from that session on are quarantined with the
+    reason, BBB goes on, and no unexplained jump is stored."""
     url = make_database("csv_split")
     _write_folder(tmp_path / "csv", bad_row=False, unadjusted_split=True)
-    checks = _checks(_run(tmp_path / "csv", url))
-    assert checks["raw_prices_have_no_unadjusted_splits"] is False
+    result = _run(tmp_path / "csv", url)
+    checks = _checks(result)
+    assert checks["raw_prices_have_no_unadjusted_splits"] is True
     assert checks["raw_prices_are_valid_bars"] is True
+    # two symbols, one held out: 50 % coverage, and the check says where to look
+    assert checks["raw_prices_cover_the_universe"] is False
+    coverage = next(e for e in result.get_asset_check_evaluations() if e.check_name == "raw_prices_cover_the_universe")
+    assert "AAA" in coverage.description and "vfr_ml.quarantine" in coverage.description
+    engine = create_warehouse_engine(url)
+    with engine.connect() as conn:
+        counts = dict(conn.execute(text("SELECT symbol, count(*) FROM vfr_ml.raw_prices GROUP BY symbol")).all())
+        held = conn.execute(text("SELECT symbol, day, reason FROM vfr_ml.quarantine ORDER BY day")).all()
+    engine.dispose()
+    days = calendar.trading_days(date.fromisoformat(START), date.fromisoformat(END))
+    assert counts == {"AAA": 5, "BBB": len(days)}
+    assert [(r.symbol, r.day) for r in held] == [("AAA", d) for d in days[5:]]
+    assert "2-for-1 split" in held[0].reason and all(r.reason.startswith(f"unexplained jump on {days[5]}") for r in held)
 
 
 def test_backfills_are_single_runs_over_the_range():

@@ -160,20 +160,24 @@ def raw_news(context: dg.AssetExecutionContext, market_data: MarketDataResource,
 
 @dg.asset(
     group_name="market_data", kinds={"postgres"}, deps=[universe], partitions_def=trading_day_partitions,
-    backfill_policy=single_run_backfill, output_required=False,
+    backfill_policy=single_run_backfill,
 )
-def synthetic_oracle(context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse: WarehouseResource):
+def synthetic_oracle(context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """The synthetic market's planted expected forward return per symbol, session and horizon
     (`vfr_ml_oracle.expected_returns`, a schema no feature reads). It measures how close a
     model gets to the best possible forecast; a model above it has seen the future. Only the
-    synthetic provider has one: with another provider this asset is skipped."""
+    synthetic provider has one: with another provider nothing is stored (`rows` 0). It is
+    still materialized, never skipped: training depends on it, and a skipped dependency
+    would skip training for every real provider."""
     start, end = partition_dates(context)
     provider = market_data.provider(end)
     if not hasattr(provider, "oracle"):
-        context.log.info(f"provider {provider.name!r} has no oracle; skipped")
-        return
+        context.log.info(f"provider {provider.name!r} has no oracle; nothing stored")
+        return dg.MaterializeResult(metadata={"rows": 0, "provider": provider.name, "horizons": []})
     symbols = members(warehouse, start, end)
     oracle = provider.oracle(symbols, start, end)[["horizon", "trade_date", "symbol", "expected_return"]]
     with warehouse.engine.begin() as conn:
         replace_date_range(conn, "vfr_ml_oracle.expected_returns", oracle, "trade_date", start, end)
-    yield dg.MaterializeResult(metadata={"rows": len(oracle), "horizons": sorted(oracle["horizon"].unique().tolist())})
+    return dg.MaterializeResult(
+        metadata={"rows": len(oracle), "provider": provider.name, "horizons": sorted(oracle["horizon"].unique().tolist())}
+    )
