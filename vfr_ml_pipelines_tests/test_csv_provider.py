@@ -282,9 +282,12 @@ def test_a_file_that_ends_before_the_export_is_a_delisting(tmp_path):
     universe = CsvMarketDataProvider(tmp_path).universe(TODAY).set_index("symbol")
     assert universe.loc["GONE", "delisted_on"] == date(2024, 1, 3)  # the session after its last bar
     assert universe.loc["AAA", "delisted_on"] is None
-    # a stale export (every file ends on the same day before as_of) delists nobody
+    # as of its last day, GONE is still listed
     universe = CsvMarketDataProvider(tmp_path).universe(date(2024, 1, 2)).set_index("symbol")
     assert universe["delisted_on"].isna().all()
+    # a stale export (every file ends on the same day, before as_of) delists nobody
+    price_file(tmp_path, "GONE", GOOD)
+    assert CsvMarketDataProvider(tmp_path).universe(TODAY)["delisted_on"].isna().all()
 
 
 def test_a_ticker_reused_after_a_gap_is_listed_from_its_last_listing(tmp_path):

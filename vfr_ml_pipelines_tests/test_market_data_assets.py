@@ -49,12 +49,12 @@ def _market_assets():
     )
 
 
-def _run(folder: Path, database_url: str) -> dg.ExecuteInProcessResult:
+def _run(folder: Path, database_url: str, start: str = START, end: str = END) -> dg.ExecuteInProcessResult:
     resources = {
         "warehouse": WarehouseResource(database_url=database_url),
         "market_data": CsvMarketDataResource(directory=str(folder), as_of="2024-04-08"),
     }
-    return dg.materialize(_market_assets(), resources=resources, tags=range_tags(START, END), raise_on_error=False)
+    return dg.materialize(_market_assets(), resources=resources, tags=range_tags(start, end), raise_on_error=False)
 
 
 def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
@@ -148,3 +148,33 @@ def test_invalid_tickers_never_reach_the_filesystem_or_the_database(tmp_path, ma
     provider = CsvMarketDataProvider(tmp_path / "csv")
     with pytest.raises((ProviderError, SchemaError), match="ticker|symbol"):
         provider.prices([bad_symbol], date.fromisoformat(START), date.fromisoformat(END))
+
+
+def test_a_doubt_carries_over_to_later_daily_loads_until_explained(tmp_path, make_database):
+    """Loaded a session at a time (as the daily run does): the split day is compared with
+    the stored bar before it, and the next sessions stay held out; adding the split to the
+    file and re-loading from that session brings the symbol back."""
+    url = make_database("csv_split_daily")
+    _write_folder(tmp_path / "csv", bad_row=False, unadjusted_split=True)
+    days = calendar.trading_days(date.fromisoformat(START), date.fromisoformat(END))
+    _run(tmp_path / "csv", url, START, str(days[4]))
+    for day in days[5:7]:
+        _run(tmp_path / "csv", url, str(day), str(day))
+    engine = create_warehouse_engine(url)
+    with engine.connect() as conn:
+        held = conn.execute(text("SELECT day, reason FROM vfr_ml.quarantine WHERE symbol = 'AAA' ORDER BY day")).all()
+        stored = conn.execute(text("SELECT max(trade_date) FROM vfr_ml.raw_prices WHERE symbol = 'AAA'")).scalar_one()
+    assert [r.day for r in held] == days[5:7] and stored == days[4]
+    assert all(r.reason.startswith(f"unexplained jump on {days[5]}") for r in held)
+    # the user records the split (Split Ratio 2 on that day) and re-loads from there
+    path = tmp_path / "csv" / "prices" / "AAA.csv"
+    lines = path.read_text().splitlines()
+    lines[6] = lines[6][: -len(",,")] + ",,2"
+    path.write_text("\n".join(lines) + "\n")
+    result = _run(tmp_path / "csv", url, str(days[5]), END)
+    assert _checks(result)["raw_prices_have_no_unadjusted_splits"] is True
+    with engine.connect() as conn:
+        held = conn.execute(text("SELECT count(*) FROM vfr_ml.quarantine WHERE symbol = 'AAA'")).scalar_one()
+        count = conn.execute(text("SELECT count(*) FROM vfr_ml.raw_prices WHERE symbol = 'AAA'")).scalar_one()
+    engine.dispose()
+    assert held == 0 and count == len(days)

@@ -181,8 +181,8 @@ class CsvMarketDataProvider(MarketDataProvider):
                 last = days[-1] if days else None  # no parseable date: validation rejects the row
             # a file name that is no ticker is listed (never opened) so that it gets quarantined
             spans[symbol] = (listed_on, last)
-        ends = [last for _, last in spans.values() if last is not None and last <= as_of]
-        export_end = max(ends) if ends else None
+        ends = [last for _, last in spans.values() if last is not None]
+        export_end = min(max(ends), as_of) if ends else None
         for symbol, (listed_on, last) in spans.items():
             delisted_on = None
             if last is not None and export_end is not None and last < export_end:
