@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psutil
 import redis
 
 from vfr_ml_pipelines.lib import embedded, settings
@@ -81,8 +82,20 @@ def _run_summary(result) -> list[str]:
     return lines
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this process when `vfr-ml run` dies, even by SIGKILL, so a
+    run never outlives the command that started it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the parent's own stop path still applies
+
+
 def _execute_full_pipeline() -> None:
     """The run itself, in a child process of `vfr-ml run` (exit code 0 = success)."""
+    _die_with_parent()
     home = _ensure_dagster_home()
     # Dagster flags the APIs this project relies on as beta/preview at every import; the
     # README explains them, the console need not repeat them
@@ -127,6 +140,29 @@ def _stop_embedded_servers() -> None:
     cmd_stop(argparse.Namespace())
 
 
+def _descendants(pid: int | None) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True) if pid else []
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _end_processes(processes: list[psutil.Process]) -> None:
+    """SIGTERM what still runs of `processes`, SIGKILL what ignores it for 3 s."""
+    alive = [p for p in processes if p.is_running()]
+    for process in alive:
+        try:
+            process.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, still = psutil.wait_procs(alive, timeout=3)
+    for process in still:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Runs the job in a child process and watches it: SIGTERM or Ctrl-C stop the child
     (killed after STOP_GRACE_SECONDS) and the embedded servers, within seconds at any point."""
@@ -146,6 +182,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 1 if child.exitcode is None else int(child.exitcode)
         name = signal.Signals(received[0]).name
         print(f"\n{name} received: stopping the run (pid {child.pid}) and the embedded servers", file=sys.stderr, flush=True)
+        # what the run started (Dagster's log tailers, an embedded redis-server) goes with it
+        tree = _descendants(child.pid)
         if child.is_alive():
             child.terminate()
             child.join(STOP_GRACE_SECONDS)
@@ -153,6 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             child.kill()
             child.join()
         _stop_embedded_servers()
+        _end_processes(tree)
         return 128 + received[0]
     finally:
         for s, handler in previous.items():
