@@ -257,18 +257,20 @@ def test_price_only_matrix_has_no_sourceless_columns_and_is_complete(tmp_path, m
     empty_news = provider.news(symbols, CONFIG.start, CONFIG.as_of).iloc[:0]
     store.write(sentiment.FEATURE_SET_VERSION, sentiment.compute_sentiment_features(empty_news, prices), lineage={})
 
-    blocks = catalog.sourced_blocks({"prices"})
-    assert blocks == ("technical",)
-    columns = catalog.matrix_columns(blocks)
+    columns = catalog.matrix_columns({"prices"})
+    # the technical block, and the one fundamental feature computed from prices alone
+    assert columns.blocks == ("technical", "fundamental")
     result = store_feature_matrix(store, universe[["symbol", "sector"]], lineage={}, columns=columns)
     matrix = store.read(catalog.MATRIX_VERSION)
     features = [c for c in matrix.columns if c not in ("symbol", "trade_date", "completeness", "quality_score")]
-    assert not set(features) & (set(fundamental.FEATURE_NAMES) | set(sentiment.FEATURE_NAMES))
-    assert set(technical.FEATURE_NAMES) <= set(features)
-    assert catalog.raw_names_in(matrix.columns) == list(technical.FEATURE_NAMES)
-    assert {s.feature_type for s in catalog.specs_in(matrix.columns)} == {"technical"}
+    priced = set(technical.FEATURE_NAMES) | {"trailing_dividend_yield_252"}
+    assert priced <= set(features)
+    assert not set(features) & ((set(fundamental.FEATURE_NAMES) | set(sentiment.FEATURE_NAMES)) - priced)
+    assert set(catalog.raw_names_in(matrix.columns)) == priced
+    assert {s.source for s in catalog.specs_in(matrix.columns)} == {"prices"}
     # the latest session's vectors are complete (warm-up is long past)
     assert result.latest["completeness"].mean() > 0.95
-    with pytest.raises(ValueError, match="technical"):
-        catalog.matrix_columns(("fundamental",))
-    assert catalog.sourced_blocks({"prices", "news", "fundamentals"}) == tuple(catalog.BLOCKS)
+    with pytest.raises(ValueError, match="prices"):
+        catalog.matrix_columns({"fundamentals"})
+    full = catalog.matrix_columns()
+    assert full.raw == catalog.RAW_NAMES and full.blocks == tuple(catalog.BLOCKS)

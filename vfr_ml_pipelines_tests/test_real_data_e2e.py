@@ -16,7 +16,9 @@ from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment
 from vfr_ml_pipelines.lib.market_data import calendar
 from vfr_ml_pipelines.lib.market_data.realistic_export import write_price_only_export
 from vfr_ml_pipelines.lib.warehouse import create_warehouse_engine, read_frame
-from vfr_ml_pipelines_tests.helpers import materialize_range, pipeline_resources
+from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
+from vfr_ml_pipelines.defs.runs import range_tags
+from vfr_ml_pipelines_tests.helpers import pipeline_resources, training_run_config
 
 START, AS_OF = date(2023, 11, 1), date(2026, 11, 20)
 FIRST_SESSION = calendar.trading_days(START, AS_OF)[0]
@@ -30,7 +32,12 @@ def real_like(make_database, redis_url, redis_client, tmp_path_factory):
     prefix = f"vfrtest-real-{secrets.token_hex(3)}:veritak:mcp:"
     resources = pipeline_resources(make_database("real"), redis_url, prefix, state)
     resources["market_data"] = CsvMarketDataResource(directory=str(root), as_of=AS_OF.isoformat())
-    result = materialize_range(resources, start=FIRST_SESSION.isoformat(), end=AS_OF.isoformat())
+    # not raising: on this branch `predictions` fails when the gate promotes no horizon
+    # (issue 18 item 6 makes that a normal outcome on another branch); the tests say what ran
+    result = dg.materialize(
+        [*ALL_ASSETS, *ALL_CHECKS], resources=resources, tags=range_tags(FIRST_SESSION.isoformat(), AS_OF.isoformat()),
+        run_config=training_run_config(), raise_on_error=False,
+    )
     engine = create_warehouse_engine(resources["warehouse"].database_url)
     yield {"manifest": manifest, "result": result, "engine": engine}
     engine.dispose()
@@ -110,11 +117,16 @@ def test_bad_rows_are_quarantined_and_good_ones_kept(real_like):
 
 def test_price_only_blocks_stay_out_of_the_matrix_and_the_export(real_like):
     engine = real_like["engine"]
-    latest = read_frame(engine, "SELECT names, completeness FROM vfr_ml.feature_latest WHERE feature_set = :f",
+    latest = read_frame(engine, "SELECT names, \"values\", completeness FROM vfr_ml.feature_latest WHERE feature_set = :f",
                         {"f": catalog.MATRIX_VERSION})
-    names = set(latest["names"].iloc[0])
-    assert not names & (set(fundamental.FEATURE_NAMES) | set(sentiment.FEATURE_NAMES))
+    names = list(latest["names"].iloc[0])
+    sourceless = (set(fundamental.FEATURE_NAMES) | set(sentiment.FEATURE_NAMES)) - {"trailing_dividend_yield_252"}
+    assert not set(names) & sourceless
     assert latest["completeness"].mean() >= 0.6
-    definitions = read_frame(engine, "SELECT feature_name, feature_type FROM ml_feature_definitions")
+    # the dividends derived from Adj Close reach the dividend-yield feature
+    position = names.index("trailing_dividend_yield_252")
+    yields = [values[position] for values in latest["values"]]
+    assert sum(1 for y in yields if y is not None and y > 0.005) >= 5
+    definitions = read_frame(engine, "SELECT feature_name FROM ml_feature_definitions")
     if not definitions.empty:  # written by vfr_feature_export when the run reached it
-        assert set(definitions["feature_type"]) == {"technical"}
+        assert not set(definitions["feature_name"]) & sourceless

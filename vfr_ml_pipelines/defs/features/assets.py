@@ -208,15 +208,15 @@ def store_feature_matrix(
 def feature_matrix(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, feature_store: FeatureStoreResource
 ) -> dg.MaterializeResult:
-    """The model-ready matrix: the feature blocks that have a source (technical always;
-    fundamental when fundamentals were loaded, sentiment when news was) joined per
-    (symbol, session) plus per-day
+    """The model-ready matrix: the features that have a source (every raw dataset they are
+    computed from has data: technical always, fundamental ratios when fundamentals were
+    loaded, sentiment when news was) joined per (symbol, session) plus per-day
     cross-sectional transforms (winsorised z-scores, ranks, sector-neutral variants), each
     row with its completeness and quality score; history in the offline store
     (`feature-matrix-v1`, built and staged a year at a time to bound memory, replaced all
     at once), the latest session in `vfr_ml.feature_latest` for serving."""
     sectors = read_frame(warehouse.engine, "SELECT symbol, sector FROM vfr_ml.universe")
-    columns = catalog.matrix_columns(catalog.sourced_blocks(datasets_with_rows(warehouse.engine)))
+    columns = catalog.matrix_columns(datasets_with_rows(warehouse.engine))
     result = store_feature_matrix(
         feature_store.offline, sectors, columns=columns,
         lineage={"code_version": settings.code_version(), "blocks": columns.versions},
@@ -235,7 +235,8 @@ def feature_matrix(
             "rows": report.rows,
             "columns": report.n_columns,
             "blocks": ", ".join(columns.blocks),
-            "blocks_without_source": ", ".join(b for b in catalog.BLOCKS if b not in columns.blocks) or "none",
+            "raw_features": len(columns.raw),
+            "features_without_source": len(catalog.RAW_NAMES) - len(columns.raw),
             "latest_day": str(last_day),
             "latest_vectors": rows,
             "latest_mean_completeness": float(latest["completeness"].mean()) if len(latest) else 0.0,

@@ -38,16 +38,14 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-# The raw dataset each block needs beyond prices. A block whose dataset has no row (a
-# price-only export: no fundamentals, no news) has no source: its features would be NaN or
-# constant 0 everywhere, so it stays out of the matrix, the models and VFR's export.
-BLOCK_SOURCES: dict[str, str] = {"technical": "prices", "fundamental": "fundamentals", "sentiment": "news"}
+# A feature whose raw datasets (its spec's `source`, e.g. "fundamentals+prices") are not
+# all stored has no source: in a price-only export (no fundamentals, no news) it would be
+# NaN or a constant 0 everywhere, so it stays out of the matrix, the models and VFR's
+# export. A block enters the matrix when at least one of its features does.
 
 
-def sourced_blocks(datasets_with_rows: Iterable[str]) -> tuple[str, ...]:
-    """The blocks whose raw dataset has data, in catalog order."""
-    available = set(datasets_with_rows)
-    return tuple(block for block in BLOCKS if BLOCK_SOURCES[block] in available)
+def datasets_of(spec: FeatureSpec) -> set[str]:
+    return set(spec.source.split("+"))
 
 
 @dataclass(frozen=True)
@@ -65,13 +63,14 @@ class MatrixColumns:
         return [BLOCKS[block][0] for block in self.blocks]
 
 
-def matrix_columns(blocks: Iterable[str] = tuple(BLOCKS)) -> MatrixColumns:
-    """The matrix's columns when only `blocks` have a source (technical must be one: the
-    matrix has the rows of the technical block)."""
-    blocks = tuple(b for b in BLOCKS if b in set(blocks))
-    if "technical" not in blocks:
-        raise ValueError(f"the feature matrix needs the technical block (prices); got {blocks}")
-    names = {spec.name for block in blocks for spec in BLOCKS[block][1]}
+def matrix_columns(datasets_with_rows: Iterable[str] = ("prices", "fundamentals", "news")) -> MatrixColumns:
+    """The matrix's columns when only `datasets_with_rows` have data (prices must be one:
+    the matrix has the rows of the technical block)."""
+    available = set(datasets_with_rows)
+    if "prices" not in available:
+        raise ValueError(f"the feature matrix needs prices; the datasets with data are {sorted(available)}")
+    names = {spec.name for spec in RAW_SPECS if datasets_of(spec) <= available}
+    blocks = tuple(block for block, (_, specs) in BLOCKS.items() if any(spec.name in names for spec in specs))
     return MatrixColumns(
         blocks=blocks,
         raw=tuple(n for n in RAW_NAMES if n in names),
@@ -102,6 +101,9 @@ def check_catalog() -> None:
     unknown = (set(RANK_COLUMNS) | set(ZSCORE_COLUMNS) | set(NEUTRAL_COLUMNS)) - set(RAW_NAMES)
     if unknown:
         raise ValueError(f"transformed columns that no block computes: {sorted(unknown)}")
+    unknown_sources = {spec.name: spec.source for spec in RAW_SPECS if not datasets_of(spec) <= {"prices", "fundamentals", "news"}}
+    if unknown_sources:
+        raise ValueError(f"features with a source that is no raw dataset: {unknown_sources}")
 
 
 check_catalog()

@@ -1,5 +1,5 @@
 """Which raw datasets have data: a feature block without its dataset has no source and
-stays out of the matrix (`catalog.sourced_blocks`)."""
+stays out of the matrix (`catalog.matrix_columns`)."""
 
 from __future__ import annotations
 
