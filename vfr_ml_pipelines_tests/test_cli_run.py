@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from vfr_ml_pipelines.lib import embedded
-from vfr_ml_pipelines.lib.market_data.realistic_export import write_price_only_export
+from vfr_ml_pipelines.lib.market_data import calendar
 
 REPO = Path(__file__).resolve().parents[1]
 STOP_BOUND_SECONDS = 30  # after the signal
@@ -40,19 +40,24 @@ def _start(env: dict[str, str]) -> subprocess.Popen:
 
 
 def test_a_blocking_failure_ends_the_run_with_what_failed_and_why(tmp_path, make_database, redis_url):
+    # 20 symbols over 30 sessions; 3 stop trading after 10 sessions, but universe.csv keeps
+    # them listed: coverage falls to 85 % (blocking)
     root = tmp_path / "export"
-    manifest = write_price_only_export(root, seed=3, start=date(2026, 9, 1), end=date(2026, 11, 20), n_symbols=16)
-    # a universe.csv that keeps the delisted symbols listed: coverage drops below 95 %
+    (root / "prices").mkdir(parents=True)
+    sessions = calendar.trading_days(date(2026, 10, 8), date(2026, 11, 20))[-30:]
     lines = ["symbol,name,sector,listed_on,delisted_on"]
-    for symbol in manifest.symbols:
-        first = (root / "prices" / f"{symbol}.csv").read_text().splitlines()[1].split(",")[0]
-        lines.append(f"{symbol},{symbol},Tech,{first},")
+    for k in range(20):
+        symbol = f"S{k:02d}"
+        days = sessions[:10] if k < 3 else sessions
+        bars = [f"{d},{50 + k + i * 0.1:.2f},{51 + k + i * 0.1:.2f},{49 + k + i * 0.1:.2f},{50 + k + i * 0.1:.2f},"
+                f"{50 + k + i * 0.1:.2f},100000" for i, d in enumerate(days)]
+        (root / "prices" / f"{symbol}.csv").write_text("\n".join(["Date,Open,High,Low,Close,Adj Close,Volume", *bars]) + "\n")
+        lines.append(f"{symbol},{symbol},Tech,{sessions[0]},")
     (root / "universe.csv").write_text("\n".join(lines) + "\n")
-    assert manifest.delisted
     prefix = f"vfrtest-cli-{secrets.token_hex(3)}:veritak:mcp:"
     env = _env(
         tmp_path, DATABASE_URL=make_database("cli_failed"), REDIS_URL=redis_url, VFR_REDIS_KEY_PREFIX=prefix,
-        VFR_MARKET_DATA_PROVIDER="csv", VFR_CSV_DIR=str(root), VFR_AS_OF="2026-11-20", VFR_HISTORY_START="2026-09-01",
+        VFR_MARKET_DATA_PROVIDER="csv", VFR_CSV_DIR=str(root), VFR_AS_OF="2026-11-20", VFR_HISTORY_START=str(sessions[0]),
     )
     proc = _start(env)
     try:
@@ -63,7 +68,7 @@ def test_a_blocking_failure_ends_the_run_with_what_failed_and_why(tmp_path, make
     assert proc.returncode == 1, (out[-2000:], err[-4000:])
     summary = err[err.index("full_pipeline_job FAILED"):]
     assert "check raw_prices/raw_prices_cover_the_universe failed" in summary
-    assert "delisted_on" in summary  # what to do
+    assert "S00" in summary and "delisted_on" in summary  # which symbols, and what to do
 
 
 @pytest.mark.parametrize("signo", [signal.SIGTERM, signal.SIGINT])

@@ -32,6 +32,7 @@ from vfr_ml_pipelines.lib.market_data import calendar
 
 DEFAULT_START = date(2023, 11, 1)
 DEFAULT_END = date(2026, 11, 20)
+MIN_SESSIONS = 250
 
 
 @dataclass
@@ -87,12 +88,18 @@ def write_price_only_export(
     root: str | Path, *, seed: int = 11, start: date = DEFAULT_START, end: date = DEFAULT_END, n_symbols: int = 32,
 ) -> ExportManifest:
     """Write the export under `root` (created) and return what was planted. `n_symbols`
-    is at least 16 (each planted case has its own symbol)."""
+    is at least 16 (each planted case has its own symbol) and [start, end] holds at least
+    MIN_SESSIONS sessions."""
     if n_symbols < 16:
         raise ValueError(f"n_symbols must be at least 16, got {n_symbols}")
     rng = np.random.default_rng(seed)
     sessions = calendar.trading_days(start, end)
     n = len(sessions)
+    if n < MIN_SESSIONS:
+        raise ValueError(
+            f"{start}..{end} has {n} sessions; the planted cases (a relisting after 60 sessions, junk bars "
+            f"90 sessions before a spin-off) need at least {MIN_SESSIONS}"
+        )
     root = Path(root)
     (root / "prices").mkdir(parents=True, exist_ok=True)
     # market: GARCH-like volatility, 0.9 % a day on average, a small drift
