@@ -97,7 +97,7 @@ def _prediction_writes(served: ServedModel, rows, now_ms: int, ttl: int) -> list
     writes = []
     for rec in rows.itertuples(index=False):
         values = rec.features if isinstance(rec.features, dict) else json.loads(rec.features)
-        vector = payloads.feature_vector(rec.symbol, values, catalog.raw_names_in(values), as_of_ms)
+        vector = payloads.feature_vector(rec.symbol, values, list(catalog.RAW_NAMES), as_of_ms)
         for model_id in model_ids:
             payload = payloads.ml_prediction(
                 symbol=rec.symbol, model_id=model_id, model_version=served.version.version, horizon=served.horizon,
