@@ -109,3 +109,9 @@ def test_screen_compares_the_first_bar_with_the_stored_one_and_keeps_open_doubts
     doubt = {"B": (date(2024, 1, 20), f"{DOUBT_PREFIX} on 2024-01-20: something")}
     kept, held = screen_jumps(bars("B", [10, 10.1]), None, doubt)
     assert kept.empty and held["reason"].str.contains("2024-01-20").all()
+
+
+def test_a_confirmed_move_is_kept():
+    frame = bars("A", [100, 101, 50, 51], [1e6, 1e6, 2e6, 2e6])
+    kept, held = screen_jumps(frame, confirmed={("A", date(2024, 2, 3))})
+    assert held.empty and kept["close"].tolist() == [100, 101, 50, 51]

@@ -309,3 +309,14 @@ def test_split_derived_from_adj_close_without_event_columns(tmp_path):
     frame = CsvMarketDataProvider(tmp_path).prices(["SPL"], START, END)
     assert frame["split_ratio"].tolist() == [1.0, 2.0]
     assert frame["dividend"].tolist() == pytest.approx([0.0, 0.0])
+
+
+def test_confirmed_moves_file(tmp_path):
+    price_file(tmp_path, "AAA", GOOD)
+    provider = CsvMarketDataProvider(tmp_path)
+    assert provider.confirmed_moves() == set()
+    write(tmp_path, "confirmed_moves.csv", "symbol,date\nAAA,2024-01-03\n")
+    assert provider.confirmed_moves() == {("AAA", date(2024, 1, 3))}
+    write(tmp_path, "confirmed_moves.csv", "symbol,date\nAAA,01/03/2024\n")
+    with pytest.raises(ProviderError, match="confirmed_moves.csv line 2"):
+        provider.confirmed_moves()

@@ -178,3 +178,19 @@ def test_a_doubt_carries_over_to_later_daily_loads_until_explained(tmp_path, mak
         count = conn.execute(text("SELECT count(*) FROM vfr_ml.raw_prices WHERE symbol = 'AAA'")).scalar_one()
     engine.dispose()
     assert held == 0 and count == len(days)
+
+
+def test_a_move_the_user_confirms_is_kept(tmp_path, make_database):
+    """confirmed_moves.csv is the per-symbol override: the split-shaped move is stored as a
+    genuine one and the stored-bar check agrees."""
+    url = make_database("csv_confirmed")
+    _write_folder(tmp_path / "csv", bad_row=False, unadjusted_split=True)
+    days = calendar.trading_days(date.fromisoformat(START), date.fromisoformat(END))
+    (tmp_path / "csv" / "confirmed_moves.csv").write_text(f"symbol,date\nAAA,{days[5]}\n")
+    result = _run(tmp_path / "csv", url)
+    assert result.success and all(_checks(result).values()), _checks(result)
+    engine = create_warehouse_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM vfr_ml.quarantine")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM vfr_ml.raw_prices WHERE symbol = 'AAA'")).scalar_one() == len(days)
+    engine.dispose()

@@ -100,7 +100,7 @@ def raw_prices(context: dg.AssetExecutionContext, market_data: MarketDataResourc
     result = validation.validate_prices(
         frame, start=start, end=end, today=market_data.today(), known_symbols=set(symbols), source=provider.name
     )
-    result = price_store.screen_loaded_prices(warehouse.engine, result, start, end)
+    result = price_store.screen_loaded_prices(warehouse.engine, result, start, end, provider.confirmed_moves())
     result = validation.ValidationResult(result.clean[list(PRICE_COLUMNS)].assign(source=provider.name), result.rejected)
     held = price_store.held_out_symbols(result.rejected)
     _store(context, warehouse, dataset="prices", table="vfr_ml.raw_prices", date_column="trade_date",

@@ -8,7 +8,7 @@ import pandas as pd
 
 from vfr_ml_pipelines.defs.market_data.assets import raw_fundamentals, raw_news, raw_prices
 from vfr_ml_pipelines.defs.market_data.partitions import trading_day_partitions
-from vfr_ml_pipelines.defs.resources import WarehouseResource
+from vfr_ml_pipelines.defs.resources import MarketDataResource, WarehouseResource
 from vfr_ml_pipelines.lib.market_data import calendar, price_store
 from vfr_ml_pipelines.lib.warehouse import read_frame
 
@@ -76,13 +76,16 @@ def raw_prices_cover_the_universe(context: dg.AssetCheckExecutionContext, wareho
 
 
 @dg.asset_check(asset=raw_prices, blocking=True, partitions_def=trading_day_partitions)
-def raw_prices_have_no_unadjusted_splits(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def raw_prices_have_no_unadjusted_splits(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, market_data: MarketDataResource,
+) -> dg.AssetCheckResult:
     """No stored bar moves more than 40 % from the symbol's previous one unless recorded
     events or the vendor's Adj Close explain it (`corporate_actions.judge_jump`). The load
     holds a doubtful symbol out (quarantine) and lets the others go on, so this fails only
     when unexplained jumps reached the table another way: then every return is suspect."""
     start, end = _range(context)
-    jumps = price_store.unexplained_jumps(warehouse.engine, start, end)
+    confirmed = market_data.provider(end).confirmed_moves()
+    jumps = price_store.unexplained_jumps(warehouse.engine, start, end, confirmed)
     held = price_store.held_out(warehouse.engine, start, end)
     return dg.AssetCheckResult(
         passed=jumps.empty,

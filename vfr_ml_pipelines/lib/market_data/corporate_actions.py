@@ -141,13 +141,17 @@ def judge_jump(previous: Bar, bar: Bar) -> str | None:
     )
 
 
-def screen_jumps(prices: pd.DataFrame, previous: pd.DataFrame | None = None, open_doubts: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def screen_jumps(
+    prices: pd.DataFrame, previous: pd.DataFrame | None = None, open_doubts: dict | None = None,
+    confirmed: set[tuple[str, object]] | frozenset = frozenset(),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split validated bars into (kept, held_out). `prices` has symbol, trade_date, close,
     adj_close, volume, dividend, split_ratio; `previous` the last stored bar of each symbol
     before the range (same columns), compared with the range's first bar; `open_doubts`
     maps a symbol to the (day, reason) of a doubt recorded by an earlier load that no later
-    stored bar resolved: all its bars are held out. `held_out` has the columns of `prices`
-    plus `reason` (prefixed `DOUBT_PREFIX`)."""
+    stored bar resolved: all its bars are held out; `confirmed` holds (symbol, session)
+    pairs the user confirmed as genuine moves (never in doubt). `held_out` has the columns
+    of `prices` plus `reason` (prefixed `DOUBT_PREFIX`)."""
     open_doubts = open_doubts or {}
     prices = prices.sort_values(["symbol", "trade_date"], kind="stable").reset_index(drop=True)
     last = {}
@@ -160,7 +164,7 @@ def screen_jumps(prices: pd.DataFrame, previous: pd.DataFrame | None = None, ope
         for i in index:
             r = prices.iloc[i]
             bar = Bar(float(r["close"]), float(r["adj_close"]), float(r["volume"]), float(r["dividend"]), float(r["split_ratio"]))
-            if doubt is None and reference is not None:
+            if doubt is None and reference is not None and (symbol, r["trade_date"]) not in confirmed:
                 why = judge_jump(reference, bar)
                 if why is not None:
                     doubt = (r["trade_date"], why)

@@ -58,6 +58,7 @@ DEFAULT_SECTOR = "Unknown"
 # before such a gap belong to an earlier listing of the ticker (another company that used
 # it, or stray bars before a spin-off's regular trading) and are quarantined.
 RELISTING_GAP_SESSIONS = 20
+CONFIRMED_MOVES_FILE = "confirmed_moves.csv"
 
 
 class CsvMarketDataProvider(MarketDataProvider):
@@ -122,6 +123,25 @@ class CsvMarketDataProvider(MarketDataProvider):
             if path.exists():
                 frames.append(self._news_file(path, symbol, start, end))
         return _concat(frames, NEWS_COLUMNS)
+
+    def confirmed_moves(self) -> set[tuple[str, date]]:
+        """`<root>/confirmed_moves.csv` (`symbol,date`, optional): big moves the user has
+        checked and confirms as genuine, kept whatever the jump screen concludes."""
+        path = self.root / CONFIRMED_MOVES_FILE
+        if not path.exists():
+            return set()
+        header, rows = _read(path, None, allow_no_rows=True)
+        index = _require_columns(path, None, header, ("symbol", "date"))
+        confirmed = set()
+        for line, row in rows:
+            symbol, day = row[index["symbol"]].strip(), _day_or_text(row[index["date"]])
+            if not is_valid_ticker(symbol) or not isinstance(day, date):
+                raise ProviderError(
+                    f"csv: {path} line {line}: expected a ticker and an ISO date, got {row[index['symbol']]!r}, "
+                    f"{row[index['date']]!r}", symbol=symbol or None, field="symbol" if not is_valid_ticker(symbol) else "date",
+                )
+            confirmed.add((symbol, day))
+        return confirmed
 
     # --- files ----------------------------------------------------------------------------
 

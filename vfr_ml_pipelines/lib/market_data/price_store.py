@@ -85,7 +85,9 @@ def _rejections(rows: pd.DataFrame, field: str) -> pd.DataFrame:
     ).astype(object)
 
 
-def screen_loaded_prices(engine, result: ValidationResult, start: date, end: date) -> ValidationResult:
+def screen_loaded_prices(
+    engine, result: ValidationResult, start: date, end: date, confirmed: set[tuple[str, date]] = frozenset(),
+) -> ValidationResult:
     """The validated bars of [start, end] that may be stored: bars on sessions where their
     symbol is not listed (before its listing, after its delisting, an earlier company's use
     of the ticker) and bars in doubt for an unexplained jump are moved to `rejected`."""
@@ -100,7 +102,7 @@ def screen_loaded_prices(engine, result: ValidationResult, start: date, end: dat
         reason=lambda f: [f"{s} is not listed on {d} (universe_membership); the bar belongs to no listing of the ticker"
                           for s, d in zip(f["symbol"], f["trade_date"])]
     )
-    kept, held = screen_jumps(clean[member], last_bars_before(engine, start), open_doubts(engine, start))
+    kept, held = screen_jumps(clean[member], last_bars_before(engine, start), open_doubts(engine, start), confirmed)
     rejected = pd.concat(
         [frame for frame in (result.rejected, _rejections(outside, "trade_date"), _rejections(held, "close"))
          if not frame.empty] or [result.rejected],
@@ -109,7 +111,7 @@ def screen_loaded_prices(engine, result: ValidationResult, start: date, end: dat
     return ValidationResult(kept, rejected, result.duplicates_dropped)
 
 
-def unexplained_jumps(engine, start: date, end: date) -> pd.DataFrame:
+def unexplained_jumps(engine, start: date, end: date, confirmed: set[tuple[str, date]] = frozenset()) -> pd.DataFrame:
     """Stored bars of [start, end] whose move from the symbol's previous stored bar is in
     doubt by the same rule as the load's (`judge_jump`): none unless data reached the table
     another way. Columns symbol, trade_date, reason."""
@@ -125,7 +127,7 @@ def unexplained_jumps(engine, start: date, end: date) -> pd.DataFrame:
     for symbol, rows in stored.groupby("symbol", sort=False):
         bars = [Bar(r.close, r.adj_close, r.volume, r.dividend, r.split_ratio) for r in rows.itertuples(index=False)]
         for day, before, bar in zip(rows["trade_date"].iloc[1:], bars, bars[1:]):
-            why = judge_jump(before, bar) if day >= start else None
+            why = judge_jump(before, bar) if day >= start and (symbol, day) not in confirmed else None
             if why:
                 found.append((symbol, day, why))
     return pd.DataFrame(found, columns=["symbol", "trade_date", "reason"])
