@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psutil
 import redis
 
 from vfr_ml_pipelines.lib import embedded, settings
@@ -52,7 +55,47 @@ def _redis_client() -> Iterator[redis.Redis]:
             embedded.release_redis(state)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+# After SIGTERM / Ctrl-C, the run's process gets this long to end on its own before it is
+# killed. Dagster only flags a signal while it writes events or skips steps (it raises it
+# inside step code alone), so the run is never trusted to stop by itself.
+STOP_GRACE_SECONDS = 5.0
+
+
+def _run_summary(result) -> list[str]:
+    """What failed in a finished run and why: failed steps with their error, failed checks
+    with their description (what to do), skipped steps counted."""
+    lines = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.step_failure_data.error
+            message = (error.message or "").strip().splitlines()[0] if error else ""
+            lines.append(f"  step {event.step_key} failed: {message}")
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            check = event.asset_check_evaluation_data
+            if not check.passed:
+                severity = check.severity.value if check.severity else "ERROR"
+                why = check.description or "see its metadata in the Dagster UI"
+                lines.append(f"  check {check.asset_key.to_user_string()}/{check.check_name} failed ({severity}): {why}")
+    skipped = sum(1 for e in result.all_events if e.event_type_value == "STEP_SKIPPED")
+    if skipped:
+        lines.append(f"  {skipped} steps skipped after a blocking failure")
+    return lines
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this process when `vfr-ml run` dies, even by SIGKILL, so a
+    run never outlives the command that started it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the parent's own stop path still applies
+
+
+def _execute_full_pipeline() -> None:
+    """The run itself, in a child process of `vfr-ml run` (exit code 0 = success)."""
+    _die_with_parent()
     home = _ensure_dagster_home()
     # Dagster flags the APIs this project relies on as beta/preview at every import; the
     # README explains them, the console need not repeat them
@@ -68,13 +111,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     latest = build_resources()["market_data"].latest_session()
     with dg.DagsterInstance.get() as instance:
         start, end = catch_up_range(instance, latest)
-        print(f"full_pipeline_job over sessions {start} .. {end}")
+        print(f"full_pipeline_job over sessions {start} .. {end}", flush=True)
         result = job.execute_in_process(instance=instance, raise_on_error=False, tags=range_tags(start, end))
     state = settings.state_dir()
     prefix = settings.env_or_none(settings.REDIS_KEY_PREFIX_ENV) or settings.DEFAULT_REDIS_KEY_PREFIX
     if not result.success:
-        print(f"\nfull_pipeline_job FAILED (run {result.run_id}); see the run in the Dagster UI", file=sys.stderr)
-        return 1
+        summary = "\n".join(_run_summary(result)) or "  (no failed step or check recorded)"
+        print(f"\nfull_pipeline_job FAILED (run {result.run_id}):\n{summary}\nDetails: the run in the Dagster UI (make ui).",
+              file=sys.stderr, flush=True)
+        sys.exit(1)
     print(
         f"""
 full_pipeline_job succeeded (run {result.run_id}).
@@ -83,9 +128,74 @@ Where to look:
   Dagster UI:   make ui          (DAGSTER_HOME={home}), then http://127.0.0.1:3000
   MLflow UI:    make mlflow-ui   (tracking URI {settings.env_or_none(settings.MLFLOW_TRACKING_URI_ENV) or settings.mlflow_default_uri(state)}), then http://127.0.0.1:5000
   A prediction: make read SYMBOL=<ticker>   (Redis key prefix {prefix!r}; tickers: make read lists them)
-"""
+""",
+        flush=True,
     )
-    return 0
+    sys.exit(0)
+
+
+def _stop_embedded_servers() -> None:
+    """Stop the embedded servers a killed run left running (unless another live process
+    still uses them): the same as `vfr-ml stop`."""
+    cmd_stop(argparse.Namespace())
+
+
+def _descendants(pid: int | None) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True) if pid else []
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _end_processes(processes: list[psutil.Process]) -> None:
+    """SIGTERM what still runs of `processes`, SIGKILL what ignores it for 3 s."""
+    alive = [p for p in processes if p.is_running()]
+    for process in alive:
+        try:
+            process.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, still = psutil.wait_procs(alive, timeout=3)
+    for process in still:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Runs the job in a child process and watches it: SIGTERM or Ctrl-C stop the child
+    (killed after STOP_GRACE_SECONDS) and the embedded servers, within seconds at any point."""
+    _ensure_dagster_home()
+    received: list[int] = []
+
+    def _on_signal(signo: int, _frame) -> None:
+        received.append(signo)
+
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        child = multiprocessing.get_context("spawn").Process(target=_execute_full_pipeline, name="vfr-ml-run")
+        child.start()
+        while child.is_alive() and not received:
+            child.join(0.2)
+        if not received:
+            return 1 if child.exitcode is None else int(child.exitcode)
+        name = signal.Signals(received[0]).name
+        print(f"\n{name} received: stopping the run (pid {child.pid}) and the embedded servers", file=sys.stderr, flush=True)
+        # what the run started (Dagster's log tailers, an embedded redis-server) goes with it
+        tree = _descendants(child.pid)
+        if child.is_alive():
+            child.terminate()
+            child.join(STOP_GRACE_SECONDS)
+        if child.is_alive():
+            child.kill()
+            child.join()
+        _stop_embedded_servers()
+        _end_processes(tree)
+        return 128 + received[0]
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def cmd_read_prediction(args: argparse.Namespace) -> int:
@@ -131,7 +241,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     if embedded.redis_pid(state):
         embedded.acquire_redis(state)
         embedded.release_redis(state)
-    print(f"embedded PostgreSQL pid: {embedded.postgres_pid(state)}; embedded Redis pid: {embedded.redis_pid(state)}")
+    print(f"embedded PostgreSQL pid: {embedded.postgres_pid(state)}; embedded Redis pid: {embedded.redis_pid(state)}", flush=True)
     return 0
 
 

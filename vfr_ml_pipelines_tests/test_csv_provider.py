@@ -73,7 +73,10 @@ def test_good_folder_round_trip(tmp_path):
     assert len(clean) == 5 and clean["volume"].dtype == np.int64
     aaa = clean[clean["symbol"] == "AAA"].iloc[0]
     assert (aaa["trade_date"], aaa["open"], aaa["adj_close"], aaa["volume"]) == (date(2024, 1, 2), 10.0, 10.4, 1000)
-    assert (aaa["dividend"], aaa["split_ratio"]) == (0.0, 1.0)  # no event columns -> no events
+    # no event columns: the events are what Adj Close implies. Dec 29 -> Jan 2 the vendor's
+    # total return is 10.40 / 9.90 while the close went 10.00 -> 10.50, so the dividend that
+    # makes (10.50 + D) / 10.00 equal it is D = 10.40 / 9.90 * 10.00 - 10.50
+    assert aaa["dividend"] == pytest.approx(10.40 / 9.90 * 10.00 - 10.50) and aaa["split_ratio"] == 1.0
     brk = clean[clean["symbol"] == "BRK.B"]
     assert brk["dividend"].tolist() == [0.25, 0.0]  # blank event cell -> no event
     assert brk["split_ratio"].tolist() == [1.0, 2.0]
@@ -271,3 +274,49 @@ def test_fundamentals_file_of_another_symbol_is_refused(tmp_path):
     write(tmp_path, "fundamentals/AAA.csv", f"{header}\nBBB,2023-12-31,2024-01-25,2023Q4,{values}\n")
     with pytest.raises(ProviderError, match="line 2 has symbol 'BBB', but the file is for AAA"):
         CsvMarketDataProvider(tmp_path).fundamentals(["AAA"], START, END)
+
+
+def test_a_file_that_ends_before_the_export_is_a_delisting(tmp_path):
+    price_file(tmp_path, "AAA", GOOD)
+    price_file(tmp_path, "GONE", GOOD[:2])  # last bar 2024-01-02, the export runs to 2024-01-04
+    universe = CsvMarketDataProvider(tmp_path).universe(TODAY).set_index("symbol")
+    assert universe.loc["GONE", "delisted_on"] == date(2024, 1, 3)  # the session after its last bar
+    assert universe.loc["AAA", "delisted_on"] is None
+    # as of its last day, GONE is still listed
+    universe = CsvMarketDataProvider(tmp_path).universe(date(2024, 1, 2)).set_index("symbol")
+    assert universe["delisted_on"].isna().all()
+    # a stale export (every file ends on the same day, before as_of) delists nobody
+    price_file(tmp_path, "GONE", GOOD)
+    assert CsvMarketDataProvider(tmp_path).universe(TODAY)["delisted_on"].isna().all()
+
+
+def test_a_ticker_reused_after_a_gap_is_listed_from_its_last_listing(tmp_path):
+    old = ["2023-06-01,5,5,5,5,5,100", "2023-06-02,5,5,5,5,5,100"]  # another company, months before
+    price_file(tmp_path, "REUSE", old + GOOD)
+    universe = CsvMarketDataProvider(tmp_path).universe(TODAY).set_index("symbol")
+    assert universe.loc["REUSE", "listed_on"] == date(2023, 12, 29)
+    # no event is read from the step between the two listings
+    frame = CsvMarketDataProvider(tmp_path).prices(["REUSE"], date(2023, 1, 3), END)
+    assert frame["split_ratio"].tolist() == [1.0] * 6
+    assert frame["dividend"].iloc[2] == 0.0
+
+
+def test_split_derived_from_adj_close_without_event_columns(tmp_path):
+    price_file(tmp_path, "SPL", [
+        "2024-01-02,100,101,99,100,50,1000",
+        "2024-01-03,51,52,50,51,51,2000",  # 2-for-1 ex today: Adj Close shows no move
+    ])
+    frame = CsvMarketDataProvider(tmp_path).prices(["SPL"], START, END)
+    assert frame["split_ratio"].tolist() == [1.0, 2.0]
+    assert frame["dividend"].tolist() == pytest.approx([0.0, 0.0])
+
+
+def test_confirmed_moves_file(tmp_path):
+    price_file(tmp_path, "AAA", GOOD)
+    provider = CsvMarketDataProvider(tmp_path)
+    assert provider.confirmed_moves() == set()
+    write(tmp_path, "confirmed_moves.csv", "symbol,date\nAAA,2024-01-03\n")
+    assert provider.confirmed_moves() == {("AAA", date(2024, 1, 3))}
+    write(tmp_path, "confirmed_moves.csv", "symbol,date\nAAA,01/03/2024\n")
+    with pytest.raises(ProviderError, match="confirmed_moves.csv line 2"):
+        provider.confirmed_moves()

@@ -240,3 +240,37 @@ def test_stored_matrix_equals_one_build_over_the_whole_history(tmp_path, market)
     store_feature_matrix(store, sectors, lineage={"code_version": "test"})
     pd.testing.assert_frame_equal(store.read(catalog.MATRIX_VERSION), whole, check_exact=True)
     assert os.listdir(tmp_path / catalog.MATRIX_VERSION) and _temp_files(tmp_path) == []
+
+
+def test_price_only_matrix_has_no_sourceless_columns_and_is_complete(tmp_path, market):
+    """Without fundamentals and news the matrix holds the technical block only: no column
+    of NaN or constant 0 from a block with no source, and completeness is measured over
+    what has a source."""
+    from vfr_ml_pipelines.defs.features.assets import store_feature_matrix
+    from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, technical
+
+    provider, universe, symbols, prices = market
+    store = OfflineFeatureStore(tmp_path)
+    store.write(technical.FEATURE_SET_VERSION, technical.compute_technical_features(prices), lineage={})
+    empty_reports = provider.fundamentals(symbols, CONFIG.start, CONFIG.as_of).iloc[:0]
+    store.write(fundamental.FEATURE_SET_VERSION, fundamental.compute_fundamental_features(prices, empty_reports), lineage={})
+    empty_news = provider.news(symbols, CONFIG.start, CONFIG.as_of).iloc[:0]
+    store.write(sentiment.FEATURE_SET_VERSION, sentiment.compute_sentiment_features(empty_news, prices), lineage={})
+
+    columns = catalog.matrix_columns({"prices"})
+    # the technical block, and the one fundamental feature computed from prices alone
+    assert columns.blocks == ("technical", "fundamental")
+    result = store_feature_matrix(store, universe[["symbol", "sector"]], lineage={}, columns=columns)
+    matrix = store.read(catalog.MATRIX_VERSION)
+    features = [c for c in matrix.columns if c not in ("symbol", "trade_date", "completeness", "quality_score")]
+    priced = set(technical.FEATURE_NAMES) | {"trailing_dividend_yield_252"}
+    assert priced <= set(features)
+    assert not set(features) & ((set(fundamental.FEATURE_NAMES) | set(sentiment.FEATURE_NAMES)) - priced)
+    assert set(catalog.raw_names_in(matrix.columns)) == priced
+    assert {s.source for s in catalog.specs_in(matrix.columns)} == {"prices"}
+    # the latest session's vectors are complete (warm-up is long past)
+    assert result.latest["completeness"].mean() > 0.95
+    with pytest.raises(ValueError, match="prices"):
+        catalog.matrix_columns({"fundamentals"})
+    full = catalog.matrix_columns()
+    assert full.raw == catalog.RAW_NAMES and full.blocks == tuple(catalog.BLOCKS)

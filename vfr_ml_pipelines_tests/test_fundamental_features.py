@@ -68,7 +68,12 @@ def row_at(features: pd.DataFrame, day: date, symbol: str = "AAA") -> pd.Series:
 def test_feature_set_declares_at_least_25_fundamental_features():
     assert FEATURE_SET_VERSION == "fundamental-v1"
     assert len(FEATURE_NAMES) >= 25 and len(set(FEATURE_NAMES)) == len(FEATURE_NAMES)
-    assert all(f.feature_type == "fundamental" and f.source == "fundamentals+prices" for f in FUNDAMENTAL_FEATURES)
+    assert all(f.feature_type == "fundamental" for f in FUNDAMENTAL_FEATURES)
+    # every ratio needs reports, except the trailing dividend yield: the price frame's
+    # dividend events alone (so a price-only export keeps it; issue 18)
+    sources = {f.name: f.source for f in FUNDAMENTAL_FEATURES}
+    assert sources.pop("trailing_dividend_yield_252") == "prices"
+    assert set(sources.values()) == {"fundamentals+prices"}
     features = compute_fundamental_features(make_prices(), make_reports())
     assert list(features.columns) == ["symbol", "trade_date", *FEATURE_NAMES]
     assert len(features) == len(SESSIONS)

@@ -49,12 +49,12 @@ def _market_assets():
     )
 
 
-def _run(folder: Path, database_url: str) -> dg.ExecuteInProcessResult:
+def _run(folder: Path, database_url: str, start: str = START, end: str = END) -> dg.ExecuteInProcessResult:
     resources = {
         "warehouse": WarehouseResource(database_url=database_url),
         "market_data": CsvMarketDataResource(directory=str(folder), as_of="2024-04-08"),
     }
-    return dg.materialize(_market_assets(), resources=resources, tags=range_tags(START, END), raise_on_error=False)
+    return dg.materialize(_market_assets(), resources=resources, tags=range_tags(start, end), raise_on_error=False)
 
 
 def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
@@ -90,23 +90,47 @@ def test_bad_row_is_quarantined_with_its_reason_and_blocks_coverage(tmp_path, ma
     engine.dispose()
 
 
-def test_clean_folder_passes_every_check_and_skips_the_oracle(tmp_path, make_database):
+def test_clean_folder_passes_every_check_and_stores_no_oracle(tmp_path, make_database):
     url = make_database("csv_clean")
     _write_folder(tmp_path / "csv", bad_row=False)
     result = _run(tmp_path / "csv", url)
     assert result.success
     assert all(_checks(result).values()), _checks(result)
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert "synthetic_oracle" not in materialized  # the csv provider has no oracle
     assert {"universe", "raw_prices", "raw_fundamentals", "raw_news"} <= materialized
+    # the csv provider has no oracle: the asset is materialized (training depends on it and
+    # must not be skipped) and stores nothing
+    oracle = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "synthetic_oracle"]
+    assert oracle and all(e.materialization.metadata["rows"].value == 0 for e in oracle)
+    engine = create_warehouse_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM vfr_ml_oracle.expected_returns")).scalar_one() == 0
+    engine.dispose()
 
 
-def test_unflagged_split_fails_the_blocking_jump_check(tmp_path, make_database):
+def test_unflagged_split_holds_out_that_symbol_only(tmp_path, make_database):
+    """A 2:1 split the vendor flagged nowhere (Split Ratio blank, Adj Close halves too,
+    volume unchanged) is in doubt: AAA's bars from that session on are quarantined with the
+    reason, BBB goes on, and no unexplained jump is stored."""
     url = make_database("csv_split")
     _write_folder(tmp_path / "csv", bad_row=False, unadjusted_split=True)
-    checks = _checks(_run(tmp_path / "csv", url))
-    assert checks["raw_prices_have_no_unadjusted_splits"] is False
+    result = _run(tmp_path / "csv", url)
+    checks = _checks(result)
+    assert checks["raw_prices_have_no_unadjusted_splits"] is True
     assert checks["raw_prices_are_valid_bars"] is True
+    # two symbols, one held out: 50 % coverage, and the check says where to look
+    assert checks["raw_prices_cover_the_universe"] is False
+    coverage = next(e for e in result.get_asset_check_evaluations() if e.check_name == "raw_prices_cover_the_universe")
+    assert "AAA" in coverage.description and "vfr_ml.quarantine" in coverage.description
+    engine = create_warehouse_engine(url)
+    with engine.connect() as conn:
+        counts = dict(conn.execute(text("SELECT symbol, count(*) FROM vfr_ml.raw_prices GROUP BY symbol")).all())
+        held = conn.execute(text("SELECT symbol, day, reason FROM vfr_ml.quarantine ORDER BY day")).all()
+    engine.dispose()
+    days = calendar.trading_days(date.fromisoformat(START), date.fromisoformat(END))
+    assert counts == {"AAA": 5, "BBB": len(days)}
+    assert [(r.symbol, r.day) for r in held] == [("AAA", d) for d in days[5:]]
+    assert "2-for-1 split" in held[0].reason and all(r.reason.startswith(f"unexplained jump on {days[5]}") for r in held)
 
 
 def test_backfills_are_single_runs_over_the_range():
@@ -124,3 +148,49 @@ def test_invalid_tickers_never_reach_the_filesystem_or_the_database(tmp_path, ma
     provider = CsvMarketDataProvider(tmp_path / "csv")
     with pytest.raises((ProviderError, SchemaError), match="ticker|symbol"):
         provider.prices([bad_symbol], date.fromisoformat(START), date.fromisoformat(END))
+
+
+def test_a_doubt_carries_over_to_later_daily_loads_until_explained(tmp_path, make_database):
+    """Loaded a session at a time (as the daily run does): the split day is compared with
+    the stored bar before it, and the next sessions stay held out; adding the split to the
+    file and re-loading from that session brings the symbol back."""
+    url = make_database("csv_split_daily")
+    _write_folder(tmp_path / "csv", bad_row=False, unadjusted_split=True)
+    days = calendar.trading_days(date.fromisoformat(START), date.fromisoformat(END))
+    _run(tmp_path / "csv", url, START, str(days[4]))
+    for day in days[5:7]:
+        _run(tmp_path / "csv", url, str(day), str(day))
+    engine = create_warehouse_engine(url)
+    with engine.connect() as conn:
+        held = conn.execute(text("SELECT day, reason FROM vfr_ml.quarantine WHERE symbol = 'AAA' ORDER BY day")).all()
+        stored = conn.execute(text("SELECT max(trade_date) FROM vfr_ml.raw_prices WHERE symbol = 'AAA'")).scalar_one()
+    assert [r.day for r in held] == days[5:7] and stored == days[4]
+    assert all(r.reason.startswith(f"unexplained jump on {days[5]}") for r in held)
+    # the user records the split (Split Ratio 2 on that day) and re-loads from there
+    path = tmp_path / "csv" / "prices" / "AAA.csv"
+    lines = path.read_text().splitlines()
+    lines[6] = lines[6][: -len(",,")] + ",,2"
+    path.write_text("\n".join(lines) + "\n")
+    result = _run(tmp_path / "csv", url, str(days[5]), END)
+    assert _checks(result)["raw_prices_have_no_unadjusted_splits"] is True
+    with engine.connect() as conn:
+        held = conn.execute(text("SELECT count(*) FROM vfr_ml.quarantine WHERE symbol = 'AAA'")).scalar_one()
+        count = conn.execute(text("SELECT count(*) FROM vfr_ml.raw_prices WHERE symbol = 'AAA'")).scalar_one()
+    engine.dispose()
+    assert held == 0 and count == len(days)
+
+
+def test_a_move_the_user_confirms_is_kept(tmp_path, make_database):
+    """confirmed_moves.csv is the per-symbol override: the split-shaped move is stored as a
+    genuine one and the stored-bar check agrees."""
+    url = make_database("csv_confirmed")
+    _write_folder(tmp_path / "csv", bad_row=False, unadjusted_split=True)
+    days = calendar.trading_days(date.fromisoformat(START), date.fromisoformat(END))
+    (tmp_path / "csv" / "confirmed_moves.csv").write_text(f"symbol,date\nAAA,{days[5]}\n")
+    result = _run(tmp_path / "csv", url)
+    assert result.success and all(_checks(result).values()), _checks(result)
+    engine = create_warehouse_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM vfr_ml.quarantine")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM vfr_ml.raw_prices WHERE symbol = 'AAA'")).scalar_one() == len(days)
+    engine.dispose()

@@ -134,6 +134,14 @@ def test_overlong_symbol_is_shortened_in_the_reason_but_kept_in_raw():
     assert rejected["raw"]["symbol"] == symbol
 
 
+def test_a_zero_copy_of_a_day_is_rejected_and_the_real_bar_kept():
+    zeros = bar(open=0.0, high=0.0, low=0.0, close=0.0, adj_close=0.0, volume=0)
+    result = prices(bar(), zeros)
+    assert result.clean["close"].tolist() == [10.5]
+    rejected = only_rejection(result)
+    assert "close 0.0 is not positive" in rejected["reason"] and "different rows" not in rejected["reason"]
+
+
 def test_unknown_symbol_is_rejected():
     rejected = only_rejection(prices(bar("ZZZ"), bar()))
     assert (rejected["symbol"], rejected["field"]) == ("ZZZ", "symbol")

@@ -112,10 +112,11 @@ def postgres_pid(state: Path) -> int | None:
     if not pid_file.exists():
         return None
     try:
-        pid = int(pid_file.read_text().splitlines()[0])
+        # a negative pid is a single-user backend (initdb while the server is created)
+        pid = abs(int(pid_file.read_text().splitlines()[0]))
     except (ValueError, IndexError):
         return None
-    return pid if _alive(pid) else None
+    return pid if pid and _alive(pid) else None
 
 
 def acquire_redis(state: Path) -> str:

@@ -11,6 +11,7 @@ from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, techn
 from vfr_ml_pipelines.lib.features.labels import compute_all_labels
 from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore, WriteReport
 from vfr_ml_pipelines.lib.features.online_store import register_feature_set, write_latest
+from vfr_ml_pipelines.lib.features.sources import datasets_with_rows
 from vfr_ml_pipelines.lib.features.price_snapshot import read_price_snapshot_with_info, write_price_snapshot
 from vfr_ml_pipelines.lib.features.transforms import FeatureMatrixReport, feature_matrix_by_year, widest_day_of
 from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices
@@ -141,7 +142,9 @@ class MatrixWrite:
     build_seconds: float  # build_feature_matrix
 
 
-def store_feature_matrix(store: OfflineFeatureStore, sectors: pd.DataFrame, *, lineage: dict) -> MatrixWrite:
+def store_feature_matrix(
+    store: OfflineFeatureStore, sectors: pd.DataFrame, *, lineage: dict, columns: catalog.MatrixColumns | None = None,
+) -> MatrixWrite:
     """Build `feature-matrix-v1` from the stored blocks one calendar year at a time and
     write it to the offline store, every year staged before all are moved into place
     together (`write_parts`). Every transform is per day, so the result equals one build
@@ -150,8 +153,9 @@ def store_feature_matrix(store: OfflineFeatureStore, sectors: pd.DataFrame, *, l
     those of the first block (technical), whose rows the matrix has; its keys are read once
     first, for the widest session of the history (each year is laid out that wide, so that
     its sums group their terms as one whole build does and the values match it bit for
-    bit)."""
-    versions = [version for version, _ in catalog.BLOCKS.values()]
+    bit). `columns`: the blocks with a source and their columns (default: every block)."""
+    columns = columns or catalog.matrix_columns()
+    versions = columns.versions
     reports: list[FeatureMatrixReport] = []
     latest: list[pd.DataFrame] = []
     seconds = {"keys": 0.0, "read": 0.0, "build": 0.0}  # "build" includes "read", not "keys"
@@ -171,8 +175,8 @@ def store_feature_matrix(store: OfflineFeatureStore, sectors: pd.DataFrame, *, l
         seconds["keys"] += time.perf_counter() - started
         parts_of_years = feature_matrix_by_year(
             read_blocks, store.years(versions[0]), sectors, widest_day=widest,
-            raw_columns=list(catalog.RAW_NAMES), rank_columns=list(catalog.RANK_COLUMNS),
-            zscore_columns=list(catalog.ZSCORE_COLUMNS), neutral_columns=list(catalog.NEUTRAL_COLUMNS),
+            raw_columns=list(columns.raw), rank_columns=list(columns.rank),
+            zscore_columns=list(columns.zscore), neutral_columns=list(columns.neutral),
         )
         while True:
             started = time.perf_counter()
@@ -204,15 +208,18 @@ def store_feature_matrix(store: OfflineFeatureStore, sectors: pd.DataFrame, *, l
 def feature_matrix(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, feature_store: FeatureStoreResource
 ) -> dg.MaterializeResult:
-    """The model-ready matrix: the three blocks joined per (symbol, session) plus per-day
+    """The model-ready matrix: the features that have a source (every raw dataset they are
+    computed from has data: technical always, fundamental ratios when fundamentals were
+    loaded, sentiment when news was) joined per (symbol, session) plus per-day
     cross-sectional transforms (winsorised z-scores, ranks, sector-neutral variants), each
     row with its completeness and quality score; history in the offline store
     (`feature-matrix-v1`, built and staged a year at a time to bound memory, replaced all
     at once), the latest session in `vfr_ml.feature_latest` for serving."""
     sectors = read_frame(warehouse.engine, "SELECT symbol, sector FROM vfr_ml.universe")
+    columns = catalog.matrix_columns(datasets_with_rows(warehouse.engine))
     result = store_feature_matrix(
-        feature_store.offline, sectors,
-        lineage={"code_version": settings.code_version(), "blocks": [v for v, _ in catalog.BLOCKS.values()]},
+        feature_store.offline, sectors, columns=columns,
+        lineage={"code_version": settings.code_version(), "blocks": columns.versions},
     )
     _register(warehouse, feature_store, catalog.MATRIX_VERSION, "model-ready matrix: blocks + per-day transforms")
     report, latest = result.report, result.latest
@@ -227,6 +234,9 @@ def feature_matrix(
             "feature_set": catalog.MATRIX_VERSION,
             "rows": report.rows,
             "columns": report.n_columns,
+            "blocks": ", ".join(columns.blocks),
+            "raw_features": len(columns.raw),
+            "features_without_source": len(catalog.RAW_NAMES) - len(columns.raw),
             "latest_day": str(last_day),
             "latest_vectors": rows,
             "latest_mean_completeness": float(latest["completeness"].mean()) if len(latest) else 0.0,

@@ -6,7 +6,7 @@ import pandas as pd
 
 from vfr_ml_pipelines.defs.market_data.partitions import single_run_backfill, trading_day_partitions
 from vfr_ml_pipelines.defs.resources import MarketDataResource, WarehouseResource
-from vfr_ml_pipelines.lib.market_data import calendar, validation
+from vfr_ml_pipelines.lib.market_data import calendar, price_store, validation
 from vfr_ml_pipelines.lib.market_data.schema import FUNDAMENTAL_COLUMNS, PRICE_COLUMNS
 from vfr_ml_pipelines.lib.warehouse import read_frame, upsert_frame
 from vfr_ml_pipelines.lib.warehouse.partitions import replace_date_range, replace_quarantine
@@ -90,7 +90,9 @@ def universe(context: dg.AssetExecutionContext, market_data: MarketDataResource,
 def raw_prices(context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Daily OHLCV bars of the session's universe (`vfr_ml.raw_prices`): raw traded prices
     plus split and dividend events on their ex-dates (adjusted series are derived from
-    these). Rows failing validation go to `vfr_ml.quarantine` with the reason."""
+    these). Rows failing validation, bars of sessions where their symbol is not listed, and
+    a symbol's bars from an unexplained jump on (a possible unadjusted split) go to
+    `vfr_ml.quarantine` with the reason; the other symbols go on."""
     start, end = partition_dates(context)
     provider = market_data.provider(end)
     symbols = members(warehouse, start, end)
@@ -98,10 +100,17 @@ def raw_prices(context: dg.AssetExecutionContext, market_data: MarketDataResourc
     result = validation.validate_prices(
         frame, start=start, end=end, today=market_data.today(), known_symbols=set(symbols), source=provider.name
     )
+    result = price_store.screen_loaded_prices(warehouse.engine, result, start, end, provider.confirmed_moves())
     result = validation.ValidationResult(result.clean[list(PRICE_COLUMNS)].assign(source=provider.name), result.rejected)
+    held = price_store.held_out_symbols(result.rejected)
     _store(context, warehouse, dataset="prices", table="vfr_ml.raw_prices", date_column="trade_date",
            provider=provider.name, start=start, end=end, result=result)
-    return dg.MaterializeResult(metadata={**_rejections(result), "symbols": len(symbols), "first_day": str(start), "last_day": str(end)})
+    return dg.MaterializeResult(
+        metadata={
+            **_rejections(result), "symbols": len(symbols), "first_day": str(start), "last_day": str(end),
+            "symbols_held_out_for_unexplained_jumps": dg.MetadataValue.json(held),
+        }
+    )
 
 
 @dg.asset(
@@ -151,20 +160,24 @@ def raw_news(context: dg.AssetExecutionContext, market_data: MarketDataResource,
 
 @dg.asset(
     group_name="market_data", kinds={"postgres"}, deps=[universe], partitions_def=trading_day_partitions,
-    backfill_policy=single_run_backfill, output_required=False,
+    backfill_policy=single_run_backfill,
 )
-def synthetic_oracle(context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse: WarehouseResource):
+def synthetic_oracle(context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """The synthetic market's planted expected forward return per symbol, session and horizon
     (`vfr_ml_oracle.expected_returns`, a schema no feature reads). It measures how close a
     model gets to the best possible forecast; a model above it has seen the future. Only the
-    synthetic provider has one: with another provider this asset is skipped."""
+    synthetic provider has one: with another provider nothing is stored (`rows` 0). It is
+    still materialized, never skipped: training depends on it, and a skipped dependency
+    would skip training for every real provider."""
     start, end = partition_dates(context)
     provider = market_data.provider(end)
     if not hasattr(provider, "oracle"):
-        context.log.info(f"provider {provider.name!r} has no oracle; skipped")
-        return
+        context.log.info(f"provider {provider.name!r} has no oracle; nothing stored")
+        return dg.MaterializeResult(metadata={"rows": 0, "provider": provider.name, "horizons": []})
     symbols = members(warehouse, start, end)
     oracle = provider.oracle(symbols, start, end)[["horizon", "trade_date", "symbol", "expected_return"]]
     with warehouse.engine.begin() as conn:
         replace_date_range(conn, "vfr_ml_oracle.expected_returns", oracle, "trade_date", start, end)
-    yield dg.MaterializeResult(metadata={"rows": len(oracle), "horizons": sorted(oracle["horizon"].unique().tolist())})
+    return dg.MaterializeResult(
+        metadata={"rows": len(oracle), "provider": provider.name, "horizons": sorted(oracle["horizon"].unique().tolist())}
+    )

@@ -256,7 +256,7 @@ def vfr_feature_export(
     live_written = 0
     with warehouse.engine.begin() as conn:
         ids = feature_export.upsert_feature_definitions(
-            conn, catalog.RAW_SPECS, catalog.FEATURE_SET_OF, provider=market_data.provider_name
+            conn, catalog.specs_in(vectors.columns), catalog.FEATURE_SET_OF, provider=market_data.provider_name
         )
         rows, skipped = feature_export.feature_store_rows(vectors, ids, day, market_data.provider_name, catalog.RANGES)
         written = feature_export.write_feature_store(conn, rows, day, list(vectors["symbol"]), ids)
@@ -271,7 +271,9 @@ def vfr_feature_export(
     as_of_ms = close_ms(day)
     writes = []
     for rec in vectors.to_dict("records"):
-        vector = payloads.feature_vector(rec["symbol"], rec, list(catalog.RAW_NAMES), as_of_ms, rec.get("quality_score"))
+        vector = payloads.feature_vector(
+            rec["symbol"], rec, catalog.raw_names_in(vectors.columns), as_of_ms, rec.get("quality_score")
+        )
         if live_names:
             vector = live_path.with_live_inputs(vector, rec, live_names, where=f"{rec['symbol']} on {day}")
         writes.append(vfr_cache.CacheWrite(vfr_cache.feature_vector_key(rec["symbol"]), vector, ttl))

@@ -4,6 +4,8 @@ from them (which columns are ranked, z-scored or sector-neutralised per day)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from vfr_ml_pipelines.lib.features import fundamental, sentiment, technical
 from vfr_ml_pipelines.lib.features.spec import FeatureSpec
@@ -36,6 +38,61 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 
 
+# A feature whose raw datasets (its spec's `source`, e.g. "fundamentals+prices") are not
+# all stored has no source: in a price-only export (no fundamentals, no news) it would be
+# NaN or a constant 0 everywhere, so it stays out of the matrix, the models and VFR's
+# export. A block enters the matrix when at least one of its features does.
+
+
+def datasets_of(spec: FeatureSpec) -> set[str]:
+    return set(spec.source.split("+"))
+
+
+@dataclass(frozen=True)
+class MatrixColumns:
+    """Which feature-block columns enter the matrix, raw and transformed."""
+
+    blocks: tuple[str, ...]
+    raw: tuple[str, ...]
+    rank: tuple[str, ...]
+    zscore: tuple[str, ...]
+    neutral: tuple[str, ...]
+
+    @property
+    def versions(self) -> list[str]:
+        return [BLOCKS[block][0] for block in self.blocks]
+
+
+def matrix_columns(datasets_with_rows: Iterable[str] = ("prices", "fundamentals", "news")) -> MatrixColumns:
+    """The matrix's columns when only `datasets_with_rows` have data (prices must be one:
+    the matrix has the rows of the technical block)."""
+    available = set(datasets_with_rows)
+    if "prices" not in available:
+        raise ValueError(f"the feature matrix needs prices; the datasets with data are {sorted(available)}")
+    names = {spec.name for spec in RAW_SPECS if datasets_of(spec) <= available}
+    blocks = tuple(block for block, (_, specs) in BLOCKS.items() if any(spec.name in names for spec in specs))
+    return MatrixColumns(
+        blocks=blocks,
+        raw=tuple(n for n in RAW_NAMES if n in names),
+        rank=tuple(n for n in RANK_COLUMNS if n in names),
+        zscore=tuple(n for n in ZSCORE_COLUMNS if n in names),
+        neutral=tuple(n for n in NEUTRAL_COLUMNS if n in names),
+    )
+
+
+def raw_names_in(columns: Iterable[str]) -> list[str]:
+    """The raw feature names among `columns` (a matrix's or a stored vector's), in catalog
+    order: what VFR is given, and what its completeness is measured over."""
+    present = set(columns)
+    return [n for n in RAW_NAMES if n in present]
+
+
+def specs_in(columns: Iterable[str]) -> tuple[FeatureSpec, ...]:
+    """The specs of the raw features among `columns` (for `ml_feature_definitions`)."""
+    present = set(columns)
+    return tuple(spec for spec in RAW_SPECS if spec.name in present)
+
+
 def check_catalog() -> None:
     """Feature names are unique across blocks and every transformed column exists."""
     duplicates = {n for n in RAW_NAMES if RAW_NAMES.count(n) > 1}
@@ -44,6 +101,9 @@ def check_catalog() -> None:
     unknown = (set(RANK_COLUMNS) | set(ZSCORE_COLUMNS) | set(NEUTRAL_COLUMNS)) - set(RAW_NAMES)
     if unknown:
         raise ValueError(f"transformed columns that no block computes: {sorted(unknown)}")
+    unknown_sources = {spec.name: spec.source for spec in RAW_SPECS if not datasets_of(spec) <= {"prices", "fundamentals", "news"}}
+    if unknown_sources:
+        raise ValueError(f"features with a source that is no raw dataset: {unknown_sources}")
 
 
 check_catalog()

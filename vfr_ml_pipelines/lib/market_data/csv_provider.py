@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from vfr_ml_pipelines.lib.market_data import calendar
+from vfr_ml_pipelines.lib.market_data.corporate_actions import derive_events_frame
 from vfr_ml_pipelines.lib.market_data.provider import MarketDataProvider, ProviderError
 from vfr_ml_pipelines.lib.market_data.schema import (
     FUNDAMENTAL_COLUMNS,
@@ -53,6 +54,11 @@ EVENT_DEFAULTS = {"dividend": 0.0, "split_ratio": 1.0}
 UNIVERSE_REQUIRED = ("symbol", "name", "sector", "listed_on")
 NEWS_FILE_COLUMNS = ("published_at", "headline", "source", "url")
 DEFAULT_SECTOR = "Unknown"
+# Without universe.csv: more than this many sessions without a bar ends a listing. Bars
+# before such a gap belong to an earlier listing of the ticker (another company that used
+# it, or stray bars before a spin-off's regular trading) and are quarantined.
+RELISTING_GAP_SESSIONS = 20
+CONFIRMED_MOVES_FILE = "confirmed_moves.csv"
 
 
 class CsvMarketDataProvider(MarketDataProvider):
@@ -86,7 +92,7 @@ class CsvMarketDataProvider(MarketDataProvider):
 
     def universe(self, as_of: date) -> pd.DataFrame:
         path = self.root / "universe.csv"
-        frame = self._universe_file(path) if path.exists() else self._universe_from_price_files()
+        frame = self._universe_file(path) if path.exists() else self._universe_from_price_files(as_of)
         listed = frame["listed_on"].map(lambda v: v if isinstance(v, date) else None)
         # rows whose dates did not parse stay in, so that validation quarantines them
         # delisted symbols stay: a backfill needs them for the sessions they were listed
@@ -118,6 +124,25 @@ class CsvMarketDataProvider(MarketDataProvider):
                 frames.append(self._news_file(path, symbol, start, end))
         return _concat(frames, NEWS_COLUMNS)
 
+    def confirmed_moves(self) -> set[tuple[str, date]]:
+        """`<root>/confirmed_moves.csv` (`symbol,date`, optional): big moves the user has
+        checked and confirms as genuine, kept whatever the jump screen concludes."""
+        path = self.root / CONFIRMED_MOVES_FILE
+        if not path.exists():
+            return set()
+        header, rows = _read(path, None, allow_no_rows=True)
+        index = _require_columns(path, None, header, ("symbol", "date"))
+        confirmed = set()
+        for line, row in rows:
+            symbol, day = row[index["symbol"]].strip(), _day_or_text(row[index["date"]])
+            if not is_valid_ticker(symbol) or not isinstance(day, date):
+                raise ProviderError(
+                    f"csv: {path} line {line}: expected a ticker and an ISO date, got {row[index['symbol']]!r}, "
+                    f"{row[index['date']]!r}", symbol=symbol or None, field="symbol" if not is_valid_ticker(symbol) else "date",
+                )
+            confirmed.add((symbol, day))
+        return confirmed
+
     # --- files ----------------------------------------------------------------------------
 
     def _price_file(self, path: Path, symbol: str, start: date, end: date) -> pd.DataFrame:
@@ -133,7 +158,12 @@ class CsvMarketDataProvider(MarketDataProvider):
                 frame[column] = _numbers(raw[column], default=EVENT_DEFAULTS.get(column))
             else:
                 frame[column] = EVENT_DEFAULTS[column]
-        return _in_range(frame[list(PRICE_COLUMNS)], days, start, end)
+        frame = frame[list(PRICE_COLUMNS)]
+        if "dividend" not in raw and "split_ratio" not in raw:
+            # no event columns: the events are what the vendor's Adj Close implies, derived
+            # over the whole file (an ex-date needs the bar before it) within each listing
+            frame = _derive_per_listing(frame, days)
+        return _in_range(frame, days, start, end)
 
     def _universe_file(self, path: Path) -> pd.DataFrame:
         header, rows = _read(path, None, allow_no_rows=False)
@@ -150,24 +180,46 @@ class CsvMarketDataProvider(MarketDataProvider):
             columns=list(UNIVERSE_COLUMNS),
         )
 
-    def _universe_from_price_files(self) -> pd.DataFrame:
+    def _universe_from_price_files(self, as_of: date) -> pd.DataFrame:
+        """One row per price file. The listing starts at the first bar after the file's last
+        gap of more than RELISTING_GAP_SESSIONS sessions. A file that ends before both
+        `as_of` and the export's last day (the latest bar of any file) is a delisting: the
+        symbol leaves the universe the session after its last bar. A file that merely stops
+        with the whole export (a stale export) is not a delisting."""
         folder = self.root / "prices"
         if not folder.is_dir():
             raise ProviderError(f"csv: neither {self.root / 'universe.csv'} nor a prices/ folder in {self.root}")
         records = []
+        spans: dict[str, tuple[object, date | None]] = {}
         for file in sorted(folder.glob("*.csv")):
             symbol = file.stem
             listed_on: object = None
+            last: date | None = None
             if is_valid_ticker(symbol):
-                # files are ascending (checked when prices are read), so the first row is the listing
-                header, rows = _read(self._path("prices", symbol), symbol, allow_no_rows=False, max_rows=1)
-                date_index = next(i for i, c in _map_price_header(file, symbol, header).items() if c == "trade_date")
-                listed_on = _day_or_text(rows[0][1][date_index])
+                days = self._file_days(symbol)
+                listed_on = listing_start(days) if days else None
+                last = days[-1] if days else None  # no parseable date: validation rejects the row
             # a file name that is no ticker is listed (never opened) so that it gets quarantined
+            spans[symbol] = (listed_on, last)
+        ends = [last for _, last in spans.values() if last is not None]
+        export_end = min(max(ends), as_of) if ends else None
+        for symbol, (listed_on, last) in spans.items():
+            delisted_on = None
+            if last is not None and export_end is not None and last < export_end:
+                delisted_on = calendar.next_trading_day(last)
             records.append(
-                {"symbol": symbol, "name": symbol, "sector": DEFAULT_SECTOR, "listed_on": listed_on, "delisted_on": None}
+                {"symbol": symbol, "name": symbol, "sector": DEFAULT_SECTOR, "listed_on": listed_on, "delisted_on": delisted_on}
             )
         return pd.DataFrame.from_records(records, columns=list(UNIVERSE_COLUMNS)).astype(object)
+
+    def _file_days(self, symbol: str) -> list[date]:
+        """The parseable dates of a price file, ascending (checked)."""
+        path = self._path("prices", symbol)
+        header, rows = _read(path, symbol, allow_no_rows=False)
+        date_index = next(i for i, c in _map_price_header(path, symbol, header).items() if c == "trade_date")
+        parsed = [_day_or_text(row[date_index]) for _, row in rows]
+        _require_ascending(path, symbol, [line for line, _ in rows], parsed)
+        return sorted({d for d in parsed if isinstance(d, date)})
 
     def _fundamentals_file(self, path: Path, symbol: str, start: date, end: date) -> pd.DataFrame:
         header, rows = _read(path, symbol, allow_no_rows=True)
@@ -218,6 +270,35 @@ class CsvMarketDataProvider(MarketDataProvider):
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _gap_sessions(before: date, after: date) -> int:
+    """Sessions strictly between two bars' days."""
+    return max(0, len(calendar.trading_days(before, after)) - 2)
+
+
+def listing_start(days: list[date]) -> date:
+    """The first day of the last listing in ascending `days`: after the last gap of more
+    than RELISTING_GAP_SESSIONS sessions without a bar."""
+    start = days[0]
+    for before, after in zip(days, days[1:]):
+        if (after - before).days > RELISTING_GAP_SESSIONS and _gap_sessions(before, after) > RELISTING_GAP_SESSIONS:
+            start = after
+    return start
+
+
+def _derive_per_listing(frame: pd.DataFrame, days: list[object]) -> pd.DataFrame:
+    """derive_events_frame on each listing of the file (split at relisting gaps), so that no
+    event is read from the step between two listings."""
+    parsed = sorted({d for d in days if isinstance(d, date)})
+    if not parsed:
+        return frame
+    start = listing_start(parsed)
+    listing = pd.Series([isinstance(d, date) and d >= start for d in days], index=frame.index)
+    earlier = frame[~listing].assign(symbol=lambda f: f["symbol"].astype(str) + "\0earlier")
+    derived = pd.concat([derive_events_frame(earlier), derive_events_frame(frame[listing])]).sort_index()
+    derived["symbol"] = frame["symbol"]
+    return derived
 
 
 def _read(

@@ -44,3 +44,9 @@ class MarketDataProvider(ABC):
     @abstractmethod
     def news(self, symbols: Sequence[str], start: date, end: date) -> pd.DataFrame:
         """Headlines whose trading day is in [start, end] (NEWS_COLUMNS)."""
+
+    def confirmed_moves(self) -> set[tuple[str, date]]:
+        """(symbol, session) pairs whose big raw move the user has confirmed as genuine: the
+        jump screen keeps them whatever it would conclude (`corporate_actions`). None by
+        default."""
+        return set()

@@ -344,7 +344,8 @@ def _check_key_conflicts(
     each other: every copy is rejected. Rows without a complete key are already rejected."""
     keys = pd.DataFrame({"symbol": frame["symbol"], **{f"k{i}": part for i, part in enumerate(parts)}})
     complete = valid_symbol & keys.notna().all(axis=1).to_numpy()
-    clashing = complete & keys.duplicated(keep=False).to_numpy()
+    clashing = np.zeros(len(keys), dtype=bool)
+    clashing[complete] = keys[complete].duplicated(keep=False).to_numpy()
     if not clashing.any():
         return
     rows = np.flatnonzero(clashing)
@@ -390,7 +391,11 @@ def validate_prices(
     problems.flag(split <= 0, "split_ratio", lambda r: f"split_ratio {_show(split.iat[r])} is not positive (1.0 means no split)")
     problems.flag(dividend < 0, "dividend", lambda r: f"dividend {_show(dividend.iat[r])} is negative")
 
-    _check_key_conflicts(frame, (days,), valid_symbol, "trade_date", problems, lambda k: f"{k[0]} on {k[1]}")
+    # a copy that is already rejected (a zero bar beside the real one, as vendors sometimes
+    # repeat a day) does not contradict the valid copy: only valid rows can conflict
+    _check_key_conflicts(
+        frame, (days,), valid_symbol & ~problems.bad(len(frame)), "trade_date", problems, lambda k: f"{k[0]} on {k[1]}"
+    )
 
     good = ~problems.bad(len(frame))
     clean = pd.DataFrame(
