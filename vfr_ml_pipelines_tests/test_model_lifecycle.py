@@ -21,7 +21,8 @@ from vfr_ml_pipelines.lib.models.champions import GATE_TAG
 from vfr_ml_pipelines.lib.models.comparison import COMPARISON_TAG, SEEN_UNTIL_TAG, PairedComparison
 from vfr_ml_pipelines.lib.models.dataset import load_training_dataset
 from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig, train_horizon
-from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION
+from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, registered_model_name
+from vfr_ml_pipelines.lib.serving import live_model
 from vfr_ml_pipelines.lib.models.splits import WalkForwardConfig
 from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, scan_keys
 
@@ -127,15 +128,29 @@ def test_a_champion_that_saw_the_challengers_window_is_not_compared(pipeline, re
     assert registry.by_alias(MODEL, CHAMPION).version == champion.version
 
 
+def _runs_on_vfr_live_path(registry, version) -> bool:
+    """Whether VFR's live ensemble can run this version (a model made of trees)."""
+    try:
+        live_model.used_features(registry.load_serving_model(version.name, version.version).model)
+    except live_model.LiveExportError:
+        return False
+    return True
+
+
 def test_promotion_then_rollback_job_restores_the_previous_champion_and_republishes(pipeline, registry, redis_client):
     champion = registry.by_alias(MODEL, CHAMPION)
-    # a new challenger that passes the gate: the same model with a recorded paired comparison
-    # that beats the current champion on unseen sessions (the gate reads the registry's figures)
+    # a new challenger that passes the gate: this training's LightGBM candidate (a model VFR's
+    # live ensemble can run) with a recorded paired comparison that beats the current champion
+    # on unseen sessions (the gate reads the registry's figures)
     better = PairedComparison(champion=champion.model_id, seen_until="2026-01-02", window_start="2026-01-05",
                               window_end="2026-05-01", n_days=85, lag=5, challenger_rank_ic=0.08,
                               champion_rank_ic=0.03, mean_difference=0.05, standard_error=0.01, t=5.0)
-    tags = {**champion.tags, COMPARISON_TAG: better.to_json()}
-    new = registry.copy_version(registry.version(MODEL, champion.version), MODEL, tags)
+    candidate = registry.versions(registered_model_name("lightgbm", "1w"))[-1]
+    # the champion's gate figures (the gate reads tags), the candidate's own model description
+    own = {k: candidate.tags[k] for k in ("feature_names", "algorithm", "candidate") if k in candidate.tags}
+    tags = {**champion.tags, **own, COMPARISON_TAG: better.to_json()}
+    new = registry.copy_version(candidate, MODEL, tags)
+    assert _runs_on_vfr_live_path(registry, new)
     registry.set_alias(MODEL, CHALLENGER, new.version)
     run = _gate_and_champion(pipeline)
     assert run.success
@@ -155,7 +170,10 @@ def test_promotion_then_rollback_job_restores_the_previous_champion_and_republis
     assert registry.by_alias(MODEL, CHAMPION).version == champion.version
     assert registry.by_alias(MODEL, CHALLENGER) is None, "a rolled-back model must not stay as a shadow"
     assert registry.version(MODEL, new.version).tags["rolled_back"] == "true"
-    assert _statuses(pipeline)[champion.version] == "deployed"
+    # the restored champion is deployed again when VFR's live ensemble can run it (a ridge
+    # model or an ensemble with a ridge member cannot be exported yet: then it stays validated)
+    restored = "deployed" if _runs_on_vfr_live_path(registry, champion) else "validated"
+    assert _statuses(pipeline)[champion.version] == restored
     assert _statuses(pipeline)[new.version] == "deprecated"
     assert [(h.model_version, h.previous_version, h.action) for h in _history(pipeline)[-2:]] == [
         (new.version, champion.version, "promote"), (champion.version, new.version, "rollback"),

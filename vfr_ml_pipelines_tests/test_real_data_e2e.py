@@ -15,6 +15,7 @@ from vfr_ml_pipelines.defs.resources import CsvMarketDataResource
 from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment
 from vfr_ml_pipelines.lib.market_data import calendar
 from vfr_ml_pipelines.lib.market_data.realistic_export import write_price_only_export
+from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader
 from vfr_ml_pipelines.lib.warehouse import create_warehouse_engine, read_frame
 from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
 from vfr_ml_pipelines.defs.runs import range_tags
@@ -38,7 +39,7 @@ def real_like(make_database, redis_url, redis_client, tmp_path_factory):
         run_config=training_run_config(), raise_on_error=False,
     )
     engine = create_warehouse_engine(resources["warehouse"].database_url)
-    yield {"manifest": manifest, "result": result, "engine": engine}
+    yield {"manifest": manifest, "result": result, "engine": engine, "prefix": prefix, "redis": redis_client}
     engine.dispose()
     keys = list(redis_client.scan_iter(match=f"{prefix}*", count=1000))
     if keys:
@@ -135,3 +136,23 @@ def test_price_only_blocks_stay_out_of_the_matrix_and_the_export(real_like):
     definitions = read_frame(engine, "SELECT feature_name FROM ml_feature_definitions")
     if not definitions.empty:  # written by vfr_feature_export when the run reached it
         assert not set(definitions["feature_name"]) & sourceless
+
+
+def test_prediction_payloads_measure_completeness_like_the_feature_vectors(real_like):
+    """One definition everywhere: on price-only data the completeness inside a prediction
+    payload is measured over the features that have a source, as the vector is, not over
+    every feature the catalog knows (which would read about 0.5)."""
+    prefix, client = real_like["prefix"], real_like["redis"]
+    reader = VfrCacheReader(client, prefix)
+    served = sorted(
+        key.decode()[len(prefix):] for key in client.scan_iter(match=f"{prefix}vfr:ml:prediction:*", count=1000)
+        if not key.decode().endswith((":meta", ":compressed"))
+    )
+    assert served, "the run published no prediction (not even a shadow)"
+    for key in served[:20]:
+        _, _, _, symbol, horizon, model_id = key.split(":", 5)
+        payload = reader.prediction(symbol, horizon, model_id)
+        vector = reader.feature_vector(symbol)
+        assert payload is not None and vector is not None, key
+        assert payload["features"]["completeness"] == vector["completeness"], key
+        assert payload["features"]["qualityScore"] == vector["qualityScore"], key

@@ -103,10 +103,13 @@ def _prediction_writes(served: ServedModel, rows, now_ms: int, ttl: int) -> list
     """The champion under `default` and its own id; a challenger under its own id only."""
     model_ids = [payloads.DEFAULT_MODEL_ID, served.version.model_id] if served.is_champion else [served.version.model_id]
     as_of_ms = close_ms(rows["as_of_date"].iloc[0])
+    stored = [rec if isinstance(rec, dict) else json.loads(rec) for rec in rows["features"]]
+    # completeness over the features that have a source (a price-only market has no
+    # fundamental or news features): those some symbol of the session has, as the vector export
+    expected = catalog.raw_names_in(set().union(*stored))
     writes = []
-    for rec in rows.itertuples(index=False):
-        values = rec.features if isinstance(rec.features, dict) else json.loads(rec.features)
-        vector = payloads.feature_vector(rec.symbol, values, list(catalog.RAW_NAMES), as_of_ms, rec.feature_quality_score)
+    for rec, values in zip(rows.itertuples(index=False), stored):
+        vector = payloads.feature_vector(rec.symbol, values, expected, as_of_ms, rec.feature_quality_score)
         for model_id in model_ids:
             # the payload names the real model under every key, `default` included (VFR's
             # reader copies cached.modelId into its result)
