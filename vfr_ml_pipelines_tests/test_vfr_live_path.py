@@ -24,7 +24,8 @@ from sqlalchemy import text
 
 from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
 from vfr_ml_pipelines.defs.serving.jobs import disable_ml_job, republish_job
-from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, serving_model_name
+from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, registered_model_name, serving_model_name
+from vfr_ml_pipelines.lib.serving import live_model
 from vfr_ml_pipelines.lib.serving.live_path import LIVE_HORIZON, our_model_names
 from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, encode_entry, feature_vector_key, prediction_key
 
@@ -132,6 +133,35 @@ def vfr_consensus(votes: list[dict]) -> dict:
 
 def _defs(pipeline) -> dg.Definitions:
     return dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, jobs=[republish_job, disable_ml_job], resources=pipeline["resources"])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tree_champion(pipeline):
+    """A 1w champion VFR's live ensemble can run. The shared pipeline's champion may be a
+    ridge model or an ensemble with a ridge member, which the live export cannot write as
+    trees yet (then nothing of ours is deployed, tested in test_model_lifecycle): for these
+    tests the 1w champion is this training's LightGBM candidate, published by the republish
+    job; the previous champion is restored and republished afterwards."""
+    registry = pipeline["resources"]["mlflow"].registry
+    name = serving_model_name(LIVE_HORIZON)
+    previous = registry.by_alias(name, CHAMPION)
+    try:
+        live_model.used_features(registry.load_serving_model(previous.name, previous.version).model)
+        yield previous
+        return
+    except live_model.LiveExportError:
+        pass
+    candidate = registry.versions(registered_model_name("lightgbm", LIVE_HORIZON))[-1]
+    own = {k: candidate.tags[k] for k in ("feature_names", "algorithm", "candidate") if k in candidate.tags}
+    trees = registry.copy_version(candidate, name, {**previous.tags, **own})
+    registry.set_alias(name, CHAMPION, trees.version)
+    defs = _defs(pipeline)
+    assert defs.resolve_job_def("republish_job").execute_in_process().success
+    try:
+        yield trees
+    finally:
+        registry.set_alias(name, CHAMPION, previous.version)
+        assert defs.resolve_job_def("republish_job").execute_in_process().success
 
 
 def _served_symbols(redis_client, prefix: str) -> list[str]:

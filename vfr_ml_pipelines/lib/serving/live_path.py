@@ -30,6 +30,7 @@ from vfr_ml_pipelines.lib.models.champions import CHAMPION_STATUS, mirror_status
 from vfr_ml_pipelines.lib.models.registry import RegisteredVersion, serving_model_name
 from vfr_ml_pipelines.lib.serving.feature_export import upsert_feature_definitions
 from vfr_ml_pipelines.lib.serving.live_model import MISSING_VALUE, live_inputs
+from vfr_ml_pipelines.lib.serving.payloads import row_quality
 from vfr_ml_pipelines.lib.serving.vfr_tables import fit_decimal, prediction_timestamp
 
 # VFR's default horizon (`MLPredictionHorizon.ONE_WEEK` in RealTimePredictionEngine): the
@@ -74,14 +75,16 @@ def live_input_rows(vectors: pd.DataFrame, feature_ids: dict[str, Any], day: dat
     names = list(feature_ids)
     records = []
     for rec in vectors.to_dict("records"):
-        quality = float(fit_decimal(min(1.0, max(0.0, float(rec.get("quality_score", 1.0)))), 5, 4, f"{rec['symbol']} quality"))
-        completeness = float(fit_decimal(min(1.0, max(0.0, float(rec.get("completeness", 1.0)))), 5, 4, f"{rec['symbol']} completeness"))
+        # the row's one quality (payloads.row_quality), as on the raw feature rows: VFR's
+        # FeatureStore averages data_quality_score over all of a ticker's rows, these included
+        row = row_quality(rec["symbol"], rec, names, rec.get("quality_score"))
+        quality = float(fit_decimal(row.quality_score, 5, 4, f"{rec['symbol']} quality"))
         inputs = live_inputs(rec, names, where=f"{rec['symbol']} on {day}")
         for name, value in inputs.items():
             records.append(
                 {
                     "ticker": rec["symbol"].upper(), "timestamp": stamp, "feature_id": str(feature_ids[name]),
-                    "value": round(value, 8), "confidence_score": quality, "data_quality_score": completeness,
+                    "value": round(value, 8), "confidence_score": quality, "data_quality_score": quality,
                     "source_provider": provider, "validation_status": "valid",
                 }
             )
