@@ -85,9 +85,15 @@ class ModelRegistry:
     def __init__(self, tracking_uri: str, artifact_root: Path | None = None) -> None:
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self._use_this_store()
+
+    def _use_this_store(self) -> None:
+        """MLflow's fluent API (runs, log_model, load_model of a `models:/` URI) reads
+        process-wide URIs: point them at this registry's store before each use, so that
+        another registry made in the same process (tests, tools) never redirects them."""
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
 
     def ensure_experiment(self, name: str) -> str:
         experiment = self.client.get_experiment_by_name(name)
@@ -167,6 +173,7 @@ class ModelRegistry:
                 target = folder / "artifacts" / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(blob)
+            self._use_this_store()
             with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=run_tags) as run:
                 mlflow.log_params({k: (json.dumps(v) if isinstance(v, dict | list) else v) for k, v in params.items()})
                 mlflow.log_metrics(_finite_metrics(metrics, ""))
@@ -231,12 +238,14 @@ class ModelRegistry:
         """Load a version through MLflow's pyfunc loader, timed (the promotion gate's
         "loads in under a second")."""
         started = time.perf_counter()
+        self._use_this_store()
         loaded = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         return LoadedModel(unwrap(loaded), time.perf_counter() - started)
 
     def model_size_bytes(self, name: str, version: str) -> int:
         """Bytes of the version's model artifacts as stored."""
         with tempfile.TemporaryDirectory(prefix="vfr-size-") as tmp:
+            self._use_this_store()
             path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=tmp)
             return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
