@@ -208,13 +208,14 @@ def build_champion_asset(horizon: str) -> dg.AssetsDefinition:
                     change = champions.promote_challenger(registry, conn, horizon, run_id=context.run_id)
             except (LookupError, PermissionError, ValueError) as exc:
                 raise dg.Failure(str(exc)) from None
-        context.log.info(f"{serving_model_name(horizon)}: {change.action} v{change.version} (was {change.previous_version}): {change.reason}")
+        context.log.info(change.describe())
         return dg.MaterializeResult(
             metadata={
                 "serving_model": f"{serving_model_name(horizon)}.v{change.version}" if change.version != "none" else "none (horizon not served)",
                 "action": change.action,
                 "previous_version": change.previous_version or "none",
                 "reason": change.reason,
+                "summary": change.describe(),
             }
         )
 

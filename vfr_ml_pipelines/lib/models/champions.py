@@ -32,6 +32,21 @@ class ChampionChange:
     previous_version: str | None
     reason: str
 
+    def describe(self) -> str:
+        """One English sentence for logs and the UI, with the versions that matter."""
+        name = serving_model_name(self.horizon)
+        reason = self.reason.rstrip(".")
+        if self.action == "keep":
+            if self.previous_version is None:
+                return f"{name} has no champion: the challenger was not promoted ({reason})."
+            return f"{name} keeps champion v{self.previous_version}: the challenger was not promoted ({reason})."
+        if self.action == "promote":
+            if self.previous_version == self.version:
+                return f"{name} v{self.version} is already the champion."
+            was = f"replacing v{self.previous_version}" if self.previous_version else "the horizon's first champion"
+            return f"{name} v{self.version} is promoted to champion, {was} ({reason})."
+        return f"{name} is rolled back to v{self.version}, replacing v{self.previous_version} ({reason})."
+
 
 def ml_model_type(algorithm: str) -> str:
     try:
