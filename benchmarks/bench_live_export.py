@@ -29,7 +29,7 @@ from _servers import scratch_database  # noqa: E402
 from vfr_ml_pipelines.lib import settings  # noqa: E402
 from vfr_ml_pipelines.lib.features import catalog  # noqa: E402
 from vfr_ml_pipelines.lib.models import algorithms  # noqa: E402
-from vfr_ml_pipelines.lib.models.calibration import ProbabilityCalibrator, ReturnScale  # noqa: E402
+from vfr_ml_pipelines.lib.models.calibration import ReturnCalibration  # noqa: E402
 from vfr_ml_pipelines.lib.models.ensemble import fit_stacking_ensemble  # noqa: E402
 from vfr_ml_pipelines.lib.models.serving_model import ServingModel  # noqa: E402
 from vfr_ml_pipelines.lib.serving import feature_export, live_model, live_path  # noqa: E402
@@ -59,7 +59,8 @@ def main() -> None:
                                            params={"early_stopping_rounds": 1000, "num_boost_round": 300})
                for a in ("lightgbm", "xgboost")}
     model = ServingModel("1w", "ensemble-stacking", fit_stacking_ensemble(members, X[30_000:], y[30_000:] + X[30_000:, 1]),
-                         ProbabilityCalibrator(1.2, 0.05), ReturnScale(0.0, 0.03))
+                         ReturnCalibration(slope=0.02, intercept=0.001, residual_std=0.03, raw_slope=0.02, ic_t=3.0,
+                                           shrinkage=8 / 9, drift=0.001, n_days=90))
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         folder = live_model.write_live_model(Path(tmp), "vfr-1w", "1", model, [live_path.live_feature_name(n) for n in inputs])
