@@ -1,10 +1,13 @@
-"""The export for VFR's live ensemble: a serving model (LightGBM, XGBoost, ensembles of them)
-written as one LightGBM text model + normalizer.json, loaded back exactly as VFR's
+"""The export for VFR's live ensemble: a serving model (LightGBM, XGBoost, the ridge, ensembles
+of them) written as one LightGBM text model + normalizer.json, loaded back exactly as VFR's
 predict-generic.py loads them, gives the serving model's calibrated probability on every
-row, missing inputs included (sent as the sentinel VFR can carry)."""
+row, missing inputs included (sent as the sentinel VFR can carry). The one thing not
+expressed is the ridge's clip of its output to its training range (a clip of a sum): on the
+rows where that clip binds the export gives the unclipped ridge, and nowhere else differs."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import lightgbm as lgb
@@ -13,8 +16,8 @@ import pandas as pd
 import pytest
 
 from vfr_ml_pipelines.lib.models import algorithms
-from vfr_ml_pipelines.lib.models.calibration import ReturnCalibration
-from vfr_ml_pipelines.lib.models.ensemble import fit_rank_ic_ensemble, fit_stacking_ensemble
+from vfr_ml_pipelines.lib.models.calibration import PROBABILITY_EPSILON, ReturnCalibration
+from vfr_ml_pipelines.lib.models.ensemble import STACKING, EnsembleModel, fit_rank_ic_ensemble, fit_stacking_ensemble
 from vfr_ml_pipelines.lib.models.serving_model import ServingModel
 from vfr_ml_pipelines.lib.serving import live_model
 
@@ -40,13 +43,18 @@ def _scoring_rows(X: np.ndarray) -> np.ndarray:
     X = X.copy()
     X[rng.random(X.shape) < 0.02] = np.inf
     X[rng.random(X.shape) < 0.02] = -np.inf
+    # outlying values, beyond the ridge's training range: its output clip binds on some rows
+    X[rng.random(X.shape) < 0.01] *= 40
     return X
 
 
 @pytest.fixture(scope="module")
 def members(data):
     X, y = data
-    return {a: algorithms.fit_regressor(a, X[:2200], y[:2200], X[2200:], y[2200:], feature_names=NAMES) for a in ("lightgbm", "xgboost")}
+    return {
+        a: algorithms.fit_regressor(a, X[:2200], y[:2200], X[2200:], y[2200:], feature_names=NAMES)
+        for a in ("lightgbm", "xgboost", "linear")
+    }
 
 
 def _serving(estimator, a=1.3, b=-0.25, residual_std=0.03) -> ServingModel:
@@ -64,12 +72,28 @@ def _serving(estimator, a=1.3, b=-0.25, residual_std=0.03) -> ServingModel:
 def _estimators(data, members):
     X, y = data
     val = pd.DataFrame({"trade_date": np.repeat(pd.date_range("2026-01-01", periods=16), 50), "y": y[2200:]})
+    trees = {a: members[a] for a in ("lightgbm", "xgboost")}
+    with_ridge = fit_rank_ic_ensemble(members, X[2200:], val, recent_days=10, label="y")
+    assert with_ridge.weights["linear"] > 0, "the ridge member has a vote"
     return {
         "lightgbm": members["lightgbm"],
         "xgboost": members["xgboost"],
-        "stacking": fit_stacking_ensemble(members, X[2200:], y[2200:]),
-        "rankic": fit_rank_ic_ensemble(members, X[2200:], val, recent_days=10, label="y"),
+        "linear": members["linear"],
+        "stacking": fit_stacking_ensemble(trees, X[2200:], y[2200:]),
+        "rankic": fit_rank_ic_ensemble(trees, X[2200:], val, recent_days=10, label="y"),
+        "rankic_with_ridge": with_ridge,
+        # the stacker gives the ridge no weight on these data: fixed weights give it one
+        "stacking_with_ridge": EnsembleModel(STACKING, members, with_ridge.scales, {"lightgbm": 0.2, "xgboost": 0.3, "linear": 0.5}, 0.05),
     }
+
+
+def _unclipped(estimator):
+    """The estimator with its ridge's output clip removed (what the export computes)."""
+    estimator = copy.deepcopy(estimator)
+    for ridge in [estimator, *getattr(estimator, "members", {}).values()]:
+        if isinstance(ridge, algorithms.LinearRegressor):
+            ridge.bounds = None
+    return estimator
 
 
 def _predict_generic(folder, rows: list[dict]) -> np.ndarray:
@@ -84,7 +108,10 @@ def _predict_generic(folder, rows: list[dict]) -> np.ndarray:
     return np.array(out)
 
 
-@pytest.mark.parametrize("kind", ["lightgbm", "xgboost", "stacking", "rankic"])
+KINDS = ["lightgbm", "xgboost", "linear", "stacking", "rankic", "rankic_with_ridge", "stacking_with_ridge"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_exported_model_gives_the_calibrated_probability(kind, data, members, tmp_path):
     X = _scoring_rows(data[0])
     model = _serving(_estimators(data, members)[kind])
@@ -99,14 +126,31 @@ def test_exported_model_gives_the_calibrated_probability(kind, data, members, tm
     sent = [v for r in rows for v in r.values()]
     assert live_model.MISSING_VALUE in sent and live_model.POSITIVE_INFINITY_VALUE in sent and live_model.NEGATIVE_INFINITY_VALUE in sent
     got = _predict_generic(folder, rows)
-    # LightGBM trees are copied exactly; XGBoost sums its leaves in float32
-    tolerance = 1e-12 if kind == "lightgbm" else 1e-6
-    np.testing.assert_allclose(got, expected[:600], rtol=0, atol=tolerance)
+    # LightGBM trees and the ridge are copied exactly (up to the order of a sum); XGBoost sums
+    # its leaves in float32
+    tolerance = 1e-6 if kind in ("xgboost", "stacking", "rankic", "rankic_with_ridge", "stacking_with_ridge") else 1e-12
+    # the ridge's output clip is not exported: where it binds the export is the unclipped
+    # model (an independent reference: the same estimator with the clip removed), elsewhere
+    # it is the published model itself
+    binds = np.array([live_model.ridge_clip_binds(model.estimator, x.reshape(1, -1)) == 1 for x in X[:600]])
+    assert binds.sum() == live_model.ridge_clip_binds(model.estimator, X[:600])
+    if "linear" in kind or "ridge" in kind:
+        assert 0 < binds.sum() < 30, "the outlying rows make the clip bind on a few rows"
+        unclipped = ServingModel(model.horizon, model.candidate, _unclipped(model.estimator), model.calibration)
+        reference = unclipped.predict_frame(pd.DataFrame(X[:600], columns=NAMES))["probability"].to_numpy()
+        # (the calibration keeps probabilities PROBABILITY_EPSILON away from 0 and 1, which the
+        # unclipped ridge reaches on the most outlying rows)
+        np.testing.assert_allclose(np.clip(got, PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON), reference, rtol=0, atol=tolerance)
+        assert np.abs(got - expected[:600])[binds].max() > 100 * tolerance, "the clip binds for real on those rows"
+    else:
+        assert not binds.any()
+    np.testing.assert_allclose(got[~binds], expected[:600][~binds], rtol=0, atol=tolerance)
     # the same file fed real NaN (LightGBM's own missing routing) agrees as well
     nan_rows = data[0]
     booster = lgb.Booster(model_file=str(folder / live_model.MODEL_FILE))
     expected_nan = model.predict_frame(pd.DataFrame(nan_rows, columns=NAMES))["probability"].to_numpy()
-    np.testing.assert_allclose(booster.predict(nan_rows), expected_nan, rtol=0, atol=tolerance)
+    nan_binds = np.array([live_model.ridge_clip_binds(model.estimator, x.reshape(1, -1)) == 1 for x in nan_rows])
+    np.testing.assert_allclose(booster.predict(nan_rows)[~nan_binds], expected_nan[~nan_binds], rtol=0, atol=tolerance)
     # only the inputs some split reads are asked for, in the model's order; a missing one is an
     # error in predict-generic, never a silent default
     asked = list(json.loads((folder / live_model.NORMALIZER_FILE).read_text())["params"])
@@ -134,11 +178,35 @@ def test_xgboost_threshold_is_float32_exact():
         assert not np.float32(np.nextafter(t, np.inf)) < c
 
 
-def test_what_cannot_be_exported_is_refused(data, tmp_path):
-    X, y = data
-    linear = algorithms.fit_regressor("linear", X[:2200], y[:2200], None, None, feature_names=NAMES)
-    with pytest.raises(live_model.LiveExportError, match="not made of trees"):
-        live_model.live_model_text(_serving(linear))
+def test_the_ridge_is_one_linear_leaf_per_input(data, members):
+    """Each input of the ridge is one tree whose only linear leaf holds the standardised
+    coefficient; a missing input (the sentinel) gets the imputed median's contribution."""
+    ridge = members["linear"]
+    text = live_model.live_model_text(_serving(ridge, a=1.0, b=0.0))
+    assert text.count("is_linear=1") == len(NAMES) and "is_linear=0" not in text
+    booster = lgb.Booster(model_str=text)
+    assert booster.num_trees() == len(NAMES)
+    _, scaler, fitted = ridge.pipeline.named_steps.values()
+    coefficients = [float(c) for c in fitted.coef_ / scaler.scale_]
+    assert [float(line.split("=")[1]) for line in text.splitlines() if line.startswith("leaf_coeff=")] == pytest.approx(coefficients, rel=1e-15)
+    # all inputs missing: the ridge predicts from the training medians
+    medians = ridge.pipeline.named_steps["impute"].statistics_.reshape(1, -1)
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    assert logit(booster.predict(np.full((1, len(NAMES)), live_model.MISSING_VALUE)))[0] == pytest.approx(ridge.predict(medians)[0], abs=1e-12)
+
+
+class _Lstm:
+    algorithm = "lstm"
+    feature_names = NAMES
+
+
+def test_what_cannot_be_exported_is_refused(data, members, tmp_path):
+    with pytest.raises(live_model.LiveExportError, match="lstm model cannot be written as LightGBM trees"):
+        live_model.live_model_text(_serving(_Lstm()))
+    odd = copy.deepcopy(members["linear"])
+    odd.pipeline.steps.insert(0, ("square", odd.pipeline.steps[0][1]))
+    with pytest.raises(live_model.LiveExportError, match="expected impute -> scale -> ridge"):
+        live_model.live_model_text(_serving(odd))
     with pytest.raises(live_model.LiveExportError, match="AAPL on 2026-11-20: feature feat_0"):
         live_model.live_inputs({"feat_0": live_model.GUARD_THRESHOLD}, ["feat_0"], "AAPL on 2026-11-20")
     with pytest.raises(live_model.LiveExportError, match="cannot be sent"):

@@ -77,6 +77,16 @@ class Leaf:
 
 
 @dataclass
+class LinearLeaf(Leaf):
+    """A leaf whose output is `constant + coefficient * x[feature]` (LightGBM's linear
+    leaf, `is_linear=1`); `value` is what LightGBM returns instead when that input is NaN."""
+
+    feature: int = 0
+    constant: float = 0.0
+    coefficient: float = 0.0
+
+
+@dataclass
 class Split:
     feature: int
     threshold: float  # x <= threshold goes left
@@ -160,12 +170,68 @@ def xgboost_trees(booster: Any) -> tuple[list[Node], float]:
     return [_xgboost_node(json.loads(tree)) for tree in booster.get_dump(dump_format="json")], base
 
 
+def linear_trees(estimator: algorithms.LinearRegressor) -> tuple[list[Node], float]:
+    """The ridge model (median imputation -> standardisation -> ridge) as one tree per
+    input with a non-zero coefficient, and its intercept: `c_j * (x_j - mean_j) / scale_j`
+    folded into one linear leaf `w_j * x_j - w_j * mean_j` (w_j = c_j / scale_j) for a real
+    input, and a constant leaf `w_j * (median_j - mean_j)` for a missing or infinite one (the
+    ridge imputes both with the training median). The splits are written as the model sees
+    the input (NaN left; below REAL_MIN with -infinity; above REAL_MAX with +infinity), so
+    `guarded` places them around the stand-ins as for any tree.
+
+    Not expressed: the clip of the ridge's OUTPUT to its training predictions' range
+    (`LinearRegressor.bounds`), a clip of the sum that no sum of trees can compute; the
+    exported model is the unclipped ridge (`ridge_clip_binds` counts the rows where they
+    differ)."""
+    steps = dict(estimator.pipeline.named_steps)
+    imputer, scaler, ridge = steps.get("impute"), steps.get("scale"), steps.get("ridge")
+    if ridge is None or imputer is None or scaler is None or len(steps) != 3:
+        raise LiveExportError(f"linear model with steps {list(steps)} (expected impute -> scale -> ridge)")
+    if getattr(imputer, "add_indicator", False):
+        raise LiveExportError("linear model whose imputer adds missing-value indicators")
+    coef = np.asarray(ridge.coef_, dtype=np.float64).ravel()
+    n = len(coef)
+    mean = np.zeros(n) if getattr(scaler, "mean_", None) is None else np.asarray(scaler.mean_, dtype=np.float64)
+    scale = np.ones(n) if getattr(scaler, "scale_", None) is None else np.asarray(scaler.scale_, dtype=np.float64)
+    fill = np.asarray(imputer.statistics_, dtype=np.float64)
+    if not (len(mean) == len(scale) == len(fill) == n == len(estimator.feature_names)):
+        raise LiveExportError(f"linear model with {n} coefficients for {len(estimator.feature_names)} features")
+    trees: list[Node] = []
+    for j in np.flatnonzero(coef):
+        w = float(coef[j] / scale[j])
+        imputed = Leaf(float(w * (fill[j] - mean[j])))
+        real = LinearLeaf(imputed.value, feature=int(j), constant=float(-w * mean[j]), coefficient=w)
+        low = Split(int(j), REAL_MIN, True, Leaf(imputed.value), real, neg_inf_left=True)
+        trees.append(Split(int(j), REAL_MAX, True, low, imputed, pos_inf_left=False))
+    return trees, float(ridge.intercept_)
+
+
+def ridge_clip_binds(estimator: Any, X: np.ndarray) -> int:
+    """How many rows of X the ridge's output clip changes (in the ridge model itself or a
+    ridge member of an ensemble): on those rows the exported model, which cannot clip a
+    sum, gives the unclipped ridge instead."""
+    ridges = [estimator] if isinstance(estimator, algorithms.LinearRegressor) else [
+        m for name, m in getattr(estimator, "members", {}).items()
+        if isinstance(m, algorithms.LinearRegressor) and estimator.weights[name] != 0.0
+    ]
+    binds = np.zeros(len(X), dtype=bool)
+    for ridge in ridges:
+        if ridge.bounds is None:
+            continue
+        raw = np.asarray(ridge.pipeline.predict(ridge._check_X(X)), dtype=np.float64)
+        binds |= (raw < ridge.bounds[0]) | (raw > ridge.bounds[1])
+    return int(binds.sum())
+
+
 def estimator_trees(estimator: Any) -> tuple[list[Node], float]:
-    """(trees, constant): the estimator's score is constant + the sum of the trees."""
+    """(trees, constant): the estimator's score is constant + the sum of the trees (for a
+    ridge model or member: before its output clip, see `linear_trees`)."""
     if isinstance(estimator, algorithms.LightGBMRegressor):
         return lightgbm_trees(estimator.booster)
     if isinstance(estimator, algorithms.XGBoostRegressor):
         return xgboost_trees(estimator.booster)
+    if isinstance(estimator, algorithms.LinearRegressor):
+        return linear_trees(estimator)
     if isinstance(estimator, EnsembleModel):
         trees: list[Node] = []
         constant = estimator.intercept
@@ -177,13 +243,15 @@ def estimator_trees(estimator: Any) -> tuple[list[Node], float]:
             trees.extend(scaled(tree, coefficient) for tree in member_trees)
             constant += coefficient * member_constant
         return trees, constant
-    raise LiveExportError(f"a {getattr(estimator, 'algorithm', type(estimator).__name__)} model is not made of trees")
+    raise LiveExportError(f"a {getattr(estimator, 'algorithm', type(estimator).__name__)} model cannot be written as LightGBM trees")
 
 
 # ------------------------------------------------------------------ transforming them
 
 
 def scaled(node: Node, factor: float, offset: float = 0.0) -> Node:
+    if isinstance(node, LinearLeaf):
+        return LinearLeaf(node.value * factor + offset, node.feature, node.constant * factor + offset, node.coefficient * factor)
     if isinstance(node, Leaf):
         return Leaf(node.value * factor + offset)
     return Split(node.feature, node.threshold, node.nan_left, scaled(node.left, factor, offset), scaled(node.right, factor, offset),
@@ -259,13 +327,28 @@ def _tree_text(index: int, root: Node) -> str:
         f"internal_value={' '.join('0' for _ in splits)}",
         f"internal_weight={' '.join('0' for _ in splits)}",
         f"internal_count={' '.join('0' for _ in splits)}",
-        "is_linear=0",
-        "shrinkage=1",
     ]
+    linear = [leaf for leaf in leaves if isinstance(leaf, LinearLeaf)]
+    if linear:
+        # LightGBM's linear leaves: output leaf_const + sum(leaf_coeff * x[leaf_features]),
+        # or leaf_value when one of those inputs is NaN; the features and coefficients of
+        # all leaves are listed one after the other, num_features says how many each has
+        lines += [
+            "is_linear=1",
+            f"leaf_const={' '.join(_num(leaf.constant if isinstance(leaf, LinearLeaf) else leaf.value) for leaf in leaves)}",
+            f"num_features={ints(1 if isinstance(leaf, LinearLeaf) else 0 for leaf in leaves)}",
+            f"leaf_features={ints(leaf.feature for leaf in linear)}",
+            f"leaf_coeff={' '.join(_num(leaf.coefficient) for leaf in linear)}",
+        ]
+    else:
+        lines.append("is_linear=0")
+    lines.append("shrinkage=1")
     return "\n".join(lines) + "\n\n"
 
 
 def _split_features(node: Node, into: set[int]) -> set[int]:
+    if isinstance(node, LinearLeaf):
+        into.add(node.feature)
     if isinstance(node, Split):
         into.add(node.feature)
         _split_features(node.left, into)
@@ -274,6 +357,8 @@ def _split_features(node: Node, into: set[int]) -> set[int]:
 
 
 def _renumbered(node: Node, index: dict[int, int]) -> Node:
+    if isinstance(node, LinearLeaf):
+        return LinearLeaf(node.value, index[node.feature], node.constant, node.coefficient)
     if isinstance(node, Leaf):
         return node
     return Split(index[node.feature], node.threshold, node.nan_left, _renumbered(node.left, index), _renumbered(node.right, index),
