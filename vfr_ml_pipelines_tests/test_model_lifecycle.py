@@ -129,7 +129,7 @@ def test_a_champion_that_saw_the_challengers_window_is_not_compared(pipeline, re
 
 
 def _runs_on_vfr_live_path(registry, version) -> bool:
-    """Whether VFR's live ensemble can run this version (a model made of trees)."""
+    """Whether VFR's live ensemble can run this version (trees, the ridge, ensembles of them)."""
     try:
         live_model.used_features(registry.load_serving_model(version.name, version.version).model)
     except live_model.LiveExportError:
@@ -170,8 +170,8 @@ def test_promotion_then_rollback_job_restores_the_previous_champion_and_republis
     assert registry.by_alias(MODEL, CHAMPION).version == champion.version
     assert registry.by_alias(MODEL, CHALLENGER) is None, "a rolled-back model must not stay as a shadow"
     assert registry.version(MODEL, new.version).tags["rolled_back"] == "true"
-    # the restored champion is deployed again when VFR's live ensemble can run it (a ridge
-    # model or an ensemble with a ridge member cannot be exported yet: then it stays validated)
+    # the restored champion is deployed again when VFR's live ensemble can run it (every
+    # candidate the pipeline trains can be exported: otherwise it would stay validated)
     restored = "deployed" if _runs_on_vfr_live_path(registry, champion) else "validated"
     assert _statuses(pipeline)[champion.version] == restored
     assert _statuses(pipeline)[new.version] == "deprecated"

@@ -9,6 +9,8 @@ while leaving VFR's own rows and keys alone."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import math
 import os
@@ -19,6 +21,7 @@ from pathlib import Path
 import dagster as dg
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import text
 
@@ -135,33 +138,56 @@ def _defs(pipeline) -> dg.Definitions:
     return dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, jobs=[republish_job, disable_ml_job], resources=pipeline["resources"])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def tree_champion(pipeline):
-    """A 1w champion VFR's live ensemble can run. The shared pipeline's champion may be a
-    ridge model or an ensemble with a ridge member, which the live export cannot write as
-    trees yet (then nothing of ours is deployed, tested in test_model_lifecycle): for these
-    tests the 1w champion is this training's LightGBM candidate, published by the republish
-    job; the previous champion is restored and republished afterwards."""
+def _linear_member_weight(model) -> float:
+    estimator = model.estimator
+    return sum(estimator.weights[n] for n, m in getattr(estimator, "members", {}).items() if m.algorithm == "linear")
+
+
+def _ridge_candidate(registry, kind: str):
+    """This training's 1w candidate of `kind`: the ridge model, or an ensemble whose ridge
+    member has a weight (the default run's case)."""
+    if kind == "ridge":
+        return registry.versions(registered_model_name("linear", LIVE_HORIZON))[-1]
+    for ensemble in ("ensemble-stacking", "ensemble-rankic"):
+        for version in reversed(registry.versions(registered_model_name(ensemble, LIVE_HORIZON))):
+            if _linear_member_weight(registry.load_serving_model(version.name, version.version).model) > 0:
+                return version
+    pytest.fail("the test market's training gives no 1w ensemble a ridge member with a weight")
+
+
+@pytest.fixture(scope="module", params=["pipeline's champion", "ridge", "ensemble-with-ridge"])
+def live_champion(request, pipeline):
+    """The 1w champion VFR's live path runs: the shared training's own (whatever it is), then
+    one with a ridge in it (the ridge model, an ensemble with a ridge member): this training's
+    candidate of that kind is made the champion and published by the republish job; the
+    previous champion is restored and republished afterwards."""
     registry = pipeline["resources"]["mlflow"].registry
     name = serving_model_name(LIVE_HORIZON)
     previous = registry.by_alias(name, CHAMPION)
-    try:
-        live_model.used_features(registry.load_serving_model(previous.name, previous.version).model)
+    if request.param == "pipeline's champion":
         yield previous
         return
-    except live_model.LiveExportError:
-        pass
-    candidate = registry.versions(registered_model_name("lightgbm", LIVE_HORIZON))[-1]
+    candidate = _ridge_candidate(registry, request.param)
     own = {k: candidate.tags[k] for k in ("feature_names", "algorithm", "candidate") if k in candidate.tags}
-    trees = registry.copy_version(candidate, name, {**previous.tags, **own})
-    registry.set_alias(name, CHAMPION, trees.version)
+    champion = registry.copy_version(candidate, name, {**previous.tags, **own})
+    registry.set_alias(name, CHAMPION, champion.version)
     defs = _defs(pipeline)
     assert defs.resolve_job_def("republish_job").execute_in_process().success
     try:
-        yield trees
+        yield champion
     finally:
         registry.set_alias(name, CHAMPION, previous.version)
         assert defs.resolve_job_def("republish_job").execute_in_process().success
+
+
+def _model_row(vector: dict, model) -> np.ndarray:
+    """The serving model's input row behind VFR's vector (the stand-ins back to NaN / infinity)."""
+    values = []
+    for name in model.feature_names:
+        value = vector["features"].get(f"vfr_live_{name}")
+        value = math.nan if value is None or value <= live_model.GUARD_THRESHOLD else float(value)
+        values.append(math.inf if value >= live_model.POSITIVE_INFINITY_VALUE else -math.inf if value == live_model.NEGATIVE_INFINITY_VALUE else value)
+    return np.array([values])
 
 
 def _served_symbols(redis_client, prefix: str) -> list[str]:
@@ -186,15 +212,27 @@ def test_only_the_live_horizon_champion_is_deployed(pipeline):
             assert statuses[(challenger.name, challenger.version)] == "shadow"
 
 
-def test_vfr_live_ensemble_gets_our_published_prediction_for_every_symbol(pipeline, redis_client):
+def _unclipped(model):
+    """The serving model with its ridge's output clip removed: what the export computes where
+    that clip binds (live_model.not_expressed)."""
+    estimator = copy.deepcopy(model.estimator)
+    for ridge in [estimator, *getattr(estimator, "members", {}).values()]:
+        if ridge.algorithm == "linear":
+            ridge.bounds = None
+    return dataclasses.replace(model, estimator=estimator)
+
+
+def test_vfr_live_ensemble_gets_our_published_prediction_for_every_symbol(pipeline, redis_client, live_champion):
     prefix = pipeline["prefix"]
     models_dir = Path(pipeline["resources"]["vfr_models"].path)
     reader = VfrCacheReader(redis_client, prefix, delete_expired=False)
+    served = pipeline["resources"]["mlflow"].registry.load_serving_model(live_champion.name, live_champion.version).model
     symbols = _served_symbols(redis_client, prefix)
     assert len(symbols) >= 20
+    clip_binds = 0
     with pipeline["engine"].connect() as conn:
         models = [m for m in vfr_deployed_models(conn) if m["model_name"] in our_model_names()]
-        assert len(models) == 1
+        assert [(m["model_name"], m["model_version"]) for m in models] == [(live_champion.name, live_champion.version)]
         model = models[0]
         for source in ("redis", "sql"):
             checked = 0
@@ -204,8 +242,15 @@ def test_vfr_live_ensemble_gets_our_published_prediction_for_every_symbol(pipeli
                 assert vector is not None, f"{symbol}: VFR's FeatureStore finds no features ({source})"
                 reply = predict_generic(vfr_request(model, vector, models_dir))
                 published = reader.prediction(symbol, LIVE_HORIZON, "default")
-                assert published["modelId"] in (f"{model['model_name']}.v{model['model_version']}", "default")
+                assert published["modelId"] == live_champion.model_id
                 p = published["prediction"]
+                row = _model_row(vector, served)
+                if live_model.ridge_clip_binds(served.estimator, row):
+                    # the one inexact part (stated by the export): VFR runs the unclipped ridge
+                    clip_binds += 1
+                    unclipped = _unclipped(served).predict_frame(pd.DataFrame(row, columns=served.feature_names))
+                    assert reply["probability"]["up"] == pytest.approx(float(unclipped["probability"].iloc[0]), abs=1e-5)
+                    continue
                 # same probability and confidence (XGBoost sums in float32: ~1e-7; SQL keeps 8 decimals)
                 assert reply["probability"]["up"] == pytest.approx(p["probability"], abs=1e-5), f"{symbol} ({source})"
                 assert reply["confidence"] == pytest.approx(p["confidence"], abs=2e-5), f"{symbol} ({source})"
@@ -216,7 +261,8 @@ def test_vfr_live_ensemble_gets_our_published_prediction_for_every_symbol(pipeli
                     assert reply["prediction"] < 0 and vfr_signal(reply["prediction"], model["model_name"]) != "BULLISH"
                 assert math.copysign(1, reply["prediction"]) == math.copysign(1, p["probability"] - 0.5) or abs(p["probability"] - 0.5) < 1e-9
                 checked += 1
-            assert checked == len(symbols)
+            assert checked + clip_binds // (2 if source == "sql" else 1) == len(symbols)
+    print(f"{live_champion.model_id}: ridge clip binds for {clip_binds // 2} of {len(symbols)} symbols")
 
 
 def test_vfr_weighs_our_vote_as_its_code_documents(pipeline, redis_client):
@@ -254,7 +300,7 @@ def test_vfr_weighs_our_vote_as_its_code_documents(pipeline, redis_client):
 
 
 @pytest.mark.skipif(not (VFR_MIRROR / "HEAD").exists(), reason="no mirror of mlocke/vfr-api")
-def test_vfr_predict_generic_script_agrees(pipeline, redis_client, tmp_path):
+def test_vfr_predict_generic_script_agrees(pipeline, redis_client, tmp_path, live_champion):
     """VFR's own predict-generic.py, as VFR runs it (one request per stdin line, one JSON reply
     per stdout line), extracted from the mirror for this test only."""
     script = tmp_path / "predict-generic.py"
@@ -262,6 +308,7 @@ def test_vfr_predict_generic_script_agrees(pipeline, redis_client, tmp_path):
     prefix = pipeline["prefix"]
     models_dir = Path(pipeline["resources"]["vfr_models"].path)
     reader = VfrCacheReader(redis_client, prefix, delete_expired=False)
+    served = pipeline["resources"]["mlflow"].registry.load_serving_model(live_champion.name, live_champion.version).model
     with pipeline["engine"].connect() as conn:
         model = [m for m in vfr_deployed_models(conn) if m["model_name"] in our_model_names()][0]
         symbols = _served_symbols(redis_client, prefix)
@@ -275,7 +322,8 @@ def test_vfr_predict_generic_script_agrees(pipeline, redis_client, tmp_path):
         assert reply["success"], f"{symbol}: {reply.get('error')}"
         ours = predict_generic(request)
         assert reply["data"]["prediction"] == pytest.approx(ours["prediction"], abs=1e-12)
-        assert reply["data"]["probability"]["up"] == pytest.approx(reader.prediction(symbol, LIVE_HORIZON)["prediction"]["probability"], abs=1e-5)
+        if not live_model.ridge_clip_binds(served.estimator, _model_row({"features": request["features"]}, served)):
+            assert reply["data"]["probability"]["up"] == pytest.approx(reader.prediction(symbol, LIVE_HORIZON)["prediction"]["probability"], abs=1e-5)
 
 
 VFR_VECTOR_SOURCE = "ml-feature-vector"  # what VFR's MLCacheService writes as the envelope source

@@ -251,11 +251,23 @@ def vfr_feature_export(
     day, vectors, _ = session_vectors(warehouse, market_data)
     live = mlflow.registry.by_alias(serving_model_name(live_path.LIVE_HORIZON), CHAMPION)
     live_names: list[str] = []
+    clip_binds = 0
     if live is not None:
+        served = mlflow.registry.load_serving_model(live.name, live.version).model
         try:  # only the inputs a split of the model reads
-            live_names = live_model.used_features(mlflow.registry.load_serving_model(live.name, live.version).model)
+            live_names = live_model.used_features(served)
         except live_model.LiveExportError as exc:
             context.log.warning(f"{live.model_id} cannot run on VFR's live path, its inputs are not exported: {exc}")
+        else:
+            # the one part of a model the export cannot express (live_model.not_expressed): how
+            # many of this session's symbols VFR's live path scores differently from Redis
+            X = vectors.reindex(columns=served.feature_names).to_numpy(dtype="float64", na_value=float("nan"))
+            clip_binds = live_model.ridge_clip_binds(served.estimator, X)
+            if clip_binds:
+                context.log.warning(
+                    f"{live.model_id}: the ridge's output clip binds for {clip_binds} of {len(vectors)} symbols of {day}; "
+                    "VFR's live path runs the unclipped ridge for them"
+                )
     live_written = 0
     with warehouse.engine.begin() as conn:
         ids = feature_export.upsert_feature_definitions(
@@ -294,6 +306,7 @@ def vfr_feature_export(
             "feature_store_rows": written,
             "live_model_inputs": len(live_names),
             "live_input_rows": live_written,
+            "live_ridge_clip_binds": clip_binds,
             "invalid_values": invalid,
             "missing_values": skipped,
             "redis_vectors": report.written,

@@ -206,18 +206,35 @@ def linear_trees(estimator: algorithms.LinearRegressor) -> tuple[list[Node], flo
     return trees, float(ridge.intercept_)
 
 
+def _clipped_ridges(estimator: Any) -> dict[str, algorithms.LinearRegressor]:
+    """The ridge models whose output clip counts: the estimator itself, or the ensemble's
+    ridge members with a weight."""
+    if isinstance(estimator, algorithms.LinearRegressor):
+        ridges = {"ridge": estimator}
+    else:
+        ridges = {
+            name: m for name, m in getattr(estimator, "members", {}).items()
+            if isinstance(m, algorithms.LinearRegressor) and estimator.weights[name] != 0.0
+        }
+    return {name: r for name, r in ridges.items() if r.bounds is not None}
+
+
+def not_expressed(estimator: Any) -> str:
+    """What of the estimator the exported model does not compute ("" when it is exact)."""
+    ridges = _clipped_ridges(estimator)
+    if not ridges:
+        return ""
+    ranges = ", ".join(f"{name} to [{r.bounds[0]:.4g}, {r.bounds[1]:.4g}]" for name, r in ridges.items())
+    return (f"the clip of the ridge's output to its training range ({ranges}): where it binds, VFR's live path runs "
+            "the unclipped ridge, whose score lies beyond that range, not the published model")
+
+
 def ridge_clip_binds(estimator: Any, X: np.ndarray) -> int:
     """How many rows of X the ridge's output clip changes (in the ridge model itself or a
     ridge member of an ensemble): on those rows the exported model, which cannot clip a
     sum, gives the unclipped ridge instead."""
-    ridges = [estimator] if isinstance(estimator, algorithms.LinearRegressor) else [
-        m for name, m in getattr(estimator, "members", {}).items()
-        if isinstance(m, algorithms.LinearRegressor) and estimator.weights[name] != 0.0
-    ]
     binds = np.zeros(len(X), dtype=bool)
-    for ridge in ridges:
-        if ridge.bounds is None:
-            continue
+    for ridge in _clipped_ridges(estimator).values():
         raw = np.asarray(ridge.pipeline.predict(ridge._check_X(X)), dtype=np.float64)
         binds |= (raw < ridge.bounds[0]) | (raw > ridge.bounds[1])
     return int(binds.sum())
