@@ -277,8 +277,7 @@ def vfr_feature_export(
         written = feature_export.write_feature_store(conn, rows, day, list(vectors["symbol"]), ids)
         if live_names:
             live_ids = live_path.upsert_live_feature_definitions(conn, live_names, market_data.provider_name, catalog.MATRIX_VERSION)
-            live_rows = live_path.live_input_rows(vectors, live_ids, day, market_data.provider_name)
-            live_written = feature_export.write_feature_store(conn, live_rows, day, list(vectors["symbol"]), live_ids)
+            live_written = live_path.write_live_inputs(conn, vectors, live_ids, day, market_data.provider_name)
 
     now = datetime.now(UTC)
     now_ms = int(now.timestamp() * 1000)

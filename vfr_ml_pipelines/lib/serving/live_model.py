@@ -479,3 +479,18 @@ def live_inputs(values: dict[str, Any], feature_names: list[str], where: str) ->
         else:
             out[name] = number
     return out
+
+
+def live_input_matrix(X: np.ndarray, symbols: list[str], feature_names: list[str], where: str) -> np.ndarray:
+    """`live_inputs` for a whole session at once: rows of X are symbols, columns the
+    features; the same stand-ins, the same error naming the first symbol and feature whose
+    finite value cannot be sent."""
+    X = np.asarray(X, dtype=np.float64)
+    out = np.where(np.isnan(X), MISSING_VALUE, X)
+    out = np.where(np.isposinf(X), POSITIVE_INFINITY_VALUE, out)
+    out = np.where(np.isneginf(X), NEGATIVE_INFINITY_VALUE, out)
+    bad = np.isfinite(X) & ~((X > REAL_MIN) & (X < REAL_MAX))
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise LiveExportError(f"{symbols[i]} on {where}: feature {feature_names[j]} = {X[i, j]} cannot be sent to VFR's live path")
+    return out

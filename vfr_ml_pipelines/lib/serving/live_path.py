@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
@@ -29,9 +30,10 @@ from vfr_ml_pipelines.lib.features.spec import FeatureSpec
 from vfr_ml_pipelines.lib.models.champions import CHAMPION_STATUS, mirror_status
 from vfr_ml_pipelines.lib.models.registry import RegisteredVersion, serving_model_name
 from vfr_ml_pipelines.lib.serving.feature_export import upsert_feature_definitions
-from vfr_ml_pipelines.lib.serving.live_model import MISSING_VALUE, live_inputs
+from vfr_ml_pipelines.lib.serving.live_model import MISSING_VALUE, live_input_matrix, live_inputs
 from vfr_ml_pipelines.lib.serving.payloads import row_quality
 from vfr_ml_pipelines.lib.serving.vfr_tables import fit_decimal, prediction_timestamp
+from vfr_ml_pipelines.lib.warehouse.loading import copy_frame
 
 # VFR's default horizon (`MLPredictionHorizon.ONE_WEEK` in RealTimePredictionEngine): the
 # only horizon whose champion VFR's horizon-blind live ensemble runs
@@ -68,27 +70,53 @@ def upsert_live_feature_definitions(conn: Connection, feature_names: Sequence[st
     return {name: ids[live_feature_name(name)] for name in feature_names}
 
 
-def live_input_rows(vectors: pd.DataFrame, feature_ids: dict[str, Any], day: date, provider: str) -> pd.DataFrame:
-    """`ml_feature_store` rows of the model inputs of `day`: every input of every symbol,
-    `valid` (missing as MISSING_VALUE), rounded to the column's 8 decimals."""
-    stamp = prediction_timestamp(day)
+def write_live_inputs(conn: Connection, vectors: pd.DataFrame, feature_ids: dict[str, Any], day: date, provider: str) -> int:
+    """The `ml_feature_store` rows of the model inputs of `day`: every input of every symbol,
+    `valid` (missing as MISSING_VALUE), at the column's 8 decimals, with the row's one quality
+    (payloads.row_quality, as on the raw feature rows: VFR's FeatureStore averages
+    data_quality_score over all of a ticker's rows, these included). Replaces the day's rows
+    of these inputs for these symbols, in the caller's transaction. Returns the rows written.
+
+    Set-based: one row per (symbol, input) is what VFR's query reads, but building and sending
+    each as a CSV line (a uuid, a timestamp, a provider per row) cost more than PostgreSQL's
+    insert itself; the values go as one compact (symbol, input number, value) COPY and the
+    server joins the constant columns in."""
     names = list(feature_ids)
-    records = []
-    for rec in vectors.to_dict("records"):
-        # the row's one quality (payloads.row_quality), as on the raw feature rows: VFR's
-        # FeatureStore averages data_quality_score over all of a ticker's rows, these included
-        row = row_quality(rec["symbol"], rec, names, rec.get("quality_score"))
-        quality = float(fit_decimal(row.quality_score, 5, 4, f"{rec['symbol']} quality"))
-        inputs = live_inputs(rec, names, where=f"{rec['symbol']} on {day}")
-        for name, value in inputs.items():
-            records.append(
-                {
-                    "ticker": rec["symbol"].upper(), "timestamp": stamp, "feature_id": str(feature_ids[name]),
-                    "value": round(value, 8), "confidence_score": quality, "data_quality_score": quality,
-                    "source_provider": provider, "validation_status": "valid",
-                }
-            )
-    return pd.DataFrame.from_records(records)
+    symbols = [str(s).upper() for s in vectors["symbol"]]
+    conn.execute(
+        text("DELETE FROM ml_feature_store WHERE timestamp = :ts AND ticker = ANY(:tickers) AND feature_id = ANY(:ids)"),
+        {"ts": prediction_timestamp(day), "tickers": symbols, "ids": [str(i) for i in feature_ids.values()]},
+    )
+    if not names or not symbols:
+        return 0
+    X = vectors.reindex(columns=names).to_numpy(dtype=np.float64, na_value=np.nan)
+    values = np.round(live_input_matrix(X, symbols, names, str(day)), 8)
+    quality = [
+        float(fit_decimal(row_quality(symbol, {}, [], q).quality_score, 5, 4, f"{symbol} quality"))
+        for symbol, q in zip(symbols, vectors["quality_score"] if "quality_score" in vectors else [None] * len(symbols), strict=True)
+    ]
+    n, k = values.shape
+    stage = pd.DataFrame({
+        "ticker": np.repeat(np.array(symbols, dtype=object), k),
+        "input": np.tile(np.arange(1, k + 1, dtype=np.int32), n),
+        "value": values.ravel(),
+        "quality": np.repeat(np.array(quality), k),
+    })
+    conn.execute(text(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS vfr_live_input_stage "
+        "(ticker text, input int, value numeric, quality numeric) ON COMMIT DROP"
+    ))
+    conn.execute(text("TRUNCATE vfr_live_input_stage"))
+    copy_frame(conn, "vfr_live_input_stage", stage)
+    return conn.execute(
+        text(
+            "INSERT INTO ml_feature_store (ticker, timestamp, feature_id, value, confidence_score, data_quality_score, "
+            "source_provider, validation_status) "
+            "SELECT s.ticker, :ts, ids.id, s.value, s.quality, s.quality, :provider, 'valid' "
+            "FROM vfr_live_input_stage s JOIN unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS ids(id, input) USING (input)"
+        ),
+        {"ts": prediction_timestamp(day), "provider": provider, "ids": [str(feature_ids[n_]) for n_ in names]},
+    ).rowcount
 
 
 def redis_live_inputs(rec: dict[str, Any], feature_names: Sequence[str], where: str) -> dict[str, float]:
