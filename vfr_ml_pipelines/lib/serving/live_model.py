@@ -11,14 +11,20 @@ So the exported file computes exactly our published probability, and VFR's confi
 exactly ours (`|2p - 1|`):
 
 * every tree of the serving model's estimator (LightGBM trees as they are, XGBoost trees
-  converted, an ensemble's members with their leaves multiplied by the member's
-  coefficient) goes into one LightGBM model; constants (XGBoost's base score, the
-  ensemble's intercept) are added to the leaves of the first tree;
+  converted, the ridge as one tree per input whose in-range leaf is a LightGBM linear leaf
+  (`linear_trees`), an ensemble's members with their leaves multiplied by the member's
+  coefficient) goes into one LightGBM model; constants (XGBoost's base score, the ridge's
+  and the ensemble's intercepts) are added to the leaves of the first tree;
 * the return calibration, whose probability is `sigmoid(a * score + b)`
   (`ReturnCalibration.logit_coefficients`: logistic residuals), is folded in: every leaf is
   multiplied by `a`, `b` is added to the first tree, and the objective is `binary sigmoid:1`,
   so LightGBM's output is `sigmoid(a * score + b)`;
 * the normalizer is the identity (mean 0, stdDev 1: `(x - 0) / 1 == x` exactly).
+
+Not expressed (`not_expressed`): the ridge's clip of its output to its training range, a clip
+of a sum that a sum of trees cannot compute; where it binds (`ridge_clip_binds`) VFR runs the
+unclipped ridge. And, as for every model, the calibration's PROBABILITY_EPSILON clip, which
+only a probability within 1e-6 of 0 or 1 reaches.
 
 Missing values: VFR cannot send a NaN (its JSON has none; a missing row is a missing
 feature), so a missing input is exported as MISSING_VALUE and every split whose NaN goes
