@@ -124,6 +124,28 @@ def raw_prices_are_not_stale(context: dg.AssetCheckExecutionContext, warehouse: 
     )
 
 
+@dg.asset_check(asset=raw_prices, blocking=False, partitions_def=trading_day_partitions)
+def raw_prices_trade_when_they_move(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Warns when a symbol has weeks of zero volume while its close moves (stale data that
+    looks alive: a quote carried forward, not trades). The bars stay; its volume features
+    over such a window are missing (NaN)."""
+    start, end = _range(context)
+    runs = price_store.zero_volume_runs(warehouse.engine, start, end)
+    described = "; ".join(f"{r.symbol} {r.first_day}..{r.last_day} ({r.sessions} sessions)" for r in runs.head(10).itertuples())
+    return dg.AssetCheckResult(
+        passed=runs.empty, severity=dg.AssetCheckSeverity.WARN,
+        description=None if runs.empty else (
+            f"{len(runs)} runs of >= {price_store.MIN_ZERO_VOLUME_SESSIONS} sessions with zero volume while the close "
+            f"moves: {described}. Check the vendor's export for these symbols (a halted or illiquid stock, or a stale feed)."
+        ),
+        metadata={
+            "runs": len(runs),
+            "symbols": dg.MetadataValue.json(sorted(runs["symbol"].unique().tolist()) if not runs.empty else []),
+            "sample": _sample(runs),
+        },
+    )
+
+
 @dg.asset_check(asset=raw_fundamentals, blocking=True, partitions_def=trading_day_partitions)
 def raw_fundamentals_filed_after_period_end(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
     """Each report was filed after its period ended, within 120 days of it, and not after
