@@ -318,6 +318,7 @@ def test_one_bad_file_among_many_leaves_the_others_loaded_and_coverage_decides(t
     assert result.success
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert evaluations["raw_prices_cover_the_universe"].passed is True
+    assert evaluations["raw_prices_are_valid_bars"].passed is True
     stale = evaluations["raw_prices_trade_when_they_move"]
     assert stale.passed is False and stale.severity == dg.AssetCheckSeverity.WARN
     days = calendar.trading_days(date.fromisoformat(RANGE[0]), date.fromisoformat(RANGE[1]))

@@ -9,7 +9,7 @@ import pandas as pd
 from vfr_ml_pipelines.defs.market_data.assets import raw_fundamentals, raw_news, raw_prices
 from vfr_ml_pipelines.defs.market_data.partitions import trading_day_partitions
 from vfr_ml_pipelines.defs.resources import MarketDataResource, WarehouseResource
-from vfr_ml_pipelines.lib.market_data import calendar, price_store
+from vfr_ml_pipelines.lib.market_data import calendar, price_store, validation
 from vfr_ml_pipelines.lib.warehouse import read_frame
 
 MIN_COVERAGE = price_store.MIN_COVERAGE
@@ -28,7 +28,8 @@ def _sample(frame: pd.DataFrame, n: int = 10) -> dg.MetadataValue:
 @dg.asset_check(asset=raw_prices, blocking=True, partitions_def=trading_day_partitions)
 def raw_prices_are_valid_bars(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
     """Every stored bar is finite and positive (PostgreSQL accepts NaN and Infinity in double
-    precision, and NaN passes `close > 0`), with low <= open, close <= high."""
+    precision, and NaN passes `close > 0`), with low <= open, close <= high, and within the
+    plausible ranges validation enforces (prices <= 1e7, volume <= 1e12)."""
     start, end = _range(context)
     bad = read_frame(
         warehouse.engine,
@@ -36,9 +37,10 @@ def raw_prices_are_valid_bars(context: dg.AssetCheckExecutionContext, warehouse:
         SELECT symbol, trade_date, open, high, low, close, volume FROM vfr_ml.raw_prices
         WHERE trade_date BETWEEN :s AND :e AND (
             'NaN' IN (open, high, low, close, adj_close) OR 'Infinity' IN (open, high, low, close, adj_close)
-            OR least(open, high, low, close, adj_close) <= 0 OR low > least(open, close) OR high < greatest(open, close))
+            OR least(open, high, low, close, adj_close) <= 0 OR low > least(open, close) OR high < greatest(open, close)
+            OR greatest(open, high, low, close, adj_close) > :max_price OR volume > :max_volume)
         """,
-        {"s": start, "e": end},
+        {"s": start, "e": end, "max_price": validation.MAX_PRICE, "max_volume": validation.MAX_VOLUME},
     )
     return dg.AssetCheckResult(passed=bad.empty, metadata={"invalid_bars": len(bad), "sample": _sample(bad)})
 
