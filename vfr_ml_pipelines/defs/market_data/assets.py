@@ -7,6 +7,7 @@ import pandas as pd
 from vfr_ml_pipelines.defs.market_data.partitions import single_run_backfill, trading_day_partitions
 from vfr_ml_pipelines.defs.resources import MarketDataResource, WarehouseResource
 from vfr_ml_pipelines.lib.market_data import calendar, price_store, validation
+from vfr_ml_pipelines.lib.market_data.provider import ProviderLoad
 from vfr_ml_pipelines.lib.market_data.schema import FUNDAMENTAL_COLUMNS, PRICE_COLUMNS
 from vfr_ml_pipelines.lib.warehouse import read_frame, upsert_frame
 from vfr_ml_pipelines.lib.warehouse.partitions import replace_date_range, replace_quarantine
@@ -49,6 +50,20 @@ def _rejections(result: validation.ValidationResult) -> dict:
     return {"rows": len(result.clean), "quarantined": len(result.rejected), "quarantined_by_field": dg.MetadataValue.json(reasons)}
 
 
+def _with_refused_files(
+    context: dg.AssetExecutionContext, dataset: str, load: ProviderLoad, result: validation.ValidationResult,
+) -> tuple[validation.ValidationResult, dict]:
+    """The load's refused sources (one row per symbol, `load.rejected`) join the
+    quarantine; each is logged as an error naming the symbol and why, and listed in the
+    metadata. The other symbols are stored: the coverage check decides if that is enough."""
+    refused = {str(r.symbol): str(r.reason) for r in load.rejected.itertuples(index=False)}
+    for symbol, reason in refused.items():
+        context.log.error(f"{dataset}: symbol {symbol} refused as a whole, its rows are not loaded: {reason}")
+    rejected = pd.concat([f for f in (result.rejected, load.rejected) if not f.empty] or [result.rejected], ignore_index=True)
+    metadata = {"symbols_refused": dg.MetadataValue.json(refused)}
+    return validation.ValidationResult(result.clean, rejected, result.duplicates_dropped), metadata
+
+
 @dg.asset(
     group_name="market_data", kinds={"postgres"}, partitions_def=trading_day_partitions,
     backfill_policy=single_run_backfill,
@@ -58,7 +73,8 @@ def universe(context: dg.AssetExecutionContext, market_data: MarketDataResource,
     listing and delisting dates) and daily membership `vfr_ml.universe_membership`."""
     start, end = partition_dates(context)
     provider = market_data.provider(end)
-    result = validation.validate_universe(provider.universe(end), source=provider.name)
+    load = provider.load_universe(end)
+    result, refused = _with_refused_files(context, "universe", load, validation.validate_universe(load.frame, source=provider.name))
     master = result.clean.assign(source=provider.name)
     sessions = calendar.trading_days(start, end)
     rows = [
@@ -79,6 +95,7 @@ def universe(context: dg.AssetExecutionContext, market_data: MarketDataResource,
             "sectors": int(master["sector"].nunique()),
             "provider": provider.name,
             "quarantined": len(result.rejected),
+            **refused,
         }
     )
 
@@ -96,18 +113,19 @@ def raw_prices(context: dg.AssetExecutionContext, market_data: MarketDataResourc
     start, end = partition_dates(context)
     provider = market_data.provider(end)
     symbols = members(warehouse, start, end)
-    frame = provider.prices(symbols, start, end)
+    load = provider.load_prices(symbols, start, end)
     result = validation.validate_prices(
-        frame, start=start, end=end, today=market_data.today(), known_symbols=set(symbols), source=provider.name
+        load.frame, start=start, end=end, today=market_data.today(), known_symbols=set(symbols), source=provider.name
     )
     result = price_store.screen_loaded_prices(warehouse.engine, result, start, end, provider.confirmed_moves())
+    result, refused = _with_refused_files(context, "prices", load, result)
     result = validation.ValidationResult(result.clean[list(PRICE_COLUMNS)].assign(source=provider.name), result.rejected)
     held = price_store.held_out_symbols(result.rejected)
     _store(context, warehouse, dataset="prices", table="vfr_ml.raw_prices", date_column="trade_date",
            provider=provider.name, start=start, end=end, result=result)
     return dg.MaterializeResult(
         metadata={
-            **_rejections(result), "symbols": len(symbols), "first_day": str(start), "last_day": str(end),
+            **_rejections(result), **refused, "symbols": len(symbols), "first_day": str(start), "last_day": str(end),
             "symbols_held_out_for_unexplained_jumps": dg.MetadataValue.json(held),
         }
     )
@@ -123,14 +141,15 @@ def raw_fundamentals(context: dg.AssetExecutionContext, market_data: MarketDataR
     start, end = partition_dates(context)
     provider = market_data.provider(end)
     symbols = members(warehouse, start, end)
+    load = provider.load_fundamentals(symbols, start, end)
     result = validation.validate_fundamentals(
-        provider.fundamentals(symbols, start, end), start=start, end=end, today=market_data.today(),
-        known_symbols=set(symbols), source=provider.name,
+        load.frame, start=start, end=end, today=market_data.today(), known_symbols=set(symbols), source=provider.name,
     )
+    result, refused = _with_refused_files(context, "fundamentals", load, result)
     result = validation.ValidationResult(result.clean[list(FUNDAMENTAL_COLUMNS)].assign(source=provider.name), result.rejected)
     _store(context, warehouse, dataset="fundamentals", table="vfr_ml.raw_fundamentals", date_column="filing_date",
            provider=provider.name, start=start, end=end, result=result)
-    return dg.MaterializeResult(metadata=_rejections(result))
+    return dg.MaterializeResult(metadata={**_rejections(result), **refused})
 
 
 @dg.asset(
@@ -143,19 +162,19 @@ def raw_news(context: dg.AssetExecutionContext, market_data: MarketDataResource,
     start, end = partition_dates(context)
     provider = market_data.provider(end)
     symbols = members(warehouse, start, end)
+    load = provider.load_news(symbols, start, end)
     result = validation.validate_news(
-        provider.news(symbols, start, end), start=start, end=end, today=market_data.today(),
-        known_symbols=set(symbols), source=provider.name,
+        load.frame, start=start, end=end, today=market_data.today(), known_symbols=set(symbols), source=provider.name,
     )
     clean = result.clean.copy()
     clean["trade_date"] = calendar.sessions_of(clean["published_at"]) if not clean.empty else pd.Series(dtype=object)
     clean["headline_md5"] = [hashlib.md5(h.encode()).hexdigest() for h in clean["headline"]]
     clean = clean.drop_duplicates(["trade_date", "symbol", "published_at", "headline_md5"])
     clean = clean[["trade_date", "symbol", "published_at", "headline", "headline_md5", "source", "url"]].assign(provider=provider.name)
-    result = validation.ValidationResult(clean, result.rejected)
+    result, refused = _with_refused_files(context, "news", load, validation.ValidationResult(clean, result.rejected))
     _store(context, warehouse, dataset="news", table="vfr_ml.raw_news", date_column="trade_date",
            provider=provider.name, start=start, end=end, result=result)
-    return dg.MaterializeResult(metadata=_rejections(result))
+    return dg.MaterializeResult(metadata={**_rejections(result), **refused})
 
 
 @dg.asset(

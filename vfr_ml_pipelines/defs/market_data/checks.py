@@ -9,7 +9,7 @@ import pandas as pd
 from vfr_ml_pipelines.defs.market_data.assets import raw_fundamentals, raw_news, raw_prices
 from vfr_ml_pipelines.defs.market_data.partitions import trading_day_partitions
 from vfr_ml_pipelines.defs.resources import MarketDataResource, WarehouseResource
-from vfr_ml_pipelines.lib.market_data import calendar, price_store
+from vfr_ml_pipelines.lib.market_data import calendar, price_store, validation
 from vfr_ml_pipelines.lib.warehouse import read_frame
 
 MIN_COVERAGE = price_store.MIN_COVERAGE
@@ -28,7 +28,8 @@ def _sample(frame: pd.DataFrame, n: int = 10) -> dg.MetadataValue:
 @dg.asset_check(asset=raw_prices, blocking=True, partitions_def=trading_day_partitions)
 def raw_prices_are_valid_bars(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
     """Every stored bar is finite and positive (PostgreSQL accepts NaN and Infinity in double
-    precision, and NaN passes `close > 0`), with low <= open, close <= high."""
+    precision, and NaN passes `close > 0`), with low <= open, close <= high, and within the
+    plausible ranges validation enforces (prices <= 1e7, volume <= 1e12)."""
     start, end = _range(context)
     bad = read_frame(
         warehouse.engine,
@@ -36,9 +37,10 @@ def raw_prices_are_valid_bars(context: dg.AssetCheckExecutionContext, warehouse:
         SELECT symbol, trade_date, open, high, low, close, volume FROM vfr_ml.raw_prices
         WHERE trade_date BETWEEN :s AND :e AND (
             'NaN' IN (open, high, low, close, adj_close) OR 'Infinity' IN (open, high, low, close, adj_close)
-            OR least(open, high, low, close, adj_close) <= 0 OR low > least(open, close) OR high < greatest(open, close))
+            OR least(open, high, low, close, adj_close) <= 0 OR low > least(open, close) OR high < greatest(open, close)
+            OR greatest(open, high, low, close, adj_close) > :max_price OR volume > :max_volume)
         """,
-        {"s": start, "e": end},
+        {"s": start, "e": end, "max_price": validation.MAX_PRICE, "max_volume": validation.MAX_VOLUME},
     )
     return dg.AssetCheckResult(passed=bad.empty, metadata={"invalid_bars": len(bad), "sample": _sample(bad)})
 
@@ -121,6 +123,28 @@ def raw_prices_are_not_stale(context: dg.AssetCheckExecutionContext, warehouse: 
     return dg.AssetCheckResult(
         passed=repeats.empty, severity=dg.AssetCheckSeverity.WARN,
         metadata={"repeated_bars": len(repeats), "sample": _sample(repeats)},
+    )
+
+
+@dg.asset_check(asset=raw_prices, blocking=False, partitions_def=trading_day_partitions)
+def raw_prices_trade_when_they_move(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Warns when a symbol has weeks of zero volume while its close moves (stale data that
+    looks alive: a quote carried forward, not trades). The bars stay; its volume features
+    over such a window are missing (NaN)."""
+    start, end = _range(context)
+    runs = price_store.zero_volume_runs(warehouse.engine, start, end)
+    described = "; ".join(f"{r.symbol} {r.first_day}..{r.last_day} ({r.sessions} sessions)" for r in runs.head(10).itertuples())
+    return dg.AssetCheckResult(
+        passed=runs.empty, severity=dg.AssetCheckSeverity.WARN,
+        description=None if runs.empty else (
+            f"{len(runs)} runs of >= {price_store.MIN_ZERO_VOLUME_SESSIONS} sessions with zero volume while the close "
+            f"moves: {described}. Check the vendor's export for these symbols (a halted or illiquid stock, or a stale feed)."
+        ),
+        metadata={
+            "runs": len(runs),
+            "symbols": dg.MetadataValue.json(sorted(runs["symbol"].unique().tolist()) if not runs.empty else []),
+            "sample": _sample(runs),
+        },
     )
 
 

@@ -16,7 +16,7 @@ from vfr_ml_pipelines.lib.models.comparison import COMPARISON_TAG, PairedCompari
 from vfr_ml_pipelines.lib.models.pipeline import Candidate, HorizonResult, final_validation_rows
 from vfr_ml_pipelines.lib.models.promotion import FALSE, NOT_APPLICABLE, TRUE
 from vfr_ml_pipelines.lib.models.registry import (
-    CHAMPION, ModelRegistry, RegisteredVersion, registered_model_name, serving_model_name,
+    CHAMPION, ModelRegistry, RegisteredVersion, RegistryUnavailable, registered_model_name, serving_model_name,
 )
 
 REPORTED = ("ic", "icir", "rank_ic", "rank_icir", "direction_accuracy", "precision", "recall", "f1", "auc", "brier", "ece")
@@ -121,7 +121,10 @@ def log_candidates(
                 parent_run_id=parent,
             )
     except BaseException:
-        registry.finish_run(parent, {}, status="FAILED")
+        try:
+            registry.finish_run(parent, {}, status="FAILED")
+        except RegistryUnavailable:
+            pass  # the store is down: the error that stopped registration is the one to report
         raise
     registry.finish_run(parent, {"seconds": result.seconds, "rows": float(result.rows)})
     return versions

@@ -7,16 +7,27 @@ Layout (docs/providers.md has examples):
     <root>/fundamentals/{SYMBOL}.csv  the FUNDAMENTAL_COLUMNS of schema.py              (optional)
     <root>/news/{SYMBOL}.csv          published_at,headline,source,url                  (optional)
 
+Files are UTF-8 text; a UTF-8/UTF-16/UTF-32 byte-order mark is honoured and a gzip file
+(recognised by its magic bytes, whatever its name) is decompressed. Anything else that does
+not decode (Latin-1, binary) is refused naming the file and the byte offset.
+
 The provider only rejects what makes a whole file unusable (an invalid ticker as a file
-name, an empty file, missing columns, out-of-order dates). Row-level problems are left in
-the returned frames, typed as far as possible with the offending value kept as text, so that
-`validation.py` rejects and quarantines them with the reason like for any other provider.
+name, an empty or undecodable file, missing columns, out-of-order dates, no readable date).
+`prices()` and friends raise on the first such file; `load_prices()` and friends (what the
+assets call) set that symbol aside with the reason and go on with the others. Row-level
+problems are left in the returned frames, typed as far as possible with the offending value
+kept as text, so that `validation.py` rejects and quarantines them with the reason like for
+any other provider.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
-from collections.abc import Sequence
+import gzip
+import io
+import zlib
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -25,7 +36,7 @@ import pandas as pd
 
 from vfr_ml_pipelines.lib.market_data import calendar
 from vfr_ml_pipelines.lib.market_data.corporate_actions import derive_events_frame
-from vfr_ml_pipelines.lib.market_data.provider import MarketDataProvider, ProviderError
+from vfr_ml_pipelines.lib.market_data.provider import MarketDataProvider, ProviderError, ProviderLoad
 from vfr_ml_pipelines.lib.market_data.schema import (
     FUNDAMENTAL_COLUMNS,
     FUNDAMENTAL_VALUE_COLUMNS,
@@ -34,7 +45,14 @@ from vfr_ml_pipelines.lib.market_data.schema import (
     UNIVERSE_COLUMNS,
     is_valid_ticker,
 )
-from vfr_ml_pipelines.lib.market_data.validation import SchemaError, is_missing, parse_day, parse_timestamp
+from vfr_ml_pipelines.lib.market_data.validation import (
+    REJECTED_COLUMNS,
+    SchemaError,
+    empty_rejected,
+    is_missing,
+    parse_day,
+    parse_timestamp,
+)
 
 # Vendor header (compared case-insensitively, "_" read as " ") -> schema column
 PRICE_HEADER = {
@@ -59,6 +77,17 @@ DEFAULT_SECTOR = "Unknown"
 # it, or stray bars before a spin-off's regular trading) and are quarantined.
 RELISTING_GAP_SESSIONS = 20
 CONFIRMED_MOVES_FILE = "confirmed_moves.csv"
+GZIP_MAGIC = b"\x1f\x8b"
+# longest first: the UTF-32 LE mark starts with the UTF-16 LE one
+BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# a daily file of 30 years is ~2 MB; this bounds what a corrupt or hostile (gzip bomb) file
+# can make the provider hold in memory
+MAX_FILE_BYTES = 256 * 1024 * 1024
+# what makes a file unusable as a whole: the provider's own errors and the schema's
+FILE_ERRORS = (SchemaError, ProviderError)
 
 
 class CsvMarketDataProvider(MarketDataProvider):
@@ -91,38 +120,74 @@ class CsvMarketDataProvider(MarketDataProvider):
     # --- the interface --------------------------------------------------------------------
 
     def universe(self, as_of: date) -> pd.DataFrame:
+        return self._universe(as_of, strict=True).frame
+
+    def load_universe(self, as_of: date) -> ProviderLoad:
+        """Like `universe`, but without universe.csv a price file that cannot be read (or
+        has no readable date) leaves its symbol out with the reason, not the whole universe."""
+        return self._universe(as_of, strict=False)
+
+    def _universe(self, as_of: date, *, strict: bool) -> ProviderLoad:
         path = self.root / "universe.csv"
-        frame = self._universe_file(path) if path.exists() else self._universe_from_price_files(as_of)
+        if path.exists():
+            frame, rejected = self._universe_file(path), empty_rejected()
+        else:
+            frame, rejected = self._universe_from_price_files(as_of, strict=strict)
         listed = frame["listed_on"].map(lambda v: v if isinstance(v, date) else None)
         # rows whose dates did not parse stay in, so that validation quarantines them
         # delisted symbols stay: a backfill needs them for the sessions they were listed
         keep = [on is None or on <= as_of for on in listed]
-        return frame[keep].reset_index(drop=True)
+        return ProviderLoad(frame[keep].reset_index(drop=True), rejected)
 
     def prices(self, symbols: Sequence[str], start: date, end: date) -> pd.DataFrame:
-        paths = [(symbol, self._path("prices", symbol)) for symbol in symbols]
-        frames = []
-        for symbol, path in paths:
-            if not path.exists():
-                raise ProviderError(f"csv: no price file {path} for symbol {symbol}", symbol=symbol)
-            frames.append(self._price_file(path, symbol, start, end))
-        return _concat(frames, PRICE_COLUMNS)
+        return self.load_prices(symbols, start, end, strict=True).frame
+
+    def load_prices(self, symbols: Sequence[str], start: date, end: date, *, strict: bool = False) -> ProviderLoad:
+        return self._files(
+            "prices", symbols, lambda path, symbol: self._price_file(path, symbol, start, end), PRICE_COLUMNS,
+            required=True, strict=strict,
+        )
 
     def fundamentals(self, symbols: Sequence[str], start: date, end: date) -> pd.DataFrame:
-        frames = []
-        for symbol in symbols:
-            path = self._path("fundamentals", symbol)
-            if path.exists():
-                frames.append(self._fundamentals_file(path, symbol, start, end))
-        return _concat(frames, FUNDAMENTAL_COLUMNS)
+        return self.load_fundamentals(symbols, start, end, strict=True).frame
+
+    def load_fundamentals(self, symbols: Sequence[str], start: date, end: date, *, strict: bool = False) -> ProviderLoad:
+        return self._files(
+            "fundamentals", symbols, lambda path, symbol: self._fundamentals_file(path, symbol, start, end),
+            FUNDAMENTAL_COLUMNS, required=False, strict=strict,
+        )
 
     def news(self, symbols: Sequence[str], start: date, end: date) -> pd.DataFrame:
-        frames = []
+        return self.load_news(symbols, start, end, strict=True).frame
+
+    def load_news(self, symbols: Sequence[str], start: date, end: date, *, strict: bool = False) -> ProviderLoad:
+        return self._files(
+            "news", symbols, lambda path, symbol: self._news_file(path, symbol, start, end), NEWS_COLUMNS,
+            required=False, strict=strict,
+        )
+
+    def _files(
+        self, folder: str, symbols: Sequence[str], read: Callable[[Path, str], pd.DataFrame], columns: Sequence[str],
+        *, required: bool, strict: bool,
+    ) -> ProviderLoad:
+        """Each symbol's file of `folder`, read by `read`. Strict: the first unusable file
+        raises. Otherwise it becomes one rejected row (dataset `folder`) and the others go on;
+        nothing of a refused file is kept, so a symbol is either whole or absent."""
+        frames, rejected = [], []
         for symbol in symbols:
-            path = self._path("news", symbol)
-            if path.exists():
-                frames.append(self._news_file(path, symbol, start, end))
-        return _concat(frames, NEWS_COLUMNS)
+            path = self._path(folder, symbol)  # an invalid ticker raises in both modes: a caller bug
+            try:
+                if not path.exists():
+                    if not required:
+                        continue
+                    raise ProviderError(f"csv: no price file {path} for symbol {symbol}", symbol=symbol, field="file")
+                frames.append(read(path, symbol))
+            except FILE_ERRORS as error:
+                if strict:
+                    raise
+                rejected.append(file_rejection(folder, symbol, path, error))
+        frame = _concat(frames, columns)
+        return ProviderLoad(frame, _rejected_frame(rejected))
 
     def confirmed_moves(self) -> set[tuple[str, date]]:
         """`<root>/confirmed_moves.csv` (`symbol,date`, optional): big moves the user has
@@ -150,6 +215,7 @@ class CsvMarketDataProvider(MarketDataProvider):
         columns = _map_price_header(path, symbol, header)
         raw = {column: [row[i] for _, row in rows] for i, column in columns.items()}
         days = [_day_or_text(v) for v in raw["trade_date"]]
+        _require_a_date(path, symbol, header, next(i for i, c in columns.items() if c == "trade_date"), rows, days)
         _require_ascending(path, symbol, [line for line, _ in rows], days)
 
         frame = pd.DataFrame({"symbol": symbol, "trade_date": pd.Series(days, dtype=object)})
@@ -180,25 +246,37 @@ class CsvMarketDataProvider(MarketDataProvider):
             columns=list(UNIVERSE_COLUMNS),
         )
 
-    def _universe_from_price_files(self, as_of: date) -> pd.DataFrame:
+    def _universe_from_price_files(self, as_of: date, *, strict: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
         """One row per price file. The listing starts at the first bar after the file's last
         gap of more than RELISTING_GAP_SESSIONS sessions. A file that ends before both
         `as_of` and the export's last day (the latest bar of any file) is a delisting: the
         symbol leaves the universe the session after its last bar. A file that merely stops
-        with the whole export (a stale export) is not a delisting."""
+        with the whole export (a stale export) is not a delisting.
+
+        A file whose dates cannot be read at all (undecodable, empty, no Date column, no
+        ISO date) gives no listing: strict, it raises; otherwise the symbol is left out and
+        returned among the rejected rows with the file's reason. Only the Date column is
+        read here, so a file with other faults (a missing Volume column, unsorted dates) is
+        listed and refused by the price load, where the coverage check sees it."""
         folder = self.root / "prices"
         if not folder.is_dir():
             raise ProviderError(f"csv: neither {self.root / 'universe.csv'} nor a prices/ folder in {self.root}")
         records = []
+        rejected = []
         spans: dict[str, tuple[object, date | None]] = {}
         for file in sorted(folder.glob("*.csv")):
             symbol = file.stem
             listed_on: object = None
             last: date | None = None
             if is_valid_ticker(symbol):
-                days = self._file_days(symbol)
-                listed_on = listing_start(days) if days else None
-                last = days[-1] if days else None  # no parseable date: validation rejects the row
+                try:
+                    days = self._file_days(symbol)
+                except FILE_ERRORS as error:
+                    if strict:
+                        raise
+                    rejected.append(file_rejection("universe", symbol, file, error))
+                    continue
+                listed_on, last = listing_start(days), days[-1]
             # a file name that is no ticker is listed (never opened) so that it gets quarantined
             spans[symbol] = (listed_on, last)
         ends = [last for _, last in spans.values() if last is not None]
@@ -210,15 +288,16 @@ class CsvMarketDataProvider(MarketDataProvider):
             records.append(
                 {"symbol": symbol, "name": symbol, "sector": DEFAULT_SECTOR, "listed_on": listed_on, "delisted_on": delisted_on}
             )
-        return pd.DataFrame.from_records(records, columns=list(UNIVERSE_COLUMNS)).astype(object)
+        frame = pd.DataFrame.from_records(records, columns=list(UNIVERSE_COLUMNS)).astype(object)
+        return frame, _rejected_frame(rejected)
 
     def _file_days(self, symbol: str) -> list[date]:
-        """The parseable dates of a price file, ascending (checked)."""
+        """The readable dates of a price file, ascending (at least one)."""
         path = self._path("prices", symbol)
         header, rows = _read(path, symbol, allow_no_rows=False)
-        date_index = next(i for i, c in _map_price_header(path, symbol, header).items() if c == "trade_date")
-        parsed = [_day_or_text(row[date_index]) for _, row in rows]
-        _require_ascending(path, symbol, [line for line, _ in rows], parsed)
+        index = _date_column(path, symbol, header)
+        parsed = [_day_or_text(row[index]) for _, row in rows]
+        _require_a_date(path, symbol, header, index, rows, parsed)
         return sorted({d for d in parsed if isinstance(d, date)})
 
     def _fundamentals_file(self, path: Path, symbol: str, start: date, end: date) -> pd.DataFrame:
@@ -301,6 +380,55 @@ def _derive_per_listing(frame: pd.DataFrame, days: list[object]) -> pd.DataFrame
     return derived
 
 
+def _decode(path: Path, symbol: str | None) -> str:
+    """The file's text. Gzip (by its magic bytes, whatever the file is called) is
+    decompressed; a byte-order mark picks UTF-8, UTF-16 or UTF-32; anything else must be
+    UTF-8. What does not decode is refused naming the file and the byte offset: guessing
+    Latin-1 against Windows-1252 would silently change characters."""
+    about = f" (symbol {symbol})" if symbol else ""
+    with path.open("rb") as handle:
+        data = handle.read(MAX_FILE_BYTES + 1)
+    where = ""
+    if data.startswith(GZIP_MAGIC):
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as unzipped:
+                data = unzipped.read(MAX_FILE_BYTES + 1)
+        except (OSError, EOFError, zlib.error) as error:
+            raise SchemaError(
+                f"{path}: starts like a gzip file but does not decompress ({error}){about}", source=str(path), symbol=symbol,
+            ) from None
+        where = " of the decompressed text"
+    if len(data) > MAX_FILE_BYTES:
+        raise SchemaError(
+            f"{path}: more than {MAX_FILE_BYTES // (1024 * 1024)} MiB{where}; a per-symbol daily file is a few MB{about}",
+            source=str(path), symbol=symbol,
+        )
+    encoding = next((name for mark, name in BYTE_ORDER_MARKS if data.startswith(mark)), None)
+    if encoding is None:
+        nul = data.find(b"\x00")
+        if nul >= 0:
+            raise SchemaError(
+                f"{path}: NUL byte at offset {nul}{where} (line {_line_at(data, nul)}): a binary file, "
+                f"or UTF-16 text without a byte-order mark; save it as UTF-8 CSV{about}",
+                source=str(path), symbol=symbol,
+            )
+        encoding = "utf-8"
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        bad = data[error.start:error.start + 4].hex(" ")
+        raise SchemaError(
+            f"{path}: not {encoding.removesuffix('-sig').upper()} text: byte offset {error.start}{where} "
+            f"(line {_line_at(data, error.start)}, bytes {bad}) does not decode; save the file as UTF-8 "
+            f"(a Latin-1 or Windows-1252 export cannot be read without guessing){about}",
+            source=str(path), symbol=symbol,
+        ) from None
+
+
+def _line_at(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
 def _read(
     path: Path, symbol: str | None, *, allow_no_rows: bool, max_rows: int | None = None,
 ) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -311,10 +439,9 @@ def _read(
     if path.stat().st_size == 0:
         raise SchemaError(f"{path}: the file is empty{about}", source=str(path), symbol=symbol)
     rows: list[tuple[int, list[str]]] = []
-    # utf-8-sig: spreadsheet exports often start with a byte-order mark
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header: list[str] | None = None
+    reader = csv.reader(io.StringIO(_decode(path, symbol), newline=""))
+    header: list[str] | None = None
+    try:
         for fields in reader:
             if not any(f.strip() for f in fields):
                 continue
@@ -329,11 +456,30 @@ def _read(
             rows.append((reader.line_num, fields + [""] * (len(header) - len(fields))))
             if max_rows is not None and len(rows) >= max_rows:
                 break
+    except csv.Error as error:  # a field over csv's size limit, a stray quote at the end of the file
+        raise SchemaError(f"{path}: line {reader.line_num} is not CSV ({error}){about}", source=str(path), symbol=symbol) from None
     if header is None:
         raise SchemaError(f"{path}: the file is empty{about}", source=str(path), symbol=symbol)
     if not rows and not allow_no_rows:
         raise SchemaError(f"{path}: the file has a header but no rows{about}", source=str(path), symbol=symbol)
     return header, rows
+
+
+def file_rejection(dataset: str, symbol: str, path: Path, error: Exception) -> dict:
+    """The rejected row that stands for a whole refused file: day None (no bar of it is
+    kept), field from the error (`header` for missing columns, else `file`)."""
+    field = getattr(error, "field", None) or ("header" if getattr(error, "missing", ()) else "file")
+    return {
+        "dataset": dataset, "symbol": symbol, "day": None, "field": field,
+        "reason": f"{error}; the whole file is refused, the other symbols go on",
+        "raw": {"file": str(path), "error": type(error).__name__},
+    }
+
+
+def _rejected_frame(records: list[dict]) -> pd.DataFrame:
+    if not records:
+        return empty_rejected()
+    return pd.DataFrame.from_records(records, columns=list(REJECTED_COLUMNS)).astype(object)
 
 
 def _require_columns(
@@ -368,6 +514,32 @@ def _map_price_header(path: Path, symbol: str, header: list[str]) -> dict[int, s
             source=str(path), symbol=symbol, missing=missing,
         )
     return columns
+
+
+def _date_column(path: Path, symbol: str, header: list[str]) -> int:
+    for i, name in enumerate(header):
+        if PRICE_HEADER.get(name.lower().replace("_", " ").strip()) == "trade_date":
+            return i
+    raise SchemaError(
+        f"{path}: missing columns Date (symbol {symbol}); the header is {','.join(header)}",
+        source=str(path), symbol=symbol, missing=["Date"],
+    )
+
+
+def _require_a_date(
+    path: Path, symbol: str, header: list[str], index: int, rows: list[tuple[int, list[str]]], days: list[object],
+) -> None:
+    """A file none of whose dates reads (e.g. all `01/02/2024`) is refused as a whole,
+    naming the user's column and its first value: quarantining every row for the same
+    reason would hide the one fix needed."""
+    if any(isinstance(d, date) for d in days):
+        return
+    line, first = next(((line, row[index]) for line, row in rows if row[index].strip()), (rows[0][0], ""))
+    raise ProviderError(
+        f"csv: {path}: no value of column {header[index]!r} is a YYYY-MM-DD date (line {line} has {first!r}; "
+        f"the order of day and month in other formats would be a guess); convert the dates to ISO",
+        symbol=symbol, field=header[index],
+    )
 
 
 def _require_ascending(path: Path, symbol: str, lines: list[int], days: list[object]) -> None:

@@ -10,7 +10,7 @@ with the reason, so a doubtful symbol is held out while the others go on.
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 
@@ -21,6 +21,11 @@ from vfr_ml_pipelines.lib.warehouse import read_frame
 
 # share of a session's listed symbols that must have a stored bar
 MIN_COVERAGE = 0.95
+# Stale data that looks alive: this many consecutive stored bars with zero volume while the
+# close changes (two weeks) is a vendor carrying a quote forward, not trading. The bars are
+# kept (an illiquid stock's quote may be real); volume features over such a window are
+# missing (NaN) and price features follow the quote: README "Market data".
+MIN_ZERO_VOLUME_SESSIONS = 10
 COVERAGE_ADVICE = (
     "Symbols are listed without a bar. If a symbol stopped trading (acquired, merged, delisted), "
     "give it a delisted_on date in universe.csv, or, without universe.csv, end its price file at its last "
@@ -168,3 +173,26 @@ def held_out_symbols(rejected: pd.DataFrame) -> dict[str, str]:
         return {}
     doubts = rejected[rejected["reason"].astype(str).str.startswith(DOUBT_PREFIX)]
     return {s: str(min(days)) for s, days in doubts.groupby("symbol")["day"]}
+
+
+def zero_volume_runs(engine, start: date, end: date, min_sessions: int = MIN_ZERO_VOLUME_SESSIONS) -> pd.DataFrame:
+    """Runs of at least `min_sessions` consecutive stored bars of a symbol with zero volume
+    while the close moves (more than one distinct close), ending in [start, end]: symbol,
+    first_day, last_day, sessions, distinct_closes. A run that began before `start` is seen
+    from up to 45 calendar days earlier (about 30 sessions, more than `min_sessions`)."""
+    return read_frame(
+        engine,
+        """
+        WITH bars AS (
+            SELECT symbol, trade_date, close, volume,
+                   row_number() OVER (PARTITION BY symbol ORDER BY trade_date)
+                   - row_number() OVER (PARTITION BY symbol, volume = 0 ORDER BY trade_date) AS island
+            FROM vfr_ml.raw_prices WHERE trade_date BETWEEN :b AND :e)
+        SELECT symbol, min(trade_date) AS first_day, max(trade_date) AS last_day, count(*) AS sessions,
+               count(DISTINCT close) AS distinct_closes
+        FROM bars WHERE volume = 0 GROUP BY symbol, island
+        HAVING count(*) >= :n AND count(DISTINCT close) > 1 AND max(trade_date) >= :s
+        ORDER BY symbol, first_day
+        """,
+        {"b": start - timedelta(days=45), "s": start, "e": end, "n": min_sessions},
+    )

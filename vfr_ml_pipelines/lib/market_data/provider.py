@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
+
+from vfr_ml_pipelines.lib.market_data.validation import empty_rejected
 
 
 class ProviderError(RuntimeError):
@@ -18,6 +21,17 @@ class ProviderError(RuntimeError):
         self.symbol = symbol
         self.day = day
         self.field = field
+
+
+@dataclass(frozen=True)
+class ProviderLoad:
+    """What a provider delivered for many symbols when one symbol's source may be unusable
+    as a whole: `frame` holds the rows of the usable sources, `rejected` (the columns of
+    `validation.REJECTED_COLUMNS`) one row per symbol whose source was refused entirely
+    (an empty file, a wrong header, unsorted dates, undecodable bytes), with the reason."""
+
+    frame: pd.DataFrame
+    rejected: pd.DataFrame
 
 
 class MarketDataProvider(ABC):
@@ -50,3 +64,20 @@ class MarketDataProvider(ABC):
         jump screen keeps them whatever it would conclude (`corporate_actions`). None by
         default."""
         return set()
+
+    # --- loads that isolate one symbol's unusable source from the others ---------------------
+    # The assets call these. The defaults isolate nothing (one error ends the load): a
+    # provider whose sources are per symbol (csv files) overrides them so that one bad file
+    # holds out that symbol only, and the coverage check decides whether the rest is enough.
+
+    def load_universe(self, as_of: date) -> ProviderLoad:
+        return ProviderLoad(self.universe(as_of), empty_rejected())
+
+    def load_prices(self, symbols: Sequence[str], start: date, end: date) -> ProviderLoad:
+        return ProviderLoad(self.prices(symbols, start, end), empty_rejected())
+
+    def load_fundamentals(self, symbols: Sequence[str], start: date, end: date) -> ProviderLoad:
+        return ProviderLoad(self.fundamentals(symbols, start, end), empty_rejected())
+
+    def load_news(self, symbols: Sequence[str], start: date, end: date) -> ProviderLoad:
+        return ProviderLoad(self.news(symbols, start, end), empty_rejected())

@@ -42,6 +42,19 @@ REJECTED_COLUMNS = ("dataset", "symbol", "day", "field", "reason", "raw")
 PRICE_FLOAT_COLUMNS = ("open", "high", "low", "close", "adj_close", "dividend", "split_ratio")
 POSITIVE_PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
 
+# Physically plausible ranges, checked on the parsed float64 before any cast to an integer
+# type or a store (docs/providers.md, "Plausible ranges"): a value outside is a vendor or
+# parsing error, never a fact, and would overflow int64 or swamp every feature built on it.
+MAX_PRICE = 1e7  # dollars per share: the dearest US share (BRK.A) has traded below 1e6
+MAX_VOLUME = 1e12  # shares a day: the busiest US sessions of any stock are near 1e10
+MAX_DIVIDEND = 1e7  # per share, like a price
+SPLIT_RATIO_RANGE = (1e-4, 1e4)  # a 1-for-10,000 reverse split .. a 10,000-for-1 split
+MAX_INTRADAY_RANGE = 20.0  # high / low: a 1,900 % range within one session is a bad print
+MAX_AMOUNT = 1e15  # |any statement amount| in dollars, eps included (the largest annual revenues are ~7e11)
+MAX_SHARES = 1e12  # shares outstanding (the largest companies have ~2e10)
+# JSON readers lose integers beyond 2**53: larger raw numbers are kept as their text
+_JSON_EXACT_LIMIT = 2.0**53
+
 # open/close may sit on the high/low; allow for binary float noise, not for real excursions
 _RANGE_TOLERANCE = 1e-9
 # raw values are kept whole up to this length (a megabyte "symbol" is an attack, not data)
@@ -157,10 +170,11 @@ def _json_safe(value: object) -> object:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
-        return int(value)
+        return int(value) if abs(int(value)) < _JSON_EXACT_LIMIT else str(int(value))
     if isinstance(value, (float, np.floating)):
         number = float(value)
-        return number if math.isfinite(number) else repr(number)  # 'nan', 'inf', '-inf'
+        # 'nan', 'inf', '-inf', and absurd magnitudes as text ('1e+300'), exactly as parsed
+        return number if math.isfinite(number) and abs(number) < _JSON_EXACT_LIMIT else repr(number)
     if isinstance(value, (pd.Timestamp, datetime, date)):
         return value.isoformat()
     text = value if isinstance(value, str) else str(value)
@@ -356,6 +370,38 @@ def _check_key_conflicts(
             problems.add(int(rows[member]), column, f"{len(members)} different rows for {describe(key)}; every copy is rejected")
 
 
+def _raw_text(frame: pd.DataFrame, column: str, row: int) -> str:
+    """The value as the provider sent it: its text if it came as text, else the number's
+    shortest exact repr (`1e+20`, never an int64 cast of it)."""
+    return _show(frame[column].iat[row])
+
+
+def _flag_above(frame: pd.DataFrame, num: dict[str, pd.Series], column: str, limit: float, problems: _Problems) -> None:
+    problems.flag(
+        num[column] > limit, column,
+        lambda r: f"{column} {_raw_text(frame, column, r)} is above the plausible maximum {limit:g}",
+    )
+
+
+def _session_problem(day: date) -> str | None:
+    try:
+        if calendar.is_trading_day(day):
+            return None
+    except Exception:  # outside the calendar's years: the range and future checks say why
+        return None
+    if day.weekday() >= 5:
+        return f"trade_date {day} is a {day.strftime('%A')}, not an NYSE session"
+    return f"trade_date {day} is an NYSE holiday (the exchange was closed), not a session"
+
+
+def _check_sessions(days: list[date | None], problems: _Problems) -> None:
+    """A bar on a weekend or an exchange holiday is a vendor error (a timestamp shifted by a
+    time zone, a filled-in calendar): no trade happened that day."""
+    for row, why in enumerate(_per_distinct(days, lambda d: None if d is None else _session_problem(d))):
+        if why is not None:
+            problems.add(row, "trade_date", why)
+
+
 # --- the datasets --------------------------------------------------------------------------
 
 
@@ -370,11 +416,20 @@ def validate_prices(
     days = _dates(frame, "trade_date", problems)
     _check_dates_in_range(days, "trade_date", problems, start=start, end=end, today=today)
 
+    _check_sessions(days, problems)
+
     num = {c: _numbers(frame, c, problems, required=True) for c in (*PRICE_FLOAT_COLUMNS, "volume")}
     for column in POSITIVE_PRICE_COLUMNS:
         problems.flag(num[column] <= 0, column, lambda r, c=column: f"{c} {_show(num[c].iat[r])} is not positive")
+        _flag_above(frame, num, column, MAX_PRICE, problems)
     high, low = num["high"], num["low"]
     problems.flag(high < low, "high", lambda r: f"high {_show(high.iat[r])} < low {_show(low.iat[r])}")
+    plausible = (high <= MAX_PRICE) & (low > 0)
+    problems.flag(
+        plausible & (high > MAX_INTRADAY_RANGE * low), "high",
+        lambda r: f"high {_show(high.iat[r])} is more than {MAX_INTRADAY_RANGE:g} x low {_show(low.iat[r])} "
+                  "(an implausible range within one session: a bad print)",
+    )
     ordered = high >= low
     for column in ("open", "close"):
         value = num[column]
@@ -386,10 +441,20 @@ def validate_prices(
         )
     volume = num["volume"]
     problems.flag(volume < 0, "volume", lambda r: f"volume {_show(volume.iat[r])} is negative")
-    problems.flag((volume >= 0) & (volume % 1 != 0), "volume", lambda r: f"volume {_show(volume.iat[r])} is not a whole number")
+    _flag_above(frame, num, "volume", MAX_VOLUME, problems)
+    problems.flag(
+        (volume >= 0) & (volume <= MAX_VOLUME) & (volume % 1 != 0), "volume",
+        lambda r: f"volume {_show(volume.iat[r])} is not a whole number",
+    )
     split, dividend = num["split_ratio"], num["dividend"]
     problems.flag(split <= 0, "split_ratio", lambda r: f"split_ratio {_show(split.iat[r])} is not positive (1.0 means no split)")
+    lowest, highest = SPLIT_RATIO_RANGE
+    problems.flag(
+        (split > 0) & ((split < lowest) | (split > highest)), "split_ratio",
+        lambda r: f"split_ratio {_raw_text(frame, 'split_ratio', r)} is outside the plausible range {lowest:g}..{highest:g}",
+    )
     problems.flag(dividend < 0, "dividend", lambda r: f"dividend {_show(dividend.iat[r])} is negative")
+    _flag_above(frame, num, "dividend", MAX_DIVIDEND, problems)
 
     # a copy that is already rejected (a zero bar beside the real one, as vendors sometimes
     # repeat a day) does not contradict the valid copy: only valid rows can conflict
@@ -433,6 +498,12 @@ def validate_fundamentals(
     num = {c: _numbers(frame, c, problems, required=False) for c in FUNDAMENTAL_VALUE_COLUMNS}
     shares = num["shares_outstanding"]
     problems.flag(shares <= 0, "shares_outstanding", lambda r: f"shares_outstanding {_show(shares.iat[r])} is not positive")
+    for column in FUNDAMENTAL_VALUE_COLUMNS:
+        limit = MAX_SHARES if column == "shares_outstanding" else MAX_AMOUNT
+        problems.flag(
+            num[column].abs() > limit, column,
+            lambda r, c=column, limit=limit: f"{c} {_raw_text(frame, c, r)} is beyond the plausible magnitude {limit:g}",
+        )
 
     # an amendment re-files the same period on a later day: a second, legitimate row
     _check_key_conflicts(

@@ -1,15 +1,27 @@
 """The MLflow model registry: logging, registering, aliases, loading.
 
 Wraps `MlflowClient` plus the fluent logging API; the Dagster resource holds one of these.
+
+Registration is several store writes (the run and its artifacts, the version, one write per
+tag, the alias), and the store can fail between any two. So that a failure never leaves a
+half-registered model in use:
+- a version is marked complete (`registration=complete: {name} v{version}`) by its last write, after its tags
+  and after its model artifacts were found in the artifact store;
+- re-running an unchanged training reuses only a complete version (`find_by_fingerprint`);
+- an alias is only ever pointed at a version whose model artifacts are present (`set_alias`);
+- a store failure during any write raises `RegistryUnavailable` naming the store and the
+  step, so a rerun once the store is back completes (an incomplete version stays unused).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +33,42 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from sqlalchemy.exc import SQLAlchemyError
 
 from vfr_ml_pipelines.lib.models.pyfunc import MODEL_FILE_KEY, VfrPyfuncModel, unwrap
 from vfr_ml_pipelines.lib.models.serving_model import ServingModel
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+# written last: a version without it was cut off mid-registration and is never reused. Its
+# value names the version itself because MLflow's copy_model_version copies the source's
+# tags at once: a copy cut off before its own mark carries the source's, which must not count.
+REGISTRATION_TAG = "registration"
+
+
+def registration_mark(name: str, version: str) -> str:
+    return f"complete: {name} v{version}"
+# failures of the store itself (as opposed to a lookup that finds nothing)
+STORE_ERRORS = (MlflowException, SQLAlchemyError, OSError)
+
+
+class RegistryUnavailable(RuntimeError):
+    """The MLflow store failed during a registry write; the message names the store (any
+    password masked) and the step. No alias was moved to the version being written."""
+
+
+class IncompleteModelVersion(RuntimeError):
+    """A version whose model artifacts are missing: no alias may point at it."""
+
+
+def _masked(uri: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", uri)
+
+
+def _first_line(error: BaseException) -> str:
+    """The cause without the SQL statement and parameters MLflow appends."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
 
 
 @dataclass(frozen=True)
@@ -88,6 +130,33 @@ class ModelRegistry:
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self._use_this_store()
 
+    @contextmanager
+    def _writing(self, step: str) -> Iterator[None]:
+        try:
+            yield
+        except (RegistryUnavailable, IncompleteModelVersion):
+            raise
+        except STORE_ERRORS as error:
+            raise RegistryUnavailable(
+                f"MLflow store {_masked(self.tracking_uri)} failed while {step}: {_first_line(error)}. No alias was moved "
+                "to an incomplete version; rerun once the store is back (an unchanged training reuses only complete versions)"
+            ) from error
+
+    def _require_model_artifacts(self, name: str, version: str, purpose: str) -> None:
+        """The version's model files (its MLmodel) are in the artifact store."""
+        uri = self.client.get_model_version_download_uri(name, str(version))
+        try:
+            listed = [a.path for a in mlflow.artifacts.list_artifacts(artifact_uri=uri)]
+        except STORE_ERRORS as error:
+            listed, why = [], f" ({_first_line(error)})"
+        else:
+            why = ""
+        if not any(path.rsplit("/", 1)[-1] == "MLmodel" for path in listed):
+            raise IncompleteModelVersion(
+                f"{name} v{version} has no model artifacts at {_masked(uri)}{why}: refusing to {purpose}; "
+                "retrain (or roll back to a version whose artifacts are present)"
+            )
+
     def _use_this_store(self) -> None:
         """MLflow's fluent API (runs, log_model, load_model of a `models:/` URI) reads
         process-wide URIs: point them at this registry's store before each use, so that
@@ -113,18 +182,28 @@ class ModelRegistry:
 
     def find_by_fingerprint(self, name: str, fingerprint: str) -> RegisteredVersion | None:
         """The registered version trained from exactly the same inputs, if any: re-running
-        training on unchanged data and code reuses it instead of registering a duplicate."""
+        training on unchanged data and code reuses it instead of registering a duplicate.
+        Only a complete version whose model artifacts are present is reused."""
         try:
             versions = self.client.search_model_versions(f"name = '{name}'")
         except MlflowException:
             return None
         for mv in sorted(versions, key=lambda v: int(v.version)):
-            if mv.tags.get("fingerprint") == fingerprint:
+            complete = mv.tags.get(REGISTRATION_TAG) == registration_mark(mv.name, str(mv.version))
+            if mv.tags.get("fingerprint") == fingerprint and complete:
+                try:  # complete once, but its files may have been lost since: then retrain
+                    self._require_model_artifacts(name, str(mv.version), "reuse it")
+                except IncompleteModelVersion:
+                    continue
                 return RegisteredVersion(mv.name, str(mv.version), mv.run_id, dict(mv.tags))
         return None
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
-        self.client.set_registered_model_alias(name, alias, version)
+        """Point `alias` at `version`, only if its model artifacts are present (an alias
+        on a version without them would serve a model that cannot load)."""
+        with self._writing(f"pointing {alias!r} of {name} at v{version}"):
+            self._require_model_artifacts(name, version, f"point {alias!r} at it")
+            self.client.set_registered_model_alias(name, alias, version)
 
     def by_alias(self, name: str, alias: str) -> RegisteredVersion | None:
         try:
@@ -159,6 +238,18 @@ class ModelRegistry:
         the `artifacts` (path -> bytes: plots, tables), and the model as a pyfunc with a
         signature, an input example and explicit pip requirements; registered as a new
         version of `registered_name`, whose tags repeat `tags`."""
+        with self._writing(f"registering a version of {registered_name}"):
+            return self._log_serving_model(
+                model, experiment=experiment, registered_name=registered_name, run_name=run_name, tags=tags,
+                params=params, metrics=metrics, artifacts=artifacts, input_example=input_example,
+                parent_run_id=parent_run_id,
+            )
+
+    def _log_serving_model(
+        self, model: ServingModel, *, experiment: str, registered_name: str, run_name: str, tags: Mapping[str, str],
+        params: Mapping[str, object], metrics: Mapping[str, float], artifacts: Mapping[str, bytes],
+        input_example: pd.DataFrame, parent_run_id: str | None,
+    ) -> RegisteredVersion:
         experiment_id = self.ensure_experiment(experiment)
         example = input_example[model.feature_names].astype("float64").reset_index(drop=True)
         signature = infer_signature(example, model.predict_frame(example).reset_index(drop=True))
@@ -190,9 +281,18 @@ class ModelRegistry:
                 )
         version = str(info.registered_model_version)
         version_tags = {"feature_names": json.dumps(model.feature_names), **tags}
-        for key, value in version_tags.items():
-            self.client.set_model_version_tag(registered_name, version, key, str(value))
-        return RegisteredVersion(registered_name, version, run.info.run_id, version_tags)
+        return self._complete(registered_name, version, run.info.run_id, version_tags)
+
+    def _complete(self, name: str, version: str, run_id: str, tags: Mapping[str, str]) -> RegisteredVersion:
+        """Tags, then the artifact check, then the completion mark: the mark is written only
+        when everything before it was."""
+        tags = {k: v for k, v in tags.items() if k != REGISTRATION_TAG}
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, version, key, str(value))
+        self._require_model_artifacts(name, version, "mark it complete")
+        mark = registration_mark(name, version)
+        self.client.set_model_version_tag(name, version, REGISTRATION_TAG, mark)
+        return RegisteredVersion(name, version, run_id, {**tags, REGISTRATION_TAG: mark})
 
     def start_parent_run(self, experiment: str, run_name: str, tags: Mapping[str, str]) -> str:
         """A run that groups one training of a horizon (its candidates nest under it)."""
@@ -201,22 +301,22 @@ class ModelRegistry:
         return run.info.run_id
 
     def finish_run(self, run_id: str, metrics: Mapping[str, float], status: str = "FINISHED") -> None:
-        for key, value in _finite_metrics(metrics, "").items():
-            self.client.log_metric(run_id, key, value)
-        self.client.set_terminated(run_id, status=status)
+        with self._writing(f"finishing run {run_id}"):
+            for key, value in _finite_metrics(metrics, "").items():
+                self.client.log_metric(run_id, key, value)
+            self.client.set_terminated(run_id, status=status)
 
     def copy_version(self, source: RegisteredVersion, target_name: str, extra_tags: Mapping[str, str]) -> RegisteredVersion:
         """A new version of `target_name` holding the same model as `source` (same run and
-        artifacts), with the source's tags plus `extra_tags`."""
-        try:
-            self.client.get_registered_model(target_name)
-        except MlflowException:
-            self.client.create_registered_model(target_name)
-        mv = self.client.copy_model_version(src_model_uri=source.uri, dst_name=target_name)
-        tags = {**source.tags, **extra_tags, "source_model": source.model_id}
-        for key, value in tags.items():
-            self.client.set_model_version_tag(target_name, str(mv.version), key, str(value))
-        return RegisteredVersion(target_name, str(mv.version), mv.run_id, tags)
+        artifacts), with the source's tags plus `extra_tags`, marked complete last."""
+        with self._writing(f"copying {source.model_id} to {target_name}"):
+            try:
+                self.client.get_registered_model(target_name)
+            except MlflowException:
+                self.client.create_registered_model(target_name)
+            mv = self.client.copy_model_version(src_model_uri=source.uri, dst_name=target_name)
+            tags = {**source.tags, **extra_tags, "source_model": source.model_id}
+            return self._complete(target_name, str(mv.version), mv.run_id, tags)
 
     def version(self, name: str, version: str) -> RegisteredVersion:
         mv = self.client.get_model_version(name, str(version))
@@ -231,8 +331,9 @@ class ModelRegistry:
         return [RegisteredVersion(mv.name, str(mv.version), mv.run_id, dict(mv.tags)) for mv in sorted(found, key=lambda v: int(v.version))]
 
     def set_version_tags(self, name: str, version: str, tags: Mapping[str, str]) -> None:
-        for key, value in tags.items():
-            self.client.set_model_version_tag(name, str(version), key, str(value))
+        with self._writing(f"tagging {name} v{version}"):
+            for key, value in tags.items():
+                self.client.set_model_version_tag(name, str(version), key, str(value))
 
     def load_serving_model(self, name: str, version: str) -> LoadedModel:
         """Load a version through MLflow's pyfunc loader, timed (the promotion gate's
