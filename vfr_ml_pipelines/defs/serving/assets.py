@@ -257,6 +257,7 @@ def vfr_feature_export(
         except live_model.LiveExportError as exc:
             context.log.warning(f"{live.model_id} cannot run on VFR's live path, its inputs are not exported: {exc}")
     live_written = 0
+    live_ids: dict = {}
     with warehouse.engine.begin() as conn:
         ids = feature_export.upsert_feature_definitions(
             conn, catalog.specs_in(vectors.columns), catalog.FEATURE_SET_OF, provider=market_data.provider_name
@@ -267,6 +268,9 @@ def vfr_feature_export(
             live_ids = live_path.upsert_live_feature_definitions(conn, live_names, market_data.provider_name, catalog.MATRIX_VERSION)
             live_rows = live_path.live_input_rows(vectors, live_ids, day, market_data.provider_name)
             live_written = feature_export.write_feature_store(conn, live_rows, day, list(vectors["symbol"]), live_ids)
+        # what this export no longer produces (a block that lost its source, a former live
+        # model's inputs) stops counting in VFR's completeness
+        retired = feature_export.retire_feature_definitions(conn, [*ids.values(), *live_ids.values()])
 
     now = datetime.now(UTC)
     now_ms = int(now.timestamp() * 1000)
@@ -286,11 +290,15 @@ def vfr_feature_export(
     )
     invalid = int((rows["validation_status"] == "invalid").sum()) if not rows.empty else 0
     context.log.info(f"exported {written} feature values of {day} ({invalid} invalid, {skipped} missing) and {report.written} vectors")
+    if retired:
+        context.log.info(f"{len(retired)} feature definitions no longer produced are now inactive: {', '.join(retired[:10])}"
+                         + (" ..." if len(retired) > 10 else ""))
     return dg.MaterializeResult(
         metadata={
             "as_of": str(day),
             "symbols": len(vectors),
             "feature_definitions": len(ids),
+            "feature_definitions_retired": len(retired),
             "feature_store_rows": written,
             "live_model_inputs": len(live_names),
             "live_input_rows": live_written,
