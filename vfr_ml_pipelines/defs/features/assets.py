@@ -11,7 +11,7 @@ from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, techn
 from vfr_ml_pipelines.lib.features.labels import compute_all_labels
 from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore, WriteReport
 from vfr_ml_pipelines.lib.features.online_store import register_feature_set, write_latest
-from vfr_ml_pipelines.lib.features.sources import datasets_with_rows
+from vfr_ml_pipelines.lib.features.sources import BlockSources, block_sources, datasets_with_rows
 from vfr_ml_pipelines.lib.features.price_snapshot import read_price_snapshot_with_info, write_price_snapshot
 from vfr_ml_pipelines.lib.features.transforms import FeatureMatrixReport, feature_matrix_by_year, widest_day_of
 from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices
@@ -55,9 +55,12 @@ def _register(warehouse: WarehouseResource, feature_store: FeatureStoreResource,
 
 def _store_block(
     warehouse: WarehouseResource, feature_store: FeatureStoreResource, *, version: str, names: tuple[str, ...],
-    frame: pd.DataFrame, prices: pd.DataFrame, description: str, **lineage: object,
+    frame: pd.DataFrame, prices: pd.DataFrame, description: str, without_source: tuple[str, ...] = (),
+    **lineage: object,
 ) -> dg.MaterializeResult:
-    """Write one feature block to the offline store, register it, and describe it."""
+    """Write the `names` columns of one feature block to the offline store, register it,
+    and describe it (`without_source`: the block's features left out for lack of data)."""
+    frame = frame[["symbol", "trade_date", *names]]
     report = feature_store.offline.write(version, frame, lineage=_lineage(prices, **lineage))
     _register(warehouse, feature_store, version, description)
     latest = frame[frame["trade_date"] == frame["trade_date"].max()]
@@ -65,10 +68,30 @@ def _store_block(
         metadata={
             "feature_set": version,
             "features": len(names),
+            "features_without_source": len(without_source),
+            **({"left_out_no_source": ", ".join(without_source)} if without_source else {}),
             "rows": len(frame),
             "latest_day": str(frame["trade_date"].max()),
             "latest_day_missing_share": float(latest[list(names)].isna().mean().mean()),
             "files_written": len(report.files),
+        }
+    )
+
+
+def _no_source(context: dg.AssetExecutionContext, sources: BlockSources, needs: str) -> dg.MaterializeResult:
+    """A block none of whose features has its data (prices-only exports have no fundamentals
+    and no news): nothing is computed or stored, the feature matrix leaves the block out,
+    and the materialization says so instead of storing columns of NaN and zeros."""
+    version = catalog.BLOCKS[sources.block][0]
+    message = (f"{sources.block} features skipped: no source ({needs} has no rows; stored datasets: "
+               f"{', '.join(sorted(sources.datasets)) or 'none'}); the block stays out of the matrix, the models and VFR's export")
+    context.log.info(message)
+    return dg.MaterializeResult(
+        metadata={
+            "feature_set": version,
+            "features": 0,
+            "features_without_source": len(sources.without_source),
+            "no_source": message,
         }
     )
 
@@ -104,30 +127,43 @@ def technical_features(warehouse: WarehouseResource, feature_store: FeatureStore
 
 
 @dg.asset(group_name="features", kinds={"python", "parquet"}, deps=[adjusted_prices, "raw_fundamentals"])
-def fundamental_features(warehouse: WarehouseResource, feature_store: FeatureStoreResource) -> dg.MaterializeResult:
+def fundamental_features(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, feature_store: FeatureStoreResource
+) -> dg.MaterializeResult:
     """32 valuation, profitability, health, growth and payout ratios, strictly point in
     time (a report counts from its filing session on), priced with the run's
-    `adjusted_prices` snapshot, as feature set `fundamental-v1`."""
+    `adjusted_prices` snapshot, as feature set `fundamental-v1`. Only the features whose
+    data is stored are kept: without fundamentals, the price-only dividend yield alone
+    (the metadata lists what was left out)."""
+    sources = block_sources(warehouse.engine, "fundamental")
+    if not sources.names:
+        return _no_source(context, sources, "vfr_ml.raw_fundamentals")
     prices, snapshot = read_adjusted_prices(feature_store)
     reports = read_frame(warehouse.engine, "SELECT * FROM vfr_ml.raw_fundamentals ORDER BY symbol, filing_date")
     return _store_block(
-        warehouse, feature_store, version=fundamental.FEATURE_SET_VERSION, names=fundamental.FEATURE_NAMES,
-        frame=fundamental.compute_fundamental_features(prices, reports), prices=prices,
-        description="point-in-time fundamental ratios", reports=len(reports), **snapshot,
+        warehouse, feature_store, version=fundamental.FEATURE_SET_VERSION, names=sources.names,
+        without_source=sources.without_source, frame=fundamental.compute_fundamental_features(prices, reports),
+        prices=prices, description="point-in-time fundamental ratios", reports=len(reports), **snapshot,
     )
 
 
 @dg.asset(group_name="features", kinds={"python", "parquet"}, deps=[adjusted_prices, "raw_news"])
-def sentiment_features(warehouse: WarehouseResource, feature_store: FeatureStoreResource) -> dg.MaterializeResult:
+def sentiment_features(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, feature_store: FeatureStoreResource
+) -> dg.MaterializeResult:
     """18 news features from headlines scored with the Loughran-McDonald finance lexicon
     (tone, shares, counts, momentum, divergence from the price move on the run's
-    `adjusted_prices` snapshot), as `sentiment-v1`."""
+    `adjusted_prices` snapshot), as `sentiment-v1`. Without stored news the block has no
+    source: nothing is computed or stored, and the metadata says so."""
+    sources = block_sources(warehouse.engine, "sentiment")
+    if not sources.names:
+        return _no_source(context, sources, "vfr_ml.raw_news")
     prices, snapshot = read_adjusted_prices(feature_store)
     news = read_frame(warehouse.engine, "SELECT symbol, published_at, headline, source, url FROM vfr_ml.raw_news")
     return _store_block(
-        warehouse, feature_store, version=sentiment.FEATURE_SET_VERSION, names=sentiment.FEATURE_NAMES,
-        frame=sentiment.compute_sentiment_features(news, prices), prices=prices,
-        description="Loughran-McDonald news sentiment", headlines=len(news), **snapshot,
+        warehouse, feature_store, version=sentiment.FEATURE_SET_VERSION, names=sources.names,
+        without_source=sources.without_source, frame=sentiment.compute_sentiment_features(news, prices),
+        prices=prices, description="Loughran-McDonald news sentiment", headlines=len(news), **snapshot,
     )
 
 

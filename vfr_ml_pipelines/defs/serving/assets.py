@@ -269,6 +269,7 @@ def vfr_feature_export(
                     "VFR's live path runs the unclipped ridge for them"
                 )
     live_written = 0
+    live_ids: dict = {}
     with warehouse.engine.begin() as conn:
         ids = feature_export.upsert_feature_definitions(
             conn, catalog.specs_in(vectors.columns), catalog.FEATURE_SET_OF, provider=market_data.provider_name
@@ -278,6 +279,9 @@ def vfr_feature_export(
         if live_names:
             live_ids = live_path.upsert_live_feature_definitions(conn, live_names, market_data.provider_name, catalog.MATRIX_VERSION)
             live_written = live_path.write_live_inputs(conn, vectors, live_ids, day, market_data.provider_name)
+        # what this export no longer produces (a block that lost its source, a former live
+        # model's inputs) stops counting in VFR's completeness
+        retired = feature_export.retire_feature_definitions(conn, [*ids.values(), *live_ids.values()])
 
     now = datetime.now(UTC)
     now_ms = int(now.timestamp() * 1000)
@@ -297,11 +301,15 @@ def vfr_feature_export(
     )
     invalid = int((rows["validation_status"] == "invalid").sum()) if not rows.empty else 0
     context.log.info(f"exported {written} feature values of {day} ({invalid} invalid, {skipped} missing) and {report.written} vectors")
+    if retired:
+        context.log.info(f"{len(retired)} feature definitions no longer produced are now inactive: {', '.join(retired[:10])}"
+                         + (" ..." if len(retired) > 10 else ""))
     return dg.MaterializeResult(
         metadata={
             "as_of": str(day),
             "symbols": len(vectors),
             "feature_definitions": len(ids),
+            "feature_definitions_retired": len(retired),
             "feature_store_rows": written,
             "live_model_inputs": len(live_names),
             "live_input_rows": live_written,

@@ -48,6 +48,15 @@ def datasets_of(spec: FeatureSpec) -> set[str]:
     return set(spec.source.split("+"))
 
 
+def names_with_source(block: str, datasets_with_rows: Iterable[str]) -> tuple[str, ...]:
+    """The features of `block` whose raw datasets are all among `datasets_with_rows`, in
+    catalog order: what that block's asset computes and stores (none: the asset skips)."""
+    if block not in BLOCKS:
+        raise ValueError(f"unknown feature block {block!r}; expected one of {list(BLOCKS)}")
+    available = set(datasets_with_rows)
+    return tuple(spec.name for spec in BLOCKS[block][1] if datasets_of(spec) <= available)
+
+
 @dataclass(frozen=True)
 class MatrixColumns:
     """Which feature-block columns enter the matrix, raw and transformed."""
@@ -69,7 +78,7 @@ def matrix_columns(datasets_with_rows: Iterable[str] = ("prices", "fundamentals"
     available = set(datasets_with_rows)
     if "prices" not in available:
         raise ValueError(f"the feature matrix needs prices; the datasets with data are {sorted(available)}")
-    names = {spec.name for spec in RAW_SPECS if datasets_of(spec) <= available}
+    names = {name for block in BLOCKS for name in names_with_source(block, available)}
     blocks = tuple(block for block, (_, specs) in BLOCKS.items() if any(spec.name in names for spec in specs))
     return MatrixColumns(
         blocks=blocks,

@@ -8,7 +8,9 @@
 3. Tuning (Optuna) sees only data before the FIRST test fold: its own walk-forward folds are
    cut from that pre-test period, so no hyperparameter ever looks at a test day.
 4. In every fold each algorithm is fitted on train (early-stopped on validation); the two
-   ensembles are fitted on the members' validation predictions; each candidate's return
+   ensembles are fitted on the members' validation predictions, and their own validation
+   predictions are cross-fitted (each half of the window scored by ensembles fitted on the
+   other half, purged), never in sample; each candidate's return
    calibration (expected return and probability from one model, `calibration.py`) is fitted
    on validation, with the drift of every labelled row before the test period.
 5. Validation metrics pool the folds' validation windows (selection and promotion use
@@ -217,12 +219,7 @@ def _fit_fold(
             algo, X_train, y_train, X_val, y_val, feature_names=list(names), params=params.get(algo), seed=config.seed
         )
     members = dict(estimators)  # the ridge model is a member too: it is often the best one
-    if len(members) >= 2:
-        val_frame = val[["trade_date", "symbol", LABEL]].reset_index(drop=True)
-        estimators["ensemble-rankic"] = fit_rank_ic_ensemble(
-            members, X_val, val_frame, recent_days=config.ensemble_recent_days, label=LABEL
-        )
-        estimators["ensemble-stacking"] = fit_stacking_ensemble(members, X_val, y_val)
+    estimators.update(_fit_ensembles(members, X_val, val, y_val, config))
     horizon = config.horizon
     drift = daily_mean_return(pd.concat([train[["trade_date", LABEL]], val[["trade_date", LABEL]]]), LABEL)
     out = {}
@@ -233,6 +230,63 @@ def _fit_fold(
         )
         out[name] = ServingModel(horizon, name, estimator, calibration)
     return out
+
+
+def _fit_ensembles(
+    members: dict[str, Any], X: np.ndarray, rows: pd.DataFrame, y: np.ndarray, config: HorizonTrainingConfig,
+) -> dict[str, Any]:
+    """The two ensembles of `members`, fitted on `rows` (validation rows; none with fewer
+    than two members)."""
+    if len(members) < 2:
+        return {}
+    frame = rows[["trade_date", "symbol", LABEL]].reset_index(drop=True)
+    return {
+        "ensemble-rankic": fit_rank_ic_ensemble(members, X, frame, recent_days=config.ensemble_recent_days, label=LABEL),
+        "ensemble-stacking": fit_stacking_ensemble(members, X, y),
+    }
+
+
+def _validation_halves(val: pd.DataFrame, fold: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(rows to fit on, rows to score) for scoring each half of a validation window with
+    ensemble weights fitted on the other half, purged: fitting on the first half keeps only
+    labels known before the second half starts, fitting on the second keeps only sessions
+    after every first-half label is known (so no fitted label overlaps a scored session)."""
+    days = np.sort(val["trade_date"].unique())
+    if len(days) < 4:
+        raise ValueError(f"fold {fold}: {len(days)} validation sessions cannot be cross-fitted for the ensembles (need 4)")
+    first = (val["trade_date"] < days[len(days) // 2]).to_numpy()
+    fit_first = first & (val["known_date"] < days[len(days) // 2]).to_numpy()
+    fit_second = ~first & (val["trade_date"] > val.loc[first, "known_date"].max()).to_numpy()
+    for fit, half in ((fit_first, "first"), (fit_second, "second")):
+        if val.loc[fit, "trade_date"].nunique() < 2:
+            raise ValueError(
+                f"fold {fold}: the {half} half of the {len(days)}-session validation window keeps fewer than 2 sessions "
+                "once purged of overlapping labels; the ensembles' validation cannot be scored out of sample "
+                "(use a longer val_days for this horizon)"
+            )
+    return [(fit_first, ~first), (fit_second, first)]
+
+
+def _cross_fitted_ensemble_validation(
+    models: dict[str, ServingModel], val: pd.DataFrame, names: Sequence[str], config: HorizonTrainingConfig, fold: int,
+) -> dict[str, pd.DataFrame]:
+    """The ensembles' validation predictions, out of sample: each half of the window scored
+    by ensembles fitted on the other half (`_validation_halves`), with the members and the
+    calibration of the fold. The ensembles are fitted on the validation window, so scoring
+    them on it is in sample: on a market with no signal at all, an ensemble's in-sample
+    validation Rank IC reached t = 2.3 (members <= 0.6), enough to pass the promotion gate
+    and to win the selection every time. Selection and the gate read these instead."""
+    members = {algo: models[algo].estimator for algo in config.algorithms}
+    X, y = _matrix(val, names), val[TARGET].to_numpy()
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for fit, scored in _validation_halves(val, fold):
+        for name, estimator in _fit_ensembles(members, X[fit], val[fit], y[fit], config).items():
+            half = ServingModel(config.horizon, name, estimator, models[name].calibration)
+            parts.setdefault(name, []).append(_segment_predictions(half, val[scored], fold, "val"))
+    return {
+        name: pd.concat(p, ignore_index=True).sort_values(["trade_date", "symbol"], kind="stable").reset_index(drop=True)
+        for name, p in parts.items()
+    }
 
 
 def _segment_predictions(model: ServingModel, rows: pd.DataFrame, fold: int, segment: str) -> pd.DataFrame:
@@ -263,11 +317,18 @@ def walk_forward_predictions(
     parts: dict[str, list[pd.DataFrame]] = {}
     for fold in folds:
         train, val, test = fold_frames(frame, fold, wf)
-        for name, model in _fit_fold(train, val, names, sub, params).items():
-            if only is not None and name not in only:
-                continue
-            parts.setdefault(name, []).append(_segment_predictions(model, val, fold.index, "val"))
-            parts[name].append(_segment_predictions(model, test, fold.index, "test"))
+        models = _fit_fold(train, val, names, sub, params)
+        wanted = [name for name in models if only is None or name in only]
+        ensembles_val = (
+            _cross_fitted_ensemble_validation(models, val, names, sub, fold.index)
+            if any(name in ENSEMBLES for name in wanted) else {}
+        )
+        for name in wanted:
+            val_predictions = ensembles_val.get(name)
+            if val_predictions is None:
+                val_predictions = _segment_predictions(models[name], val, fold.index, "val")
+            parts.setdefault(name, []).append(val_predictions)
+            parts[name].append(_segment_predictions(models[name], test, fold.index, "test"))
     return {name: pd.concat(p, ignore_index=True) for name, p in parts.items()}
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
 import pandas as pd
@@ -27,6 +27,12 @@ def feature_version(feature_set: str) -> int:
     """`technical-v2` -> 2 (VFR's feature_version is an integer)."""
     match = re.search(r"v(\d+)$", feature_set)
     return int(match.group(1)) if match else 1
+
+
+def our_feature_id(feature_name: str) -> uuid.UUID:
+    """The id this project gives the definition of `feature_name` (a name-based UUID in our
+    namespace): a definition whose id is not this one is VFR's own, never touched."""
+    return uuid.uuid5(_FEATURE_NAMESPACE, feature_name)
 
 
 def upsert_feature_definitions(
@@ -51,7 +57,7 @@ def upsert_feature_definitions(
                 """
             ),
             {
-                "id": uuid.uuid5(_FEATURE_NAMESPACE, spec.name),
+                "id": our_feature_id(spec.name),
                 "name": spec.name,
                 "type": spec.feature_type,
                 "description": spec.description,
@@ -62,6 +68,29 @@ def upsert_feature_definitions(
         ).one()
         ids[spec.name] = row.feature_id
     return ids
+
+
+def retire_feature_definitions(conn: Connection, produced: Iterable[uuid.UUID]) -> list[str]:
+    """Mark inactive every active definition of ours that this export did not produce
+    (`produced`: the ids just upserted), e.g. the fundamental and news features of a
+    price-only run after a run that had them, or the inputs of a live model no longer
+    deployed; returns their names, sorted. VFR divides its completeness by all active
+    definitions, so a stale active one lowers every symbol's completeness. Their
+    `ml_feature_store` rows become `stale`: VFR's FeatureStore counts the latest `valid` row
+    of every feature joined to its definition, active or not, so old valid rows would
+    still count. VFR's own definitions (ids not ours) are left alone. A feature produced
+    again later is reactivated by `upsert_feature_definitions`."""
+    keep = set(produced)
+    active = conn.execute(text("SELECT feature_id, feature_name FROM ml_feature_definitions WHERE is_active")).all()
+    retired = [r for r in active if r.feature_id == our_feature_id(r.feature_name) and r.feature_id not in keep]
+    if retired:
+        ids = [r.feature_id for r in retired]
+        conn.execute(text("UPDATE ml_feature_definitions SET is_active = false WHERE feature_id = ANY(:ids)"), {"ids": ids})
+        conn.execute(
+            text("UPDATE ml_feature_store SET validation_status = 'stale' WHERE feature_id = ANY(:ids) AND validation_status = 'valid'"),
+            {"ids": ids},
+        )
+    return sorted(r.feature_name for r in retired)
 
 
 def feature_store_rows(
