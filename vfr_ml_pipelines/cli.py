@@ -25,6 +25,27 @@ from vfr_ml_pipelines.lib import embedded, settings
 from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, validate_prediction
 
 
+# The local instance of the zero-configuration default: SQLite storage with the event log
+# that writes a range run's thousands of partition events in one transaction per batch
+# (defs/event_log.py), no telemetry (it may run offline). A file carrying the first line is
+# ours and rewritten when this changes; any other file is the user's and left alone.
+LOCAL_INSTANCE_MARKER = "# written by vfr-ml: the zero-configuration local instance"
+_OLD_LOCAL_INSTANCE = "telemetry:\n  enabled: false\n"  # what earlier versions wrote
+
+
+def local_instance_yaml(home: str) -> str:
+    runs = os.path.join(home, "history", "runs")
+    return (
+        f"{LOCAL_INSTANCE_MARKER}\n"
+        "telemetry:\n  enabled: false\n"
+        "event_log_storage:\n"
+        "  module: vfr_ml_pipelines.defs.event_log\n"
+        "  class: BatchedSqliteEventLogStorage\n"
+        "  config:\n"
+        f"    base_dir: {json.dumps(runs)}\n"
+    )
+
+
 def _ensure_dagster_home() -> str:
     home = os.environ.get("DAGSTER_HOME")
     if not home:
@@ -32,10 +53,12 @@ def _ensure_dagster_home() -> str:
         os.environ["DAGSTER_HOME"] = home
     os.makedirs(home, exist_ok=True)
     config = os.path.join(home, "dagster.yaml")
-    if not os.path.exists(config):
-        # the local default instance: SQLite storage, no telemetry (it may run offline)
-        with open(config, "w") as handle:
-            handle.write("telemetry:\n  enabled: false\n")
+    current = open(config).read() if os.path.exists(config) else None
+    if current is None or current == _OLD_LOCAL_INSTANCE or current.startswith(LOCAL_INSTANCE_MARKER):
+        wanted = local_instance_yaml(home)
+        if current != wanted:
+            with open(config, "w") as handle:
+                handle.write(wanted)
     return home
 
 
