@@ -129,7 +129,7 @@ def _execute_full_pipeline() -> None:
     from vfr_ml_pipelines.definitions import defs
     from vfr_ml_pipelines.defs.models.assets import HORIZONS
     from vfr_ml_pipelines.defs.resources import build_resources
-    from vfr_ml_pipelines.defs.runs import catch_up_range, range_tags
+    from vfr_ml_pipelines.defs.runs import catch_up_range, range_tags, ui_listing_tags
 
     job = defs.resolve_job_def("full_pipeline_job")
     latest = build_resources()["market_data"].latest_session()
@@ -139,7 +139,7 @@ def _execute_full_pipeline() -> None:
         print(f"full_pipeline_job over sessions {start} .. {end} (run {run_id})", flush=True)
         with cli_report.StepProgress(instance, run_id, lambda line: print(line, flush=True)):
             result = job.execute_in_process(
-                instance=instance, raise_on_error=False, tags=range_tags(start, end), run_id=run_id,
+                instance=instance, raise_on_error=False, tags={**range_tags(start, end), **ui_listing_tags()}, run_id=run_id,
                 run_config=cli_report.QUIET_CONSOLE,
             )
     state = settings.state_dir()
