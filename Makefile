@@ -24,9 +24,7 @@ test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ui: install
-	@mkdir -p "$(DAGSTER_HOME)"
-	@test -f "$(DAGSTER_HOME)/dagster.yaml" || printf 'telemetry:\n  enabled: false\n' > "$(DAGSTER_HOME)/dagster.yaml"
-	$(BIN)/dagster dev -w workspace.yaml
+	@$(BIN)/vfr-ml ui
 
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri "$$($(BIN)/vfr-ml env | sed -n 's/^MLFLOW_TRACKING_URI=//p')" --host 127.0.0.1 --port 5000

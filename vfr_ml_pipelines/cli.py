@@ -2,6 +2,7 @@
 
     vfr-ml run                      materialize full_pipeline_job (recorded in DAGSTER_HOME)
     vfr-ml read-prediction AAPL     print the MLPrediction VFR reads for (AAPL, 1w, default)
+    vfr-ml ui                       the Dagster UI on this instance (make ui)
     vfr-ml env                      print the environment for the Dagster / MLflow UIs
     vfr-ml stop                     stop embedded servers left by a crashed process
 """
@@ -25,6 +26,27 @@ from vfr_ml_pipelines.lib import embedded, settings
 from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, validate_prediction
 
 
+# The local instance of the zero-configuration default: SQLite storage with the event log
+# that writes a range run's thousands of partition events in one transaction per batch
+# (defs/event_log.py), no telemetry (it may run offline). A file carrying the first line is
+# ours and rewritten when this changes; any other file is the user's and left alone.
+LOCAL_INSTANCE_MARKER = "# written by vfr-ml: the zero-configuration local instance"
+_OLD_LOCAL_INSTANCE = "telemetry:\n  enabled: false\n"  # what earlier versions wrote
+
+
+def local_instance_yaml(home: str) -> str:
+    runs = os.path.join(home, "history", "runs")
+    return (
+        f"{LOCAL_INSTANCE_MARKER}\n"
+        "telemetry:\n  enabled: false\n"
+        "event_log_storage:\n"
+        "  module: vfr_ml_pipelines.defs.event_log\n"
+        "  class: BatchedSqliteEventLogStorage\n"
+        "  config:\n"
+        f"    base_dir: {json.dumps(runs)}\n"
+    )
+
+
 def _ensure_dagster_home() -> str:
     home = os.environ.get("DAGSTER_HOME")
     if not home:
@@ -32,10 +54,12 @@ def _ensure_dagster_home() -> str:
         os.environ["DAGSTER_HOME"] = home
     os.makedirs(home, exist_ok=True)
     config = os.path.join(home, "dagster.yaml")
-    if not os.path.exists(config):
-        # the local default instance: SQLite storage, no telemetry (it may run offline)
-        with open(config, "w") as handle:
-            handle.write("telemetry:\n  enabled: false\n")
+    current = open(config).read() if os.path.exists(config) else None
+    if current is None or current == _OLD_LOCAL_INSTANCE or current.startswith(LOCAL_INSTANCE_MARKER):
+        wanted = local_instance_yaml(home)
+        if current != wanted:
+            with open(config, "w") as handle:
+                handle.write(wanted)
     return home
 
 
@@ -97,22 +121,27 @@ def _execute_full_pipeline() -> None:
     """The run itself, in a child process of `vfr-ml run` (exit code 0 = success)."""
     _die_with_parent()
     home = _ensure_dagster_home()
-    # Dagster flags the APIs this project relies on as beta/preview at every import; the
-    # README explains them, the console need not repeat them
-    warnings.filterwarnings("ignore", message=".*is currently in (beta|preview)")
+    import uuid
+
     import dagster as dg
 
+    from vfr_ml_pipelines import cli_report
     from vfr_ml_pipelines.definitions import defs
-
+    from vfr_ml_pipelines.defs.models.assets import HORIZONS
     from vfr_ml_pipelines.defs.resources import build_resources
-    from vfr_ml_pipelines.defs.runs import catch_up_range, range_tags
+    from vfr_ml_pipelines.defs.runs import catch_up_range, range_tags, ui_listing_tags
 
     job = defs.resolve_job_def("full_pipeline_job")
     latest = build_resources()["market_data"].latest_session()
+    run_id = str(uuid.uuid4())
     with dg.DagsterInstance.get() as instance:
         start, end = catch_up_range(instance, latest)
-        print(f"full_pipeline_job over sessions {start} .. {end}", flush=True)
-        result = job.execute_in_process(instance=instance, raise_on_error=False, tags=range_tags(start, end))
+        print(f"full_pipeline_job over sessions {start} .. {end} (run {run_id})", flush=True)
+        with cli_report.StepProgress(instance, run_id, lambda line: print(line, flush=True)):
+            result = job.execute_in_process(
+                instance=instance, raise_on_error=False, tags={**range_tags(start, end), **ui_listing_tags()}, run_id=run_id,
+                run_config=cli_report.QUIET_CONSOLE,
+            )
     state = settings.state_dir()
     prefix = settings.env_or_none(settings.REDIS_KEY_PREFIX_ENV) or settings.DEFAULT_REDIS_KEY_PREFIX
     if not result.success:
@@ -120,9 +149,12 @@ def _execute_full_pipeline() -> None:
         print(f"\nfull_pipeline_job FAILED (run {result.run_id}):\n{summary}\nDetails: the run in the Dagster UI (make ui).",
               file=sys.stderr, flush=True)
         sys.exit(1)
+    table = "\n".join(cli_report.summary_table(result, list(HORIZONS)))
     print(
         f"""
 full_pipeline_job succeeded (run {result.run_id}).
+
+{table}
 
 Where to look:
   Dagster UI:   make ui          (DAGSTER_HOME={home}), then http://127.0.0.1:3000
@@ -198,30 +230,76 @@ def cmd_run(args: argparse.Namespace) -> int:
             signal.signal(s, handler)
 
 
+# `read-prediction` exit codes: an answer (a prediction, a list, or "nothing is served for
+# that horizon", which is a state VFR handles, not a failure) is 0; a ticker the served set
+# does not hold is an error; a payload VFR would refuse is another.
+EXIT_UNKNOWN_SYMBOL = 1
+EXIT_INVALID_PAYLOAD = 2
+
+
+def _served_pairs(client: redis.Redis, prefix: str) -> list[tuple[str, str]]:
+    keys = client.scan_iter(match=f"{prefix}vfr:ml:prediction:*", count=1000)
+    return sorted({tuple(k.decode().split(":")[-2:]) for k in keys if not k.decode().endswith((":meta", ":compressed"))})
+
+
+def _served_symbols(client: redis.Redis, prefix: str, horizon: str, model_id: str) -> list[str]:
+    pattern = f"{prefix}vfr:ml:prediction:*:{horizon}:{model_id}"
+    return sorted({k.decode().split(":")[-3] for k in client.scan_iter(match=pattern, count=1000)})
+
+
+def _nothing_served(client: redis.Redis, prefix: str, horizon: str, model_id: str) -> str:
+    pairs = _served_pairs(client, prefix)
+    served = ", ".join(f"({h}, {m})" for h, m in pairs) or "nothing at all (run `make run`, or ML was switched off)"
+    return (
+        f"Nothing is served for ({horizon}, {model_id}): no model serves that horizon under that id "
+        "(a horizon whose challenger did not pass the promotion gate has no `default` entry, only a shadow "
+        f"under the challenger's own id; see `make run`'s table). VFR finds no ML prediction there and uses "
+        f"its classic analysis for it.\nServed (horizon, model id): {served}"
+    )
+
+
 def cmd_read_prediction(args: argparse.Namespace) -> int:
     prefix = settings.env_or_none(settings.REDIS_KEY_PREFIX_ENV) or settings.DEFAULT_REDIS_KEY_PREFIX
     with _redis_client() as client:
-        reader = VfrCacheReader(client, prefix, delete_expired=False)
+        symbols = _served_symbols(client, prefix, args.horizon, args.model_id)
+        if not symbols:
+            print(_nothing_served(client, prefix, args.horizon, args.model_id))
+            return 0
         if not args.symbol:
-            pattern = f"{prefix}vfr:ml:prediction:*:{args.horizon}:{args.model_id}"
-            symbols = sorted({k.decode().split(":")[-3] for k in client.scan_iter(match=pattern, count=1000)})
             print(f"{len(symbols)} symbols served for ({args.horizon}, {args.model_id}): {' '.join(symbols)}")
-            if not symbols:
-                # say what is served instead: a horizon whose challenger did not pass the
-                # promotion gate has no `default` entry, only a shadow under its own id
-                served = sorted({tuple(k.decode().split(":")[-2:]) for k in client.scan_iter(match=f"{prefix}vfr:ml:prediction:*", count=1000)})
-                print("served (horizon, model id): " + (", ".join(f"({h}, {m})" for h, m in served) or "nothing"))
-            return 0 if symbols else 1
+            return 0
+        reader = VfrCacheReader(client, prefix, delete_expired=False)
         payload = reader.prediction(args.symbol, args.horizon, args.model_id)
         if payload is None:
-            print(f"no live prediction for ({args.symbol.upper()}, {args.horizon}, {args.model_id})", file=sys.stderr)
-            return 1
+            print(
+                f"error: no prediction for {args.symbol.upper()!r} at ({args.horizon}, {args.model_id}): it is not one of the "
+                f"{len(symbols)} symbols served there ({' '.join(symbols[:10])}{' ...' if len(symbols) > 10 else ''}). "
+                "`make read` lists them.",
+                file=sys.stderr,
+            )
+            return EXIT_UNKNOWN_SYMBOL
         print(json.dumps(payload, indent=2))
         problems = validate_prediction(payload)
         if problems:
-            print(f"INVALID MLPrediction: {problems}", file=sys.stderr)
-            return 2
+            print(f"error: the entry is not a valid MLPrediction (VFR would refuse it): {problems}", file=sys.stderr)
+            return EXIT_INVALID_PAYLOAD
     return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """`dagster dev` on the local instance (or DAGSTER_HOME's), quietly: started from the
+    instance's own folder, since from this repository it would warn that the production
+    dagster.yaml here is not used; without the notice that suggests `dg dev` (this project
+    is a plain code location, which `dagster dev` serves as it is)."""
+    home = _ensure_dagster_home()
+    workspace = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "workspace.yaml")
+    target = ["-w", workspace] if os.path.exists(workspace) else ["-m", "vfr_ml_pipelines.definitions"]
+    os.chdir(home)
+    warnings.filterwarnings("ignore", category=FutureWarning, message=r".*is superseded")
+    from dagster._cli import main as dagster_main
+
+    sys.argv = ["dagster", "dev", *target, "--host", args.host, "--port", str(args.port)]
+    return int(dagster_main() or 0)
 
 
 def cmd_env(args: argparse.Namespace) -> int:
@@ -254,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     read.add_argument("--horizon", default="1w")
     read.add_argument("--model-id", default="default")
     read.set_defaults(fn=cmd_read_prediction)
+    ui = sub.add_parser("ui", help="the Dagster UI (dagster dev) on this instance")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(fn=cmd_ui)
     sub.add_parser("env", help="print state locations").set_defaults(fn=cmd_env)
     sub.add_parser("stop", help="stop orphaned embedded servers").set_defaults(fn=cmd_stop)
     args = parser.parse_args(argv)

@@ -12,8 +12,22 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
+# The code location's name in workspace.yaml and pyproject.toml ([tool.dagster]).
+CODE_LOCATION_NAME = "vfr_ml_pipelines"
+
+
 def range_tags(start: str | date, end: str | date) -> dict[str, str]:
     return {RANGE_START_TAG: str(start), RANGE_END_TAG: str(end)}
+
+
+def ui_listing_tags() -> dict[str, str]:
+    """Tags that list a run started outside the UI (`vfr-ml run` executes in process) on its
+    job's page and the Overview timeline: the UI finds a job's runs by the repository label
+    that runs launched from the code location carry, which an in-process run lacks."""
+    from dagster._core.definitions.repository_definition import SINGLETON_REPOSITORY_NAME
+    from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
+
+    return {REPOSITORY_LABEL_TAG: f"{SINGLETON_REPOSITORY_NAME}@{CODE_LOCATION_NAME}"}
 
 
 def catch_up_range(instance: dg.DagsterInstance, latest: date) -> tuple[str, str]:

@@ -163,6 +163,8 @@ def build_training_asset(horizon: str) -> dg.AssetsDefinition:
                 "selected_candidate": selected.name,
                 "validation_rank_ic": float(selected.validation["rank_ic"]),
                 "test_rank_ic": float(selected.test["rank_ic"]),
+                # the best possible forecast on the same test days (synthetic market only)
+                "oracle_test_rank_ic": float(result.oracle_test["rank_ic"]) if result.oracle_test else "none (no oracle)",
                 "shuffled_label_canary": result.shuffled_canary.message,
                 "metrics": dg.MetadataValue.md(training.metrics_table(result)),
                 "folds": dg.MetadataValue.json([f.as_dict() for f in [*result.folds, result.final]]),
