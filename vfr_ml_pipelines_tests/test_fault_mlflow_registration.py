@@ -173,3 +173,29 @@ def test_no_alias_on_a_version_whose_artifacts_are_missing(store):
         registry.copy_version(candidate, SERVING, {"fingerprint": "fp-2"})
     # an unchanged rerun does not reuse v2 (complete before the loss): it trains again
     assert registry.find_by_fingerprint(SERVING, "fp-2") is None
+
+
+def test_store_lost_while_the_run_is_logged_then_rerun_in_the_same_process(store, monkeypatch):
+    """Lost inside MLflow's run (before any version exists): the error is clear, no run is
+    left active in the process, and the rerun in the same process registers v1 complete."""
+    import mlflow
+
+    registry, outage = store
+    model, X = _model(2)
+    registry.ensure_experiment("vfr-ml-1w")
+    real = mlflow.log_params
+
+    def log_params(*args, **kwargs):
+        outage.begin()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mlflow, "log_params", log_params)
+    with pytest.raises(RegistryUnavailable, match=f"failed while registering a version of {CANDIDATE}: .*not a database"):
+        registry.log_serving_model(model, experiment="vfr-ml-1w", registered_name=CANDIDATE, run_name="linear",
+                                   tags={}, params={"seed": 2}, metrics={}, artifacts={}, input_example=X)
+    monkeypatch.undo()
+    outage.end()
+    assert mlflow.active_run() is None
+    assert registry.versions(CANDIDATE) == []
+    candidate, _, _ = _candidate(registry, 2)
+    assert (candidate.version, candidate.tags[REGISTRATION_TAG]) == ("1", f"complete: {CANDIDATE} v1")
