@@ -14,8 +14,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 # Dagster flags the APIs this project relies on (single-run backfill policies, partitioned
-# asset checks, freshness policies) as beta or preview at every definition; the README says
-# which ones and why. Set here, the filter holds in every process that loads this code: the
+# asset checks, freshness policies) as beta or preview at every definition (README,
+# "Operations"). Set here, the filter holds in every process that loads this code: the
 # `vfr-ml` commands, the code server and run workers of `make ui`, and the tests.
 warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
 

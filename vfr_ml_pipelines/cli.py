@@ -92,6 +92,10 @@ def _run_summary(result) -> list[str]:
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             error = event.step_failure_data.error
+            # Dagster wraps the step's exception ("Error occurred while executing op ..."):
+            # the innermost cause is the sentence that says what went wrong
+            while error is not None and error.cause is not None:
+                error = error.cause
             message = (error.message or "").strip().splitlines()[0] if error else ""
             lines.append(f"  step {event.step_key} failed: {message}")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":

@@ -37,8 +37,13 @@ def _job(fail: bool) -> dg.JobDefinition:
     def model() -> None:
         return None
 
+    # its planned evaluation rides in the same batch as the assets' planned events
+    @dg.asset_check(asset=model, blocking=True)
+    def model_is_sane() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=True)
+
     job = dg.define_asset_job("range_job", partitions_def=trading_day_partitions)
-    return dg.Definitions(assets=[prices, news, model], jobs=[job]).resolve_job_def("range_job")
+    return dg.Definitions(assets=[prices, news, model], asset_checks=[model_is_sane], jobs=[job]).resolve_job_def("range_job")
 
 
 def _instance(home: Path, batched: bool) -> dg.DagsterInstance:
@@ -98,7 +103,19 @@ def _run_both(home: Path, batched: bool) -> dict:
 def test_a_range_run_leaves_what_dagsters_own_storage_leaves(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "10000")
     reference = _run_both(tmp_path / "dagster_default", batched=False)
+    in_transactions = []  # what took the fast path (the point of the class)
+    original = BatchedSqliteEventLogStorage._store_in_transactions
+
+    def _counting(self, events):
+        in_transactions.extend(e.dagster_event_type for e in events)
+        return original(self, events)
+
+    monkeypatch.setattr(BatchedSqliteEventLogStorage, "_store_in_transactions", _counting)
     batched = _run_both(tmp_path / "batched", batched=True)
+    # every partition's planned and materialization events of both runs, despite the checks'
+    # planned evaluations in the same batch
+    assert in_transactions.count(DagsterEventType.ASSET_MATERIALIZATION_PLANNED) >= 2 * (43 + 22)
+    assert in_transactions.count(DagsterEventType.ASSET_MATERIALIZATION) >= 2 * 43
     assert reference["prices materialized"][0] == START and len(reference["prices materialized"]) == 43
     assert len(reference["prices ASSET_MATERIALIZATION_PLANNED"]) == 43 + 22  # one per partition per run
     assert reference["news latest"][1] == END

@@ -32,8 +32,8 @@ EVENT_BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
 EVENT_BATCH_SIZE = "10000"
 
 # Events whose whole effect is a row in the run's database, a row in the index with its tags,
-# and the asset's latest-event row: what a batch may write at once. Anything else in a batch
-# (checks' planned evaluations, failures to materialize) takes Dagster's own path.
+# and the asset's latest-event row: what one transaction may write together. Anything else in
+# a batch (checks' planned evaluations, failures to materialize) takes Dagster's own path.
 _BATCHED_TYPES = frozenset(
     {
         DagsterEventType.ASSET_MATERIALIZATION,
@@ -61,8 +61,21 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         return cls(inst_data=inst_data, **config_value)
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
-        if not events or not all(_is_batched(event) for event in events):
-            super().store_event_batch(events)  # one event at a time, as Dagster does
+        # A run's planned events come as one batch that also holds its checks' planned
+        # evaluations: those take Dagster's own path, the asset events around them go in
+        # transactions; the order of the batch is kept.
+        pending: list[EventLogEntry] = []
+        for event in events:
+            if _is_batched(event):
+                pending.append(event)
+                continue
+            self._store_in_transactions(pending)
+            pending = []
+            self.store_event(event)
+        self._store_in_transactions(pending)
+
+    def _store_in_transactions(self, events: Sequence[EventLogEntry]) -> None:
+        if not events:
             return
         statements = [self.prepare_insert_event(event) for event in events]
         by_run: dict[str, list] = {}

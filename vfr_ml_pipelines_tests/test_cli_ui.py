@@ -1,0 +1,113 @@
+"""`vfr-ml ui` (what `make ui` runs) on a zero-configuration state, as a newcomer starts it:
+the console carries none of Dagster's notices a user cannot act on (the repository's
+production dagster.yaml "will not be used", `dg dev`, beta / preview), and the webserver's
+GraphQL API shows what a user looks for: the asset groups with their assets' descriptions,
+the jobs, the schedules (stopped until turned on), and a run of `vfr-ml run` on its job's page
+(in-process runs are listed there by the tags `vfr-ml run` gives them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+
+from vfr_ml_pipelines.cli import _ensure_dagster_home
+from vfr_ml_pipelines.defs.runs import range_tags, ui_listing_tags
+
+REPO = Path(__file__).resolve().parents[1]
+START_BOUND_SECONDS = 600  # a loaded 2-core machine loads the code location slowly
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        body = json.loads(response.read())
+    assert "errors" not in body, body
+    return body["data"]
+
+
+REPOSITORY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+  name location { name }
+  assetGroups { groupName }
+  assetNodes { assetKey { path } groupName description }
+  jobs { name }
+  schedules { name scheduleState { status } }
+} } } }"""
+
+JOB_RUNS = """{ pipelineOrError(params: {pipelineName: "full_pipeline_job", repositoryName: "__repository__",
+  repositoryLocationName: "vfr_ml_pipelines"}) { ... on Pipeline { runs { runId status } } } }"""
+
+
+def test_the_ui_starts_quietly_and_shows_the_graph_the_jobs_and_a_cli_run(tmp_path):
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "VFR_ML_HOME")}
+    env.update({"VFR_ML_HOME": str(state), "PYTHONPATH": str(REPO), "DAGSTER_HOME": str(state / "dagster")})
+    # a run as `vfr-ml run` records it, in the instance the UI will read
+    os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
+    try:
+        _ensure_dagster_home()
+        with dg.DagsterInstance.get() as instance:
+            run_id = str(uuid.uuid4())
+            instance.add_run(DagsterRun(
+                job_name="full_pipeline_job", run_id=run_id, status=DagsterRunStatus.SUCCESS,
+                tags={**range_tags("2026-11-02", "2026-11-20"), **ui_listing_tags()},
+            ))
+    finally:
+        os.environ.pop("DAGSTER_HOME", None)
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vfr_ml_pipelines.cli", "ui", "--port", str(port)], cwd=REPO, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + START_BOUND_SECONDS
+        repository = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                nodes = _graphql(port, REPOSITORY)["repositoriesOrError"].get("nodes") or []
+                if nodes:
+                    repository = nodes[0]
+                    break
+            except OSError:
+                pass
+            time.sleep(2)
+        runs = _graphql(port, JOB_RUNS)["pipelineOrError"]["runs"] if repository is not None else None
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # dagster dev stops its webserver, daemon and code server
+        try:
+            console, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            console, _ = proc.communicate()
+
+    assert repository is not None, f"the code location never loaded (exit {proc.returncode}):\n{console[-3000:]}"
+    assert repository["location"]["name"] == "vfr_ml_pipelines"
+    assert {g["groupName"] for g in repository["assetGroups"]} >= {"market_data", "features", "models", "serving"}
+    undescribed = [n["assetKey"]["path"] for n in repository["assetNodes"] if not (n["description"] or "").strip()]
+    assert undescribed == []
+    assert {"full_pipeline_job", "daily_pipeline_job", "retraining_job"} <= {j["name"] for j in repository["jobs"]}
+    schedules = {s["name"]: s["scheduleState"]["status"] for s in repository["schedules"]}
+    assert schedules == {"daily_pipeline_schedule": "STOPPED", "weekly_retraining_schedule": "STOPPED"}
+    assert [r["runId"] for r in runs] == [run_id]
+    for noise in ("will not be used", "dg dev", "currently in beta", "currently in preview"):
+        assert noise not in console, console[-3000:]
