@@ -277,3 +277,22 @@ def test_a_leaky_pipeline_also_fails_the_shuffled_canary(market):
     )
     assert not result.passed
     assert result.statistic > 0.5
+
+
+def test_oracle_ceiling_counts_overlapping_labels_once():
+    """With 1m labels consecutive daily Rank ICs share 20 of 21 returns: a gap that is a few
+    plain standard errors is noise once the overlap is counted (Newey-West, lag 21), and a
+    honest model is not called a leak."""
+    rng = np.random.default_rng(5)
+    days = 300
+    # daily differences with the moving-average dependence of 21-session overlapping labels
+    shocks = rng.normal(0.0, 0.05, days + 20)
+    difference = np.convolve(shocks, np.ones(21) / 21, mode="valid")
+    difference = difference - difference.mean() + 0.006  # a small positive gap, as by chance
+    oracle = _daily(np.zeros(days))
+    model = _daily(difference)
+    plain = oracle_ceiling_canary(model, oracle, z=3.0)
+    robust = oracle_ceiling_canary(model, oracle, z=3.0, lag=21)
+    assert not plain.passed  # the plain standard error is far too small for such a series
+    assert robust.passed, robust.message
+    assert robust.detail["gap_se"] > 3 * plain.detail["gap_se"] and robust.detail["lag"] == 21

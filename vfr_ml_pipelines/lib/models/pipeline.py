@@ -419,7 +419,9 @@ def train_horizon(
         )
         if oracle_daily is not None:
             model_daily = daily_ic(test, "score", LABEL)
-            candidate.oracle_canary = canaries.oracle_ceiling_canary(model_daily, oracle_daily, z=config.oracle_z)
+            candidate.oracle_canary = canaries.oracle_ceiling_canary(
+                model_daily, oracle_daily, z=config.oracle_z, lag=HORIZON_DAYS[config.horizon]
+            )
             oracle_rank_ic = oracle_test["rank_ic"] if oracle_test else float("nan")
             candidate.test["oracle_rank_ic"] = oracle_rank_ic
             candidate.test["model_oracle_ratio"] = (
