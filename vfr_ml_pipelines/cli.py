@@ -13,6 +13,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import runpy
 import signal
 import sys
 import warnings
@@ -26,25 +27,15 @@ from vfr_ml_pipelines.lib import embedded, settings
 from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, validate_prediction
 
 
-# The local instance of the zero-configuration default: SQLite storage with the event log
-# that writes a range run's thousands of partition events in one transaction per batch
-# (defs/event_log.py), no telemetry (it may run offline). A file carrying the first line is
-# ours and rewritten when this changes; any other file is the user's and left alone.
+# The local instance of the zero-configuration default: Dagster's SQLite storage, no telemetry
+# (it may run offline). A file carrying the first line is ours and rewritten when this
+# changes; any other file is the user's and left alone.
 LOCAL_INSTANCE_MARKER = "# written by vfr-ml: the zero-configuration local instance"
 _OLD_LOCAL_INSTANCE = "telemetry:\n  enabled: false\n"  # what earlier versions wrote
 
 
 def local_instance_yaml(home: str) -> str:
-    runs = os.path.join(home, "history", "runs")
-    return (
-        f"{LOCAL_INSTANCE_MARKER}\n"
-        "telemetry:\n  enabled: false\n"
-        "event_log_storage:\n"
-        "  module: vfr_ml_pipelines.defs.event_log\n"
-        "  class: BatchedSqliteEventLogStorage\n"
-        "  config:\n"
-        f"    base_dir: {json.dumps(runs)}\n"
-    )
+    return f"{LOCAL_INSTANCE_MARKER}\ntelemetry:\n  enabled: false\n"
 
 
 def _ensure_dagster_home() -> str:
@@ -300,10 +291,13 @@ def cmd_ui(args: argparse.Namespace) -> int:
     target = ["-w", workspace] if os.path.exists(workspace) else ["-m", "vfr_ml_pipelines.definitions"]
     os.chdir(home)
     warnings.filterwarnings("ignore", category=FutureWarning, message=r".*is superseded")
-    from dagster._cli import main as dagster_main
-
+    # `python -m dagster` in this process, so the warning filter above holds
     sys.argv = ["dagster", "dev", *target, "--host", args.host, "--port", str(args.port)]
-    return int(dagster_main() or 0)
+    try:
+        runpy.run_module("dagster", run_name="__main__", alter_sys=True)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    return 0
 
 
 def cmd_env(args: argparse.Namespace) -> int:

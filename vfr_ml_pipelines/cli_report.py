@@ -13,15 +13,14 @@ import time
 from collections.abc import Callable
 
 import dagster as dg
-from dagster._core.events import DagsterEventType
 
 HEARTBEAT_SECONDS = 60.0
 POLL_SECONDS = 2.0
 _STEP_EVENTS = {
-    DagsterEventType.STEP_START,
-    DagsterEventType.STEP_SUCCESS,
-    DagsterEventType.STEP_FAILURE,
-    DagsterEventType.STEP_SKIPPED,
+    dg.DagsterEventType.STEP_START,
+    dg.DagsterEventType.STEP_SUCCESS,
+    dg.DagsterEventType.STEP_FAILURE,
+    dg.DagsterEventType.STEP_SKIPPED,
 }
 
 # Dagster's console logger at INFO: the steps' own messages and every warning, without the
@@ -85,14 +84,14 @@ class StepProgress:
         step, kind = entry.step_key, entry.dagster_event_type
         now = time.monotonic()
         total = f"/{self._total}" if self._total else ""
-        if kind == DagsterEventType.STEP_START:
+        if kind == dg.DagsterEventType.STEP_START:
             self._running[step] = now
             self._print(f"[{_clock(now - self._started_at)}] {step}: started ({self._done}{total} steps done)")
             return
         self._done += 1
         took = now - self._running.pop(step, now)
-        verdict = {DagsterEventType.STEP_SUCCESS: "done", DagsterEventType.STEP_FAILURE: "FAILED",
-                   DagsterEventType.STEP_SKIPPED: "skipped"}[kind]
+        verdict = {dg.DagsterEventType.STEP_SUCCESS: "done", dg.DagsterEventType.STEP_FAILURE: "FAILED",
+                   dg.DagsterEventType.STEP_SKIPPED: "skipped"}[kind]
         self._print(f"[{_clock(now - self._started_at)}] {step}: {verdict} in {_clock(took).strip()} ({self._done}{total} steps done)")
 
 

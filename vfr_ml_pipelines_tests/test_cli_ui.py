@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+from dagster import DagsterRun, DagsterRunStatus
 
 from vfr_ml_pipelines.cli import _ensure_dagster_home
 from vfr_ml_pipelines.defs.runs import range_tags, ui_listing_tags

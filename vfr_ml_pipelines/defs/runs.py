@@ -14,6 +14,12 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 # The code location's name in workspace.yaml and pyproject.toml ([tool.dagster]).
 CODE_LOCATION_NAME = "vfr_ml_pipelines"
+# The tag the UI lists a job's runs by, and the name Dagster gives the one repository of a
+# Definitions object: the values Dagster writes on runs launched from a code location (kept as
+# strings here rather than imported from Dagster's private modules; test_cli_ui checks the UI
+# lists a run carrying them).
+REPOSITORY_LABEL_TAG = ".dagster/repository"
+SINGLETON_REPOSITORY_NAME = "__repository__"
 
 
 def range_tags(start: str | date, end: str | date) -> dict[str, str]:
@@ -24,9 +30,6 @@ def ui_listing_tags() -> dict[str, str]:
     """Tags that list a run started outside the UI (`vfr-ml run` executes in process) on its
     job's page and the Overview timeline: the UI finds a job's runs by the repository label
     that runs launched from the code location carry, which an in-process run lacks."""
-    from dagster._core.definitions.repository_definition import SINGLETON_REPOSITORY_NAME
-    from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
-
     return {REPOSITORY_LABEL_TAG: f"{SINGLETON_REPOSITORY_NAME}@{CODE_LOCATION_NAME}"}
 
 
