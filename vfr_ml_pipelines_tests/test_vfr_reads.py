@@ -129,12 +129,15 @@ def test_a_rejected_matrix_never_reaches_redis_or_sql(pipeline, redis_client):
     engine = pipeline["engine"]
     victim = _symbols(engine)[0]
     key = pipeline["prefix"] + feature_vector_key(victim)
+    # the vector as VFR reads it: with the live model's inputs it often passes 8,192
+    # characters and is stored as `:meta` + `:compressed` instead of the plain key
+    reader = VfrCacheReader(redis_client, pipeline["prefix"], delete_expired=False)
     with engine.begin() as conn:
         saved = conn.execute(text("SELECT feature_set, symbol, completeness FROM vfr_ml.feature_latest")).all()
         conn.execute(text("DELETE FROM ml_feature_store WHERE ticker = :s"), {"s": victim})
         # every latest vector 0 % complete: feature_matrix_is_valid fails
         conn.execute(text("UPDATE vfr_ml.feature_latest SET completeness = 0"))
-    redis_client.delete(key)
+    redis_client.delete(key, f"{key}:meta", f"{key}:compressed")
     try:
         result = _definitions(pipeline).resolve_job_def("republish_job").execute_in_process(raise_on_error=False)
         assert not result.success
@@ -142,7 +145,7 @@ def test_a_rejected_matrix_never_reaches_redis_or_sql(pipeline, redis_client):
         assert [(e.check_name, e.passed) for e in evaluations if e.check_name == GATE.name] == [(GATE.name, False)]
         ran = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
         assert not ran & {"vfr_feature_export", "predictions", "redis_predictions", "ml_predictions"}, ran
-        assert redis_client.exists(key) == 0
+        assert redis_client.exists(key, f"{key}:meta", f"{key}:compressed") == 0
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM ml_feature_store WHERE ticker = :s"), {"s": victim}).scalar_one() == 0
     finally:
@@ -152,4 +155,4 @@ def test_a_rejected_matrix_never_reaches_redis_or_sql(pipeline, redis_client):
                 [{"c": r.completeness, "f": r.feature_set, "s": r.symbol} for r in saved],
             )
         assert _definitions(pipeline).resolve_job_def("republish_job").execute_in_process().success
-    assert redis_client.exists(key) == 1
+    assert reader.feature_vector(victim)["symbol"] == victim.upper()

@@ -91,9 +91,11 @@ def write_live_inputs(conn: Connection, vectors: pd.DataFrame, feature_ids: dict
         return 0
     X = vectors.reindex(columns=names).to_numpy(dtype=np.float64, na_value=np.nan)
     values = np.round(live_input_matrix(X, symbols, names, str(day)), 8)
+    # the quality part of row_quality depends on the row's quality_score only
+    scores = vectors["quality_score"] if "quality_score" in vectors.columns else [None] * len(symbols)
     quality = [
-        float(fit_decimal(row_quality(symbol, {}, [], q).quality_score, 5, 4, f"{symbol} quality"))
-        for symbol, q in zip(symbols, vectors["quality_score"] if "quality_score" in vectors else [None] * len(symbols), strict=True)
+        float(fit_decimal(row_quality(symbol, {}, [], score).quality_score, 5, 4, f"{symbol} quality"))
+        for symbol, score in zip(symbols, scores, strict=True)
     ]
     n, k = values.shape
     stage = pd.DataFrame({
@@ -115,7 +117,7 @@ def write_live_inputs(conn: Connection, vectors: pd.DataFrame, feature_ids: dict
             "SELECT s.ticker, :ts, ids.id, s.value, s.quality, s.quality, :provider, 'valid' "
             "FROM vfr_live_input_stage s JOIN unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS ids(id, input) USING (input)"
         ),
-        {"ts": prediction_timestamp(day), "provider": provider, "ids": [str(feature_ids[n_]) for n_ in names]},
+        {"ts": prediction_timestamp(day), "provider": provider, "ids": [str(feature_ids[name]) for name in names]},
     ).rowcount
 
 
