@@ -287,3 +287,58 @@ def test_unreachable_server_is_bounded_by_the_deadline():
 def test_non_positive_time_limits_are_refused(option, value):
     with pytest.raises(ValueError, match=f"{option} must be a positive number of seconds"):
         provider("http://127.0.0.1:9", **{option: value})
+
+
+# --- one symbol's unusable answer holds out that symbol only; a failing server ends the load --
+
+def by_symbol(bad: str, body: bytes, status: int = 200) -> Behaviour:
+    """Good bars / a profile for every symbol, `body` (with `status`) for `bad`'s requests."""
+    def behave(handler: BaseHTTPRequestHandler) -> None:
+        path = handler.path.split("?")[0]
+        if path.rstrip("/").endswith(f"/{bad}"):
+            reply(handler, status, body)
+        elif "/profile/" in path:
+            symbol = path.rstrip("/").rsplit("/", 1)[-1]
+            reply(handler, 200, json.dumps([{"companyName": symbol, "sector": "Tech", "ipoDate": "2000-01-03"}]).encode())
+        else:
+            symbol = path.rstrip("/").rsplit("/", 1)[-1]
+            reply(handler, 200, json.dumps({**BARS, "symbol": symbol}).encode())
+    return behave
+
+
+@pytest.mark.parametrize("body", [b'{"unexpected": {"shape": 1}}', b'"a bare string"', b"[1, 2, 3]"],
+                         ids=["object without historical", "a string", "a list of numbers"])
+def test_one_symbols_unusable_prices_hold_out_that_symbol_only(body):
+    with Server(by_symbol("BBB", body)) as server:
+        load = provider(server.url).load_prices(["AAA", "BBB", "CCC"], START, END)
+    assert sorted(load.frame["symbol"]) == ["AAA", "CCC"]  # the good rows are kept
+    assert list(load.rejected["symbol"]) == ["BBB"]
+    reason = load.rejected["reason"].iloc[0]
+    assert "historical-price-full/BBB" in reason and "unexpected payload" in reason
+    assert load.rejected["dataset"].iloc[0] == "prices" and load.rejected["day"].iloc[0] is None
+    assert not key_fragments(reason + repr(load.rejected["raw"].iloc[0]))
+
+
+def test_one_symbols_unusable_profile_leaves_it_out_of_the_universe():
+    with Server(by_symbol("BBB", b'{"profile": "gone"}')) as server:
+        fmp = provider(server.url)
+        fmp.symbols = ["AAA", "BBB", "CCC"]
+        load = fmp.load_universe(END)
+        with pytest.raises(ProviderError, match="profile/BBB"):
+            fmp.universe(END)  # the strict call still says what is wrong
+    assert list(load.frame["symbol"]) == ["AAA", "CCC"]
+    assert list(load.rejected["symbol"]) == ["BBB"] and load.rejected["dataset"].iloc[0] == "universe"
+
+
+@pytest.mark.parametrize("status, body", [
+    (401, b'{"Error Message": "Invalid API KEY."}'),
+    (200, b'{"Error Message": "Limit Reach. Please upgrade your plan."}'),
+    (503, b"down for maintenance"),
+], ids=["401", "error message with 200", "503 after retries"])
+def test_a_failing_server_is_not_blamed_on_a_symbol(status, body, messages):
+    """A server-wide failure on one symbol's request ends the load with a clear error: it
+    does not quarantine the symbol (which would hide an outage or a revoked key)."""
+    with Server(by_symbol("BBB", body, status)) as server:
+        error = fails(lambda: provider(server.url).load_prices(["AAA", "BBB", "CCC"], START, END))
+    text = messages(error)
+    assert "BBB" in str(error) and not key_fragments(text)

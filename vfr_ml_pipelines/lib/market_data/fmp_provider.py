@@ -29,6 +29,12 @@ Time limits (`http_client`): `timeout` bounds each attempt as a whole (15 s by d
 
 Rows are returned as FMP has them (typed where possible, odd values kept as they came) so
 that `validation.py` checks and quarantines them like any other provider's rows.
+
+One symbol's unusable answer (a payload of the wrong shape for that symbol's endpoint) holds
+out that symbol only in the `load_*` calls the assets make: it becomes one rejected row with
+the reason and the others load. A failure of the server itself (HTTP errors after retries,
+an error message such as an invalid key, timeouts, the run deadline) is not a symbol's fault
+and ends the load with a `ProviderError`, as before.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ import pandas as pd
 
 from vfr_ml_pipelines.lib.market_data import calendar
 from vfr_ml_pipelines.lib.market_data.http_client import MASK, JsonHttpClient, RateLimiter, RetryPolicy
-from vfr_ml_pipelines.lib.market_data.provider import MarketDataProvider, ProviderError
+from vfr_ml_pipelines.lib.market_data.provider import MarketDataProvider, ProviderError, ProviderLoad
 from vfr_ml_pipelines.lib.market_data.schema import (
     FUNDAMENTAL_COLUMNS,
     NEWS_COLUMNS,
@@ -51,7 +57,7 @@ from vfr_ml_pipelines.lib.market_data.schema import (
     UNIVERSE_COLUMNS,
     is_valid_ticker,
 )
-from vfr_ml_pipelines.lib.market_data.validation import parse_day, parse_timestamp
+from vfr_ml_pipelines.lib.market_data.validation import REJECTED_COLUMNS, empty_rejected, parse_day, parse_timestamp
 
 API_KEY_ENV = "FMP_API_KEY"
 DEFAULT_BASE_URL = "https://financialmodelingprep.com"
@@ -85,6 +91,11 @@ STATEMENTS = {"income": "income-statement", "balance": "balance-sheet-statement"
 FILING_DATE_FIELDS = ("fillingDate", "filingDate")
 # a headline on a Saturday belongs to Monday's session: ask for a few days before `start`
 NEWS_LOOKBACK_DAYS = 7
+
+
+class UnusablePayload(ProviderError):
+    """One symbol's endpoint answered with a payload this provider cannot read: that symbol's
+    data is unusable, the server and the other symbols may be fine."""
 
 
 class FmpMarketDataProvider(MarketDataProvider):
@@ -131,26 +142,38 @@ class FmpMarketDataProvider(MarketDataProvider):
     # --- the interface --------------------------------------------------------------------
 
     def universe(self, as_of: date) -> pd.DataFrame:
+        self._require_symbols()
+        records = [self._profile(symbol, as_of) for symbol in _checked(self.symbols)]
+        return _universe_frame([r for r in records if r is not None])
+
+    def load_universe(self, as_of: date) -> ProviderLoad:
+        self._require_symbols()
+        records, rejected = [], []
+        for symbol in _checked(self.symbols):
+            try:
+                records.append(self._profile(symbol, as_of))
+            except UnusablePayload as error:
+                rejected.append(_rejection("universe", symbol, error))
+        return ProviderLoad(_universe_frame([r for r in records if r is not None]), _rejected_frame(rejected))
+
+    def _require_symbols(self) -> None:
         if not self.symbols:
             raise ProviderError("fmp: no symbols configured; FMP needs an explicit list of tickers for the universe")
-        records = []
-        for symbol in _checked(self.symbols):
-            payload = self._get(f"profile/{symbol}", symbol)
-            rows = _rows(payload, f"profile/{symbol}", symbol)
-            profile = rows[0] if rows else {}
-            listed = _day_or_raw(profile.get("ipoDate"))
-            if isinstance(listed, date) and listed > as_of:
-                continue
-            records.append(
-                {
-                    "symbol": symbol,
-                    "name": profile.get("companyName") or "",
-                    "sector": profile.get("sector") or None,
-                    "listed_on": listed,
-                    "delisted_on": None,
-                }
-            )
-        return pd.DataFrame.from_records(records, columns=list(UNIVERSE_COLUMNS)).astype(object)
+
+    def _profile(self, symbol: str, as_of: date) -> dict | None:
+        payload = self._get(f"profile/{symbol}", symbol)
+        rows = _rows(payload, f"profile/{symbol}", symbol)
+        profile = rows[0] if rows else {}
+        listed = _day_or_raw(profile.get("ipoDate"))
+        if isinstance(listed, date) and listed > as_of:
+            return None
+        return {
+            "symbol": symbol,
+            "name": profile.get("companyName") or "",
+            "sector": profile.get("sector") or None,
+            "listed_on": listed,
+            "delisted_on": None,
+        }
 
     def prices(self, symbols: Sequence[str], start: date, end: date) -> pd.DataFrame:
         frames = []
@@ -230,6 +253,28 @@ class FmpMarketDataProvider(MarketDataProvider):
             frames.append(frame[keep])
         return _concat(frames, NEWS_COLUMNS)
 
+    def load_prices(self, symbols: Sequence[str], start: date, end: date) -> ProviderLoad:
+        return self._per_symbol("prices", symbols, lambda symbol: self.prices([symbol], start, end), PRICE_COLUMNS)
+
+    def load_fundamentals(self, symbols: Sequence[str], start: date, end: date) -> ProviderLoad:
+        return self._per_symbol(
+            "fundamentals", symbols, lambda symbol: self.fundamentals([symbol], start, end), FUNDAMENTAL_COLUMNS
+        )
+
+    def load_news(self, symbols: Sequence[str], start: date, end: date) -> ProviderLoad:
+        return self._per_symbol("news", symbols, lambda symbol: self.news([symbol], start, end), NEWS_COLUMNS)
+
+    def _per_symbol(self, dataset: str, symbols: Sequence[str], fetch, columns: Sequence[str]) -> ProviderLoad:
+        """`fetch` one symbol at a time; a symbol whose payload is unusable becomes one rejected
+        row (nothing of it is kept, so a symbol is whole or absent), any other error ends the load."""
+        frames, rejected = [], []
+        for symbol in _checked(symbols):
+            try:
+                frames.append(fetch(symbol))
+            except UnusablePayload as error:
+                rejected.append(_rejection(dataset, symbol, error))
+        return ProviderLoad(_concat(frames, columns), _rejected_frame(rejected))
+
     # --- corporate actions ----------------------------------------------------------------
 
     def _events(self, path: str, symbol: str, span: dict, value) -> dict[object, object]:
@@ -264,7 +309,7 @@ def _rows(payload: object, endpoint: str, symbol: str) -> list[dict]:
     if isinstance(payload, list) and all(isinstance(row, dict) for row in payload):
         return payload
     shape = f"object with keys {sorted(payload)[:8]}" if isinstance(payload, dict) else type(payload).__name__
-    raise ProviderError(f"fmp: {API_PREFIX}/{endpoint} for symbol {symbol}: unexpected payload ({shape})", symbol=symbol)
+    raise UnusablePayload(f"fmp: {API_PREFIX}/{endpoint} for symbol {symbol}: unexpected payload ({shape})", symbol=symbol)
 
 
 def _number(value: object) -> object:
@@ -366,6 +411,26 @@ def _fundamentals(symbol: str, statements: dict[str, list[dict]]) -> pd.DataFram
         if all(isinstance(v, float) for v in frame[column]):
             frame[column] = frame[column].astype("float64")
     return frame
+
+
+def _universe_frame(records: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame.from_records(records, columns=list(UNIVERSE_COLUMNS)).astype(object)
+
+
+def _rejection(dataset: str, symbol: str, error: UnusablePayload) -> dict:
+    """The rejected row that stands for a symbol's whole unusable answer (day None: nothing of
+    it is kept). The message names the endpoint, never the key (the client masks it)."""
+    return {
+        "dataset": dataset, "symbol": symbol, "day": None, "field": "payload",
+        "reason": f"{error}; the symbol's {dataset} are refused, the other symbols go on",
+        "raw": {"error": type(error).__name__},
+    }
+
+
+def _rejected_frame(records: list[dict]) -> pd.DataFrame:
+    if not records:
+        return empty_rejected()
+    return pd.DataFrame.from_records(records, columns=list(REJECTED_COLUMNS)).astype(object)
 
 
 def _concat(frames: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
