@@ -101,14 +101,19 @@ QUERY = """{ workspaceOrError { __typename ... on Workspace { locationEntries { 
 def test_webserver_loads_the_code_location_from_workspace_yaml(tmp_path):
     port = _free_port()
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "VFR_ML_HOME": str(tmp_path / "state")}
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("dagster-webserver")), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+    log = tmp_path / "webserver.log"
+    with open(log, "wb") as output:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("dagster-webserver")), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )
     try:
-        deadline = time.monotonic() + 120
+        # a liveness bound, not a timing assertion: generous, since a loaded 2-core machine
+        # took over 120 s to start the webserver and load the code location
+        deadline = time.monotonic() + 420
         entry = None
         while time.monotonic() < deadline:
+            assert proc.poll() is None, f"webserver exited ({proc.returncode}): {log.read_text()[-2000:]}"
             try:
                 request = urllib.request.Request(
                     f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": QUERY}).encode(),
@@ -122,7 +127,7 @@ def test_webserver_loads_the_code_location_from_workspace_yaml(tmp_path):
             except OSError:
                 pass
             time.sleep(1)
-        assert entry is not None, "webserver never answered"
+        assert entry is not None, f"webserver never answered: {log.read_text()[-2000:]}"
         assert entry["name"] == "vfr_ml_pipelines"
         assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
     finally:
