@@ -128,7 +128,7 @@ def test_default_validation_window_holds_several_independent_labels(horizon):
     # the promotion gate, whose t counts overlapping labels once (n_days / horizon_days). With the
     # old 40 sessions for every horizon the purge left 24 sessions of 1m rows per fold: ONE
     # independent monthly label, so a 1m model was early-stopped, chosen and gated on noise.
-    from vfr_ml_pipelines.lib.features.labels import HORIZON_DAYS
+    from vfr_ml_pipelines.lib.horizons import HORIZON_DAYS
 
     h = HORIZON_DAYS[horizon]
     wf = HorizonTrainingConfig(horizon=horizon).walk_forward

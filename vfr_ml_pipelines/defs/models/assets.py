@@ -5,7 +5,8 @@ from vfr_ml_pipelines.defs.models import training
 from vfr_ml_pipelines.defs.resources import FeatureStoreResource, MlflowResource, WarehouseResource
 from vfr_ml_pipelines.lib import settings
 from vfr_ml_pipelines.lib.features import catalog
-from vfr_ml_pipelines.lib.features.labels import HORIZON_DAYS
+from vfr_ml_pipelines.lib.horizons import HORIZONS
+from vfr_ml_pipelines.lib.models.catalog import algorithm
 from vfr_ml_pipelines.lib.models import champions
 from vfr_ml_pipelines.lib.models.comparison import SEEN_UNTIL_TAG
 from vfr_ml_pipelines.lib.models.dataset import load_training_dataset
@@ -14,9 +15,7 @@ from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, serving_m
 from vfr_ml_pipelines.lib.models.splits import WalkForwardConfig
 from vfr_ml_pipelines.lib.warehouse import read_frame
 
-HORIZONS = tuple(HORIZON_DAYS)  # 1d, 1w, 1m; 1w is VFR's default
 CANDIDATE_ASSETS = {"lightgbm": ("lightgbm",), "xgboost": ("xgboost",), "linear": ("linear",), "ensemble": ("ensemble-rankic", "ensemble-stacking")}
-KINDS = {"lightgbm": {"lightgbm", "mlflow"}, "xgboost": {"xgboost", "mlflow"}, "linear": {"scikitlearn", "mlflow"}, "ensemble": {"python", "mlflow"}}
 
 
 class ModelTrainingConfig(dg.Config):
@@ -77,7 +76,7 @@ def _candidate_metadata(name: str, version, candidate) -> dict:
 def build_training_asset(horizon: str) -> dg.AssetsDefinition:
     specs = [
         dg.AssetSpec(
-            f"{group}_{horizon}_model", group_name="models", kinds=KINDS[group], deps=["feature_matrix", "labels"],
+            f"{group}_{horizon}_model", group_name="models", kinds=set(algorithm(group).dagster_kinds), deps=["feature_matrix", "labels"],
             description=(
                 f"{group} candidate(s) of the {horizon} horizon: walk-forward out-of-sample evaluation and the "
                 f"production fit, registered as `vfr-{{candidate}}-{horizon}` in MLflow."

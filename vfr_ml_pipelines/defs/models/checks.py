@@ -2,7 +2,7 @@ import math
 
 import dagster as dg
 
-from vfr_ml_pipelines.defs.models.assets import HORIZONS
+from vfr_ml_pipelines.lib.horizons import HORIZONS
 from vfr_ml_pipelines.defs.resources import MlflowResource, PromotionPolicyResource
 from vfr_ml_pipelines.lib.models.champions import GATE_REASON_TAG, GATE_TAG
 from vfr_ml_pipelines.lib.models.comparison import COMPARISON_TAG, PairedComparison

@@ -1,6 +1,6 @@
 import dagster as dg
 
-from vfr_ml_pipelines.defs.models.assets import HORIZONS
+from vfr_ml_pipelines.lib.horizons import HORIZONS
 from vfr_ml_pipelines.defs.serving.jobs import PUBLISH_SELECTION
 
 retraining_job = dg.define_asset_job(

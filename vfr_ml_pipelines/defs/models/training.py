@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vfr_ml_pipelines.lib.features.labels import HORIZON_DAYS
+from vfr_ml_pipelines.lib.horizons import HORIZON_DAYS
 from vfr_ml_pipelines.lib.models import plots
 from vfr_ml_pipelines.lib.models.comparison import COMPARISON_TAG, PairedComparison, compare_with_champion
 from vfr_ml_pipelines.lib.models.pipeline import Candidate, HorizonResult, final_validation_rows

@@ -19,6 +19,7 @@ from vfr_ml_pipelines.defs.serving.served import (
     session_vectors,
 )
 from vfr_ml_pipelines.lib.features import catalog
+from vfr_ml_pipelines.lib.models.catalog import vfr_payload_type
 from vfr_ml_pipelines.lib.models.registry import CHAMPION, serving_model_name
 from vfr_ml_pipelines.lib.serving import feature_export, live_model, live_path, payloads, vfr_cache
 from vfr_ml_pipelines.lib.serving.outcomes import fill_outcomes
@@ -28,7 +29,6 @@ from vfr_ml_pipelines.lib.serving.ttl import publish_ttl_seconds
 from vfr_ml_pipelines.lib.serving.vfr_tables import write_ml_predictions
 from vfr_ml_pipelines.lib.warehouse import read_frame, upsert_frame
 
-VFR_MODEL_TYPES = {"lightgbm": "LIGHTGBM", "xgboost": "XGBOOST", "ensemble": "ENSEMBLE"}
 
 
 class PredictionConfig(dg.Config):
@@ -126,7 +126,7 @@ def _prediction_writes(served: ServedModel, rows, now_ms: int, ttl: int) -> list
 def _metadata_write(served: ServedModel, mlflow: MlflowResource, now_ms: int, ttl: int) -> vfr_cache.CacheWrite:
     version = served.version
     config = payloads.model_config(
-        model_id=version.model_id, model_type=VFR_MODEL_TYPES.get(version.tags.get("algorithm", ""), "ENSEMBLE"),
+        model_id=version.model_id, model_type=vfr_payload_type(version.tags.get("algorithm", "")),
         version=version.version, status="ACTIVE" if served.is_champion else "INACTIVE", horizon=served.horizon,
         features=json.loads(version.tags.get("feature_names", "[]")),
         hyperparameters=mlflow.registry.run_params(version.run_id), metrics=mlflow.registry.run_metrics(version.run_id),

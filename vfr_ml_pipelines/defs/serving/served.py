@@ -9,13 +9,12 @@ import pandas as pd
 
 from vfr_ml_pipelines.defs.resources import MarketDataResource, MlflowResource, WarehouseResource
 from vfr_ml_pipelines.lib.features import catalog
-from vfr_ml_pipelines.lib.features.labels import HORIZON_DAYS
+from vfr_ml_pipelines.lib.horizons import HORIZONS
 from vfr_ml_pipelines.lib.features.online_store import read_latest
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, RegisteredVersion, serving_model_name
 from vfr_ml_pipelines.lib.serving.vfr_tables import prediction_timestamp
 from vfr_ml_pipelines.lib.warehouse import read_frame
 
-HORIZONS = tuple(HORIZON_DAYS)
 
 
 @dataclass(frozen=True)

@@ -28,19 +28,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from vfr_ml_pipelines.lib.horizons import HORIZON_DAYS, HORIZONS, horizon_days  # noqa: F401  (re-exported for callers of labels)
 from vfr_ml_pipelines.lib.features.transforms import MISSING_DAY, day_numbers, pct_rank_by_group
 
-# trading days per horizon (VFR's horizons; `1w` is VFR's default)
-HORIZON_DAYS: dict[str, int] = {"1d": 1, "1w": 5, "1m": 21}
 
 LABEL_COLUMNS = ["horizon", "trade_date", "symbol", "forward_return", "excess_return", "known_date"]
-
-
-def horizon_days(horizon: str) -> int:
-    try:
-        return HORIZON_DAYS[horizon]
-    except KeyError:
-        raise ValueError(f"unknown horizon {horizon!r}; expected one of {sorted(HORIZON_DAYS)}") from None
 
 
 def _ordered(prices: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
@@ -124,7 +116,7 @@ def compute_labels(prices: pd.DataFrame, horizon: str) -> pd.DataFrame:
 
 
 def compute_all_labels(
-    prices: pd.DataFrame, horizons: Sequence[str] = ("1d", "1w", "1m"), *, with_rank: bool = True
+    prices: pd.DataFrame, horizons: Sequence[str] = HORIZONS, *, with_rank: bool = True
 ) -> pd.DataFrame:
     """`compute_labels` for each horizon, concatenated (horizon by horizon), with
     `rank_return` (`rank_label`, per horizon and day) unless `with_rank` is False.

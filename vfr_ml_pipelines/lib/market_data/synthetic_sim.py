@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
+from vfr_ml_pipelines.lib.horizons import HORIZON_DAYS
 from vfr_ml_pipelines.lib.market_data import calendar
 from vfr_ml_pipelines.lib.market_data import synthetic_fundamentals as fundamentals
 from vfr_ml_pipelines.lib.market_data import synthetic_text as text
@@ -46,7 +47,7 @@ SECTOR_PROFILE = {
 }
 
 BURN_IN_SESSIONS = 252  # latent history before `start`: momentum windows, GARCH state, first filings
-HORIZONS = {"1d": 1, "1w": 5, "1m": 21}
+HORIZONS = HORIZON_DAYS  # the oracle is published for every horizon the models predict
 
 MARKET_DRIFT = 0.0003  # per day, times beta (about 7.5% a year)
 MARKET_VOL, SECTOR_VOL = 0.0095, 0.006

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from vfr_ml_pipelines.lib.models.catalog import ALGORITHMS
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, ModelRegistry, RegisteredVersion, serving_model_name
 from vfr_ml_pipelines.lib.serving.vfr_tables import upsert_ml_model
 
@@ -21,7 +22,6 @@ GATE_TAG = "promotion_gate"
 GATE_REASON_TAG = "promotion_gate_reason"
 # not `deployed`: VFR's live ensemble would run the row before its files exist (live_path.py)
 CHAMPION_STATUS = "validated"
-MODEL_TYPES = {"lightgbm": "lightgbm", "xgboost": "xgboost", "linear": "linear_regression", "ensemble": "ensemble"}
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,9 @@ class ChampionChange:
 
 
 def ml_model_type(algorithm: str) -> str:
-    try:
-        return MODEL_TYPES[algorithm]
-    except KeyError:
-        raise ValueError(f"no ml_models model_type for algorithm {algorithm!r}") from None
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"no ml_models model_type for algorithm {algorithm!r}")
+    return ALGORITHMS[algorithm].ml_models_type
 
 
 def _float_tag(version: RegisteredVersion, key: str) -> float | None:

@@ -34,7 +34,7 @@ import pandas as pd
 
 from vfr_ml_pipelines.lib.models import canaries
 from vfr_ml_pipelines.lib.models.algorithms import ALGORITHMS, fit_regressor
-from vfr_ml_pipelines.lib.features.labels import HORIZON_DAYS
+from vfr_ml_pipelines.lib.horizons import HORIZON_DAYS
 from vfr_ml_pipelines.lib.models.calibration import ReturnCalibration, daily_mean_return
 from vfr_ml_pipelines.lib.models.dataset import TARGETS, training_target
 from vfr_ml_pipelines.lib.models.ensemble import fit_rank_ic_ensemble, fit_stacking_ensemble

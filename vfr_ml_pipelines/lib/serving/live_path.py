@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from vfr_ml_pipelines.lib.features.labels import HORIZON_DAYS
+from vfr_ml_pipelines.lib.horizons import HORIZON_DAYS
 from vfr_ml_pipelines.lib.features.spec import FeatureSpec
 from vfr_ml_pipelines.lib.models.champions import CHAMPION_STATUS, mirror_status
 from vfr_ml_pipelines.lib.models.registry import RegisteredVersion, serving_model_name

@@ -26,8 +26,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vfr_ml_pipelines.lib.horizons import VFR_CACHE_HORIZONS
 
-VFR_HORIZONS = ("1h", "4h", "1d", "1w", "1m")
+
+VFR_HORIZONS = VFR_CACHE_HORIZONS
 DEFAULT_MODEL_ID = "default"
 
 

@@ -29,6 +29,8 @@ import redis.exceptions
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from vfr_ml_pipelines.lib.horizons import VFR_CACHE_HORIZONS
+
 PREDICTION_KEY = "vfr:ml:prediction:{symbol}:{horizon}:{model_id}"
 FEATURE_VECTOR_KEY = "vfr:ml:feature:vector:{symbol}"
 MODEL_METADATA_KEY = "vfr:ml:model:metadata:{model_id}"
@@ -636,7 +638,7 @@ def validate_prediction(payload: Any) -> list[str]:
         problems.append("symbol is not upper case")
     need(payload, "modelId", str, "")
     need(payload, "modelVersion", str, "")
-    if payload.get("horizon") not in ("1h", "4h", "1d", "1w", "1m"):
+    if payload.get("horizon") not in VFR_CACHE_HORIZONS:
         problems.append(f"horizon {payload.get('horizon')!r} is not a VFR horizon")
     stamp = need(payload, "timestamp", (int, float), "")
     expires = need(payload, "expiresAt", (int, float), "")
