@@ -16,7 +16,7 @@ from vfr_ml_pipelines.cli import EXIT_INVALID_PAYLOAD, EXIT_UNKNOWN_SYMBOL
 from vfr_ml_pipelines.lib.serving import payloads
 from vfr_ml_pipelines.lib.serving.vfr_cache import CacheWrite, prediction_key, publish
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _read(redis_url: str, prefix: str, *args: str) -> subprocess.CompletedProcess:

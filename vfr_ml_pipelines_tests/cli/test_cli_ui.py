@@ -24,7 +24,7 @@ from dagster import DagsterRun, DagsterRunStatus
 from vfr_ml_pipelines.cli import _ensure_dagster_home
 from vfr_ml_pipelines.defs.runs import range_tags, ui_listing_tags
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 START_BOUND_SECONDS = 600  # a loaded 2-core machine loads the code location slowly
 
 

@@ -19,7 +19,7 @@ import pytest
 from vfr_ml_pipelines.lib import embedded
 from vfr_ml_pipelines.lib.market_data import calendar
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 STOP_BOUND_SECONDS = 30  # after the signal
 STARTUP_BOUND_SECONDS = 600  # until the embedded PostgreSQL is up
 FAILED_RUN_BOUND_SECONDS = 1200  # a short history's market-data steps, then the failed check

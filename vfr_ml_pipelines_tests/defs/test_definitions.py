@@ -17,7 +17,7 @@ import pytest
 
 from vfr_ml_pipelines.definitions import ALL_CHECKS, defs
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HORIZONS = ("1d", "1w", "1m")
 MODEL_ASSETS = {
     f"{kind}_{h}_model" for h in HORIZONS for kind in ("lightgbm", "xgboost", "linear", "ensemble", "challenger", "champion")
