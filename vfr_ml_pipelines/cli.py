@@ -124,7 +124,7 @@ def _execute_full_pipeline() -> None:
     from vfr_ml_pipelines.definitions import defs
     from vfr_ml_pipelines.defs.models.assets import HORIZONS
     from vfr_ml_pipelines.defs.resources import build_resources
-    from vfr_ml_pipelines.defs.runs import catch_up_range, range_tags, ui_listing_tags
+    from vfr_ml_pipelines.defs.pipeline.runs import catch_up_range, range_tags, ui_listing_tags
 
     job = defs.resolve_job_def("full_pipeline_job")
     latest = build_resources()["market_data"].latest_session()

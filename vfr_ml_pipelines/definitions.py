@@ -9,12 +9,9 @@ from vfr_ml_pipelines.defs.market_data import checks as market_data_checks
 from vfr_ml_pipelines.defs.models import assets as model_assets
 from vfr_ml_pipelines.defs.models import checks as model_checks
 from vfr_ml_pipelines.defs.models.jobs import retraining_job, rollback_jobs
-from vfr_ml_pipelines.defs.monitoring.schedules import (
-    daily_pipeline_job,
-    daily_pipeline_schedule,
-    full_pipeline_job,
-    weekly_retraining_schedule,
-)
+from vfr_ml_pipelines.defs.models.schedules import weekly_retraining_schedule
+from vfr_ml_pipelines.defs.pipeline.jobs import daily_pipeline_job, full_pipeline_job
+from vfr_ml_pipelines.defs.pipeline.schedules import daily_pipeline_schedule
 from vfr_ml_pipelines.defs.resources import build_resources
 from vfr_ml_pipelines.defs.serving import assets as serving_assets
 from vfr_ml_pipelines.defs.serving import checks as serving_checks

@@ -17,7 +17,7 @@ from vfr_ml_pipelines.defs.resources import (
     WarehouseResource,
 )
 from vfr_ml_pipelines.defs.models.assets import HORIZONS
-from vfr_ml_pipelines.defs.runs import range_tags
+from vfr_ml_pipelines.defs.pipeline.runs import range_tags
 
 AS_OF = "2026-11-20"  # a Friday
 N_SYMBOLS = 25

@@ -27,7 +27,7 @@ from sqlalchemy import text
 from vfr_ml_pipelines.definitions import ALL_ASSETS
 from vfr_ml_pipelines.defs.market_data import checks as market_data_checks
 from vfr_ml_pipelines.defs.resources import CsvMarketDataResource, WarehouseResource
-from vfr_ml_pipelines.defs.runs import range_tags
+from vfr_ml_pipelines.defs.pipeline.runs import range_tags
 from vfr_ml_pipelines.lib.market_data import calendar
 from vfr_ml_pipelines.lib.market_data.csv_provider import CsvMarketDataProvider
 from vfr_ml_pipelines.lib.market_data.validation import SchemaError, validate_fundamentals, validate_prices

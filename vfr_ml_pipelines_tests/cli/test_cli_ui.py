@@ -22,7 +22,7 @@ import dagster as dg
 from dagster import DagsterRun, DagsterRunStatus
 
 from vfr_ml_pipelines.cli import _ensure_dagster_home
-from vfr_ml_pipelines.defs.runs import range_tags, ui_listing_tags
+from vfr_ml_pipelines.defs.pipeline.runs import range_tags, ui_listing_tags
 
 REPO = Path(__file__).resolve().parents[2]
 START_BOUND_SECONDS = 600  # a loaded 2-core machine loads the code location slowly

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from vfr_ml_pipelines.definitions import ALL_ASSETS
 from vfr_ml_pipelines.defs.resources import SyntheticMarketDataResource, WarehouseResource
-from vfr_ml_pipelines.defs.runs import range_tags
+from vfr_ml_pipelines.defs.pipeline.runs import range_tags
 from vfr_ml_pipelines.lib import embedded
 from vfr_ml_pipelines.lib.market_data import calendar
 from vfr_ml_pipelines.lib.warehouse import create_warehouse_engine

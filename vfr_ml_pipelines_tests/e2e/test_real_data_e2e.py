@@ -18,7 +18,7 @@ from vfr_ml_pipelines.lib.market_data.realistic_export import write_price_only_e
 from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader
 from vfr_ml_pipelines.lib.warehouse import create_warehouse_engine, read_frame
 from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
-from vfr_ml_pipelines.defs.runs import range_tags
+from vfr_ml_pipelines.defs.pipeline.runs import range_tags
 from vfr_ml_pipelines_tests.helpers import pipeline_resources, training_run_config
 
 START, AS_OF = date(2023, 11, 1), date(2026, 11, 20)

@@ -155,7 +155,7 @@ def test_one_adjusted_price_snapshot_feeds_the_blocks_and_the_labels(make_databa
     from vfr_ml_pipelines.defs.features import assets as feature_assets
     from vfr_ml_pipelines.defs.market_data import assets as market_data_assets
     from vfr_ml_pipelines.defs.resources import FeatureStoreResource, SyntheticMarketDataResource, WarehouseResource
-    from vfr_ml_pipelines.defs.runs import range_tags
+    from vfr_ml_pipelines.defs.pipeline.runs import range_tags
     from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore
     from vfr_ml_pipelines.lib.features.online_store import read_feature_set
     from vfr_ml_pipelines.lib.features.price_snapshot import price_snapshot_info, read_price_snapshot
