@@ -44,6 +44,9 @@ def _ensure_dagster_home() -> str:
         home = str(settings.state_dir() / "dagster")
         os.environ["DAGSTER_HOME"] = home
     os.makedirs(home, exist_ok=True)
+    from vfr_ml_pipelines.defs.pipeline.runs import plan_ranges_per_asset
+
+    plan_ranges_per_asset()  # `run` and `ui` both create range runs
     config = os.path.join(home, "dagster.yaml")
     current = open(config).read() if os.path.exists(config) else None
     if current is None or current == _OLD_LOCAL_INSTANCE or current.startswith(LOCAL_INSTANCE_MARKER):

@@ -14,6 +14,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from vfr_ml_pipelines.lib import embedded
@@ -69,6 +70,11 @@ def test_a_blocking_failure_ends_the_run_with_what_failed_and_why(tmp_path, make
     summary = err[err.index("full_pipeline_job FAILED"):]
     assert "check raw_prices/raw_prices_cover_the_universe failed" in summary
     assert "S00" in summary and "delisted_on" in summary  # which symbols, and what to do
+    # the catch-up planned each asset once, not once per session (defs/pipeline/runs.py), and
+    # still recorded every session's prices
+    with dg.DagsterInstance.from_config(str(tmp_path / "state" / "dagster")) as instance:
+        assert len(instance.fetch_planned_materializations(dg.AssetKey("raw_prices"), limit=100).records) == 1
+        assert len(instance.get_materialized_partitions(dg.AssetKey("raw_prices"))) == 30
 
 
 @pytest.mark.parametrize("signo", [signal.SIGTERM, signal.SIGINT])
