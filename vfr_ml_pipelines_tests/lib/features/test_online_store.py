@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from vfr_ml_pipelines.lib import settings
 from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore
 from vfr_ml_pipelines.lib.features.online_store import (
     read_feature_set,
@@ -22,7 +21,7 @@ from vfr_ml_pipelines.lib.features.online_store import (
     register_feature_set,
     write_latest,
 )
-from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine
+from vfr_ml_pipelines_tests.helpers import migrated_engine
 
 NAMES = [f"f{i:02d}" for i in range(12)]
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "BRK.B", "XOM"]
@@ -36,8 +35,7 @@ def online_url(make_database) -> str:
 
 @pytest.fixture(scope="module")
 def online_engine(online_url: str) -> Iterator[Engine]:
-    engine = create_warehouse_engine(online_url)
-    apply_migrations(engine, settings.sql_dir())
+    engine = migrated_engine(online_url)
     yield engine
     engine.dispose()
 
