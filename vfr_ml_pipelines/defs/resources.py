@@ -210,10 +210,12 @@ class SyntheticMarketDataResource(MarketDataResource):
     """The deterministic synthetic market (offline; the default). Its oracle measures model
     skill; `shift_start` injects a distribution shift for the drift sensor."""
 
-    n_symbols: int = 50
+    # The market's own defaults are SyntheticMarketConfig's. The history start is the
+    # pipeline's (the first partition, shared with every provider), not the market's.
+    n_symbols: int = SyntheticMarketConfig.n_symbols
     history_start: str = calendar.DEFAULT_HISTORY_START.isoformat()
-    seed: int = 7
-    shift_start: str | None = None
+    seed: int = SyntheticMarketConfig.seed
+    shift_start: str | None = SyntheticMarketConfig.shift_start
 
     @property
     def provider_name(self) -> str:
@@ -292,9 +294,9 @@ def build_market_data() -> MarketDataResource:
     if choice == "synthetic":
         shift = settings.env_date("VFR_SYNTHETIC_SHIFT_START", None, earliest=calendar.CALENDAR_START, latest=calendar.calendar_end())
         return SyntheticMarketDataResource(
-            n_symbols=settings.env_int("VFR_SYNTHETIC_SYMBOLS", 50, minimum=2, maximum=10_000),
+            n_symbols=settings.env_int("VFR_SYNTHETIC_SYMBOLS", SyntheticMarketConfig.n_symbols, minimum=2, maximum=10_000),
             history_start=calendar.history_start().isoformat(),
-            seed=settings.env_int("VFR_SYNTHETIC_SEED", 7, minimum=0, maximum=2**32 - 1),
+            seed=settings.env_int("VFR_SYNTHETIC_SEED", SyntheticMarketConfig.seed, minimum=0, maximum=2**32 - 1),
             shift_start=shift.isoformat() if shift else None,
             as_of=as_of,
         )
