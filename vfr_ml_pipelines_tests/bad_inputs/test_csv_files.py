@@ -30,7 +30,8 @@ from vfr_ml_pipelines.defs.resources import CsvMarketDataResource, WarehouseReso
 from vfr_ml_pipelines.defs.runs import range_tags
 from vfr_ml_pipelines.lib.market_data import calendar
 from vfr_ml_pipelines.lib.market_data.csv_provider import CsvMarketDataProvider
-from vfr_ml_pipelines.lib.market_data.validation import SchemaError, validate_fundamentals, validate_prices
+from vfr_ml_pipelines.lib.market_data.rejections import SchemaError
+from vfr_ml_pipelines.lib.market_data.validation import validate_fundamentals, validate_prices
 from vfr_ml_pipelines.lib.warehouse import create_warehouse_engine
 
 START, END, TODAY = date(2024, 1, 2), date(2024, 1, 31), date(2024, 2, 15)

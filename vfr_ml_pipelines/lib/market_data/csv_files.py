@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from vfr_ml_pipelines.lib.market_data.provider import ProviderError
-from vfr_ml_pipelines.lib.market_data.validation import REJECTED_COLUMNS, SchemaError, empty_rejected
+from vfr_ml_pipelines.lib.market_data.rejections import REJECTED_COLUMNS, SchemaError, empty_rejected
 
 GZIP_MAGIC = b"\x1f\x8b"
 # longest first: the UTF-32 LE mark starts with the UTF-16 LE one

@@ -52,7 +52,7 @@ from vfr_ml_pipelines.lib.market_data.schema import (
     UNIVERSE_COLUMNS,
     is_valid_ticker,
 )
-from vfr_ml_pipelines.lib.market_data.validation import empty_rejected
+from vfr_ml_pipelines.lib.market_data.rejections import empty_rejected
 
 UNIVERSE_REQUIRED = ("symbol", "name", "sector", "listed_on")
 NEWS_FILE_COLUMNS = ("published_at", "headline", "source", "url")

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from vfr_ml_pipelines.lib.market_data import calendar, price_screen, store, validation
 from vfr_ml_pipelines.lib.market_data.provider import MarketDataProvider, ProviderLoad
 from vfr_ml_pipelines.lib.market_data.schema import FUNDAMENTAL_COLUMNS, PRICE_COLUMNS
-from vfr_ml_pipelines.lib.market_data.validation import ValidationResult
+from vfr_ml_pipelines.lib.market_data.rejections import ValidationResult
 
 NEWS_STORED_COLUMNS = ["trade_date", "symbol", "published_at", "headline", "headline_md5", "source", "url"]
 ORACLE_STORED_COLUMNS = ["horizon", "trade_date", "symbol", "expected_return"]

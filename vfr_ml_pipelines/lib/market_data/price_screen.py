@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from vfr_ml_pipelines.lib.market_data import calendar, store
 from vfr_ml_pipelines.lib.market_data.corporate_actions import DOUBT_PREFIX, Bar, judge_jump, screen_jumps
-from vfr_ml_pipelines.lib.market_data.validation import REJECTED_COLUMNS, ValidationResult
+from vfr_ml_pipelines.lib.market_data.rejections import REJECTED_COLUMNS, ValidationResult
 
 
 def _rejections(rows: pd.DataFrame, field: str) -> pd.DataFrame:

@@ -14,8 +14,8 @@ import pytest
 from vfr_ml_pipelines.lib.market_data.csv_provider import CsvMarketDataProvider
 from vfr_ml_pipelines.lib.market_data.provider import ProviderError
 from vfr_ml_pipelines.lib.market_data.schema import FUNDAMENTAL_COLUMNS, NEWS_COLUMNS, PRICE_COLUMNS, UNIVERSE_COLUMNS
+from vfr_ml_pipelines.lib.market_data.rejections import SchemaError
 from vfr_ml_pipelines.lib.market_data.validation import (
-    SchemaError,
     validate_fundamentals,
     validate_news,
     validate_prices,

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from vfr_ml_pipelines.lib.market_data import calendar, store
 from vfr_ml_pipelines.lib.market_data.corporate_actions import DOUBT_PREFIX
-from vfr_ml_pipelines.lib.market_data.validation import REJECTED_COLUMNS
+from vfr_ml_pipelines.lib.market_data.rejections import REJECTED_COLUMNS
 from vfr_ml_pipelines.lib.warehouse import read_frame
 from vfr_ml_pipelines.lib.warehouse.partitions import replace_quarantine
 
