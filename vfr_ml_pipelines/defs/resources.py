@@ -22,8 +22,7 @@ from sqlalchemy import Engine
 from vfr_ml_pipelines.lib import embedded, settings
 from vfr_ml_pipelines.lib.connections import open_redis, open_warehouse
 from vfr_ml_pipelines.lib.market_data import calendar
-from vfr_ml_pipelines.lib.market_data.fmp_provider import DEFAULT_RUN_DEADLINE_SECONDS as FMP_DEFAULT_RUN_DEADLINE_SECONDS
-from vfr_ml_pipelines.lib.market_data.fmp_provider import DEFAULT_TIMEOUT_SECONDS as FMP_DEFAULT_TIMEOUT_SECONDS
+from vfr_ml_pipelines.lib.market_data import fmp_provider as fmp
 from vfr_ml_pipelines.lib.market_data.provider import MarketDataProvider
 from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, SyntheticMarketProvider
 from vfr_ml_pipelines.lib.models.promotion import PromotionPolicy
@@ -260,19 +259,17 @@ class FmpMarketDataResource(MarketDataResource):
 
     api_key: str
     symbols: list[str]
-    base_url: str = "https://financialmodelingprep.com"
-    calls_per_minute: int = 300
-    timeout_seconds: float = FMP_DEFAULT_TIMEOUT_SECONDS  # per attempt, body included
-    run_deadline_seconds: float = FMP_DEFAULT_RUN_DEADLINE_SECONDS  # per provider run
+    base_url: str = fmp.DEFAULT_BASE_URL
+    calls_per_minute: int = fmp.DEFAULT_CALLS_PER_MINUTE
+    timeout_seconds: float = fmp.DEFAULT_TIMEOUT_SECONDS  # per attempt, body included
+    run_deadline_seconds: float = fmp.DEFAULT_RUN_DEADLINE_SECONDS  # per provider run
 
     @property
     def provider_name(self) -> str:
         return "fmp"
 
     def provider(self, end: date) -> MarketDataProvider:
-        from vfr_ml_pipelines.lib.market_data.fmp_provider import FmpMarketDataProvider
-
-        return FmpMarketDataProvider(
+        return fmp.FmpMarketDataProvider(
             api_key=self.api_key, symbols=list(self.symbols), base_url=self.base_url, calls_per_minute=self.calls_per_minute,
             timeout=self.timeout_seconds, run_deadline=self.run_deadline_seconds,
         )
@@ -313,10 +310,10 @@ def build_market_data() -> MarketDataResource:
     return FmpMarketDataResource(
         api_key=dg.EnvVar("FMP_API_KEY"),
         symbols=symbols,
-        base_url=settings.env_url("FMP_BASE_URL", ("https", "http")) or "https://financialmodelingprep.com",
-        calls_per_minute=settings.env_int("FMP_CALLS_PER_MINUTE", 300, minimum=1, maximum=100_000),
-        timeout_seconds=settings.env_float("FMP_TIMEOUT_SECONDS", FMP_DEFAULT_TIMEOUT_SECONDS, positive=True),
-        run_deadline_seconds=settings.env_float("FMP_RUN_DEADLINE_SECONDS", FMP_DEFAULT_RUN_DEADLINE_SECONDS, positive=True),
+        base_url=settings.env_url("FMP_BASE_URL", ("https", "http")) or fmp.DEFAULT_BASE_URL,
+        calls_per_minute=settings.env_int("FMP_CALLS_PER_MINUTE", fmp.DEFAULT_CALLS_PER_MINUTE, minimum=1, maximum=100_000),
+        timeout_seconds=settings.env_float("FMP_TIMEOUT_SECONDS", fmp.DEFAULT_TIMEOUT_SECONDS, positive=True),
+        run_deadline_seconds=settings.env_float("FMP_RUN_DEADLINE_SECONDS", fmp.DEFAULT_RUN_DEADLINE_SECONDS, positive=True),
         as_of=as_of,
     )
 

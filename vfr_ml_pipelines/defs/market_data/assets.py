@@ -5,6 +5,7 @@ Each body is wiring: the provider and the warehouse in, one call to
 `lib/market_data/loads.py`, metadata out.
 """
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import dagster as dg
@@ -21,6 +22,17 @@ def partition_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
     """First and last session of the run's partition (range, for single-run backfills)."""
     keys = context.partition_key_range
     return date.fromisoformat(keys.start), date.fromisoformat(keys.end)
+
+
+def _load_range(
+    context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse: WarehouseResource,
+    load_dataset: Callable[..., loads.RangeLoad],
+) -> loads.RangeLoad:
+    """`load_dataset` (loads.load_prices, ...) on the run's partition range."""
+    start, end = partition_dates(context)
+    return load_dataset(
+        warehouse.engine, market_data.provider(end), start, end, today=market_data.today(), run_id=context.run_id, log=context.log,
+    )
 
 
 def _stored(load: loads.RangeLoad) -> dict:
@@ -59,9 +71,7 @@ def raw_prices(context: dg.AssetExecutionContext, market_data: MarketDataResourc
     a symbol's bars from an unexplained jump on (a possible unadjusted split) go to
     `vfr_ml.quarantine` with the reason; the other symbols go on."""
     start, end = partition_dates(context)
-    load = loads.load_prices(
-        warehouse.engine, market_data.provider(end), start, end, today=market_data.today(), run_id=context.run_id, log=context.log,
-    )
+    load = _load_range(context, market_data, warehouse, loads.load_prices)
     return dg.MaterializeResult(
         metadata={
             **_stored(load), "symbols": load.symbols, "first_day": str(start), "last_day": str(end),
@@ -77,11 +87,7 @@ def raw_prices(context: dg.AssetExecutionContext, market_data: MarketDataResourc
 def raw_fundamentals(context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Quarterly reports by filing day (`vfr_ml.raw_fundamentals`): the partition of a report
     is the session it was filed on, the only day from which a model may use it."""
-    start, end = partition_dates(context)
-    load = loads.load_fundamentals(
-        warehouse.engine, market_data.provider(end), start, end, today=market_data.today(), run_id=context.run_id, log=context.log,
-    )
-    return dg.MaterializeResult(metadata=_stored(load))
+    return dg.MaterializeResult(metadata=_stored(_load_range(context, market_data, warehouse, loads.load_fundamentals)))
 
 
 @dg.asset(
@@ -91,11 +97,7 @@ def raw_fundamentals(context: dg.AssetExecutionContext, market_data: MarketDataR
 def raw_news(context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Headlines by session (`vfr_ml.raw_news`): news after the 16:00 close or on a closed
     day belongs to the next session, so a session's news is known by its close."""
-    start, end = partition_dates(context)
-    load = loads.load_news(
-        warehouse.engine, market_data.provider(end), start, end, today=market_data.today(), run_id=context.run_id, log=context.log,
-    )
-    return dg.MaterializeResult(metadata=_stored(load))
+    return dg.MaterializeResult(metadata=_stored(_load_range(context, market_data, warehouse, loads.load_news)))
 
 
 @dg.asset(

@@ -62,6 +62,22 @@ def _with_refused_sources(
     return ValidationResult(result.clean, rejected, result.duplicates_dropped), refused
 
 
+def _validated(
+    engine: Engine, provider: MarketDataProvider, dataset: str, start: date, end: date, today: date,
+) -> tuple[list[str], ProviderLoad, ValidationResult]:
+    """The range's universe, what the provider delivered of `dataset` for it, and that
+    checked by validation."""
+    symbols = store.universe(engine, start, end)
+    fetch, validate = {
+        "prices": (provider.load_prices, validation.validate_prices),
+        "fundamentals": (provider.load_fundamentals, validation.validate_fundamentals),
+        "news": (provider.load_news, validation.validate_news),
+    }[dataset]
+    load = fetch(symbols, start, end)
+    result = validate(load.frame, start=start, end=end, today=today, known_symbols=set(symbols), source=provider.name)
+    return symbols, load, result
+
+
 def _store_range(
     engine: Engine, log: logging.Logger, *, dataset: str, table: str, date_column: str, provider: str,
     start: date, end: date, result: ValidationResult, run_id: str | None,
@@ -109,11 +125,7 @@ def load_prices(
 ) -> RangeLoad:
     """The bars of the range's universe; bars of unlisted sessions and unexplained jumps are
     held out (`price_screen`)."""
-    symbols = store.universe(engine, start, end)
-    load = provider.load_prices(symbols, start, end)
-    result = validation.validate_prices(
-        load.frame, start=start, end=end, today=today, known_symbols=set(symbols), source=provider.name
-    )
+    symbols, load, result = _validated(engine, provider, "prices", start, end, today)
     result = price_screen.screen_loaded_prices(engine, result, start, end, provider.confirmed_moves())
     result, refused = _with_refused_sources(log, "prices", load, result)
     result = ValidationResult(result.clean[list(PRICE_COLUMNS)].assign(source=provider.name), result.rejected)
@@ -128,11 +140,7 @@ def load_fundamentals(
     log: logging.Logger,
 ) -> RangeLoad:
     """The reports of the range's universe filed on its sessions."""
-    symbols = store.universe(engine, start, end)
-    load = provider.load_fundamentals(symbols, start, end)
-    result = validation.validate_fundamentals(
-        load.frame, start=start, end=end, today=today, known_symbols=set(symbols), source=provider.name,
-    )
+    symbols, load, result = _validated(engine, provider, "fundamentals", start, end, today)
     result, refused = _with_refused_sources(log, "fundamentals", load, result)
     result = ValidationResult(result.clean[list(FUNDAMENTAL_COLUMNS)].assign(source=provider.name), result.rejected)
     _store_range(engine, log, dataset="fundamentals", table="vfr_ml.raw_fundamentals", date_column="filing_date",
@@ -155,11 +163,7 @@ def load_news(
     log: logging.Logger,
 ) -> RangeLoad:
     """The headlines of the range's universe, by the session they belong to."""
-    symbols = store.universe(engine, start, end)
-    load = provider.load_news(symbols, start, end)
-    result = validation.validate_news(
-        load.frame, start=start, end=end, today=today, known_symbols=set(symbols), source=provider.name,
-    )
+    symbols, load, result = _validated(engine, provider, "news", start, end, today)
     checked = ValidationResult(_news_rows(result.clean, provider.name), result.rejected)
     result, refused = _with_refused_sources(log, "news", load, checked)
     _store_range(engine, log, dataset="news", table="vfr_ml.raw_news", date_column="trade_date",
