@@ -194,8 +194,9 @@ class MarketDataResource(dg.ConfigurableResource):
         """The pinned date, else today in New York (the market's date, not the machine's)."""
         return date.fromisoformat(self.as_of) if self.as_of else datetime.now(calendar.MARKET_TZ).date()
 
-    def latest_session(self) -> date:
-        """The last session whose bars exist: a pinned `as_of` counts as after its close;
+    def last_closed_session(self) -> date:
+        """The last session that has closed, so its bars exist at the source (not: the last
+        session stored in the warehouse): a pinned `as_of` counts as after its close;
         otherwise today counts only once New York has passed 16:00."""
         if self.as_of:
             return calendar.latest_trading_day(self.today())

@@ -43,6 +43,14 @@ def universe_by_session(engine: Engine, start: date, end: date) -> pd.DataFrame:
     )
 
 
+def last_stored_session(engine: Engine, on_or_before: date) -> date | None:
+    """The last session with a stored bar on or before `on_or_before`; None if there is none."""
+    day = read_frame(
+        engine, "SELECT max(trade_date) AS day FROM vfr_ml.raw_prices WHERE trade_date <= :d", {"d": on_or_before}
+    )["day"].iloc[0]
+    return None if day is None or pd.isna(day) else day
+
+
 # ----------------------------------------------------------------------------- writes
 
 

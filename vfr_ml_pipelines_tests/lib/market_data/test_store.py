@@ -73,6 +73,14 @@ def test_the_universe_is_read_back_as_written(engine):
     assert master.to_dict("records") == [{"symbol": "AAA", "name": "Aaa"}, {"symbol": "BBB", "name": "Bbb"}]
 
 
+def test_the_last_stored_session(engine):
+    assert store.last_stored_session(engine, END) is None
+    _write_prices(engine, [_bar("AAA", DAYS[2]), _bar("BBB", DAYS[4])])
+    assert store.last_stored_session(engine, END) == DAYS[4]
+    assert store.last_stored_session(engine, DAYS[3]) == DAYS[2]
+    assert store.last_stored_session(engine, DAYS[1]) is None
+
+
 def test_write_range_replaces_the_range_and_its_quarantine(engine):
     _write_prices(engine, [_bar("AAA", d) for d in DAYS], _rejected([("prices", "AAA", DAYS[0], "close", "bad")]))
     _write_prices(engine, [_bar("AAA", d, close=11.0) for d in DAYS[:3]], _rejected([]))
