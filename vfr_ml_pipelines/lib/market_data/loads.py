@@ -47,6 +47,8 @@ class RangeLoad:
 
 @dataclass(frozen=True)
 class OracleLoad:
+    """What the oracle's load stored: rows and horizons (none for a provider without an oracle)."""
+
     provider: str
     rows: int
     horizons: list[str]
