@@ -130,7 +130,7 @@ def _execute_full_pipeline() -> None:
     from vfr_ml_pipelines.defs.pipeline.runs import catch_up_range, range_tags, ui_listing_tags
 
     job = defs.resolve_job_def("full_pipeline_job")
-    latest = build_resources()["market_data"].latest_session()
+    latest = build_resources()["market_data"].last_closed_session()
     run_id = str(uuid.uuid4())
     with dg.DagsterInstance.get() as instance:
         start, end = catch_up_range(instance, latest)

@@ -22,8 +22,7 @@ from sqlalchemy import Engine
 from vfr_ml_pipelines.lib import embedded, settings
 from vfr_ml_pipelines.lib.connections import open_redis, open_warehouse
 from vfr_ml_pipelines.lib.market_data import calendar
-from vfr_ml_pipelines.lib.market_data.fmp_provider import DEFAULT_RUN_DEADLINE_SECONDS as FMP_DEFAULT_RUN_DEADLINE_SECONDS
-from vfr_ml_pipelines.lib.market_data.fmp_provider import DEFAULT_TIMEOUT_SECONDS as FMP_DEFAULT_TIMEOUT_SECONDS
+from vfr_ml_pipelines.lib.market_data import fmp_provider as fmp
 from vfr_ml_pipelines.lib.market_data.provider import MarketDataProvider
 from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, SyntheticMarketProvider
 from vfr_ml_pipelines.lib.models.promotion import PromotionPolicy
@@ -195,8 +194,9 @@ class MarketDataResource(dg.ConfigurableResource):
         """The pinned date, else today in New York (the market's date, not the machine's)."""
         return date.fromisoformat(self.as_of) if self.as_of else datetime.now(calendar.MARKET_TZ).date()
 
-    def latest_session(self) -> date:
-        """The last session whose bars exist: a pinned `as_of` counts as after its close;
+    def last_closed_session(self) -> date:
+        """The last session that has closed, so its bars exist at the source (not: the last
+        session stored in the warehouse): a pinned `as_of` counts as after its close;
         otherwise today counts only once New York has passed 16:00."""
         if self.as_of:
             return calendar.latest_trading_day(self.today())
@@ -210,10 +210,12 @@ class SyntheticMarketDataResource(MarketDataResource):
     """The deterministic synthetic market (offline; the default). Its oracle measures model
     skill; `shift_start` injects a distribution shift for the drift sensor."""
 
-    n_symbols: int = 50
+    # The market's own defaults are SyntheticMarketConfig's. The history start is the
+    # pipeline's (the first partition, shared with every provider), not the market's.
+    n_symbols: int = SyntheticMarketConfig.n_symbols
     history_start: str = calendar.DEFAULT_HISTORY_START.isoformat()
-    seed: int = 7
-    shift_start: str | None = None
+    seed: int = SyntheticMarketConfig.seed
+    shift_start: str | None = SyntheticMarketConfig.shift_start
 
     @property
     def provider_name(self) -> str:
@@ -258,19 +260,17 @@ class FmpMarketDataResource(MarketDataResource):
 
     api_key: str
     symbols: list[str]
-    base_url: str = "https://financialmodelingprep.com"
-    calls_per_minute: int = 300
-    timeout_seconds: float = FMP_DEFAULT_TIMEOUT_SECONDS  # per attempt, body included
-    run_deadline_seconds: float = FMP_DEFAULT_RUN_DEADLINE_SECONDS  # per provider run
+    base_url: str = fmp.DEFAULT_BASE_URL
+    calls_per_minute: int = fmp.DEFAULT_CALLS_PER_MINUTE
+    timeout_seconds: float = fmp.DEFAULT_TIMEOUT_SECONDS  # per attempt, body included
+    run_deadline_seconds: float = fmp.DEFAULT_RUN_DEADLINE_SECONDS  # per provider run
 
     @property
     def provider_name(self) -> str:
         return "fmp"
 
     def provider(self, end: date) -> MarketDataProvider:
-        from vfr_ml_pipelines.lib.market_data.fmp_provider import FmpMarketDataProvider
-
-        return FmpMarketDataProvider(
+        return fmp.FmpMarketDataProvider(
             api_key=self.api_key, symbols=list(self.symbols), base_url=self.base_url, calls_per_minute=self.calls_per_minute,
             timeout=self.timeout_seconds, run_deadline=self.run_deadline_seconds,
         )
@@ -292,9 +292,9 @@ def build_market_data() -> MarketDataResource:
     if choice == "synthetic":
         shift = settings.env_date("VFR_SYNTHETIC_SHIFT_START", None, earliest=calendar.CALENDAR_START, latest=calendar.calendar_end())
         return SyntheticMarketDataResource(
-            n_symbols=settings.env_int("VFR_SYNTHETIC_SYMBOLS", 50, minimum=2, maximum=10_000),
+            n_symbols=settings.env_int("VFR_SYNTHETIC_SYMBOLS", SyntheticMarketConfig.n_symbols, minimum=2, maximum=10_000),
             history_start=calendar.history_start().isoformat(),
-            seed=settings.env_int("VFR_SYNTHETIC_SEED", 7, minimum=0, maximum=2**32 - 1),
+            seed=settings.env_int("VFR_SYNTHETIC_SEED", SyntheticMarketConfig.seed, minimum=0, maximum=2**32 - 1),
             shift_start=shift.isoformat() if shift else None,
             as_of=as_of,
         )
@@ -311,10 +311,10 @@ def build_market_data() -> MarketDataResource:
     return FmpMarketDataResource(
         api_key=dg.EnvVar("FMP_API_KEY"),
         symbols=symbols,
-        base_url=settings.env_url("FMP_BASE_URL", ("https", "http")) or "https://financialmodelingprep.com",
-        calls_per_minute=settings.env_int("FMP_CALLS_PER_MINUTE", 300, minimum=1, maximum=100_000),
-        timeout_seconds=settings.env_float("FMP_TIMEOUT_SECONDS", FMP_DEFAULT_TIMEOUT_SECONDS, positive=True),
-        run_deadline_seconds=settings.env_float("FMP_RUN_DEADLINE_SECONDS", FMP_DEFAULT_RUN_DEADLINE_SECONDS, positive=True),
+        base_url=settings.env_url("FMP_BASE_URL", ("https", "http")) or fmp.DEFAULT_BASE_URL,
+        calls_per_minute=settings.env_int("FMP_CALLS_PER_MINUTE", fmp.DEFAULT_CALLS_PER_MINUTE, minimum=1, maximum=100_000),
+        timeout_seconds=settings.env_float("FMP_TIMEOUT_SECONDS", fmp.DEFAULT_TIMEOUT_SECONDS, positive=True),
+        run_deadline_seconds=settings.env_float("FMP_RUN_DEADLINE_SECONDS", fmp.DEFAULT_RUN_DEADLINE_SECONDS, positive=True),
         as_of=as_of,
     )
 

@@ -30,27 +30,20 @@ from vfr_ml_pipelines.defs.resources import CsvMarketDataResource, WarehouseReso
 from vfr_ml_pipelines.defs.pipeline.runs import range_tags
 from vfr_ml_pipelines.lib.market_data import calendar
 from vfr_ml_pipelines.lib.market_data.csv_provider import CsvMarketDataProvider
-from vfr_ml_pipelines.lib.market_data.validation import SchemaError, validate_fundamentals, validate_prices
+from vfr_ml_pipelines.lib.market_data.rejections import SchemaError
+from vfr_ml_pipelines.lib.market_data.validation import validate_fundamentals, validate_prices
 from vfr_ml_pipelines.lib.warehouse import create_warehouse_engine
+from vfr_ml_pipelines_tests.csv_helpers import END, HEADER, ROWS, START, TODAY, write
 
-START, END, TODAY = date(2024, 1, 2), date(2024, 1, 31), date(2024, 2, 15)
-HEADER = "Date,Open,High,Low,Close,Adj Close,Volume"
-ROWS = [
-    "2024-01-02,10.00,11.00,9.00,10.50,10.40,1000",
-    "2024-01-03,10.50,10.90,10.10,10.60,10.50,1100",
-    "2024-01-04,10.60,10.80,10.20,10.30,10.20,1200",
-]
 DAYS = [date(2024, 1, 2), date(2024, 1, 3), date(2024, 1, 4)]
 TEXT = "\n".join([HEADER, *ROWS]) + "\n"
 
 
 def folder(tmp_path: Path, bad: bytes | str | None, name: str = "BBB.csv", sub: str = "prices") -> Path:
     """AAA clean, and `bad` as BBB's file (bytes as they are, text as UTF-8)."""
-    (tmp_path / "prices").mkdir(parents=True, exist_ok=True)
-    (tmp_path / "prices" / "AAA.csv").write_text(TEXT, encoding="utf-8")
+    write(tmp_path, "prices/AAA.csv", TEXT)
     if bad is not None:
-        (tmp_path / sub).mkdir(parents=True, exist_ok=True)
-        (tmp_path / sub / name).write_bytes(bad.encode("utf-8") if isinstance(bad, str) else bad)
+        write(tmp_path, f"{sub}/{name}", bad)
     return tmp_path
 
 

@@ -1,18 +1,20 @@
-from datetime import date, datetime
+"""The partitions every market-data, feature and model asset shares; defines no asset.
+
+`trading_day_partitions`: one partition per NYSE session from the history start
+(`VFR_HISTORY_START`, `calendar.history_start()`); `single_run_backfill`: a backfill over a
+range is one run.
+"""
+
+from datetime import datetime
 
 import dagster as dg
 
 from vfr_ml_pipelines.lib.market_data import calendar
 
-HISTORY_START_ENV = calendar.HISTORY_START_ENV
-
-
-def history_start() -> date:
-    return calendar.history_start()
-
 
 def _trading_day_partitions() -> dg.TimeWindowPartitionsDefinition:
-    start = calendar.next_trading_day(history_start()) if not calendar.is_trading_day(history_start()) else history_start()
+    first = calendar.history_start()
+    start = first if calendar.is_trading_day(first) else calendar.next_trading_day(first)
     return dg.TimeWindowPartitionsDefinition(
         start=datetime.combine(start, datetime.min.time()),
         fmt="%Y-%m-%d",

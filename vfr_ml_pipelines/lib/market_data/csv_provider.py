@@ -9,7 +9,8 @@ Layout (docs/providers.md has examples):
 
 Files are UTF-8 text; a UTF-8/UTF-16/UTF-32 byte-order mark is honoured and a gzip file
 (recognised by its magic bytes, whatever its name) is decompressed. Anything else that does
-not decode (Latin-1, binary) is refused naming the file and the byte offset.
+not decode (Latin-1, binary) is refused naming the file and the byte offset. Reading a file
+is `csv_files.py`, mapping its columns and values to the schema's `csv_columns.py`.
 
 The provider only rejects what makes a whole file unusable (an invalid ticker as a file
 name, an empty or undecodable file, missing columns, out-of-order dates, no readable date).
@@ -22,20 +23,26 @@ any other provider.
 
 from __future__ import annotations
 
-import codecs
-import csv
-import gzip
-import io
-import zlib
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from vfr_ml_pipelines.lib.market_data import calendar
 from vfr_ml_pipelines.lib.market_data.corporate_actions import derive_events_frame
+from vfr_ml_pipelines.lib.market_data.csv_columns import (
+    EVENT_DEFAULTS,
+    aware_or_text,
+    day_or_text,
+    date_column,
+    in_range,
+    map_price_header,
+    numbers,
+    require_a_date,
+    require_ascending,
+)
+from vfr_ml_pipelines.lib.market_data.csv_files import FILE_ERRORS, file_rejection, read_rows, rejected_frame, require_columns
 from vfr_ml_pipelines.lib.market_data.provider import MarketDataProvider, ProviderError, ProviderLoad
 from vfr_ml_pipelines.lib.market_data.schema import (
     FUNDAMENTAL_COLUMNS,
@@ -45,30 +52,8 @@ from vfr_ml_pipelines.lib.market_data.schema import (
     UNIVERSE_COLUMNS,
     is_valid_ticker,
 )
-from vfr_ml_pipelines.lib.market_data.validation import (
-    REJECTED_COLUMNS,
-    SchemaError,
-    empty_rejected,
-    is_missing,
-    parse_day,
-    parse_timestamp,
-)
+from vfr_ml_pipelines.lib.market_data.rejections import empty_rejected
 
-# Vendor header (compared case-insensitively, "_" read as " ") -> schema column
-PRICE_HEADER = {
-    "date": "trade_date",
-    "open": "open",
-    "high": "high",
-    "low": "low",
-    "close": "close",
-    "adj close": "adj_close",
-    "volume": "volume",
-    "dividend": "dividend",
-    "split ratio": "split_ratio",
-}
-PRICE_REQUIRED = ("Date", "Open", "High", "Low", "Close", "Adj Close", "Volume")
-# vendors leave event columns blank on days without an event
-EVENT_DEFAULTS = {"dividend": 0.0, "split_ratio": 1.0}
 UNIVERSE_REQUIRED = ("symbol", "name", "sector", "listed_on")
 NEWS_FILE_COLUMNS = ("published_at", "headline", "source", "url")
 DEFAULT_SECTOR = "Unknown"
@@ -77,17 +62,6 @@ DEFAULT_SECTOR = "Unknown"
 # it, or stray bars before a spin-off's regular trading) and are quarantined.
 RELISTING_GAP_SESSIONS = 20
 CONFIRMED_MOVES_FILE = "confirmed_moves.csv"
-GZIP_MAGIC = b"\x1f\x8b"
-# longest first: the UTF-32 LE mark starts with the UTF-16 LE one
-BYTE_ORDER_MARKS = (
-    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
-)
-# a daily file of 30 years is ~2 MB; this bounds what a corrupt or hostile (gzip bomb) file
-# can make the provider hold in memory
-MAX_FILE_BYTES = 256 * 1024 * 1024
-# what makes a file unusable as a whole: the provider's own errors and the schema's
-FILE_ERRORS = (SchemaError, ProviderError)
 
 
 class CsvMarketDataProvider(MarketDataProvider):
@@ -187,7 +161,7 @@ class CsvMarketDataProvider(MarketDataProvider):
                     raise
                 rejected.append(file_rejection(folder, symbol, path, error))
         frame = _concat(frames, columns)
-        return ProviderLoad(frame, _rejected_frame(rejected))
+        return ProviderLoad(frame, rejected_frame(rejected))
 
     def confirmed_moves(self) -> set[tuple[str, date]]:
         """`<root>/confirmed_moves.csv` (`symbol,date`, optional): big moves the user has
@@ -195,11 +169,11 @@ class CsvMarketDataProvider(MarketDataProvider):
         path = self.root / CONFIRMED_MOVES_FILE
         if not path.exists():
             return set()
-        header, rows = _read(path, None, allow_no_rows=True)
-        index = _require_columns(path, None, header, ("symbol", "date"))
+        header, rows = read_rows(path, None, allow_no_rows=True)
+        index = require_columns(path, None, header, ("symbol", "date"))
         confirmed = set()
         for line, row in rows:
-            symbol, day = row[index["symbol"]].strip(), _day_or_text(row[index["date"]])
+            symbol, day = row[index["symbol"]].strip(), day_or_text(row[index["date"]])
             if not is_valid_ticker(symbol) or not isinstance(day, date):
                 raise ProviderError(
                     f"csv: {path} line {line}: expected a ticker and an ISO date, got {row[index['symbol']]!r}, "
@@ -211,17 +185,17 @@ class CsvMarketDataProvider(MarketDataProvider):
     # --- files ----------------------------------------------------------------------------
 
     def _price_file(self, path: Path, symbol: str, start: date, end: date) -> pd.DataFrame:
-        header, rows = _read(path, symbol, allow_no_rows=False)
-        columns = _map_price_header(path, symbol, header)
+        header, rows = read_rows(path, symbol, allow_no_rows=False)
+        columns = map_price_header(path, symbol, header)
         raw = {column: [row[i] for _, row in rows] for i, column in columns.items()}
-        days = [_day_or_text(v) for v in raw["trade_date"]]
-        _require_a_date(path, symbol, header, next(i for i, c in columns.items() if c == "trade_date"), rows, days)
-        _require_ascending(path, symbol, [line for line, _ in rows], days)
+        days = [day_or_text(v) for v in raw["trade_date"]]
+        require_a_date(path, symbol, header, next(i for i, c in columns.items() if c == "trade_date"), rows, days)
+        require_ascending(path, symbol, [line for line, _ in rows], days)
 
         frame = pd.DataFrame({"symbol": symbol, "trade_date": pd.Series(days, dtype=object)})
         for column in ("open", "high", "low", "close", "adj_close", "volume", "dividend", "split_ratio"):
             if column in raw:
-                frame[column] = _numbers(raw[column], default=EVENT_DEFAULTS.get(column))
+                frame[column] = numbers(raw[column], default=EVENT_DEFAULTS.get(column))
             else:
                 frame[column] = EVENT_DEFAULTS[column]
         frame = frame[list(PRICE_COLUMNS)]
@@ -229,19 +203,19 @@ class CsvMarketDataProvider(MarketDataProvider):
             # no event columns: the events are what the vendor's Adj Close implies, derived
             # over the whole file (an ex-date needs the bar before it) within each listing
             frame = _derive_per_listing(frame, days)
-        return _in_range(frame, days, start, end)
+        return in_range(frame, days, start, end)
 
     def _universe_file(self, path: Path) -> pd.DataFrame:
-        header, rows = _read(path, None, allow_no_rows=False)
-        index = _require_columns(path, None, header, UNIVERSE_REQUIRED, optional=("delisted_on",))
+        header, rows = read_rows(path, None, allow_no_rows=False)
+        index = require_columns(path, None, header, UNIVERSE_REQUIRED, optional=("delisted_on",))
         data = {c: [row[i] if i is not None else "" for _, row in rows] for c, i in index.items()}
         return pd.DataFrame(
             {
                 "symbol": [v.strip() for v in data["symbol"]],
                 "name": [v.strip() for v in data["name"]],
                 "sector": [v.strip() for v in data["sector"]],
-                "listed_on": pd.Series([_day_or_text(v) for v in data["listed_on"]], dtype=object),
-                "delisted_on": pd.Series([_day_or_text(v) for v in data["delisted_on"]], dtype=object),
+                "listed_on": pd.Series([day_or_text(v) for v in data["listed_on"]], dtype=object),
+                "delisted_on": pd.Series([day_or_text(v) for v in data["delisted_on"]], dtype=object),
             },
             columns=list(UNIVERSE_COLUMNS),
         )
@@ -289,21 +263,21 @@ class CsvMarketDataProvider(MarketDataProvider):
                 {"symbol": symbol, "name": symbol, "sector": DEFAULT_SECTOR, "listed_on": listed_on, "delisted_on": delisted_on}
             )
         frame = pd.DataFrame.from_records(records, columns=list(UNIVERSE_COLUMNS)).astype(object)
-        return frame, _rejected_frame(rejected)
+        return frame, rejected_frame(rejected)
 
     def _file_days(self, symbol: str) -> list[date]:
         """The readable dates of a price file, ascending (at least one)."""
         path = self._path("prices", symbol)
-        header, rows = _read(path, symbol, allow_no_rows=False)
-        index = _date_column(path, symbol, header)
-        parsed = [_day_or_text(row[index]) for _, row in rows]
-        _require_a_date(path, symbol, header, index, rows, parsed)
+        header, rows = read_rows(path, symbol, allow_no_rows=False)
+        index = date_column(path, symbol, header)
+        parsed = [day_or_text(row[index]) for _, row in rows]
+        require_a_date(path, symbol, header, index, rows, parsed)
         return sorted({d for d in parsed if isinstance(d, date)})
 
     def _fundamentals_file(self, path: Path, symbol: str, start: date, end: date) -> pd.DataFrame:
-        header, rows = _read(path, symbol, allow_no_rows=True)
+        header, rows = read_rows(path, symbol, allow_no_rows=True)
         wanted = tuple(c for c in FUNDAMENTAL_COLUMNS if c != "symbol")
-        index = _require_columns(path, symbol, header, wanted, optional=("symbol",))
+        index = require_columns(path, symbol, header, wanted, optional=("symbol",))
         data = {c: [row[i] if i is not None else "" for _, row in rows] for c, i in index.items()}
         for (line, _), value in zip(rows, data["symbol"]):
             if value.strip() and value.strip() != symbol:
@@ -311,24 +285,24 @@ class CsvMarketDataProvider(MarketDataProvider):
                     f"csv: {path} line {line} has symbol {value.strip()!r}, but the file is for {symbol}",
                     symbol=symbol, field="symbol",
                 )
-        filing = [_day_or_text(v) for v in data["filing_date"]]
+        filing = [day_or_text(v) for v in data["filing_date"]]
         frame = pd.DataFrame(
             {
                 "symbol": [symbol] * len(rows),
-                "period_end": pd.Series([_day_or_text(v) for v in data["period_end"]], dtype=object),
+                "period_end": pd.Series([day_or_text(v) for v in data["period_end"]], dtype=object),
                 "filing_date": pd.Series(filing, dtype=object),
                 "fiscal_period": [v.strip() for v in data["fiscal_period"]],
-                **{c: _numbers(data[c]) for c in FUNDAMENTAL_VALUE_COLUMNS},
+                **{c: numbers(data[c]) for c in FUNDAMENTAL_VALUE_COLUMNS},
             },
             columns=list(FUNDAMENTAL_COLUMNS),
         )
-        return _in_range(frame, filing, start, end)
+        return in_range(frame, filing, start, end)
 
     def _news_file(self, path: Path, symbol: str, start: date, end: date) -> pd.DataFrame:
-        header, rows = _read(path, symbol, allow_no_rows=True)
-        index = _require_columns(path, symbol, header, NEWS_FILE_COLUMNS)
+        header, rows = read_rows(path, symbol, allow_no_rows=True)
+        index = require_columns(path, symbol, header, NEWS_FILE_COLUMNS)
         data = {c: [row[i] for _, row in rows] for c, i in index.items()}
-        stamps = [_aware_or_text(v) for v in data["published_at"]]
+        stamps = [aware_or_text(v) for v in data["published_at"]]
         sessions: list[date | None] = []
         for stamp in stamps:
             try:
@@ -345,7 +319,7 @@ class CsvMarketDataProvider(MarketDataProvider):
             },
             columns=list(NEWS_COLUMNS),
         )
-        return _in_range(frame, sessions, start, end)
+        return in_range(frame, sessions, start, end)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -378,225 +352,6 @@ def _derive_per_listing(frame: pd.DataFrame, days: list[object]) -> pd.DataFrame
     derived = pd.concat([derive_events_frame(earlier), derive_events_frame(frame[listing])]).sort_index()
     derived["symbol"] = frame["symbol"]
     return derived
-
-
-def _decode(path: Path, symbol: str | None) -> str:
-    """The file's text. Gzip (by its magic bytes, whatever the file is called) is
-    decompressed; a byte-order mark picks UTF-8, UTF-16 or UTF-32; anything else must be
-    UTF-8. What does not decode is refused naming the file and the byte offset: guessing
-    Latin-1 against Windows-1252 would silently change characters."""
-    about = f" (symbol {symbol})" if symbol else ""
-    with path.open("rb") as handle:
-        data = handle.read(MAX_FILE_BYTES + 1)
-    where = ""
-    if data.startswith(GZIP_MAGIC):
-        try:
-            with gzip.GzipFile(fileobj=io.BytesIO(data)) as unzipped:
-                data = unzipped.read(MAX_FILE_BYTES + 1)
-        except (OSError, EOFError, zlib.error) as error:
-            raise SchemaError(
-                f"{path}: starts like a gzip file but does not decompress ({error}){about}", source=str(path), symbol=symbol,
-            ) from None
-        where = " of the decompressed text"
-    if len(data) > MAX_FILE_BYTES:
-        raise SchemaError(
-            f"{path}: more than {MAX_FILE_BYTES // (1024 * 1024)} MiB{where}; a per-symbol daily file is a few MB{about}",
-            source=str(path), symbol=symbol,
-        )
-    encoding = next((name for mark, name in BYTE_ORDER_MARKS if data.startswith(mark)), None)
-    if encoding is None:
-        nul = data.find(b"\x00")
-        if nul >= 0:
-            raise SchemaError(
-                f"{path}: NUL byte at offset {nul}{where} (line {_line_at(data, nul)}): a binary file, "
-                f"or UTF-16 text without a byte-order mark; save it as UTF-8 CSV{about}",
-                source=str(path), symbol=symbol,
-            )
-        encoding = "utf-8"
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as error:
-        bad = data[error.start:error.start + 4].hex(" ")
-        raise SchemaError(
-            f"{path}: not {encoding.removesuffix('-sig').upper()} text: byte offset {error.start}{where} "
-            f"(line {_line_at(data, error.start)}, bytes {bad}) does not decode; save the file as UTF-8 "
-            f"(a Latin-1 or Windows-1252 export cannot be read without guessing){about}",
-            source=str(path), symbol=symbol,
-        ) from None
-
-
-def _line_at(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
-
-
-def _read(
-    path: Path, symbol: str | None, *, allow_no_rows: bool, max_rows: int | None = None,
-) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """Header and (line number, fields) of each non-blank data row. Short rows are padded
-    with blanks (validation rejects the missing values); a row longer than the header means
-    the file is not the format it claims to be."""
-    about = f" (symbol {symbol})" if symbol else ""
-    if path.stat().st_size == 0:
-        raise SchemaError(f"{path}: the file is empty{about}", source=str(path), symbol=symbol)
-    rows: list[tuple[int, list[str]]] = []
-    reader = csv.reader(io.StringIO(_decode(path, symbol), newline=""))
-    header: list[str] | None = None
-    try:
-        for fields in reader:
-            if not any(f.strip() for f in fields):
-                continue
-            if header is None:
-                header = [f.strip() for f in fields]
-                continue
-            if len(fields) > len(header):
-                raise SchemaError(
-                    f"{path}: line {reader.line_num} has {len(fields)} fields but the header has {len(header)}{about}",
-                    source=str(path), symbol=symbol,
-                )
-            rows.append((reader.line_num, fields + [""] * (len(header) - len(fields))))
-            if max_rows is not None and len(rows) >= max_rows:
-                break
-    except csv.Error as error:  # a field over csv's size limit, a stray quote at the end of the file
-        raise SchemaError(f"{path}: line {reader.line_num} is not CSV ({error}){about}", source=str(path), symbol=symbol) from None
-    if header is None:
-        raise SchemaError(f"{path}: the file is empty{about}", source=str(path), symbol=symbol)
-    if not rows and not allow_no_rows:
-        raise SchemaError(f"{path}: the file has a header but no rows{about}", source=str(path), symbol=symbol)
-    return header, rows
-
-
-def file_rejection(dataset: str, symbol: str, path: Path, error: Exception) -> dict:
-    """The rejected row that stands for a whole refused file: day None (no bar of it is
-    kept), field from the error (`header` for missing columns, else `file`)."""
-    field = getattr(error, "field", None) or ("header" if getattr(error, "missing", ()) else "file")
-    return {
-        "dataset": dataset, "symbol": symbol, "day": None, "field": field,
-        "reason": f"{error}; the whole file is refused, the other symbols go on",
-        "raw": {"file": str(path), "error": type(error).__name__},
-    }
-
-
-def _rejected_frame(records: list[dict]) -> pd.DataFrame:
-    if not records:
-        return empty_rejected()
-    return pd.DataFrame.from_records(records, columns=list(REJECTED_COLUMNS)).astype(object)
-
-
-def _require_columns(
-    path: Path, symbol: str | None, header: list[str], required: Sequence[str], optional: Sequence[str] = (),
-) -> dict[str, int | None]:
-    positions = {h.lower(): i for i, h in enumerate(header)}
-    missing = [c for c in required if c.lower() not in positions]
-    if missing:
-        about = f" (symbol {symbol})" if symbol else ""
-        raise SchemaError(
-            f"{path}: missing columns {', '.join(missing)}{about}; the header is {','.join(header)}",
-            source=str(path), symbol=symbol, missing=missing,
-        )
-    return {c: positions.get(c.lower()) for c in (*required, *optional)}
-
-
-def _map_price_header(path: Path, symbol: str, header: list[str]) -> dict[int, str]:
-    columns: dict[int, str] = {}
-    for i, name in enumerate(header):
-        column = PRICE_HEADER.get(name.lower().replace("_", " ").strip())
-        if column is None:
-            continue  # extra vendor columns (e.g. "Currency") are ignored
-        if column in columns.values():
-            raise SchemaError(f"{path}: column {name!r} appears twice (symbol {symbol})", source=str(path), symbol=symbol)
-        columns[i] = column
-    present = set(columns.values())
-    missing = [name for name in PRICE_REQUIRED if PRICE_HEADER[name.lower()] not in present]
-    if missing:
-        raise SchemaError(
-            f"{path}: missing columns {', '.join(missing)} (symbol {symbol}); expected "
-            f"{','.join(PRICE_REQUIRED)}[,Dividend,Split Ratio], the header is {','.join(header)}",
-            source=str(path), symbol=symbol, missing=missing,
-        )
-    return columns
-
-
-def _date_column(path: Path, symbol: str, header: list[str]) -> int:
-    for i, name in enumerate(header):
-        if PRICE_HEADER.get(name.lower().replace("_", " ").strip()) == "trade_date":
-            return i
-    raise SchemaError(
-        f"{path}: missing columns Date (symbol {symbol}); the header is {','.join(header)}",
-        source=str(path), symbol=symbol, missing=["Date"],
-    )
-
-
-def _require_a_date(
-    path: Path, symbol: str, header: list[str], index: int, rows: list[tuple[int, list[str]]], days: list[object],
-) -> None:
-    """A file none of whose dates reads (e.g. all `01/02/2024`) is refused as a whole,
-    naming the user's column and its first value: quarantining every row for the same
-    reason would hide the one fix needed."""
-    if any(isinstance(d, date) for d in days):
-        return
-    line, first = next(((line, row[index]) for line, row in rows if row[index].strip()), (rows[0][0], ""))
-    raise ProviderError(
-        f"csv: {path}: no value of column {header[index]!r} is a YYYY-MM-DD date (line {line} has {first!r}; "
-        f"the order of day and month in other formats would be a guess); convert the dates to ISO",
-        symbol=symbol, field=header[index],
-    )
-
-
-def _require_ascending(path: Path, symbol: str, lines: list[int], days: list[object]) -> None:
-    previous: tuple[int, date] | None = None
-    for line, day in zip(lines, days):
-        if not isinstance(day, date):
-            continue
-        if previous is not None and day < previous[1]:
-            raise ProviderError(
-                f"csv: {path}: dates are not ascending: line {line} has {day} after {previous[1]} on line "
-                f"{previous[0]} (vendor exports are sorted; the file is corrupt or two exports were concatenated)",
-                symbol=symbol, day=day, field="trade_date",
-            )
-        previous = (line, day)
-
-
-def _day_or_text(value: str) -> object:
-    try:
-        return parse_day(value)
-    except ValueError:
-        return value
-
-
-def _aware_or_text(value: str) -> object:
-    """A tz-aware UTC timestamp, or the text itself when it is unparseable or naive
-    (validation rejects both and shows the original text)."""
-    try:
-        stamp = parse_timestamp(value)
-    except (ValueError, TypeError, OverflowError):
-        return value
-    if stamp is None or stamp.tzinfo is None:
-        return value if stamp is not None else None
-    return stamp.tz_convert("UTC")
-
-
-def _numbers(values: list[str], default: float | None = None) -> pd.Series:
-    """float64 if every value parses; otherwise an object column in which the values that
-    do not parse stay as text."""
-    out: list[object] = []
-    clean = True
-    for value in values:
-        if is_missing(value):
-            out.append(np.nan if default is None else default)
-            continue
-        try:
-            # no thousands-separator stripping: "10,5" may be a European decimal, so it is rejected
-            out.append(float(value))
-        except ValueError:
-            out.append(value)
-            clean = False
-    return pd.Series(out, dtype="float64" if clean else object)
-
-
-def _in_range(frame: pd.DataFrame, days: list[object], start: date, end: date) -> pd.DataFrame:
-    # a row whose day could not be read is kept: validation rejects it with the reason
-    keep = [not isinstance(d, date) or start <= d <= end for d in days]
-    return frame[keep].reset_index(drop=True)
 
 
 def _concat(frames: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:

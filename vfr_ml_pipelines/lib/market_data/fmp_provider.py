@@ -57,10 +57,12 @@ from vfr_ml_pipelines.lib.market_data.schema import (
     UNIVERSE_COLUMNS,
     is_valid_ticker,
 )
-from vfr_ml_pipelines.lib.market_data.validation import REJECTED_COLUMNS, empty_rejected, parse_day, parse_timestamp
+from vfr_ml_pipelines.lib.market_data.rejections import REJECTED_COLUMNS, empty_rejected
+from vfr_ml_pipelines.lib.market_data.values import parse_day, parse_timestamp
 
 API_KEY_ENV = "FMP_API_KEY"
 DEFAULT_BASE_URL = "https://financialmodelingprep.com"
+DEFAULT_CALLS_PER_MINUTE = 300
 API_PREFIX = "api/v3"
 # per attempt: connection, headers and the whole body (a dripping server is cut off)
 DEFAULT_TIMEOUT_SECONDS = 15.0
@@ -108,7 +110,7 @@ class FmpMarketDataProvider(MarketDataProvider):
 
     def __init__(
         self, api_key: str, *, symbols: Sequence[str] = (), base_url: str = DEFAULT_BASE_URL,
-        calls_per_minute: int = 300, timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        calls_per_minute: int = DEFAULT_CALLS_PER_MINUTE, timeout: float = DEFAULT_TIMEOUT_SECONDS,
         run_deadline: float | None = DEFAULT_RUN_DEADLINE_SECONDS, max_attempts: int = 4, backoff_seconds: float = 1.0,
         corporate_actions: bool = True, news_page_size: int = 100, max_news_pages: int = 20,
         rate_limiter: RateLimiter | None = None,

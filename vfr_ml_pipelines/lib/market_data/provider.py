@@ -9,7 +9,7 @@ from datetime import date
 
 import pandas as pd
 
-from vfr_ml_pipelines.lib.market_data.validation import empty_rejected
+from vfr_ml_pipelines.lib.market_data.rejections import empty_rejected
 
 
 class ProviderError(RuntimeError):
@@ -27,7 +27,7 @@ class ProviderError(RuntimeError):
 class ProviderLoad:
     """What a provider delivered for many symbols when one symbol's source may be unusable
     as a whole: `frame` holds the rows of the usable sources, `rejected` (the columns of
-    `validation.REJECTED_COLUMNS`) one row per symbol whose source was refused entirely
+    `rejections.REJECTED_COLUMNS`) one row per symbol whose source was refused entirely
     (an empty file, a wrong header, unsorted dates, undecodable bytes), with the reason."""
 
     frame: pd.DataFrame

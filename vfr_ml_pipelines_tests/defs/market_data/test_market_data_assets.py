@@ -142,7 +142,7 @@ def test_backfills_are_single_runs_over_the_range():
 def test_invalid_tickers_never_reach_the_filesystem_or_the_database(tmp_path, make_database, bad_symbol):
     from vfr_ml_pipelines.lib.market_data.csv_provider import CsvMarketDataProvider
     from vfr_ml_pipelines.lib.market_data.provider import ProviderError
-    from vfr_ml_pipelines.lib.market_data.validation import SchemaError
+    from vfr_ml_pipelines.lib.market_data.rejections import SchemaError
 
     _write_folder(tmp_path / "csv", bad_row=False)
     provider = CsvMarketDataProvider(tmp_path / "csv")

@@ -5,7 +5,6 @@ drop, and no path is ever built from something that is not a ticker."""
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,34 +12,17 @@ import pytest
 
 from vfr_ml_pipelines.lib.market_data.csv_provider import CsvMarketDataProvider
 from vfr_ml_pipelines.lib.market_data.provider import ProviderError
+from vfr_ml_pipelines.lib.market_data.rejections import SchemaError
 from vfr_ml_pipelines.lib.market_data.schema import FUNDAMENTAL_COLUMNS, NEWS_COLUMNS, PRICE_COLUMNS, UNIVERSE_COLUMNS
 from vfr_ml_pipelines.lib.market_data.validation import (
-    SchemaError,
     validate_fundamentals,
     validate_news,
     validate_prices,
     validate_universe,
 )
+from vfr_ml_pipelines_tests.csv_helpers import END, HEADER, ROWS, START, TODAY, price_file, write
 
-START, END, TODAY = date(2024, 1, 2), date(2024, 1, 31), date(2024, 2, 15)
-HEADER = "Date,Open,High,Low,Close,Adj Close,Volume"
-GOOD = [
-    "2023-12-29,9.80,10.10,9.70,10.00,9.90,900",
-    "2024-01-02,10.00,11.00,9.00,10.50,10.40,1000",
-    "2024-01-03,10.50,10.90,10.10,10.60,10.50,1100",
-    "2024-01-04,10.60,10.80,10.20,10.30,10.20,1200",
-]
-
-
-def write(root: Path, relative: str, text: str) -> Path:
-    path = root / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def price_file(root: Path, symbol: str, lines: list[str], header: str = HEADER) -> Path:
-    return write(root, f"prices/{symbol}.csv", "\n".join([header, *lines]) + "\n")
+GOOD = ["2023-12-29,9.80,10.10,9.70,10.00,9.90,900", *ROWS]
 
 
 def validated(provider: CsvMarketDataProvider, symbols: list[str], known=None):

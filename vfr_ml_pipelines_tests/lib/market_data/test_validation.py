@@ -11,9 +11,8 @@ import pandas as pd
 import pytest
 
 from vfr_ml_pipelines.lib.market_data.schema import FUNDAMENTAL_COLUMNS, NEWS_COLUMNS, PRICE_COLUMNS, UNIVERSE_COLUMNS
+from vfr_ml_pipelines.lib.market_data.rejections import REJECTED_COLUMNS, SchemaError
 from vfr_ml_pipelines.lib.market_data.validation import (
-    REJECTED_COLUMNS,
-    SchemaError,
     validate_fundamentals,
     validate_news,
     validate_prices,

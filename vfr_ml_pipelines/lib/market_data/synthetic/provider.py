@@ -1,4 +1,4 @@
-"""A deterministic synthetic equity market with planted, documented signals and their oracle.
+"""The synthetic market served as a MarketDataProvider: frames of any date range and symbol subset.
 
 A factor model (market, ten sectors, idiosyncratic part) with GARCH(1,1) volatility and
 Student-t shocks on the NYSE calendar; splits and dividends on raw prices with a
@@ -7,7 +7,7 @@ daily headlines whose Loughran-McDonald tone carries news. Four weak signals (on
 reversal, momentum, value, news) set each symbol's expected return, and `generate_oracle`
 returns that expectation, which no feature may see. The model, the signals with their
 formulas and the measured calibration are in docs/synthetic_market.md; the engine is
-`synthetic_sim.py`.
+`simulation.py`, the configuration `config.py`.
 
 History stability: a day's raw prices, events, fundamentals, news and oracle depend only on
 the seed, `start` and the days before it, so a later `as_of` appends rows and never rewrites
@@ -28,7 +28,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from vfr_ml_pipelines.lib.market_data import calendar, synthetic_fundamentals, synthetic_sim
+from vfr_ml_pipelines.lib.horizons import HORIZON_DAYS
+from vfr_ml_pipelines.lib.market_data import calendar
 from vfr_ml_pipelines.lib.market_data.provider import MarketDataProvider, ProviderError
 from vfr_ml_pipelines.lib.market_data.schema import (
     FUNDAMENTAL_COLUMNS,
@@ -37,61 +38,9 @@ from vfr_ml_pipelines.lib.market_data.schema import (
     PRICE_COLUMNS,
     UNIVERSE_COLUMNS,
 )
-from vfr_ml_pipelines.lib.market_data.synthetic_sim import HORIZONS, SECTORS, Simulation
-
-__all__ = [
-    "SECTORS", "HORIZONS", "SyntheticMarketConfig", "SyntheticMarketProvider", "generate_universe",
-    "generate_prices", "generate_fundamentals", "generate_news", "generate_oracle",
-]
-
-
-@dataclass(frozen=True)
-class SyntheticMarketConfig:
-    """One synthetic market. Bars cover the NYSE sessions from `start` to `as_of`.
-
-    Signal strengths are per day: `reversal_strength` per unit of the last five days'
-    idiosyncratic (non-news) return, the others per unit of their standardised score (see
-    docs/synthetic_market.md). From `shift_start` on, every shock is scaled by
-    `shift_vol_multiplier` and every planted drift by `shift_signal_multiplier` (negative
-    flips the signals): a distribution shift for drift and decay monitoring."""
-
-    as_of: date
-    start: date = date(2016, 1, 4)
-    n_symbols: int = 50
-    seed: int = 7
-    # the last `recent_listings` symbols list `recent_listing_days` sessions before
-    # `listing_anchor` (default: `as_of`)
-    recent_listings: int = 1
-    recent_listing_days: int = 40
-    listing_anchor: date | None = None
-    # `delistings` symbols stop trading `delisting_after` sessions after start (21 apart)
-    delistings: int = 0
-    delisting_after: int = 250
-    reversal_strength: float = 0.035
-    momentum_strength: float = 0.0002
-    value_strength: float = 0.0003
-    news_strength: float = 0.001
-    shift_start: date | None = None
-    shift_vol_multiplier: float = 1.75
-    shift_signal_multiplier: float = -0.5
-
-    def __post_init__(self) -> None:
-        if self.n_symbols < 2:
-            raise ValueError(f"n_symbols must be at least 2, got {self.n_symbols}")
-        if self.as_of < self.start:
-            raise ValueError(f"as_of {self.as_of} is before start {self.start}")
-        if self.start < calendar.CALENDAR_START:
-            raise ValueError(f"start {self.start} is before the calendar's first day {calendar.CALENDAR_START}")
-        if not calendar.trading_days(self.start, self.as_of):
-            raise ValueError(f"no trading day from {self.start} to {self.as_of}")
-        if not 0 <= self.recent_listings + self.delistings < self.n_symbols:
-            raise ValueError(
-                f"recent_listings ({self.recent_listings}) + delistings ({self.delistings}) must be below n_symbols ({self.n_symbols})"
-            )
-        if self.recent_listing_days < 1 or self.delisting_after < 1:
-            raise ValueError("recent_listing_days and delisting_after must be at least 1")
-        if self.shift_vol_multiplier <= 0:
-            raise ValueError(f"shift_vol_multiplier must be positive, got {self.shift_vol_multiplier}")
+from vfr_ml_pipelines.lib.market_data.synthetic import fundamentals
+from vfr_ml_pipelines.lib.market_data.synthetic.config import SyntheticMarketConfig, stream
+from vfr_ml_pipelines.lib.market_data.synthetic.simulation import Simulation, simulate
 
 
 # ----------------------------------------------------------------------------- simulation
@@ -100,13 +49,13 @@ class SyntheticMarketConfig:
 def _simulation_end(config: SyntheticMarketConfig) -> date:
     # Simulate to the end of as_of's quarter: daily partitions of one quarter share a run,
     # and history stability makes the longer run's first rows those of the shorter one.
-    quarter_end = synthetic_fundamentals.quarter_end(config.as_of)
+    quarter_end = fundamentals.quarter_end(config.as_of)
     return max(config.as_of, min(quarter_end, calendar.calendar_end()))
 
 
 @lru_cache(maxsize=2)
 def _simulate(config: SyntheticMarketConfig, end: date) -> Simulation:
-    return synthetic_sim.simulate(config, end)
+    return simulate(config, end)
 
 
 def simulation(config: SyntheticMarketConfig) -> Simulation:
@@ -128,7 +77,7 @@ class _Listing:
 
 def _listing(config: SyntheticMarketConfig, sim: Simulation) -> _Listing:
     n = config.n_symbols
-    rng = synthetic_sim.stream(config, 16)
+    rng = stream(config, 16)
     # symbols listed before the simulated history: an IPO 1-30 years earlier, on a weekday
     listed = []
     for years in rng.uniform(1.0, 30.0, n):
@@ -282,7 +231,7 @@ def _oracle_frame(sim: Simulation, listing: _Listing, idx: np.ndarray, start: da
     days = np.broadcast_to(np.array(sim.days[lo:hi], dtype=object), mask.shape)[mask]
     parts = [
         pd.DataFrame({"symbol": symbols, "trade_date": days, "horizon": name, "expected_return": sim.oracle[name][lo:hi][:, idx].T[mask]})
-        for name in HORIZONS
+        for name in HORIZON_DAYS
     ]
     return pd.concat(parts, ignore_index=True)[list(ORACLE_COLUMNS)]
 

@@ -1,6 +1,6 @@
 """Quarterly reports of the synthetic market: when they are filed and what they say.
 
-The engine (`synthetic_sim.py`) simulates the core of each report at the quarter's last
+The engine (`simulation.py`) simulates the core of each report at the quarter's last
 session: net income, book value, dividends paid and shares outstanding. This module
 schedules the filings and builds the full statements around that core, so that margins,
 EPS, the balance sheet and the cash flow agree with each other.
@@ -9,12 +9,10 @@ EPS, the balance sheet and the cash flow agree with each other.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from vfr_ml_pipelines.lib.market_data.synthetic_sim import Static
+from vfr_ml_pipelines.lib.market_data.synthetic.companies import Static
 
 TAX_RATE, DEBT_RATE = 0.21, 0.055
 

@@ -1,7 +1,7 @@
 """The engine of the synthetic market: one pass over the sessions, vectorised across symbols.
 
 `simulate(config, end)` runs the market from a burn-in year before `config.start` to `end`
-and keeps everything in arrays of shape (sessions, symbols); `synthetic.py` turns them into
+and keeps everything in arrays of shape (sessions, symbols); `provider.py` turns them into
 frames for a date range and symbol subset. docs/synthetic_market.md describes the model.
 
 History stability: every random draw comes from its own stream, keyed by (seed, component),
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,32 +21,11 @@ from scipy.special import ndtri
 
 from vfr_ml_pipelines.lib.horizons import HORIZON_DAYS
 from vfr_ml_pipelines.lib.market_data import calendar
-from vfr_ml_pipelines.lib.market_data import synthetic_fundamentals as fundamentals
-from vfr_ml_pipelines.lib.market_data import synthetic_text as text
-
-if TYPE_CHECKING:
-    from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig
-
-SECTORS = (
-    "Technology", "Healthcare", "Financials", "Energy", "Industrials",
-    "ConsumerDiscretionary", "ConsumerStaples", "Utilities", "Materials", "RealEstate",
-)
-# book-to-market median, assets/book, revenue/assets per year, gross margin, inventory/assets
-SECTOR_PROFILE = {
-    "Technology": (0.25, 1.6, 0.60, 0.60, 0.05),
-    "Healthcare": (0.30, 1.8, 0.60, 0.65, 0.08),
-    "Financials": (0.90, 9.0, 0.07, 0.90, 0.00),
-    "Energy": (0.80, 2.2, 0.70, 0.35, 0.06),
-    "Industrials": (0.45, 2.5, 0.80, 0.30, 0.15),
-    "ConsumerDiscretionary": (0.35, 2.6, 1.20, 0.38, 0.18),
-    "ConsumerStaples": (0.35, 2.6, 1.10, 0.35, 0.14),
-    "Utilities": (0.65, 3.2, 0.30, 0.45, 0.03),
-    "Materials": (0.60, 2.2, 0.70, 0.28, 0.14),
-    "RealEstate": (0.75, 2.8, 0.12, 0.60, 0.00),
-}
+from vfr_ml_pipelines.lib.market_data.synthetic import fundamentals, text
+from vfr_ml_pipelines.lib.market_data.synthetic.companies import SECTORS, Static, static_params
+from vfr_ml_pipelines.lib.market_data.synthetic.config import SyntheticMarketConfig, stream
 
 BURN_IN_SESSIONS = 252  # latent history before `start`: momentum windows, GARCH state, first filings
-HORIZONS = HORIZON_DAYS  # the oracle is published for every horizon the models predict
 
 MARKET_DRIFT = 0.0003  # per day, times beta (about 7.5% a year)
 MARKET_VOL, SECTOR_VOL = 0.0095, 0.006
@@ -62,39 +40,6 @@ REVERSAL_WINDOW = 5
 MOMENTUM_SKIP, MOMENTUM_WINDOW = 21, 105  # idiosyncratic return from t-125 to t-21
 NEWS_DECAY = 0.8  # the news drift halves in about 3 sessions
 NEWS_REACTION = 0.5  # share of an event day's idiosyncratic shock that is the news itself
-
-
-@dataclass
-class Static:
-    """Per-symbol parameters, fixed for the whole simulation."""
-
-    symbols: list[str]
-    names: list[str]
-    sectors: list[str]
-    sector_idx: np.ndarray
-    beta: np.ndarray
-    idio_vol: np.ndarray
-    price0: np.ndarray
-    shares0: np.ndarray
-    turnover: np.ndarray
-    book_to_market0: np.ndarray
-    roe: np.ndarray
-    leverage: np.ndarray
-    asset_turnover: np.ndarray
-    gross_margin: np.ndarray
-    inventory_ratio: np.ndarray
-    cash_ratio: np.ndarray
-    current_ratio: np.ndarray
-    debt_share: np.ndarray
-    da_rate: np.ndarray
-    capex_ratio: np.ndarray
-    payer: np.ndarray
-    dividend_yield: np.ndarray
-    ex_phase: np.ndarray
-    ex_session: np.ndarray
-    split_threshold: np.ndarray
-    event_rate: np.ndarray
-    routine_rate: np.ndarray
 
 
 @dataclass
@@ -128,51 +73,8 @@ class Simulation:
         return self._news, self._news_day
 
 
-def stream(config: SyntheticMarketConfig, component: int) -> np.random.Generator:
-    return np.random.default_rng([config.seed, component])
-
-
 def _std_t(rng: np.random.Generator, df: int, size) -> np.ndarray:
     return np.clip(rng.standard_t(df, size=size) / np.sqrt(df / (df - 2.0)), -SHOCK_CLIP, SHOCK_CLIP)
-
-
-def static_params(config: SyntheticMarketConfig) -> Static:
-    n = config.n_symbols
-    names_rng = stream(config, 0)
-    symbols = text.tickers(names_rng, n)
-    sector_idx = np.arange(n) % len(SECTORS)
-    sectors = [SECTORS[k] for k in sector_idx]
-    names = text.company_names(names_rng, sectors)
-    profile = np.array([SECTOR_PROFILE[s] for s in sectors])
-
-    rng = stream(config, 1)
-    u = lambda lo, hi: rng.uniform(lo, hi, n)  # noqa: E731
-    return Static(
-        symbols=symbols, names=names, sectors=sectors, sector_idx=sector_idx,
-        beta=np.clip(rng.normal(1.0, 0.3, n), 0.3, 2.0),
-        idio_vol=u(0.011, 0.024),
-        price0=np.exp(rng.normal(np.log(45.0), 0.8, n)),
-        shares0=np.round(np.exp(rng.normal(np.log(2e8), 1.0, n)), -3),
-        turnover=u(0.003, 0.012),
-        book_to_market0=profile[:, 0] * np.exp(rng.normal(0.0, 0.5, n)),
-        roe=np.clip(rng.normal(0.11, 0.07, n), -0.06, 0.35),
-        leverage=np.maximum(profile[:, 1] * np.exp(rng.normal(0.0, 0.2, n)), 1.2),
-        asset_turnover=profile[:, 2] * np.exp(rng.normal(0.0, 0.2, n)),
-        gross_margin=np.clip(profile[:, 3] + rng.normal(0.0, 0.06, n), 0.1, 0.95),
-        inventory_ratio=profile[:, 4] * u(0.6, 1.4),
-        cash_ratio=u(0.03, 0.18),
-        current_ratio=u(1.0, 2.5),
-        debt_share=u(0.2, 0.75),
-        da_rate=u(0.02, 0.06),
-        capex_ratio=u(0.02, 0.10),
-        payer=rng.random(n) < 0.45,
-        dividend_yield=u(0.01, 0.045),
-        ex_phase=rng.integers(0, 3, n),
-        ex_session=rng.integers(3, 15, n),
-        split_threshold=np.exp(rng.normal(np.log(200.0), 0.3, n)),
-        event_rate=u(0.08, 0.25),
-        routine_rate=u(0.05, 0.25),
-    )
 
 
 def sessions(config: SyntheticMarketConfig, end: date) -> tuple[list[date], int]:
@@ -210,7 +112,7 @@ class _Engine:
         self.st = st = static_params(config)
         self.days, self.first = sessions(config, end)
         self.n_days, n = len(self.days), config.n_symbols
-        self.future = _next_sessions(self.days[-1], max(HORIZONS.values()) + 1)
+        self.future = _next_sessions(self.days[-1], max(HORIZON_DAYS.values()) + 1)
 
         # regimes: the shock scale of each session, and the signal scale of mu[t], which
         # drives the return of the session after t
@@ -434,7 +336,7 @@ def _oracle(config, st: Static, out: dict, cum_noise, cum_idio, signal_scale) ->
     n_days, n = out["mu"].shape
     t = np.arange(n_days)
     result = {}
-    for name, h in HORIZONS.items():
+    for name, h in HORIZON_DAYS.items():
         total = np.zeros((n_days, n))
         for k in range(h):
             scale = signal_scale[t + k][:, None]

@@ -1,0 +1,184 @@
+"""What each market-data asset does to one range of sessions: ask the provider, validate,
+screen, store the clean rows and quarantine the others (docs/providers.md).
+
+A symbol whose whole source is refused (an empty file, a wrong header) joins the
+quarantine and is logged as an error naming it; the other symbols are stored and the
+coverage check decides if that is enough. `log` is any `logging.Logger` (the Dagster
+context's in a run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from vfr_ml_pipelines.lib.market_data import calendar, price_screen, store, validation
+from vfr_ml_pipelines.lib.market_data.provider import MarketDataProvider, ProviderLoad
+from vfr_ml_pipelines.lib.market_data.schema import FUNDAMENTAL_COLUMNS, PRICE_COLUMNS
+from vfr_ml_pipelines.lib.market_data.rejections import ValidationResult
+
+NEWS_STORED_COLUMNS = ["trade_date", "symbol", "published_at", "headline", "headline_md5", "source", "url"]
+ORACLE_STORED_COLUMNS = ["horizon", "trade_date", "symbol", "expected_return"]
+
+
+@dataclass(frozen=True)
+class RangeLoad:
+    """What one load of a range stored (`result.clean`) and quarantined (`result.rejected`,
+    refused sources included)."""
+
+    provider: str
+    result: ValidationResult
+    refused: dict[str, str]  # symbol -> why its whole source was refused
+    symbols: int = 0  # the symbols asked for (universe: the symbols listed in the range)
+    sessions: int = 0
+    sectors: int = 0
+    held_out: dict[str, str] = field(default_factory=dict)  # symbol -> first day held out for a jump
+
+    def quarantined_by_field(self) -> dict[str, int]:
+        """The ten fields most often behind a quarantined row, with their counts."""
+        rejected = self.result.rejected
+        return rejected["field"].value_counts().head(10).to_dict() if not rejected.empty else {}
+
+
+@dataclass(frozen=True)
+class OracleLoad:
+    """What the oracle's load stored: rows and horizons (none for a provider without an oracle)."""
+
+    provider: str
+    rows: int
+    horizons: list[str]
+
+
+def _with_refused_sources(
+    log: logging.Logger, dataset: str, load: ProviderLoad, result: ValidationResult,
+) -> tuple[ValidationResult, dict[str, str]]:
+    refused = {str(r.symbol): str(r.reason) for r in load.rejected.itertuples(index=False)}
+    for symbol, reason in refused.items():
+        log.error(f"{dataset}: symbol {symbol} refused as a whole, its rows are not loaded: {reason}")
+    rejected = pd.concat([f for f in (result.rejected, load.rejected) if not f.empty] or [result.rejected], ignore_index=True)
+    return ValidationResult(result.clean, rejected, result.duplicates_dropped), refused
+
+
+def _validated(
+    engine: Engine, provider: MarketDataProvider, dataset: str, start: date, end: date, today: date,
+) -> tuple[list[str], ProviderLoad, ValidationResult]:
+    """The range's universe, what the provider delivered of `dataset` for it, and that
+    checked by validation."""
+    symbols = store.universe(engine, start, end)
+    fetch, validate = {
+        "prices": (provider.load_prices, validation.validate_prices),
+        "fundamentals": (provider.load_fundamentals, validation.validate_fundamentals),
+        "news": (provider.load_news, validation.validate_news),
+    }[dataset]
+    load = fetch(symbols, start, end)
+    result = validate(load.frame, start=start, end=end, today=today, known_symbols=set(symbols), source=provider.name)
+    return symbols, load, result
+
+
+def _store_range(
+    engine: Engine, log: logging.Logger, *, dataset: str, table: str, date_column: str, provider: str,
+    start: date, end: date, result: ValidationResult, run_id: str | None,
+) -> None:
+    store.write_range(engine, table, date_column, result.clean, start, end,
+                      dataset=dataset, provider=provider, rejected=result.rejected, run_id=run_id)
+    if not result.rejected.empty:
+        log.warning(
+            f"{dataset}: {len(result.rejected)} rows quarantined, e.g. "
+            + "; ".join(f"{r.symbol} {r.day} {r.field}: {r.reason}" for r in result.rejected.head(3).itertuples())
+        )
+
+
+def _universe_by_session(master: pd.DataFrame, sessions: list[date], provider: str) -> pd.DataFrame:
+    """One row per session and symbol listed that session (from its listing day, until the
+    first session it no longer trades)."""
+    rows = [
+        (day, m.symbol, m.sector)
+        for m in master.itertuples(index=False)
+        for day in sessions
+        if m.listed_on <= day and (pd.isna(m.delisted_on) or day < m.delisted_on)
+    ]
+    return pd.DataFrame(rows, columns=["trade_date", "symbol", "sector"]).assign(source=provider)
+
+
+def load_universe(
+    engine: Engine, provider: MarketDataProvider, start: date, end: date, *, run_id: str | None, log: logging.Logger,
+) -> RangeLoad:
+    """The symbol master as of `end` and the universe of each session of [start, end]."""
+    load = provider.load_universe(end)
+    result, refused = _with_refused_sources(log, "universe", load, validation.validate_universe(load.frame, source=provider.name))
+    master = result.clean.assign(source=provider.name)
+    sessions = calendar.trading_days(start, end)
+    by_session = _universe_by_session(master, sessions, provider.name)
+    store.write_universe(engine, master, by_session, start, end, provider=provider.name, rejected=result.rejected, run_id=run_id)
+    return RangeLoad(
+        provider.name, result, refused, sessions=len(sessions), sectors=int(master["sector"].nunique()),
+        symbols=int(by_session["symbol"].nunique()) if not by_session.empty else 0,
+    )
+
+
+def load_prices(
+    engine: Engine, provider: MarketDataProvider, start: date, end: date, *, today: date, run_id: str | None,
+    log: logging.Logger,
+) -> RangeLoad:
+    """The bars of the range's universe; bars of unlisted sessions and unexplained jumps are
+    held out (`price_screen`)."""
+    symbols, load, result = _validated(engine, provider, "prices", start, end, today)
+    result = price_screen.screen_loaded_prices(engine, result, start, end, provider.confirmed_moves())
+    result, refused = _with_refused_sources(log, "prices", load, result)
+    result = ValidationResult(result.clean[list(PRICE_COLUMNS)].assign(source=provider.name), result.rejected)
+    held = price_screen.held_out_symbols(result.rejected)
+    _store_range(engine, log, dataset="prices", table="vfr_ml.raw_prices", date_column="trade_date",
+                 provider=provider.name, start=start, end=end, result=result, run_id=run_id)
+    return RangeLoad(provider.name, result, refused, symbols=len(symbols), held_out=held)
+
+
+def load_fundamentals(
+    engine: Engine, provider: MarketDataProvider, start: date, end: date, *, today: date, run_id: str | None,
+    log: logging.Logger,
+) -> RangeLoad:
+    """The reports of the range's universe filed on its sessions."""
+    symbols, load, result = _validated(engine, provider, "fundamentals", start, end, today)
+    result, refused = _with_refused_sources(log, "fundamentals", load, result)
+    result = ValidationResult(result.clean[list(FUNDAMENTAL_COLUMNS)].assign(source=provider.name), result.rejected)
+    _store_range(engine, log, dataset="fundamentals", table="vfr_ml.raw_fundamentals", date_column="filing_date",
+                 provider=provider.name, start=start, end=end, result=result, run_id=run_id)
+    return RangeLoad(provider.name, result, refused, symbols=len(symbols))
+
+
+def _news_rows(clean: pd.DataFrame, provider: str) -> pd.DataFrame:
+    """Validated headlines under the session they belong to, one row per (session, symbol,
+    time, headline)."""
+    clean = clean.copy()
+    clean["trade_date"] = calendar.sessions_of(clean["published_at"]) if not clean.empty else pd.Series(dtype=object)
+    clean["headline_md5"] = [hashlib.md5(h.encode()).hexdigest() for h in clean["headline"]]
+    clean = clean.drop_duplicates(["trade_date", "symbol", "published_at", "headline_md5"])
+    return clean[NEWS_STORED_COLUMNS].assign(provider=provider)
+
+
+def load_news(
+    engine: Engine, provider: MarketDataProvider, start: date, end: date, *, today: date, run_id: str | None,
+    log: logging.Logger,
+) -> RangeLoad:
+    """The headlines of the range's universe, by the session they belong to."""
+    symbols, load, result = _validated(engine, provider, "news", start, end, today)
+    checked = ValidationResult(_news_rows(result.clean, provider.name), result.rejected)
+    result, refused = _with_refused_sources(log, "news", load, checked)
+    _store_range(engine, log, dataset="news", table="vfr_ml.raw_news", date_column="trade_date",
+                 provider=provider.name, start=start, end=end, result=result, run_id=run_id)
+    return RangeLoad(provider.name, result, refused, symbols=len(symbols))
+
+
+def load_oracle(engine: Engine, provider: MarketDataProvider, start: date, end: date, *, log: logging.Logger) -> OracleLoad:
+    """The planted expected returns of the range's universe; nothing (0 rows) for a provider
+    without an oracle."""
+    if not hasattr(provider, "oracle"):
+        log.info(f"provider {provider.name!r} has no oracle; nothing stored")
+        return OracleLoad(provider.name, 0, [])
+    oracle = provider.oracle(store.universe(engine, start, end), start, end)[ORACLE_STORED_COLUMNS]
+    store.write_oracle(engine, oracle, start, end)
+    return OracleLoad(provider.name, len(oracle), sorted(oracle["horizon"].unique().tolist()))
