@@ -1,7 +1,7 @@
 import dagster as dg
 import pandas as pd
 
-from vfr_ml_pipelines.defs.models import training
+from vfr_ml_pipelines.lib.models import training_record
 from vfr_ml_pipelines.defs.resources import FeatureStoreResource, MlflowResource, WarehouseResource
 from vfr_ml_pipelines.lib import settings
 from vfr_ml_pipelines.lib.features import catalog
@@ -108,7 +108,7 @@ def build_training_asset(horizon: str) -> dg.AssetsDefinition:
         dataset, names = training_dataset(warehouse, feature_store, horizon)
         core = config.to_core(horizon)
         settings_ = {**config.model_dump(), "horizon": horizon, "code_version": settings.code_version()}
-        fp = training.fingerprint(dataset, names, settings_)
+        fp = training_record.fingerprint(dataset, names, settings_)
         registry = mlflow.registry
         serving_name = serving_model_name(horizon)
         reused = registry.find_by_fingerprint(serving_name, fp)
@@ -135,10 +135,10 @@ def build_training_asset(horizon: str) -> dg.AssetsDefinition:
             "code_version": settings.code_version(),
             "horizon": horizon,
         }
-        versions = training.log_candidates(registry, result, dataset, base_tags)
-        challenger = training.register_challenger(registry, result, versions, fp)
+        versions = training_record.log_candidates(registry, result, dataset, base_tags)
+        challenger = training_record.register_challenger(registry, result, versions, fp)
         registry.set_alias(serving_name, CHALLENGER, challenger.version)
-        comparison = training.compare_with_current_champion(registry, result, dataset, challenger)
+        comparison = training_record.compare_with_current_champion(registry, result, dataset, challenger)
         if comparison is not None:
             context.log.info(f"{horizon}: {comparison.describe()}")
         with warehouse.engine.begin() as conn:
@@ -165,7 +165,7 @@ def build_training_asset(horizon: str) -> dg.AssetsDefinition:
                 # the best possible forecast on the same test days (synthetic market only)
                 "oracle_test_rank_ic": float(result.oracle_test["rank_ic"]) if result.oracle_test else "none (no oracle)",
                 "shuffled_label_canary": result.shuffled_canary.message,
-                "metrics": dg.MetadataValue.md(training.metrics_table(result)),
+                "metrics": dg.MetadataValue.md(training_record.metrics_table(result)),
                 "folds": dg.MetadataValue.json([f.as_dict() for f in [*result.folds, result.final]]),
                 "rows": result.rows,
                 "training_seconds": round(result.seconds, 1),

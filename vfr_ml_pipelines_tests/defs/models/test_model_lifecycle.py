@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
-from vfr_ml_pipelines.defs.models import training
+from vfr_ml_pipelines.lib.models import training_record
 from vfr_ml_pipelines.defs.models.jobs import rollback_jobs
 from vfr_ml_pipelines.defs.serving.jobs import disable_ml_job, republish_job
 from vfr_ml_pipelines.lib.models.canaries import shuffle_labels_within_days
@@ -83,8 +83,8 @@ def test_a_model_trained_on_noise_is_never_promoted(pipeline, registry):
         walk_forward=WalkForwardConfig(n_folds=2),
     )
     result = train_horizon(noise, names, config)
-    versions = training.log_candidates(registry, result, noise, {"horizon": "1w", "purpose": "test: noise"})
-    random_model = training.register_challenger(registry, result, versions, "noise")
+    versions = training_record.log_candidates(registry, result, noise, {"horizon": "1w", "purpose": "test: noise"})
+    random_model = training_record.register_challenger(registry, result, versions, "noise")
     registry.set_alias(MODEL, CHALLENGER, random_model.version)
     champion_before = registry.by_alias(MODEL, CHAMPION).version
     history_before = _history(pipeline)
@@ -112,10 +112,10 @@ def test_a_champion_that_saw_the_challengers_window_is_not_compared(pipeline, re
     result = train_horizon(dataset, names, config)
     champion = registry.by_alias(MODEL, CHAMPION)
     assert date.fromisoformat(champion.tags[SEEN_UNTIL_TAG]) >= result.final.val_end
-    versions = training.log_candidates(registry, result, dataset, {"horizon": "1w", "purpose": "test: same data"})
-    retrained = training.register_challenger(registry, result, versions, "same-data")
+    versions = training_record.log_candidates(registry, result, dataset, {"horizon": "1w", "purpose": "test: same data"})
+    retrained = training_record.register_challenger(registry, result, versions, "same-data")
     registry.set_alias(MODEL, CHALLENGER, retrained.version)
-    comparison = training.compare_with_current_champion(registry, result, dataset, retrained)
+    comparison = training_record.compare_with_current_champion(registry, result, dataset, retrained)
     assert comparison.champion == champion.model_id and comparison.refused and "unseen" in comparison.refused
     recorded = PairedComparison.from_json(registry.version(MODEL, retrained.version).tags[COMPARISON_TAG])
     assert recorded == comparison
