@@ -122,7 +122,7 @@ def _execute_full_pipeline() -> None:
 
     from vfr_ml_pipelines import cli_report
     from vfr_ml_pipelines.definitions import defs
-    from vfr_ml_pipelines.defs.models.assets import HORIZONS
+    from vfr_ml_pipelines.lib.horizons import HORIZONS
     from vfr_ml_pipelines.defs.resources import build_resources
     from vfr_ml_pipelines.defs.runs import catch_up_range, range_tags, ui_listing_tags
 

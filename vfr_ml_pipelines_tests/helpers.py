@@ -16,7 +16,7 @@ from vfr_ml_pipelines.defs.resources import (
     VfrModelsResource,
     WarehouseResource,
 )
-from vfr_ml_pipelines.defs.models.assets import HORIZONS
+from vfr_ml_pipelines.lib.horizons import HORIZONS
 from vfr_ml_pipelines.defs.runs import range_tags
 
 AS_OF = "2026-11-20"  # a Friday

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from vfr_ml_pipelines.lib.models.catalog import ALGORITHMS
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, ModelRegistry, RegisteredVersion, serving_model_name
@@ -22,6 +22,7 @@ GATE_TAG = "promotion_gate"
 GATE_REASON_TAG = "promotion_gate_reason"
 # not `deployed`: VFR's live ensemble would run the row before its files exist (live_path.py)
 CHAMPION_STATUS = "validated"
+ROLLBACK_REASON = "operator rollback"
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def previous_champion(conn: Connection, horizon: str, current: str) -> str | Non
 
 def rollback(
     registry: ModelRegistry, conn: Connection, horizon: str, *, to_version: str | None = None,
-    reason: str = "operator rollback", run_id: str | None = None,
+    reason: str = ROLLBACK_REASON, run_id: str | None = None,
 ) -> ChampionChange:
     """Re-point `champion` to `to_version`, or to the previous champion. The version rolled
     back from becomes `deprecated`, and loses the `challenger` alias if it held it (a
@@ -151,3 +152,16 @@ def rollback(
     change = ChampionChange(horizon, "rollback", version.version, current.version, reason)
     _record(conn, change, name, run_id)
     return change
+
+
+def update_champion(
+    registry: ModelRegistry, engine: Engine, horizon: str, *, roll_back: bool = False,
+    to_version: str | None = None, reason: str | None = None, run_id: str | None = None,
+) -> ChampionChange:
+    """What the champion asset does, in one transaction of the warehouse: promote the
+    challenger (`promote_challenger`), or with `roll_back` re-point the champion to
+    `to_version` or the previous champion (`rollback`, `reason` defaulting to ROLLBACK_REASON)."""
+    with engine.begin() as conn:
+        if roll_back:
+            return rollback(registry, conn, horizon, to_version=to_version, reason=reason or ROLLBACK_REASON, run_id=run_id)
+        return promote_challenger(registry, conn, horizon, run_id=run_id)
