@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
+from vfr_ml_pipelines.lib.models import store
 from vfr_ml_pipelines.lib.models.catalog import ALGORITHMS
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, ModelRegistry, RegisteredVersion, serving_model_name
 from vfr_ml_pipelines.lib.serving.vfr_tables import upsert_ml_model
@@ -73,12 +74,9 @@ def mirror_status(conn: Connection, version: RegisteredVersion, horizon: str, st
 
 
 def _record(conn: Connection, change: ChampionChange, name: str, run_id: str | None) -> None:
-    conn.execute(
-        text(
-            "INSERT INTO vfr_ml.champion_history (horizon, model_name, model_version, previous_version, action, reason, dagster_run_id) "
-            "VALUES (:h, :n, :v, :p, :a, :r, :run)"
-        ),
-        {"h": change.horizon, "n": name, "v": change.version, "p": change.previous_version, "a": change.action, "r": change.reason, "run": run_id},
+    store.record_champion_change(
+        conn, horizon=change.horizon, model_name=name, version=change.version, previous_version=change.previous_version,
+        action=change.action, reason=change.reason, run_id=run_id,
     )
 
 
@@ -113,11 +111,8 @@ def promote_challenger(registry: ModelRegistry, conn: Connection, horizon: str, 
 def previous_champion(conn: Connection, horizon: str, current: str) -> str | None:
     """The version that was champion before `current` (the latest history entry that put a
     different version in place before `current` got there)."""
-    rows = conn.execute(
-        text("SELECT model_version FROM vfr_ml.champion_history WHERE horizon = :h ORDER BY id DESC"), {"h": horizon}
-    ).scalars().all()
     seen_current = False
-    for version in rows:
+    for version in store.champion_history_versions(conn, horizon):
         if version == current:
             seen_current = True
         elif seen_current:
