@@ -24,23 +24,27 @@ from vfr_ml_pipelines.lib.models.training_record import metrics_table
 CANDIDATE_ASSETS = {"lightgbm": ("lightgbm",), "xgboost": ("xgboost",), "linear": ("linear",), "ensemble": ENSEMBLES}
 
 
-class ModelTrainingConfig(dg.Config):
-    """Walk-forward, tuning and canary settings of one horizon's training."""
+_WALK_FORWARD = WalkForwardConfig()
 
-    scheme: str = "expanding"
-    n_folds: int = 3
-    test_fraction: float = 0.3
-    val_days: int | None = None  # None: the horizon's default (pipeline.VAL_DAYS: 1d 40, 1w 90, 1m 90)
-    embargo_days: int = 5
-    train_days: int | None = None
-    min_train_days: int = 60
+
+class ModelTrainingConfig(dg.Config):
+    """Walk-forward, tuning and canary settings of one horizon's training; the defaults are
+    the core's (`splits.WalkForwardConfig`, `pipeline.HorizonTrainingConfig`)."""
+
+    scheme: str = _WALK_FORWARD.scheme
+    n_folds: int = _WALK_FORWARD.n_folds
+    test_fraction: float = _WALK_FORWARD.test_fraction
+    val_days: int | None = None  # None: the horizon's default (pipeline.VAL_DAYS)
+    embargo_days: int = _WALK_FORWARD.embargo_days
+    train_days: int | None = _WALK_FORWARD.train_days
+    min_train_days: int = _WALK_FORWARD.min_train_days
     target: str = HorizonTrainingConfig.target
     tuning_trials: int = HorizonTrainingConfig.tuning_trials
     # a safety net only (reported in the metadata when it trips): trials bound the search
     tuning_timeout_seconds: float = HorizonTrainingConfig.tuning_timeout_seconds
-    ensemble_recent_days: int = 60
-    canary_seeds: list[int] = [11, 12, 13]
-    seed: int = 7
+    ensemble_recent_days: int = HorizonTrainingConfig.ensemble_recent_days
+    canary_seeds: list[int] = list(HorizonTrainingConfig.canary_seeds)
+    seed: int = HorizonTrainingConfig.seed
 
     def to_core(self, horizon: str) -> HorizonTrainingConfig:
         val_days = self.val_days if self.val_days is not None else VAL_DAYS[horizon]

@@ -48,6 +48,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 ALGORITHMS = ("lightgbm", "xgboost", "linear")
+DEFAULT_SEED = 7
 MAGIC = b"VFRREG1\n"
 _BOOSTING_KEYS = ("num_boost_round", "early_stopping_rounds")
 
@@ -422,7 +423,7 @@ def fit_regressor(
     *,
     feature_names: Sequence[str],
     params: dict[str, Any] | None = None,
-    seed: int = 7,
+    seed: int = DEFAULT_SEED,
     num_threads: int = 2,
 ) -> Regressor:
     """Train `algorithm` on (X_train, y_train), early-stopped on (X_val, y_val) for the

@@ -46,6 +46,8 @@ RANK_IC_WEIGHTED = "rank_ic_weighted"
 STACKING = "stacking"
 KINDS = (RANK_IC_WEIGHTED, STACKING)
 PAYLOAD_FORMAT = "vfr-ensemble/1"
+# validation sessions whose Rank IC sets the rank-IC-weighted ensemble's weights
+RECENT_DAYS = 60
 
 
 # ----------------------------------------------------------------------------- weights
@@ -59,7 +61,7 @@ def _recent_mean_rank_ic(frame: pd.DataFrame, recent_days: int, label: str) -> f
 
 
 def rank_ic_weights(
-    val_scores: dict[str, pd.DataFrame], *, recent_days: int = 60, label: str = "forward_return"
+    val_scores: dict[str, pd.DataFrame], *, recent_days: int = RECENT_DAYS, label: str = "forward_return"
 ) -> dict[str, float]:
     """Member weights from their recent validation Rank IC.
 
@@ -301,7 +303,7 @@ def fit_rank_ic_ensemble(
     X_val: np.ndarray,
     val_frame: pd.DataFrame,
     *,
-    recent_days: int = 60,
+    recent_days: int = RECENT_DAYS,
     label: str = "forward_return",
 ) -> EnsembleModel:
     """Weights from each member's recent validation Rank IC (`rank_ic_weights`); the
