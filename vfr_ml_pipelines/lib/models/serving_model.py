@@ -9,9 +9,8 @@ their cross-sectional spread matches the model's measured skill. direction and c
 then follow from the probability (`serving.payloads`).
 
 Format `vfr-serving-model/2` (`framing.pack`: header horizon, candidate, calibration; body the
-estimator's own bytes). Version 1 (a Platt
-calibrator and a separate return scale, whose fields could contradict each other) is
-refused with a message saying to retrain.
+estimator's own bytes). Version 1 (a Platt calibrator and a separate return scale, whose
+fields could contradict each other) is refused with a message saying to retrain.
 """
 
 from __future__ import annotations
