@@ -20,8 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from vfr_ml_pipelines.lib import embedded, settings
-from vfr_ml_pipelines.lib.warehouse import create_warehouse_engine
-from vfr_ml_pipelines_tests.helpers import materialize_range, migrated_engine, pipeline_resources
+from vfr_ml_pipelines_tests.helpers import materialized_pipeline, migrated_engine
 
 RUN_ID = secrets.token_hex(4)
 
@@ -129,23 +128,11 @@ def mlflow_state(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def pipeline(make_database, redis_url, redis_client, tmp_path_factory):
-    """Materialize every asset once into an isolated database, key prefix and MLflow (shared
-    by the end-to-end and model-lifecycle tests; tests that change it restore it)."""
-    database_url = make_database("e2e")
-    prefix = f"vfrtest-e2e-{secrets.token_hex(3)}:veritak:mcp:"
-    state: Path = tmp_path_factory.mktemp("mlflow")
-    resources = pipeline_resources(database_url, redis_url, prefix, state)
-    result = materialize_range(resources)
-    assert result.success
-    engine = create_warehouse_engine(database_url)
-    yield {
-        "resources": resources, "engine": engine, "prefix": prefix, "state": state,
-        "tracking_uri": resources["mlflow"].registry.tracking_uri, "result": result,
-    }
-    engine.dispose()
-    keys = list(redis_client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        redis_client.delete(*keys)
+    """Materialize every asset once into an isolated database, key prefix and MLflow, shared
+    by the end-to-end and serving tests (tests that change it restore it; the model-lifecycle
+    tests build a pipeline of their own)."""
+    with materialized_pipeline(make_database("e2e"), redis_url, redis_client, tmp_path_factory.mktemp("mlflow"), "e2e") as built:
+        yield built
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

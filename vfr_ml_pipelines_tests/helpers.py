@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import redis
 from sqlalchemy import Engine
 
 from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
@@ -66,6 +70,28 @@ def materialize_range(resources: dict, start: str = HISTORY_START, end: str = AS
         [*ALL_ASSETS, *ALL_CHECKS], resources=resources, tags=range_tags(start, end), selection=selection,
         run_config=training_run_config() if selection is None else None,
     )
+
+
+@contextmanager
+def materialized_pipeline(database_url: str, redis_url: str, redis_client: redis.Redis, state: Path, label: str) -> Iterator[dict]:
+    """Every asset materialized once into `database_url` (an empty database of the caller's),
+    a Redis key prefix of its own (deleted afterwards) and MLflow and the feature store under
+    `state`: a pipeline nothing else writes to."""
+    prefix = f"vfrtest-{label}-{secrets.token_hex(3)}:veritak:mcp:"
+    resources = pipeline_resources(database_url, redis_url, prefix, state)
+    result = materialize_range(resources)
+    assert result.success
+    engine = create_warehouse_engine(database_url)
+    try:
+        yield {
+            "resources": resources, "engine": engine, "prefix": prefix, "state": state,
+            "tracking_uri": resources["mlflow"].registry.tracking_uri, "result": result,
+        }
+    finally:
+        engine.dispose()
+        keys = list(redis_client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            redis_client.delete(*keys)
 
 
 def prediction_frame(rows: list[tuple[str, float, float, float]], as_of, model_version: str = "1"):

@@ -128,19 +128,25 @@ class MlflowResource(dg.ConfigurableResource):
         return self._registry
 
 
-class PromotionPolicyResource(dg.ConfigurableResource):
-    """The promotion gate's thresholds (`lib/models/promotion.py`): a challenger must beat
-    the champion's validation Rank IC by `margin`, load in under `max_load_seconds` and be
-    at most `max_size_bytes`."""
+_PROMOTION_DEFAULTS = PromotionPolicy()
 
-    margin: float = 0.005
-    max_load_seconds: float = 1.0
-    max_size_bytes: int = 50_000_000
-    min_validation_t: float = 2.0
+
+class PromotionPolicyResource(dg.ConfigurableResource):
+    """The promotion gate's thresholds (`lib/models/promotion.py`, where the defaults are): a
+    challenger must beat the champion's validation Rank IC by `margin`, load in under
+    `max_load_seconds` and be at most `max_size_bytes`."""
+
+    margin: float = _PROMOTION_DEFAULTS.margin
+    max_load_seconds: float = _PROMOTION_DEFAULTS.max_load_seconds
+    max_size_bytes: int = _PROMOTION_DEFAULTS.max_size_bytes
+    min_validation_t: float = _PROMOTION_DEFAULTS.min_validation_t
 
     @property
     def policy(self) -> PromotionPolicy:
-        return PromotionPolicy(self.margin, self.max_load_seconds, self.max_size_bytes, self.min_validation_t)
+        return PromotionPolicy(
+            margin=self.margin, max_load_seconds=self.max_load_seconds, max_size_bytes=self.max_size_bytes,
+            min_validation_t=self.min_validation_t,
+        )
 
 
 class FeatureStoreResource(dg.ConfigurableResource):
@@ -366,9 +372,9 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         "feature_store": FeatureStoreResource(root=settings.env_or_none("VFR_FEATURE_STORE_DIR"), state_dir=state),
         "vfr_models": VfrModelsResource(models_dir=settings.env_or_none(settings.VFR_MODELS_DIR_ENV), state_dir=state),
         "promotion_policy": PromotionPolicyResource(
-            margin=settings.env_float("VFR_PROMOTION_MARGIN", 0.005, minimum=0.0, maximum=1.0),
-            max_load_seconds=settings.env_float("VFR_MODEL_MAX_LOAD_SECONDS", 1.0, positive=True),
-            max_size_bytes=settings.env_int("VFR_MODEL_MAX_BYTES", 50_000_000, minimum=1),
-            min_validation_t=settings.env_float("VFR_PROMOTION_MIN_T", 2.0, minimum=0.0),
+            margin=settings.env_float("VFR_PROMOTION_MARGIN", _PROMOTION_DEFAULTS.margin, minimum=0.0, maximum=1.0),
+            max_load_seconds=settings.env_float("VFR_MODEL_MAX_LOAD_SECONDS", _PROMOTION_DEFAULTS.max_load_seconds, positive=True),
+            max_size_bytes=settings.env_int("VFR_MODEL_MAX_BYTES", _PROMOTION_DEFAULTS.max_size_bytes, minimum=1),
+            min_validation_t=settings.env_float("VFR_PROMOTION_MIN_T", _PROMOTION_DEFAULTS.min_validation_t, minimum=0.0),
         ),
     }

@@ -1,40 +1,50 @@
+"""Assets of the models domain.
+
+Defines, for each horizon h in HORIZONS (`lib/horizons.py`):
+- the multi-asset `train_{h}_models`, materializing `lightgbm_{h}_model`, `xgboost_{h}_model`,
+  `linear_{h}_model`, `ensemble_{h}_model` (one per CANDIDATE_ASSETS group: `{group}_{h}_model`)
+  and `challenger_{h}_model`;
+- `champion_{h}_model` (promotion, or rollback with its config).
+The logic is in `lib/models/challenger.py` (training) and `lib/models/champions.py`.
+"""
+
 import dagster as dg
-import pandas as pd
 
-from vfr_ml_pipelines.defs.models import training
 from vfr_ml_pipelines.defs.resources import FeatureStoreResource, MlflowResource, WarehouseResource
-from vfr_ml_pipelines.lib import settings
-from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.horizons import HORIZONS
-from vfr_ml_pipelines.lib.models.catalog import algorithm
 from vfr_ml_pipelines.lib.models import champions
-from vfr_ml_pipelines.lib.models.comparison import SEEN_UNTIL_TAG
-from vfr_ml_pipelines.lib.models.dataset import load_training_dataset
-from vfr_ml_pipelines.lib.models.pipeline import VAL_DAYS, HorizonTrainingConfig, train_horizon
-from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, serving_model_name
+from vfr_ml_pipelines.lib.models.catalog import algorithm
+from vfr_ml_pipelines.lib.models.challenger import ChallengerTraining, LeakageDetected, TrainingDataMissing, train_challenger
+from vfr_ml_pipelines.lib.models.pipeline import ENSEMBLES, VAL_DAYS, HorizonTrainingConfig
+from vfr_ml_pipelines.lib.models.registry import CHALLENGER, serving_model_name
 from vfr_ml_pipelines.lib.models.splits import WalkForwardConfig
-from vfr_ml_pipelines.lib.warehouse import read_frame
+from vfr_ml_pipelines.lib.models.training_record import metrics_table
 
-CANDIDATE_ASSETS = {"lightgbm": ("lightgbm",), "xgboost": ("xgboost",), "linear": ("linear",), "ensemble": ("ensemble-rankic", "ensemble-stacking")}
+# asset group -> the candidates it holds
+CANDIDATE_ASSETS = {"lightgbm": ("lightgbm",), "xgboost": ("xgboost",), "linear": ("linear",), "ensemble": ENSEMBLES}
+
+
+_WALK_FORWARD = WalkForwardConfig()
 
 
 class ModelTrainingConfig(dg.Config):
-    """Walk-forward, tuning and canary settings of one horizon's training."""
+    """Walk-forward, tuning and canary settings of one horizon's training; the defaults are
+    the core's (`splits.WalkForwardConfig`, `pipeline.HorizonTrainingConfig`)."""
 
-    scheme: str = "expanding"
-    n_folds: int = 3
-    test_fraction: float = 0.3
-    val_days: int | None = None  # None: the horizon's default (pipeline.VAL_DAYS: 1d 40, 1w 90, 1m 90)
-    embargo_days: int = 5
-    train_days: int | None = None
-    min_train_days: int = 60
+    scheme: str = _WALK_FORWARD.scheme
+    n_folds: int = _WALK_FORWARD.n_folds
+    test_fraction: float = _WALK_FORWARD.test_fraction
+    val_days: int | None = None  # None: the horizon's default (pipeline.VAL_DAYS)
+    embargo_days: int = _WALK_FORWARD.embargo_days
+    train_days: int | None = _WALK_FORWARD.train_days
+    min_train_days: int = _WALK_FORWARD.min_train_days
     target: str = HorizonTrainingConfig.target
     tuning_trials: int = HorizonTrainingConfig.tuning_trials
     # a safety net only (reported in the metadata when it trips): trials bound the search
     tuning_timeout_seconds: float = HorizonTrainingConfig.tuning_timeout_seconds
-    ensemble_recent_days: int = 60
-    canary_seeds: list[int] = [11, 12, 13]
-    seed: int = 7
+    ensemble_recent_days: int = HorizonTrainingConfig.ensemble_recent_days
+    canary_seeds: list[int] = list(HorizonTrainingConfig.canary_seeds)
+    seed: int = HorizonTrainingConfig.seed
 
     def to_core(self, horizon: str) -> HorizonTrainingConfig:
         val_days = self.val_days if self.val_days is not None else VAL_DAYS[horizon]
@@ -49,28 +59,41 @@ class ModelTrainingConfig(dg.Config):
         )
 
 
-def training_dataset(warehouse: WarehouseResource, feature_store: FeatureStoreResource, horizon: str) -> tuple[pd.DataFrame, list[str]]:
-    """Feature matrix rows joined with the horizon's labels (rows whose label is known)."""
-    try:
-        return load_training_dataset(warehouse.engine, feature_store.offline, horizon)
-    except LookupError as exc:
-        raise dg.Failure(str(exc)) from None
-
-
-def oracle_frame(warehouse: WarehouseResource, horizon: str) -> pd.DataFrame | None:
-    oracle = read_frame(
-        warehouse.engine,
-        "SELECT trade_date, symbol, expected_return FROM vfr_ml_oracle.expected_returns WHERE horizon = :h",
-        {"h": horizon},
-    )
-    return None if oracle.empty else oracle
-
-
 def _candidate_metadata(name: str, version, candidate) -> dict:
     meta = {f"{name}_model": version.model_id, f"{name}_mlflow_run_id": version.run_id}
     meta.update({f"{name}_validation_rank_ic": float(candidate.validation["rank_ic"])})
     meta.update({f"{name}_test_{k}": float(v) for k, v in candidate.test.items() if isinstance(v, float)})
     return meta
+
+
+def _group_metadata(training: ChallengerTraining, group: str) -> dict:
+    meta: dict = {"reused": False, "fingerprint": training.fingerprint}
+    for name in CANDIDATE_ASSETS[group]:
+        if name in training.result.candidates:
+            meta.update(_candidate_metadata(name, training.versions[name], training.result.candidates[name]))
+    return meta
+
+
+def _challenger_metadata(training: ChallengerTraining) -> dict:
+    result, comparison = training.result, training.comparison
+    selected = result.selected()
+    return {
+        "serving_model": training.challenger.model_id,
+        "selected_candidate": selected.name,
+        "validation_rank_ic": float(selected.validation["rank_ic"]),
+        "test_rank_ic": float(selected.test["rank_ic"]),
+        # the best possible forecast on the same test days (synthetic market only)
+        "oracle_test_rank_ic": float(result.oracle_test["rank_ic"]) if result.oracle_test else "none (no oracle)",
+        "shuffled_label_canary": result.shuffled_canary.message,
+        "metrics": dg.MetadataValue.md(metrics_table(result)),
+        "folds": dg.MetadataValue.json([f.as_dict() for f in [*result.folds, result.final]]),
+        "rows": result.rows,
+        "training_seconds": round(result.seconds, 1),
+        "champion_comparison": comparison.describe() if comparison is not None else "no champion",
+        "tuning_stopped_by_time": dg.MetadataValue.json(result.tuning_stopped_by_time()),
+        "reused": False,
+        "fingerprint": training.fingerprint,
+    }
 
 
 def build_training_asset(horizon: str) -> dg.AssetsDefinition:
@@ -105,76 +128,25 @@ def build_training_asset(horizon: str) -> dg.AssetsDefinition:
     ):
         """Purged walk-forward training of LightGBM, XGBoost, the linear baseline and the two
         ensembles for one horizon, with Optuna tuning on pre-test folds and leakage canaries."""
-        dataset, names = training_dataset(warehouse, feature_store, horizon)
-        core = config.to_core(horizon)
-        settings_ = {**config.model_dump(), "horizon": horizon, "code_version": settings.code_version()}
-        fp = training.fingerprint(dataset, names, settings_)
-        registry = mlflow.registry
-        serving_name = serving_model_name(horizon)
-        reused = registry.find_by_fingerprint(serving_name, fp)
-        if reused is not None:
-            registry.set_alias(serving_name, CHALLENGER, reused.version)
-            context.log.info(f"{horizon}: inputs unchanged since {reused.model_id}; reusing it as challenger")
-            for spec in specs:
-                yield dg.MaterializeResult(asset_key=spec.key, metadata={"reused": True, "serving_version": reused.model_id, "fingerprint": fp})
-            return
-
-        result = train_horizon(dataset, names, core, oracle=oracle_frame(warehouse, horizon))
-        leaks = result.leaked()
-        if leaks:
-            raise dg.Failure(
-                f"{horizon}: leakage canary failed, nothing registered. " + " ".join(c.message for c in leaks),
-                metadata={"canaries": "; ".join(c.message for c in leaks)},
+        try:
+            training = train_challenger(
+                warehouse.engine, feature_store.offline, mlflow.registry, config.to_core(horizon), config.model_dump(),
+                run_id=context.run_id,
             )
-        base_tags = {
-            "dagster_run_id": context.run_id,
-            "feature_set_version": catalog.MATRIX_VERSION,
-            "data_start": str(result.data_start),
-            "data_end": str(result.data_end),
-            SEEN_UNTIL_TAG: result.seen_until.isoformat(),
-            "code_version": settings.code_version(),
-            "horizon": horizon,
-        }
-        versions = training.log_candidates(registry, result, dataset, base_tags)
-        challenger = training.register_challenger(registry, result, versions, fp)
-        registry.set_alias(serving_name, CHALLENGER, challenger.version)
-        comparison = training.compare_with_current_champion(registry, result, dataset, challenger)
-        if comparison is not None:
-            context.log.info(f"{horizon}: {comparison.describe()}")
-        with warehouse.engine.begin() as conn:
-            for version in versions.values():
-                champions.mirror_status(conn, version, horizon, "validated")
-            champion = registry.by_alias(serving_name, CHAMPION)
-            if champion is None or champion.version != challenger.version:
-                champions.mirror_status(conn, challenger, horizon, "shadow")
-
-        for group, names_ in CANDIDATE_ASSETS.items():
-            meta: dict = {"reused": False, "fingerprint": fp}
-            for name in names_:
-                if name in result.candidates:
-                    meta.update(_candidate_metadata(name, versions[name], result.candidates[name]))
-            yield dg.MaterializeResult(asset_key=f"{group}_{horizon}_model", metadata=meta)
-        selected = result.selected()
-        yield dg.MaterializeResult(
-            asset_key=f"challenger_{horizon}_model",
-            metadata={
-                "serving_model": challenger.model_id,
-                "selected_candidate": selected.name,
-                "validation_rank_ic": float(selected.validation["rank_ic"]),
-                "test_rank_ic": float(selected.test["rank_ic"]),
-                # the best possible forecast on the same test days (synthetic market only)
-                "oracle_test_rank_ic": float(result.oracle_test["rank_ic"]) if result.oracle_test else "none (no oracle)",
-                "shuffled_label_canary": result.shuffled_canary.message,
-                "metrics": dg.MetadataValue.md(training.metrics_table(result)),
-                "folds": dg.MetadataValue.json([f.as_dict() for f in [*result.folds, result.final]]),
-                "rows": result.rows,
-                "training_seconds": round(result.seconds, 1),
-                "champion_comparison": comparison.describe() if comparison is not None else "no champion",
-                "tuning_stopped_by_time": dg.MetadataValue.json(result.tuning_stopped_by_time()),
-                "reused": False,
-                "fingerprint": fp,
-            },
-        )
+        except TrainingDataMissing as exc:
+            raise dg.Failure(str(exc)) from None
+        except LeakageDetected as exc:
+            raise dg.Failure(str(exc), metadata={"canaries": exc.canaries}) from None
+        if training.describe():
+            context.log.info(training.describe())
+        if training.reused:
+            reused = {"reused": True, "serving_version": training.challenger.model_id, "fingerprint": training.fingerprint}
+            for spec in specs:
+                yield dg.MaterializeResult(asset_key=spec.key, metadata=reused)
+            return
+        for group in CANDIDATE_ASSETS:
+            yield dg.MaterializeResult(asset_key=f"{group}_{horizon}_model", metadata=_group_metadata(training, group))
+        yield dg.MaterializeResult(asset_key=f"challenger_{horizon}_model", metadata=_challenger_metadata(training))
 
     return _train
 
@@ -197,18 +169,13 @@ def build_champion_asset(horizon: str) -> dg.AssetsDefinition:
         challenger once its promotion gate passed, stays when the gate failed (the reason is in
         the metadata); with `rollback` it re-points to the previous champion. `ml_models` mirrors it (deployed / shadow / deprecated) and
         `vfr_ml.champion_history` records every change."""
-        registry = mlflow.registry
-        with warehouse.engine.begin() as conn:
-            try:
-                if config.rollback:
-                    change = champions.rollback(
-                        registry, conn, horizon, to_version=config.to_version or None,
-                        reason=config.reason or "operator rollback", run_id=context.run_id,
-                    )
-                else:
-                    change = champions.promote_challenger(registry, conn, horizon, run_id=context.run_id)
-            except (LookupError, PermissionError, ValueError) as exc:
-                raise dg.Failure(str(exc)) from None
+        try:
+            change = champions.update_champion(
+                mlflow.registry, warehouse.engine, horizon, roll_back=config.rollback,
+                to_version=config.to_version or None, reason=config.reason or None, run_id=context.run_id,
+            )
+        except (LookupError, PermissionError, ValueError) as exc:
+            raise dg.Failure(str(exc)) from None
         context.log.info(change.describe())
         return dg.MaterializeResult(
             metadata={

@@ -1,7 +1,13 @@
+"""Jobs of the models domain.
+
+Defines `retraining_job` and, for each horizon h in HORIZONS (`lib/horizons.py`),
+`rollback_{h}_job` (`rollback_1d_job`, `rollback_1w_job`, `rollback_1m_job`)."""
+
 import dagster as dg
 
-from vfr_ml_pipelines.lib.horizons import HORIZONS
 from vfr_ml_pipelines.defs.serving.jobs import PUBLISH_SELECTION
+from vfr_ml_pipelines.lib.horizons import HORIZONS
+from vfr_ml_pipelines.lib.models.champions import ROLLBACK_REASON
 
 retraining_job = dg.define_asset_job(
     name="retraining_job",
@@ -18,7 +24,7 @@ def build_rollback_job(horizon: str):
     return dg.define_asset_job(
         name=f"rollback_{horizon}_job",
         selection=dg.AssetSelection.assets(f"champion_{horizon}_model") | PUBLISH_SELECTION,
-        config={"ops": {f"champion_{horizon}_model": {"config": {"rollback": True, "to_version": "", "reason": "operator rollback"}}}},
+        config={"ops": {f"champion_{horizon}_model": {"config": {"rollback": True, "to_version": "", "reason": ROLLBACK_REASON}}}},
         description=(
             f"Re-point vfr-{horizon}@champion to the previous champion (or to_version) and republish from it."
         ),

@@ -25,7 +25,7 @@ free their raw data after construction: the overhead over a bare ``lgb.train`` i
 checks and one model-string round trip. The libraries see positional feature names
 (their name rules differ); the real names live in the wrapper.
 
-``to_bytes`` writes ``MAGIC``, an 8-byte big-endian header length, a JSON header
+``to_bytes`` writes (`framing.pack`) ``MAGIC``, an 8-byte big-endian header length, a JSON header
 (algorithm, feature names, params, best iteration) and the model in its native format:
 the LightGBM model string, XGBoost UBJSON, or a pickle of the fitted scikit-learn pipeline
 (load only blobs this project wrote: unpickling runs code).
@@ -33,7 +33,6 @@ the LightGBM model string, XGBoost UBJSON, or a pickle of the fitted scikit-lear
 
 from __future__ import annotations
 
-import json
 import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -47,8 +46,12 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from vfr_ml_pipelines.lib.models import framing
+
 ALGORITHMS = ("lightgbm", "xgboost", "linear")
+DEFAULT_SEED = 7
 MAGIC = b"VFRREG1\n"
+ENVELOPE_LENGTH_BYTES = 8
 _BOOSTING_KEYS = ("num_boost_round", "early_stopping_rounds")
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
@@ -145,6 +148,11 @@ def _normalized(values: np.ndarray) -> np.ndarray:
     return values / total if total > 0 else np.zeros_like(values)
 
 
+def read_envelope(blob: bytes, what: str = "serialized model") -> tuple[dict[str, Any], bytes]:
+    """(header, payload) of bytes in the envelope `Regressor.to_bytes` writes."""
+    return framing.unpack(blob, what, magic=MAGIC, length_bytes=ENVELOPE_LENGTH_BYTES)
+
+
 class Regressor(ABC):
     """A fitted model of one algorithm; X is float (n, n_features), NaN = missing."""
 
@@ -184,27 +192,18 @@ class Regressor(ABC):
         """The model in its native format."""
 
     def to_bytes(self) -> bytes:
-        header = json.dumps({
+        header = {
             "algorithm": self.algorithm,
             "feature_names": self.feature_names,
             "params": self.params,
             "best_iteration": self.best_iteration,
-        }).encode()
-        return MAGIC + len(header).to_bytes(8, "big") + header + self._payload()
+        }
+        return framing.pack(header, self._payload(), magic=MAGIC, length_bytes=ENVELOPE_LENGTH_BYTES)
 
     @staticmethod
     def from_bytes(blob: bytes) -> Regressor:
         """The regressor `to_bytes` wrote; its predictions equal the original's bit for bit."""
-        blob = bytes(blob)
-        if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + 8:
-            raise ValueError("not a serialized Regressor (wrong magic bytes)")
-        start = len(MAGIC) + 8
-        size = int.from_bytes(blob[len(MAGIC):start], "big")
-        try:
-            header = json.loads(blob[start:start + size])
-        except ValueError as exc:
-            raise ValueError("serialized Regressor has a corrupt header") from exc
-        payload = blob[start + size:]
+        header, payload = read_envelope(blob, "serialized Regressor")
         algorithm = header.get("algorithm")
         _check_algorithm(algorithm)
         cls = _CLASSES[algorithm]
@@ -422,7 +421,7 @@ def fit_regressor(
     *,
     feature_names: Sequence[str],
     params: dict[str, Any] | None = None,
-    seed: int = 7,
+    seed: int = DEFAULT_SEED,
     num_threads: int = 2,
 ) -> Regressor:
     """Train `algorithm` on (X_train, y_train), early-stopped on (X_val, y_val) for the

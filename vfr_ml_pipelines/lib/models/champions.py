@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine
 
+from vfr_ml_pipelines.lib.models import store
 from vfr_ml_pipelines.lib.models.catalog import ALGORITHMS
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, ModelRegistry, RegisteredVersion, serving_model_name
 from vfr_ml_pipelines.lib.serving.vfr_tables import upsert_ml_model
@@ -22,6 +23,7 @@ GATE_TAG = "promotion_gate"
 GATE_REASON_TAG = "promotion_gate_reason"
 # not `deployed`: VFR's live ensemble would run the row before its files exist (live_path.py)
 CHAMPION_STATUS = "validated"
+ROLLBACK_REASON = "operator rollback"
 
 
 @dataclass(frozen=True)
@@ -72,12 +74,9 @@ def mirror_status(conn: Connection, version: RegisteredVersion, horizon: str, st
 
 
 def _record(conn: Connection, change: ChampionChange, name: str, run_id: str | None) -> None:
-    conn.execute(
-        text(
-            "INSERT INTO vfr_ml.champion_history (horizon, model_name, model_version, previous_version, action, reason, dagster_run_id) "
-            "VALUES (:h, :n, :v, :p, :a, :r, :run)"
-        ),
-        {"h": change.horizon, "n": name, "v": change.version, "p": change.previous_version, "a": change.action, "r": change.reason, "run": run_id},
+    store.record_champion_change(
+        conn, horizon=change.horizon, model_name=name, version=change.version, previous_version=change.previous_version,
+        action=change.action, reason=change.reason, run_id=run_id,
     )
 
 
@@ -112,11 +111,8 @@ def promote_challenger(registry: ModelRegistry, conn: Connection, horizon: str, 
 def previous_champion(conn: Connection, horizon: str, current: str) -> str | None:
     """The version that was champion before `current` (the latest history entry that put a
     different version in place before `current` got there)."""
-    rows = conn.execute(
-        text("SELECT model_version FROM vfr_ml.champion_history WHERE horizon = :h ORDER BY id DESC"), {"h": horizon}
-    ).scalars().all()
     seen_current = False
-    for version in rows:
+    for version in store.champion_history_versions(conn, horizon):
         if version == current:
             seen_current = True
         elif seen_current:
@@ -126,7 +122,7 @@ def previous_champion(conn: Connection, horizon: str, current: str) -> str | Non
 
 def rollback(
     registry: ModelRegistry, conn: Connection, horizon: str, *, to_version: str | None = None,
-    reason: str = "operator rollback", run_id: str | None = None,
+    reason: str = ROLLBACK_REASON, run_id: str | None = None,
 ) -> ChampionChange:
     """Re-point `champion` to `to_version`, or to the previous champion. The version rolled
     back from becomes `deprecated`, and loses the `challenger` alias if it held it (a
@@ -151,3 +147,16 @@ def rollback(
     change = ChampionChange(horizon, "rollback", version.version, current.version, reason)
     _record(conn, change, name, run_id)
     return change
+
+
+def update_champion(
+    registry: ModelRegistry, engine: Engine, horizon: str, *, roll_back: bool = False,
+    to_version: str | None = None, reason: str | None = None, run_id: str | None = None,
+) -> ChampionChange:
+    """What the champion asset does, in one transaction of the warehouse: promote the
+    challenger (`promote_challenger`), or with `roll_back` re-point the champion to
+    `to_version` or the previous champion (`rollback`, `reason` defaulting to ROLLBACK_REASON)."""
+    with engine.begin() as conn:
+        if roll_back:
+            return rollback(registry, conn, horizon, to_version=to_version, reason=reason or ROLLBACK_REASON, run_id=run_id)
+        return promote_challenger(registry, conn, horizon, run_id=run_id)

@@ -28,16 +28,14 @@ loads either kind from its bytes.
 
 from __future__ import annotations
 
-import json
 import math
-import struct
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LinearRegression
 
-from vfr_ml_pipelines.lib.models import algorithms
+from vfr_ml_pipelines.lib.models import algorithms, framing
 from vfr_ml_pipelines.lib.models.algorithms import Regressor
 from vfr_ml_pipelines.lib.models.metrics import daily_ic
 
@@ -46,6 +44,8 @@ RANK_IC_WEIGHTED = "rank_ic_weighted"
 STACKING = "stacking"
 KINDS = (RANK_IC_WEIGHTED, STACKING)
 PAYLOAD_FORMAT = "vfr-ensemble/1"
+# validation sessions whose Rank IC sets the rank-IC-weighted ensemble's weights
+RECENT_DAYS = 60
 
 
 # ----------------------------------------------------------------------------- weights
@@ -59,7 +59,7 @@ def _recent_mean_rank_ic(frame: pd.DataFrame, recent_days: int, label: str) -> f
 
 
 def rank_ic_weights(
-    val_scores: dict[str, pd.DataFrame], *, recent_days: int = 60, label: str = "forward_return"
+    val_scores: dict[str, pd.DataFrame], *, recent_days: int = RECENT_DAYS, label: str = "forward_return"
 ) -> dict[str, float]:
     """Member weights from their recent validation Rank IC.
 
@@ -188,50 +188,42 @@ class EnsembleModel(Regressor):
     # are loaded with `EnsembleModel.from_bytes` or, for either kind, `load_model_bytes`.
 
     def _payload(self) -> bytes:
-        """u32 length + JSON (kind, intercept, each member's name, weight, scale and blob
-        length) + the members' own `to_bytes` blobs in that order. Floats go through JSON's
-        shortest round-trip repr, so weights and scales, and with them the predictions,
-        come back bit for bit."""
+        """`framing.pack` of a JSON header (kind, intercept, each member's name, weight, scale
+        and blob length) and the members' own `to_bytes` blobs in that order. Floats go
+        through JSON's shortest round-trip repr, so weights and scales, and with them the
+        predictions, come back bit for bit."""
         names = list(self.members)
         blobs = [self.members[name].to_bytes() for name in names]
-        header = json.dumps(
-            {
-                "format": PAYLOAD_FORMAT,
-                "kind": self.kind,
-                "intercept": self.intercept,
-                "members": [
-                    {"name": name, "weight": self.weights[name], "scale": self.scales[name], "bytes": len(blob)}
-                    for name, blob in zip(names, blobs)
-                ],
-            }
-        ).encode()
-        return struct.pack(">I", len(header)) + header + b"".join(blobs)
+        header = {
+            "format": PAYLOAD_FORMAT,
+            "kind": self.kind,
+            "intercept": self.intercept,
+            "members": [
+                {"name": name, "weight": self.weights[name], "scale": self.scales[name], "bytes": len(blob)}
+                for name, blob in zip(names, blobs)
+            ],
+        }
+        return framing.pack(header, b"".join(blobs))
 
     @classmethod
     def _load(cls, payload: bytes, feature_names: list[str], params: dict[str, Any], best_iteration: int | None) -> EnsembleModel:
-        if len(payload) < 4:
-            raise ValueError("serialized ensemble: truncated payload")
-        (size,) = struct.unpack(">I", payload[:4])
-        try:
-            header = json.loads(payload[4 : 4 + size])
-        except ValueError as exc:
-            raise ValueError(f"serialized ensemble: corrupt payload header ({exc})") from None
+        header, blobs = framing.unpack(payload, "serialized ensemble payload")
         if header.get("format") != PAYLOAD_FORMAT:
             raise ValueError(f"serialized ensemble: payload format {header.get('format')!r}, expected {PAYLOAD_FORMAT!r}")
-        offset = 4 + size
+        offset = 0
         members: dict[str, Regressor] = {}
         weights: dict[str, float] = {}
         scales: dict[str, float] = {}
         for entry in header["members"]:
             end = offset + int(entry["bytes"])
-            if end > len(payload):
+            if end > len(blobs):
                 raise ValueError(f"serialized ensemble: member {entry['name']!r} is truncated")
-            members[entry["name"]] = Regressor.from_bytes(payload[offset:end])
+            members[entry["name"]] = Regressor.from_bytes(blobs[offset:end])
             weights[entry["name"]] = float(entry["weight"])
             scales[entry["name"]] = float(entry["scale"])
             offset = end
-        if offset != len(payload):
-            raise ValueError(f"serialized ensemble: {len(payload) - offset} unexpected trailing byte(s)")
+        if offset != len(blobs):
+            raise ValueError(f"serialized ensemble: {len(blobs) - offset} unexpected trailing byte(s)")
         model = cls(header["kind"], members, scales, weights, float(header["intercept"]))
         if model.feature_names != feature_names:
             raise ValueError("serialized ensemble: the envelope's feature names differ from the members'")
@@ -247,18 +239,9 @@ class EnsembleModel(Regressor):
 
 
 def _envelope(blob: bytes) -> tuple[str, list[str], dict[str, Any], bytes]:
-    """(algorithm, feature names, params, payload) of bytes in `algorithms.Regressor`'s
-    envelope: MAGIC, an 8-byte big-endian header length, the JSON header, the payload."""
-    blob = bytes(blob)
-    start = len(algorithms.MAGIC) + 8
-    if not blob.startswith(algorithms.MAGIC) or len(blob) < start:
-        raise ValueError("not a serialized model (wrong magic bytes)")
-    size = int.from_bytes(blob[len(algorithms.MAGIC) : start], "big")
-    try:
-        header = json.loads(blob[start : start + size])
-    except ValueError as exc:
-        raise ValueError(f"serialized model has a corrupt header ({exc})") from None
-    return str(header.get("algorithm")), list(header.get("feature_names", [])), dict(header.get("params", {})), blob[start + size :]
+    """(algorithm, feature names, params, payload) of bytes in `algorithms.Regressor`'s envelope."""
+    header, payload = algorithms.read_envelope(blob)
+    return str(header.get("algorithm")), list(header.get("feature_names", [])), dict(header.get("params", {})), payload
 
 
 def load_model_bytes(blob: bytes) -> Regressor:
@@ -301,7 +284,7 @@ def fit_rank_ic_ensemble(
     X_val: np.ndarray,
     val_frame: pd.DataFrame,
     *,
-    recent_days: int = 60,
+    recent_days: int = RECENT_DAYS,
     label: str = "forward_return",
 ) -> EnsembleModel:
     """Weights from each member's recent validation Rank IC (`rank_ic_weights`); the

@@ -26,18 +26,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from vfr_ml_pipelines.lib.models import canaries
-from vfr_ml_pipelines.lib.models.algorithms import ALGORITHMS, fit_regressor
+from vfr_ml_pipelines.lib.models.algorithms import ALGORITHMS, DEFAULT_SEED, fit_regressor
 from vfr_ml_pipelines.lib.horizons import HORIZON_DAYS
 from vfr_ml_pipelines.lib.models.calibration import ReturnCalibration, daily_mean_return
 from vfr_ml_pipelines.lib.models.dataset import TARGETS, training_target
-from vfr_ml_pipelines.lib.models.ensemble import fit_rank_ic_ensemble, fit_stacking_ensemble
+from vfr_ml_pipelines.lib.models.ensemble import RECENT_DAYS, fit_rank_ic_ensemble, fit_stacking_ensemble
 from vfr_ml_pipelines.lib.models.metrics import daily_ic, evaluate
 from vfr_ml_pipelines.lib.models.serving_model import ServingModel
 from vfr_ml_pipelines.lib.models.splits import Fold, WalkForwardConfig, final_fold, fold_frames, walk_forward_folds
@@ -69,6 +69,11 @@ VAL_DAYS: dict[str, int] = {"1d": 40, "1w": 90, "1m": 90}
 # 2-core box), so only a runaway search (a much larger universe) ever reaches it.
 TUNING_SAFETY_NET_SECONDS = 900.0
 
+# tuning's own walk-forward inside the pre-test period (`tuning_folds`); the rest of its
+# settings are the training's
+TUNING_FOLDS = 2
+TUNING_TEST_FRACTION = 0.3
+
 
 def default_walk_forward(horizon: str) -> WalkForwardConfig:
     """The walk-forward defaults of `horizon` (`WalkForwardConfig` with `VAL_DAYS[horizon]`)."""
@@ -88,11 +93,11 @@ class HorizonTrainingConfig:
     # does not depend on the machine's load; when this trips, the result says so
     # (`HorizonResult.tuning_notes`, logged and shown in the Dagster metadata).
     tuning_timeout_seconds: float | None = TUNING_SAFETY_NET_SECONDS
-    ensemble_recent_days: int = 60
+    ensemble_recent_days: int = RECENT_DAYS
     canary_seeds: tuple[int, ...] = (11, 12, 13)
     canary_threshold: float = 0.02
     oracle_z: float = 3.0
-    seed: int = 7
+    seed: int = DEFAULT_SEED
 
     def __post_init__(self) -> None:
         if self.walk_forward is None:
@@ -188,10 +193,7 @@ def tuning_folds(frame: pd.DataFrame, names: Sequence[str], first_test_start: An
     """Walk-forward folds cut from the rows whose labels are known before the first test
     day: the only data tuning ever sees."""
     pre = frame[frame["known_date"] < first_test_start]
-    config = WalkForwardConfig(
-        scheme=wf.scheme, n_folds=2, test_fraction=0.3, val_days=wf.val_days,
-        embargo_days=wf.embargo_days, train_days=wf.train_days, min_train_days=wf.min_train_days,
-    )
+    config = replace(wf, n_folds=TUNING_FOLDS, test_fraction=TUNING_TEST_FRACTION)
     out = []
     for fold in walk_forward_folds(pre, config):
         train, val, _ = fold_frames(pre, fold, config)

@@ -8,21 +8,20 @@ expectedReturn and probability = P(return > 0) together, so they always agree in
 their cross-sectional spread matches the model's measured skill. direction and confidence
 then follow from the probability (`serving.payloads`).
 
-Format `vfr-serving-model/2` (header: horizon, candidate, calibration). Version 1 (a Platt
-calibrator and a separate return scale, whose fields could contradict each other) is
-refused with a message saying to retrain.
+Format `vfr-serving-model/2` (`framing.pack`: header horizon, candidate, calibration; body the
+estimator's own bytes). Version 1 (a Platt calibrator and a separate return scale, whose
+fields could contradict each other) is refused with a message saying to retrain.
 """
 
 from __future__ import annotations
 
-import json
-import struct
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from vfr_ml_pipelines.lib.models import framing
 from vfr_ml_pipelines.lib.models.calibration import ReturnCalibration
 from vfr_ml_pipelines.lib.models.ensemble import load_model_bytes
 
@@ -62,26 +61,17 @@ class ServingModel:
         )
 
     def to_bytes(self) -> bytes:
-        header = json.dumps(
-            {
-                "format": FORMAT,
-                "horizon": self.horizon,
-                "candidate": self.candidate,
-                "calibration": self.calibration.as_dict(),
-            },
-            sort_keys=True,
-        ).encode()
-        return struct.pack(">I", len(header)) + header + self.estimator.to_bytes()
+        header = {
+            "format": FORMAT,
+            "horizon": self.horizon,
+            "candidate": self.candidate,
+            "calibration": self.calibration.as_dict(),
+        }
+        return framing.pack(header, self.estimator.to_bytes(), sort_keys=True)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> ServingModel:
-        if len(blob) < 4:
-            raise ValueError("not a serving model: too short")
-        (size,) = struct.unpack(">I", blob[:4])
-        try:
-            header = json.loads(blob[4 : 4 + size])
-        except ValueError as exc:
-            raise ValueError(f"not a serving model: unreadable header ({exc})") from None
+        header, estimator = framing.unpack(blob, "serving model")
         if header.get("format") in RETIRED_FORMATS:
             raise ValueError(
                 f"serving model {header.get('candidate')} {header.get('horizon')} is in the retired format "
@@ -93,6 +83,6 @@ class ServingModel:
         return cls(
             horizon=header["horizon"],
             candidate=header["candidate"],
-            estimator=load_model_bytes(blob[4 + size :]),
+            estimator=load_model_bytes(estimator),
             calibration=ReturnCalibration.from_dict(header["calibration"]),
         )

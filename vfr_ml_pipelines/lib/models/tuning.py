@@ -26,7 +26,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from vfr_ml_pipelines.lib.models.algorithms import ALGORITHMS, default_params, fit_regressor
+from vfr_ml_pipelines.lib.models.algorithms import ALGORITHMS, DEFAULT_SEED, default_params, fit_regressor
 from vfr_ml_pipelines.lib.models.metrics import daily_ic
 
 
@@ -116,7 +116,7 @@ def tune(
     feature_names: list[str],
     n_trials: int = 10,
     timeout_seconds: float | None = 120.0,
-    seed: int = 7,
+    seed: int = DEFAULT_SEED,
     num_threads: int = 2,
 ) -> TuningResult:
     """Search `algorithm`'s params (`search_space`) for the best mean validation Rank IC

@@ -2,7 +2,11 @@
 skill, a passing challenger is promoted, the rollback job restores the previous champion
 and republishes, and the kill switch turns ML off for VFR and republish_job turns it on.
 
-Every test leaves the shared pipeline as it found it (champion, challenger, Redis keys)."""
+The tests share a pipeline of this module's own (database, MLflow tracking store and
+registry, feature store, Redis key prefix), materialized once: they promote, roll back and
+switch ML off, so they never touch the session-wide pipeline the end-to-end tests read.
+Each test reads the state it starts from (the champion, the history) instead of assuming
+the pipeline is as first trained."""
 
 from __future__ import annotations
 
@@ -13,9 +17,9 @@ import pytest
 from sqlalchemy import text
 
 from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
-from vfr_ml_pipelines.defs.models import training
 from vfr_ml_pipelines.defs.models.jobs import rollback_jobs
 from vfr_ml_pipelines.defs.serving.jobs import disable_ml_job, republish_job
+from vfr_ml_pipelines.lib.models import training_record
 from vfr_ml_pipelines.lib.models.canaries import shuffle_labels_within_days
 from vfr_ml_pipelines.lib.models.champions import GATE_TAG
 from vfr_ml_pipelines.lib.models.comparison import COMPARISON_TAG, SEEN_UNTIL_TAG, PairedComparison
@@ -25,6 +29,7 @@ from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, registere
 from vfr_ml_pipelines.lib.serving import live_model
 from vfr_ml_pipelines.lib.models.splits import WalkForwardConfig
 from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, scan_keys
+from vfr_ml_pipelines_tests.helpers import materialized_pipeline
 
 MODEL = "vfr-1w"
 
@@ -46,17 +51,17 @@ def _gate_and_champion(pipeline) -> dg.ExecuteInProcessResult:
     )
 
 
+@pytest.fixture(scope="module")
+def pipeline(make_database, redis_url, redis_client, tmp_path_factory):
+    """This module's own pipeline (it overrides the session-wide `pipeline` of conftest.py)."""
+    state = tmp_path_factory.mktemp("lifecycle")
+    with materialized_pipeline(make_database("lifecycle"), redis_url, redis_client, state, "lifecycle") as built:
+        yield built
+
+
 @pytest.fixture
 def registry(pipeline):
-    registry = pipeline["resources"]["mlflow"].registry
-    champion = registry.by_alias(MODEL, CHAMPION)
-    challenger = registry.by_alias(MODEL, CHALLENGER)
-    yield registry
-    # restore the aliases and republish, so the other tests see the pipeline as trained
-    registry.set_alias(MODEL, CHAMPION, champion.version)
-    if challenger is not None:
-        registry.set_alias(MODEL, CHALLENGER, challenger.version)
-    assert _definitions(pipeline).resolve_job_def("republish_job").execute_in_process().success
+    return pipeline["resources"]["mlflow"].registry
 
 
 def _history(pipeline) -> list:
@@ -83,8 +88,8 @@ def test_a_model_trained_on_noise_is_never_promoted(pipeline, registry):
         walk_forward=WalkForwardConfig(n_folds=2),
     )
     result = train_horizon(noise, names, config)
-    versions = training.log_candidates(registry, result, noise, {"horizon": "1w", "purpose": "test: noise"})
-    random_model = training.register_challenger(registry, result, versions, "noise")
+    versions = training_record.log_candidates(registry, result, noise, {"horizon": "1w", "purpose": "test: noise"})
+    random_model = training_record.register_challenger(registry, result, versions, "noise")
     registry.set_alias(MODEL, CHALLENGER, random_model.version)
     champion_before = registry.by_alias(MODEL, CHAMPION).version
     history_before = _history(pipeline)
@@ -112,10 +117,10 @@ def test_a_champion_that_saw_the_challengers_window_is_not_compared(pipeline, re
     result = train_horizon(dataset, names, config)
     champion = registry.by_alias(MODEL, CHAMPION)
     assert date.fromisoformat(champion.tags[SEEN_UNTIL_TAG]) >= result.final.val_end
-    versions = training.log_candidates(registry, result, dataset, {"horizon": "1w", "purpose": "test: same data"})
-    retrained = training.register_challenger(registry, result, versions, "same-data")
+    versions = training_record.log_candidates(registry, result, dataset, {"horizon": "1w", "purpose": "test: same data"})
+    retrained = training_record.register_challenger(registry, result, versions, "same-data")
     registry.set_alias(MODEL, CHALLENGER, retrained.version)
-    comparison = training.compare_with_current_champion(registry, result, dataset, retrained)
+    comparison = training_record.compare_with_current_champion(registry, result, dataset, retrained)
     assert comparison.champion == champion.model_id and comparison.refused and "unseen" in comparison.refused
     recorded = PairedComparison.from_json(registry.version(MODEL, retrained.version).tags[COMPARISON_TAG])
     assert recorded == comparison

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vfr_ml_pipelines.defs.models.training import candidate_tags, significance
+from vfr_ml_pipelines.lib.models.training_record import candidate_tags, significance
 from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.labels import compute_labels
 from vfr_ml_pipelines.lib.features.technical import compute_technical_features

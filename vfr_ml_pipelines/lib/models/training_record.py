@@ -1,5 +1,6 @@
-"""What the training assets log and register: one MLflow run per candidate (nested under a
-run per horizon) and the winner copied into the horizon's serving model `vfr-{horizon}`."""
+"""How a horizon's training is recorded in MLflow: one run per candidate (nested under a run
+per horizon), each registered as `vfr-{candidate}-{horizon}`, the winner copied into the
+horizon's serving model `vfr-{horizon}`, and the champion's paired comparison with it."""
 
 import hashlib
 import io
