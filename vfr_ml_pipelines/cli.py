@@ -24,7 +24,7 @@ import psutil
 import redis
 
 from vfr_ml_pipelines.lib import embedded, settings
-from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, validate_prediction
+from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader, validate_prediction
 
 
 # The local instance of the zero-configuration default: Dagster's SQLite storage, no telemetry

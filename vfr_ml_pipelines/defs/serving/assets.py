@@ -21,7 +21,7 @@ from vfr_ml_pipelines.defs.serving.served import (
 from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.models.catalog import vfr_payload_type
 from vfr_ml_pipelines.lib.models.registry import CHAMPION, serving_model_name
-from vfr_ml_pipelines.lib.serving import feature_export, live_model, live_path, payloads, vfr_cache
+from vfr_ml_pipelines.lib.serving import feature_export, live_model, live_path, payloads, redis_transport, vfr_keys, vfr_writer
 from vfr_ml_pipelines.lib.serving.outcomes import fill_outcomes
 from vfr_ml_pipelines.lib.serving.performance import roll_up_performance
 from vfr_ml_pipelines.lib.serving.predict import prediction_rows
@@ -99,7 +99,7 @@ def predictions(
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _prediction_writes(served: ServedModel, rows, now_ms: int, ttl: int) -> list[vfr_cache.CacheWrite]:
+def _prediction_writes(served: ServedModel, rows, now_ms: int, ttl: int) -> list[vfr_writer.CacheWrite]:
     """The champion under `default` and its own id; a challenger under its own id only."""
     model_ids = [payloads.DEFAULT_MODEL_ID, served.version.model_id] if served.is_champion else [served.version.model_id]
     as_of_ms = close_ms(rows["as_of_date"].iloc[0])
@@ -119,11 +119,11 @@ def _prediction_writes(served: ServedModel, rows, now_ms: int, ttl: int) -> list
                 expected_return=rec.expected_return, probability=rec.probability, direction=rec.direction,
                 confidence=rec.confidence, features=vector, made_at_ms=now_ms, ttl_seconds=ttl,
             )
-            writes.append(vfr_cache.CacheWrite(vfr_cache.prediction_key(rec.symbol, served.horizon, model_id), payload, ttl))
+            writes.append(vfr_writer.CacheWrite(vfr_keys.prediction_key(rec.symbol, served.horizon, model_id), payload, ttl))
     return writes
 
 
-def _metadata_write(served: ServedModel, mlflow: MlflowResource, now_ms: int, ttl: int) -> vfr_cache.CacheWrite:
+def _metadata_write(served: ServedModel, mlflow: MlflowResource, now_ms: int, ttl: int) -> vfr_writer.CacheWrite:
     version = served.version
     config = payloads.model_config(
         model_id=version.model_id, model_type=vfr_payload_type(version.tags.get("algorithm", "")),
@@ -132,7 +132,7 @@ def _metadata_write(served: ServedModel, mlflow: MlflowResource, now_ms: int, tt
         hyperparameters=mlflow.registry.run_params(version.run_id), metrics=mlflow.registry.run_metrics(version.run_id),
         created_at_ms=now_ms, updated_at_ms=now_ms, deployed_at_ms=now_ms if served.is_champion else None,
     )
-    return vfr_cache.CacheWrite(vfr_cache.model_metadata_key(version.model_id), config, ttl, compressible=False)
+    return vfr_writer.CacheWrite(vfr_keys.model_metadata_key(version.model_id), config, ttl, compressible=False)
 
 
 def _ours(model_id: str) -> bool:
@@ -144,9 +144,9 @@ def _stale_keys(redis: RedisResource, served_keys: set[str]) -> list[str]:
     horizons) that the new set does not contain, with their `:meta`/`:compressed` variants."""
     prefix = redis.key_prefix
     stale = []
-    patterns = [f"{prefix}vfr:ml:prediction:*:{h}:*" for h in HORIZONS] + [f"{prefix}{vfr_cache.model_metadata_key('vfr-*')}"]
+    patterns = [f"{prefix}vfr:ml:prediction:*:{h}:*" for h in HORIZONS] + [f"{prefix}{vfr_keys.model_metadata_key('vfr-*')}"]
     for pattern in patterns:
-        for full in vfr_cache.scan_keys(redis.client, pattern):
+        for full in redis_transport.scan_keys(redis.client, pattern):
             key = full[len(prefix):]
             base = key.removesuffix(":meta").removesuffix(":compressed")
             model_id = base.rsplit(":", 1)[-1]
@@ -171,7 +171,7 @@ def redis_predictions(
     now = datetime.now(UTC)
     now_ms = int(now.timestamp() * 1000)
     ttl = publish_ttl_seconds(now)
-    writes: list[vfr_cache.CacheWrite] = []
+    writes: list[vfr_writer.CacheWrite] = []
     metadata: dict = {}
     for served in models:
         rows = latest_predictions(warehouse, served)
@@ -184,15 +184,15 @@ def redis_predictions(
     # with no champion at all VFR is told ML is unavailable (its classic path serves)
     status = payloads.enhancement_status(available=champions > 0, models_loaded=champions, features_ready=True, now_ms=now_ms)
     metadata.update({f"{h}_verdict": v for h, v in serving_verdicts(models).items()})
-    writes.append(vfr_cache.CacheWrite(vfr_cache.ENHANCEMENT_STATUS_KEY, status, ttl, compressible=False))
+    writes.append(vfr_writer.CacheWrite(vfr_keys.ENHANCEMENT_STATUS_KEY, status, ttl, compressible=False))
     stale = _stale_keys(redis, {w.key for w in writes})
     started = time.perf_counter()
     try:
-        report = vfr_cache.publish(
+        report = vfr_writer.publish(
             redis.client, redis.key_prefix, writes, version=__version__, deletes=stale, now_ms=now_ms,
             max_entries_per_transaction=redis.publish_max_entries_per_transaction,
         )
-    except vfr_cache.PublishError as exc:
+    except redis_transport.PublishError as exc:
         raise dg.Failure(str(exc)) from None
     elapsed = time.perf_counter() - started
     context.log.info(f"published {report.written} entries ({report.bytes} bytes) in {elapsed:.3f}s; removed {report.deleted} stale keys")
@@ -294,8 +294,8 @@ def vfr_feature_export(
         )
         if live_names:
             vector = live_path.with_live_inputs(vector, rec, live_names, where=f"{rec['symbol']} on {day}")
-        writes.append(vfr_cache.CacheWrite(vfr_cache.feature_vector_key(rec["symbol"]), vector, ttl))
-    report = vfr_cache.publish(
+        writes.append(vfr_writer.CacheWrite(vfr_keys.feature_vector_key(rec["symbol"]), vector, ttl))
+    report = vfr_writer.publish(
         redis.client, redis.key_prefix, writes, version=__version__, now_ms=now_ms,
         max_entries_per_transaction=redis.publish_max_entries_per_transaction,
     )

@@ -10,7 +10,7 @@ ML off).
 Only keys this project wrote are removed: VFR writes keys in the same namespaces itself
 (`vfr:ml:feature:vector:{SYMBOL}` from its feature integrators and FeatureStore, predictions
 it caches, its models' metadata). Every value we write is an envelope whose `source` is
-`vfr_cache.SOURCE`, so that is the mark: a Lua script checks it and unlinks in one atomic
+`vfr_codec.SOURCE`, so that is the mark: a Lua script checks it and unlinks in one atomic
 step per batch (a key VFR rewrote since the SCAN carries VFR's source and survives).
 A test pins that every envelope `publish` and `encode_entry` write carries that mark.
 
@@ -25,7 +25,6 @@ run leaves an honest status and a re-run finishes the job (the switch is idempot
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,24 +33,22 @@ import redis
 
 from vfr_ml_pipelines.lib.serving import payloads
 from vfr_ml_pipelines.lib.serving.ttl import publish_ttl_seconds
-from vfr_ml_pipelines.lib.serving.vfr_cache import (
-    DEFAULT_RETRY,
+from vfr_ml_pipelines.lib.serving.redis_transport import DEFAULT_RETRY, RetryPolicy, run_transaction
+from vfr_ml_pipelines.lib.serving.vfr_codec import SOURCE, encode_entry
+from vfr_ml_pipelines.lib.serving.vfr_keys import (
     ENHANCEMENT_STATUS_KEY,
-    RetryPolicy,
-    SOURCE,
-    encode_entry,
-    run_transaction,
+    FEATURE_VECTOR_NAMESPACE,
+    MODEL_METADATA_NAMESPACE,
+    PREDICTION_NAMESPACE,
+    glob_escape,
 )
 
-PREDICTION_NAMESPACE = "vfr:ml:prediction:"
-FEATURE_NAMESPACE = "vfr:ml:feature:vector:"
-METADATA_NAMESPACE = "vfr:ml:model:metadata:"
 DELETE_BATCH = 1000
 # keys written while the switch runs (a publish racing it) are caught by another pass;
 # a publisher that keeps writing wins anyway, so the passes are bounded
 MAX_PASSES = 3
 # Unlink each key whose value is an envelope of ours: every envelope this project writes
-# (vfr_cache.encode_entry and publish) ends with `,"source":<SOURCE>,"version":<v>}`, so
+# (vfr_codec.encode_entry and publish) ends with `,"source":<SOURCE>,"version":<v>}`, so
 # the script looks for OUR_MARK (ARGV[1]) in the value's last TAIL_BYTES (ARGV[2]) instead
 # of parsing kilobytes of JSON per key. Anything else stays: another writer's envelope (VFR
 # puts its own source there), a value that is not an envelope, a key of another type.
@@ -89,11 +86,6 @@ class KillReport:
     foreign_keys_kept: int = 0
 
 
-def glob_escape(text: str) -> str:
-    """`text` as a literal inside a Redis MATCH pattern (`*`, `?`, `[`, `]`, `\\` escaped)."""
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
-
-
 def _scan(client: redis.Redis, prefix: str, namespace: str) -> list[bytes]:
     pattern = glob_escape(prefix + namespace) + "*"
     wanted = (prefix + namespace).encode()
@@ -128,9 +120,9 @@ def disable_ml(
     status_value = encode_entry(status, now_ms=now_ms, ttl=ttl, version=version)
     status_command = ("SET", prefix + ENHANCEMENT_STATUS_KEY, status_value, "EX", ttl)
 
-    namespaces = {"prediction": PREDICTION_NAMESPACE, "metadata": METADATA_NAMESPACE}
+    namespaces = {"prediction": PREDICTION_NAMESPACE, "metadata": MODEL_METADATA_NAMESPACE}
     if include_features:
-        namespaces["feature"] = FEATURE_NAMESPACE
+        namespaces["feature"] = FEATURE_VECTOR_NAMESPACE
     removed = dict.fromkeys(("prediction", "feature", "metadata"), 0)
     kept: set[bytes] = set()  # keys found not ours (or gone): not looked at again
     status_written = False

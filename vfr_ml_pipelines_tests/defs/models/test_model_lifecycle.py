@@ -24,7 +24,8 @@ from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig, train_ho
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, registered_model_name
 from vfr_ml_pipelines.lib.serving import live_model
 from vfr_ml_pipelines.lib.models.splits import WalkForwardConfig
-from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, scan_keys
+from vfr_ml_pipelines.lib.serving.redis_transport import scan_keys
+from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader
 
 MODEL = "vfr-1w"
 

@@ -30,7 +30,9 @@ from vfr_ml_pipelines.defs.serving.jobs import disable_ml_job, republish_job
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, registered_model_name, serving_model_name
 from vfr_ml_pipelines.lib.serving import live_model
 from vfr_ml_pipelines.lib.serving.live_path import LIVE_HORIZON, our_model_names
-from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, encode_entry, feature_vector_key, prediction_key
+from vfr_ml_pipelines.lib.serving.vfr_codec import encode_entry
+from vfr_ml_pipelines.lib.serving.vfr_keys import feature_vector_key, prediction_key
+from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader
 
 VFR_MIRROR = Path(os.environ.get("VFR_API_MIRROR", "/work/.mirror/mlocke+vfr-api/repo"))
 # VFR's own models (calculateConsensus' weights); any other name weighs 0.33

@@ -17,7 +17,8 @@ from vfr_ml_pipelines.defs.models.jobs import retraining_job, rollback_jobs
 from vfr_ml_pipelines.defs.serving.jobs import disable_ml_job, republish_job
 from vfr_ml_pipelines.defs.serving.served import served_models
 from vfr_ml_pipelines.lib.models.registry import CHAMPION
-from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, feature_vector_key
+from vfr_ml_pipelines.lib.serving.vfr_keys import feature_vector_key
+from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader
 
 HORIZONS = ("1d", "1w", "1m")
 GATE = dg.AssetCheckKey(dg.AssetKey("feature_matrix"), "feature_matrix_is_valid")
