@@ -80,9 +80,11 @@ def glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
-def prediction_pattern(prefix: str, horizon: str) -> str:
-    """A SCAN pattern for every prediction key of `horizon` under `prefix`, companions included."""
-    return glob_escape(prefix + PREDICTION_NAMESPACE) + "*:" + glob_escape(horizon) + ":*"
+def prediction_pattern(prefix: str, *, symbol: str | None = None, horizon: str | None = None, model_id: str | None = None) -> str:
+    """A SCAN pattern for the prediction keys under `prefix` with the given parts (None: any);
+    with `model_id` None it also matches the `:meta` / `:compressed` companions."""
+    parts = ["*" if part is None else glob_escape(part) for part in (symbol, horizon, model_id)]
+    return glob_escape(prefix + PREDICTION_NAMESPACE) + ":".join(parts)
 
 
 def model_metadata_pattern(prefix: str, model_id_start: str = "") -> str:

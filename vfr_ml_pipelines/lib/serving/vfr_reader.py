@@ -20,11 +20,14 @@ from vfr_ml_pipelines.lib.horizons import VFR_CACHE_HORIZONS
 from vfr_ml_pipelines.lib.serving.vfr_codec import MalformedEntryError, parse_js_json
 from vfr_ml_pipelines.lib.serving.vfr_keys import (
     ENHANCEMENT_STATUS_KEY,
+    base_key,
     compressed_key,
     feature_vector_key,
     meta_key,
     model_metadata_key,
+    parse_prediction_key,
     prediction_key,
+    prediction_pattern,
 )
 
 
@@ -89,6 +92,23 @@ class VfrCacheReader:
 
     def enhancement_status(self) -> dict[str, Any] | None:
         return self.get(ENHANCEMENT_STATUS_KEY) or None
+
+
+def _scan(client: redis.Redis, pattern: str) -> list[str]:
+    return [k.decode() if isinstance(k, bytes) else k for k in client.scan_iter(match=pattern, count=1000)]
+
+
+def served_pairs(client: redis.Redis, prefix: str) -> list[tuple[str, str]]:
+    """Every (horizon, model id) some plain prediction key under `prefix` is stored for
+    (companions are not counted, as `served_symbols` does not match them)."""
+    keys = (parse_prediction_key(k[len(prefix) :]) for k in _scan(client, prediction_pattern(prefix)) if base_key(k) == k)
+    return sorted({(key.horizon, key.model_id) for key in keys if key is not None})
+
+
+def served_symbols(client: redis.Redis, prefix: str, horizon: str, model_id: str) -> list[str]:
+    """The symbols with a prediction key of (`horizon`, `model_id`) under `prefix`."""
+    keys = _scan(client, prediction_pattern(prefix, horizon=horizon, model_id=model_id))
+    return sorted({parsed.symbol for k in keys if (parsed := parse_prediction_key(k[len(prefix) :])) is not None})
 
 
 def validate_prediction(payload: Any) -> list[str]:

@@ -37,6 +37,7 @@ def test_other_keys_do_not_parse_as_predictions_or_metadata():
 
 
 def test_scan_patterns_take_the_prefix_literally():
-    assert prediction_pattern("veritak:mcp:", "1w") == "veritak:mcp:vfr:ml:prediction:*:1w:*"
-    assert prediction_pattern("t[1]:", "1w") == "t\\[1\\]:vfr:ml:prediction:*:1w:*"
+    assert prediction_pattern("veritak:mcp:", horizon="1w") == "veritak:mcp:vfr:ml:prediction:*:1w:*"
+    assert prediction_pattern("t[1]:", horizon="1w", model_id="default") == "t\\[1\\]:vfr:ml:prediction:*:1w:default"
+    assert prediction_pattern("p:") == "p:vfr:ml:prediction:*:*:*"
     assert model_metadata_pattern("p:", "vfr-") == "p:vfr:ml:model:metadata:vfr-*"
