@@ -30,8 +30,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
+from sqlalchemy import Engine
 
 from vfr_ml_pipelines.lib.serving import payloads
+from vfr_ml_pipelines.lib.serving.live_path import disable_live_path
 from vfr_ml_pipelines.lib.serving.ttl import publish_ttl_seconds
 from vfr_ml_pipelines.lib.serving.redis_transport import DEFAULT_RETRY, RetryPolicy, run_transaction
 from vfr_ml_pipelines.lib.serving.vfr_codec import SOURCE, encode_entry
@@ -43,6 +45,8 @@ from vfr_ml_pipelines.lib.serving.vfr_keys import (
     glob_escape,
 )
 
+# the feature vectors go too unless told otherwise (the job's config defaults to this)
+INCLUDE_FEATURES_DEFAULT = True
 DELETE_BATCH = 1000
 # keys written while the switch runs (a publish racing it) are caught by another pass;
 # a publisher that keeps writing wins anyway, so the passes are bounded
@@ -101,7 +105,7 @@ def disable_ml(
     client: redis.Redis,
     prefix: str,
     *,
-    include_features: bool = True,
+    include_features: bool = INCLUDE_FEATURES_DEFAULT,
     now_ms: int | None = None,
     version: str,
     retry: RetryPolicy = DEFAULT_RETRY,
@@ -156,3 +160,24 @@ def disable_ml(
         status_written=status_written,
         foreign_keys_kept=len(kept),
     )
+
+
+@dataclass(frozen=True)
+class SwitchedOff:
+    undeployed: list[str]  # model ids of ours that left `deployed` (VFR's live ensemble)
+    report: KillReport  # what left VFR's Redis (its cache path)
+    seconds: float
+
+
+def switch_ml_off(
+    engine: Engine, client: redis.Redis, prefix: str, *, version: str, include_features: bool = INCLUDE_FEATURES_DEFAULT
+) -> SwitchedOff:
+    """Both halves of the kill switch: our `deployed` rows of `ml_models` leave `deployed` first
+    (recorded for the next publish to restore), then `disable_ml` empties our Redis keys."""
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        undeployed = disable_live_path(conn)
+    report = disable_ml(
+        client, prefix, include_features=include_features, now_ms=int(datetime.now(UTC).timestamp() * 1000), version=version
+    )
+    return SwitchedOff(undeployed, report, time.perf_counter() - started)
