@@ -11,7 +11,7 @@ exported. Other champions (served through the prediction cache) are `validated`,
 challengers `shadow`. Rows of models this project did not write are never touched.
 
 The model's inputs are exported under their own names (LIVE_FEATURE_PREFIX + the matrix
-column), a missing value as `live_model.MISSING_VALUE`: that sentinel is meaningful only to
+column), a missing value as `live_values.MISSING_VALUE`: that sentinel is meaningful only to
 the exported model, so it never goes under a raw feature's name that VFR's own code may read.
 """
 
@@ -32,14 +32,9 @@ from vfr_ml_pipelines.lib.features.spec import FeatureSpec
 from vfr_ml_pipelines.lib.models.champions import CHAMPION_STATUS, mirror_status
 from vfr_ml_pipelines.lib.models.registry import CHAMPION, ModelRegistry, RegisteredVersion, serving_model_name
 from vfr_ml_pipelines.lib.serving.feature_export import upsert_feature_definitions
-from vfr_ml_pipelines.lib.serving.live_model import (
-    MISSING_VALUE,
-    LiveExportError,
-    live_input_matrix,
-    live_inputs,
-    not_expressed,
-    write_live_model,
-)
+from vfr_ml_pipelines.lib.serving.live_model import write_live_model
+from vfr_ml_pipelines.lib.serving.live_trees import not_expressed
+from vfr_ml_pipelines.lib.serving.live_values import MISSING_VALUE, LiveExportError, live_input_matrix, live_inputs
 from vfr_ml_pipelines.lib.serving.payloads import row_quality
 from vfr_ml_pipelines.lib.serving.vfr_tables import fit_decimal, prediction_timestamp
 from vfr_ml_pipelines.lib.warehouse.loading import copy_frame

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.models.registry import CHAMPION, ModelRegistry, serving_model_name
-from vfr_ml_pipelines.lib.serving import feature_export, live_model, live_path, payloads
+from vfr_ml_pipelines.lib.serving import feature_export, live_model, live_path, live_trees, live_values, payloads
 from vfr_ml_pipelines.lib.serving.served_models import close_ms, session_vectors
 from vfr_ml_pipelines.lib.serving.ttl import publish_ttl_seconds
 from vfr_ml_pipelines.lib.serving.vfr_keys import feature_vector_key
@@ -62,13 +62,13 @@ def _live_inputs(registry: ModelRegistry, vectors, day: date, warnings: list[str
     served = registry.load_serving_model(live.name, live.version).model
     try:
         names = live_model.used_features(served)
-    except live_model.LiveExportError as exc:
+    except live_values.LiveExportError as exc:
         warnings.append(f"{live.model_id} cannot run on VFR's live path, its inputs are not exported: {exc}")
         return [], 0
-    # the one part of a model the export cannot express (live_model.not_expressed): how
+    # the one part of a model the export cannot express (live_trees.not_expressed): how
     # many of this session's symbols VFR's live path scores differently from Redis
     X = vectors.reindex(columns=served.feature_names).to_numpy(dtype="float64", na_value=float("nan"))
-    clip_binds = live_model.ridge_clip_binds(served.estimator, X)
+    clip_binds = live_trees.ridge_clip_binds(served.estimator, X)
     if clip_binds:
         warnings.append(
             f"{live.model_id}: the ridge's output clip binds for {clip_binds} of {len(vectors)} symbols of {day}; "
