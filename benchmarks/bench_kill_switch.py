@@ -34,7 +34,7 @@ from _servers import scratch_database  # noqa: E402
 from bench_publish import bench_prefix, redis_server, remove_prefix  # noqa: E402
 
 from vfr_ml_pipelines.lib import settings  # noqa: E402
-from vfr_ml_pipelines.lib.serving import kill_switch, payloads, vfr_cache  # noqa: E402
+from vfr_ml_pipelines.lib.serving import kill_switch, payloads, vfr_codec, vfr_keys, vfr_writer  # noqa: E402
 from vfr_ml_pipelines.lib.serving.live_path import disable_live_path, live_feature_name  # noqa: E402
 from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine  # noqa: E402
 
@@ -44,7 +44,7 @@ RAW = [f"raw_feature_{i:02d}" for i in range(98)]
 LIVE = [live_feature_name(f"matrix_column_{i:03d}") for i in range(115)]
 
 
-def our_writes(symbols: list[str]) -> list[vfr_cache.CacheWrite]:
+def our_writes(symbols: list[str]) -> list[vfr_writer.CacheWrite]:
     writes = []
     for n, symbol in enumerate(symbols):
         values = {name: (n * 7 + j) / 13.0 for j, name in enumerate(RAW)}
@@ -56,13 +56,13 @@ def our_writes(symbols: list[str]) -> list[vfr_cache.CacheWrite]:
                     symbol=symbol, model_id=model_id, model_version="3", horizon=horizon, expected_return=0.004, probability=0.56,
                     direction="BUY", confidence=0.12, features=vector, made_at_ms=NOW_MS, ttl_seconds=TTL,
                 )
-                writes.append(vfr_cache.CacheWrite(vfr_cache.prediction_key(symbol, horizon, model_id), payload, TTL))
+                writes.append(vfr_writer.CacheWrite(vfr_keys.prediction_key(symbol, horizon, model_id), payload, TTL))
         full = {**vector, "features": {**vector["features"], **{name: 0.5 for name in LIVE}}, "featureNames": [*RAW, *LIVE]}
-        writes.append(vfr_cache.CacheWrite(vfr_cache.feature_vector_key(symbol), full, TTL))
+        writes.append(vfr_writer.CacheWrite(vfr_keys.feature_vector_key(symbol), full, TTL))
     for model_id in ("vfr-1d.v3", "vfr-1w.v3", "vfr-1m.v3", "vfr-1d.v4", "vfr-1w.v4", "vfr-1m.v4"):
-        writes.append(vfr_cache.CacheWrite(vfr_cache.model_metadata_key(model_id), {"modelId": model_id}, TTL, compressible=False))
+        writes.append(vfr_writer.CacheWrite(vfr_keys.model_metadata_key(model_id), {"modelId": model_id}, TTL, compressible=False))
     status = payloads.enhancement_status(available=True, models_loaded=3, features_ready=True, now_ms=NOW_MS)
-    writes.append(vfr_cache.CacheWrite(vfr_cache.ENHANCEMENT_STATUS_KEY, status, TTL, compressible=False))
+    writes.append(vfr_writer.CacheWrite(vfr_keys.ENHANCEMENT_STATUS_KEY, status, TTL, compressible=False))
     return writes
 
 
@@ -73,9 +73,9 @@ def vfr_keys(symbols: list[str]) -> dict[str, str]:
     for n, symbol in enumerate(symbols):
         if n % 2 == 0:
             vector = {"symbol": symbol, "features": {f"vfr_{j}": j / 3 for j in range(40)}, "timestamp": NOW_MS}
-            keys[vfr_cache.feature_vector_key(symbol)] = vfr_cache.encode_entry(vector, now_ms=NOW_MS, ttl=900, version="1.0", source="ml-feature-vector")
+            keys[vfr_keys.feature_vector_key(symbol)] = vfr_codec.encode_entry(vector, now_ms=NOW_MS, ttl=900, version="1.0", source="ml-feature-vector")
         if n % 5 == 0:
-            keys[vfr_cache.prediction_key(symbol, "1w", "9d1c-uuid")] = vfr_cache.encode_entry(
+            keys[vfr_keys.prediction_key(symbol, "1w", "9d1c-uuid")] = vfr_codec.encode_entry(
                 {"symbol": symbol}, now_ms=NOW_MS, ttl=300, version="1.0", source="ml-prediction"
             )
     return keys
@@ -83,7 +83,7 @@ def vfr_keys(symbols: list[str]) -> dict[str, str]:
 
 def set_up(client: redis.Redis, prefix: str, engine, writes, vfr: dict[str, str]) -> int:
     remove_prefix(client, prefix)
-    vfr_cache.publish(client, prefix, writes, version="bench", now_ms=NOW_MS)
+    vfr_writer.publish(client, prefix, writes, version="bench", now_ms=NOW_MS)
     pipe = client.pipeline(transaction=False)
     for key, value in vfr.items():
         pipe.delete(prefix + key + ":meta", prefix + key + ":compressed")  # VFR's plain write replaces ours
@@ -145,8 +145,8 @@ def main() -> None:
             set_up(client, prefix, engine, writes, vfr)
             started = time.perf_counter()
             removed = 0
-            for namespace in (kill_switch.PREDICTION_NAMESPACE, kill_switch.FEATURE_NAMESPACE, kill_switch.METADATA_NAMESPACE):
-                keys = list(client.scan_iter(match=kill_switch.glob_escape(prefix + namespace) + "*", count=1000))
+            for namespace in (vfr_keys.PREDICTION_NAMESPACE, vfr_keys.FEATURE_VECTOR_NAMESPACE, vfr_keys.MODEL_METADATA_NAMESPACE):
+                keys = list(client.scan_iter(match=vfr_keys.glob_escape(prefix + namespace) + "*", count=1000))
                 for i in range(0, len(keys), kill_switch.DELETE_BATCH):
                     removed += client.unlink(*keys[i : i + kill_switch.DELETE_BATCH])
             reference = time.perf_counter() - started

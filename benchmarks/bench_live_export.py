@@ -6,9 +6,9 @@ run against the publish it adds to.
 The publish before issue 12 (the reference; a lower bound of a real publish, which also loads
 and scores the models, so every share printed is an upper bound):
   * the raw-feature export: `ml_feature_store` rows (`feature_export.feature_store_rows` + COPY)
-    and the Redis feature vectors (`payloads.feature_vector`, one `vfr_cache.publish`);
+    and the Redis feature vectors (`payloads.feature_vector`, one `vfr_writer.publish`);
   * the predictions in Redis: two keys per symbol (`default` and the model id) of one horizon
-    (`bench_publish.prediction_writes`, one `vfr_cache.publish`);
+    (`bench_publish.prediction_writes`, one `vfr_writer.publish`);
   * the `ml_predictions` rows and their outcome update (`bench_publish.bench_vfr_rows`).
 What issue 12 adds to it:
   * the live model's files (`live_model.write_live_model`) of a LightGBM + XGBoost + ridge
@@ -47,7 +47,7 @@ from vfr_ml_pipelines.lib.models import algorithms  # noqa: E402
 from vfr_ml_pipelines.lib.models.calibration import ReturnCalibration  # noqa: E402
 from vfr_ml_pipelines.lib.models.ensemble import STACKING, EnsembleModel, fit_stacking_ensemble  # noqa: E402
 from vfr_ml_pipelines.lib.models.serving_model import ServingModel  # noqa: E402
-from vfr_ml_pipelines.lib.serving import feature_export, live_model, live_path, payloads, vfr_cache  # noqa: E402
+from vfr_ml_pipelines.lib.serving import feature_export, live_model, live_path, payloads, vfr_keys, vfr_writer  # noqa: E402
 from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine  # noqa: E402
 
 DAY = date(2026, 11, 20)
@@ -130,16 +130,16 @@ def main() -> None:
                     vector = payloads.feature_vector(rec["symbol"], rec, raw_names, as_of_ms, rec["quality_score"])
                     if with_live:
                         vector = live_path.with_live_inputs(vector, rec, used, where=rec["symbol"])
-                    writes.append(vfr_cache.CacheWrite(vfr_cache.feature_vector_key(rec["symbol"]), vector, TTL))
-                vfr_cache.publish(client, prefix, writes, version="bench", now_ms=now_ms)
+                    writes.append(vfr_writer.CacheWrite(vfr_keys.feature_vector_key(rec["symbol"]), vector, TTL))
+                vfr_writer.publish(client, prefix, writes, version="bench", now_ms=now_ms)
 
             parts["raw vectors"], _ = _timed(lambda: publish_vectors(False))
             with_live, _ = _timed(lambda: publish_vectors(True))
             parts["live inputs in vectors"] = max(0.0, with_live - parts["raw vectors"])
             predictions = prediction_writes(args.symbols, 50, "1", now_ms)
             # the same payloads under `default` and the model id, as the publish writes them
-            predictions += [vfr_cache.CacheWrite(w.key.replace(":default", ":vfr-1w.v1"), w.data, w.ttl) for w in predictions]
-            parts["predictions in Redis"], _ = _timed(lambda: vfr_cache.publish(client, prefix, predictions, version="bench", now_ms=now_ms))
+            predictions += [vfr_writer.CacheWrite(w.key.replace(":default", ":vfr-1w.v1"), w.data, w.ttl) for w in predictions]
+            parts["predictions in Redis"], _ = _timed(lambda: vfr_writer.publish(client, prefix, predictions, version="bench", now_ms=now_ms))
         finally:
             remove_prefix(client, prefix)
             client.close()

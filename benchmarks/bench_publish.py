@@ -1,4 +1,4 @@
-"""Publishing to VFR's Redis: `vfr_cache.publish` against a raw redis-py pipeline and
+"""Publishing to VFR's Redis: `vfr_writer.publish` against a raw redis-py pipeline and
 redis-benchmark, measured in one run on the same server.
 
     [REDIS_URL=redis://...] .venv/bin/python benchmarks/bench_publish.py [--entries 5000] [--features 50] [--repeats 5]
@@ -7,7 +7,7 @@ Builds --entries realistic `MLPrediction` payloads (`payloads.ml_prediction` aro
 `payloads.feature_vector` of --features features, as the serving asset builds them), then
 measures, best of --repeats each:
 
-(a) `vfr_cache.publish`: encode and validate every entry, then one MULTI/EXEC with a SET EX per
+(a) `vfr_writer.publish`: encode and validate every entry, then one MULTI/EXEC with a SET EX per
     entry and the UNLINKs of stale `:meta`/`:compressed` pairs (on a fresh connection, after a
     PING); and its two parts alone: the encoding, and the MULTI/EXEC of the encoded commands;
 (b) the reference: a raw redis-py pipeline (transaction=False) writing the SAME bytes with SET EX
@@ -56,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _servers import scratch_database  # noqa: E402
 from vfr_ml_pipelines.lib import embedded, settings  # noqa: E402
-from vfr_ml_pipelines.lib.serving import outcomes, payloads, vfr_cache, vfr_tables  # noqa: E402
+from vfr_ml_pipelines.lib.serving import outcomes, payloads, redis_transport, vfr_keys, vfr_tables, vfr_writer  # noqa: E402
 from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine  # noqa: E402
 
 TARGET_RATIO = 0.5
@@ -93,7 +93,7 @@ def symbol_names(n_entries: int) -> list[str]:
     return [f"B{i:05d}" for i in range(n_entries)]
 
 
-def prediction_writes(n_entries: int, n_features: int, version: str, now_ms: int, seed: int = 0) -> list[vfr_cache.CacheWrite]:
+def prediction_writes(n_entries: int, n_features: int, version: str, now_ms: int, seed: int = 0) -> list[vfr_writer.CacheWrite]:
     """`n_entries` predictions of distinct symbols under `...:1w:default`, each with a
     feature vector of `n_features` realistic-looking values."""
     rng = np.random.default_rng(seed)
@@ -110,7 +110,7 @@ def prediction_writes(n_entries: int, n_features: int, version: str, now_ms: int
             probability=probability, direction=payloads.direction_for(probability, thresholds),
             confidence=payloads.confidence_for(probability), features=vector, made_at_ms=now_ms, ttl_seconds=TTL,
         )
-        writes.append(vfr_cache.CacheWrite(vfr_cache.prediction_key(symbol, "1w", "default"), payload, TTL))
+        writes.append(vfr_writer.CacheWrite(vfr_keys.prediction_key(symbol, "1w", "default"), payload, TTL))
     return writes
 
 
@@ -235,9 +235,9 @@ def main() -> None:
         prefix = bench_prefix()
         # the exact bytes publish writes, for the raw reference (the private planning step of
         # publish, used here to time encoding on its own)
-        report = vfr_cache.PublishReport()
-        plan = vfr_cache._plan_publish(
-            prefix, writes, (), version="1", now_ms=now_ms, compression_threshold=vfr_cache.COMPRESSION_THRESHOLD,
+        report = vfr_writer.PublishReport()
+        plan = vfr_writer._plan_publish(
+            prefix, writes, (), version="1", now_ms=now_ms, compression_threshold=vfr_writer.COMPRESSION_THRESHOLD,
             keep_plain_copy=False, report=report,
         )
         sets = plan.sets
@@ -247,18 +247,18 @@ def main() -> None:
               f"{total_bytes / 1e6:.1f} MB per set, {report.compressed} compressed")
         try:
             def ours() -> None:
-                vfr_cache.publish(client, prefix, writes, version="1", now_ms=now_ms)
+                vfr_writer.publish(client, prefix, writes, version="1", now_ms=now_ms)
 
             def encode_only() -> None:
-                vfr_cache._plan_publish(
-                    prefix, writes, (), version="1", now_ms=now_ms, compression_threshold=vfr_cache.COMPRESSION_THRESHOLD,
-                    keep_plain_copy=False, report=vfr_cache.PublishReport(),
+                vfr_writer._plan_publish(
+                    prefix, writes, (), version="1", now_ms=now_ms, compression_threshold=vfr_writer.COMPRESSION_THRESHOLD,
+                    keep_plain_copy=False, report=vfr_writer.PublishReport(),
                 )
 
             commands = plan.commands()
 
             def transport() -> None:
-                vfr_cache.run_transaction(client, commands, what="benchmark")
+                redis_transport.run_transaction(client, commands, what="benchmark")
 
             def raw() -> None:
                 with client.pipeline(transaction=False) as pipe:
@@ -284,7 +284,7 @@ def main() -> None:
                 for name, fn in paths.items():
                     timings[name].run(fn, client)
             ours_s, raw_s, naive_s = (timings[n].wall for n in ("ours", "raw", "naive"))
-            vfr_cache.publish(client, prefix, writes, version="1", now_ms=now_ms)
+            vfr_writer.publish(client, prefix, writes, version="1", now_ms=now_ms)
             stored = client.get(sets[0][0])
             assert stored == sets[0][1], "publish and the raw pipeline must write the same bytes"
         finally:
@@ -299,7 +299,7 @@ def main() -> None:
             return f"CPU: client {t.client_cpu * 1e3:.0f} ms + server {t.server_cpu * 1e3:.0f} ms"
 
         print(f"best of {args.repeats} runs each, the paths taking turns:")
-        print(line("vfr_cache.publish:", ours_s) + f"   {cpu('ours')}   (encode, validate, MULTI/EXEC)")
+        print(line("vfr_writer.publish:", ours_s) + f"   {cpu('ours')}   (encode, validate, MULTI/EXEC)")
         print(line("raw pipeline SET EX:", raw_s) + f"   {cpu('raw')}   (same bytes, transaction=False, nothing encoded)")
         print(line("json.dumps + pipeline:", naive_s) + f"   {cpu('naive')}   (a minimal writer: no validation, no transaction)")
         ratio = raw_s / ours_s

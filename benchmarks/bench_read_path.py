@@ -53,8 +53,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_publish import bench_prefix, prediction_writes, redis_server, remove_prefix, symbol_names  # noqa: E402
 
-from vfr_ml_pipelines.lib.serving import vfr_cache  # noqa: E402
-from vfr_ml_pipelines.lib.serving.vfr_cache import MalformedEntryError, parse_js_json, validate_prediction  # noqa: E402
+from vfr_ml_pipelines.lib.serving import vfr_keys, vfr_writer  # noqa: E402
+from vfr_ml_pipelines.lib.serving.vfr_codec import MalformedEntryError, parse_js_json  # noqa: E402
+from vfr_ml_pipelines.lib.serving.vfr_reader import validate_prediction  # noqa: E402
 
 WARMUP, QUIET, PUBLISHING, DONE = 0, 1, 2, 3
 PHASE_NAMES = {QUIET: "quiet (readers only)", PUBLISHING: "while republishing"}
@@ -220,7 +221,7 @@ def main() -> None:
     parser.add_argument("--quiet-seconds", type=float, default=4)
     parser.add_argument("--publish-seconds", type=float, default=8)
     parser.add_argument("--max-entries-per-transaction", type=int, default=None,
-                        help="split each publish (vfr_cache.publish's option): shorter waits, no set-wide switch")
+                        help="split each publish (vfr_writer.publish's option): shorter waits, no set-wide switch")
     args = parser.parse_args()
     run_started = time.perf_counter()
     now_ms = int(time.time() * 1000)
@@ -228,7 +229,7 @@ def main() -> None:
     with redis_server() as (url, where):
         client = redis.Redis.from_url(url)
         prefix = bench_prefix()
-        keys = [prefix + vfr_cache.prediction_key(symbol, "1w", "default") for symbol in symbol_names(args.entries)]
+        keys = [prefix + vfr_keys.prediction_key(symbol, "1w", "default") for symbol in symbol_names(args.entries)]
         if args.harness == "node":
             harness: PythonReaders | NodeReaders = NodeReaders(shutil.which("node") or "node", url, keys, args.readers, args.rate)
         else:
@@ -237,7 +238,7 @@ def main() -> None:
         try:
             sets = {v: prediction_writes(args.entries, args.features, v, now_ms, seed=int(v)) for v in ("1", "2")}
             assert [prefix + w.key for w in sets["1"]] == keys
-            vfr_cache.publish(client, prefix, sets["1"], version="1", now_ms=now_ms)
+            vfr_writer.publish(client, prefix, sets["1"], version="1", now_ms=now_ms)
             harness.set_phase(WARMUP)
             time.sleep(1.0)  # connections made, code paths warm
             harness.set_phase(QUIET)
@@ -249,7 +250,7 @@ def main() -> None:
             while time.perf_counter() - publishing_started < args.publish_seconds:
                 version = "2" if version == "1" else "1"
                 started = time.perf_counter()
-                vfr_cache.publish(client, prefix, sets[version], version=version, now_ms=int(time.time() * 1000),
+                vfr_writer.publish(client, prefix, sets[version], version=version, now_ms=int(time.time() * 1000),
                                   max_entries_per_transaction=args.max_entries_per_transaction)
                 publish_seconds.append(time.perf_counter() - started)
             publishing_elapsed = time.perf_counter() - publishing_started

@@ -24,7 +24,7 @@ import psutil
 import redis
 
 from vfr_ml_pipelines.lib import embedded, settings
-from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, validate_prediction
+from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader, served_pairs, served_symbols, validate_prediction
 
 
 # The local instance of the zero-configuration default: Dagster's SQLite storage, no telemetry
@@ -235,18 +235,8 @@ EXIT_UNKNOWN_SYMBOL = 1
 EXIT_INVALID_PAYLOAD = 2
 
 
-def _served_pairs(client: redis.Redis, prefix: str) -> list[tuple[str, str]]:
-    keys = client.scan_iter(match=f"{prefix}vfr:ml:prediction:*", count=1000)
-    return sorted({tuple(k.decode().split(":")[-2:]) for k in keys if not k.decode().endswith((":meta", ":compressed"))})
-
-
-def _served_symbols(client: redis.Redis, prefix: str, horizon: str, model_id: str) -> list[str]:
-    pattern = f"{prefix}vfr:ml:prediction:*:{horizon}:{model_id}"
-    return sorted({k.decode().split(":")[-3] for k in client.scan_iter(match=pattern, count=1000)})
-
-
 def _nothing_served(client: redis.Redis, prefix: str, horizon: str, model_id: str) -> str:
-    pairs = _served_pairs(client, prefix)
+    pairs = served_pairs(client, prefix)
     served = ", ".join(f"({h}, {m})" for h, m in pairs) or "nothing at all (run `make run`, or ML was switched off)"
     return (
         f"Nothing is served for ({horizon}, {model_id}): no model serves that horizon under that id "
@@ -259,7 +249,7 @@ def _nothing_served(client: redis.Redis, prefix: str, horizon: str, model_id: st
 def cmd_read_prediction(args: argparse.Namespace) -> int:
     prefix = settings.env_or_none(settings.REDIS_KEY_PREFIX_ENV) or settings.DEFAULT_REDIS_KEY_PREFIX
     with _redis_client() as client:
-        symbols = _served_symbols(client, prefix, args.horizon, args.model_id)
+        symbols = served_symbols(client, prefix, args.horizon, args.model_id)
         if not symbols:
             print(_nothing_served(client, prefix, args.horizon, args.model_id))
             return 0

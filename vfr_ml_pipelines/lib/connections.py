@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from vfr_ml_pipelines.lib import settings
-from vfr_ml_pipelines.lib.serving.vfr_cache import make_client
+from vfr_ml_pipelines.lib.serving.redis_transport import make_client
 from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine
 
 CONNECT_TIMEOUT_SECONDS = 10

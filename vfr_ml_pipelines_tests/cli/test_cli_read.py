@@ -14,7 +14,8 @@ from pathlib import Path
 
 from vfr_ml_pipelines.cli import EXIT_INVALID_PAYLOAD, EXIT_UNKNOWN_SYMBOL
 from vfr_ml_pipelines.lib.serving import payloads
-from vfr_ml_pipelines.lib.serving.vfr_cache import CacheWrite, prediction_key, publish
+from vfr_ml_pipelines.lib.serving.vfr_keys import prediction_key
+from vfr_ml_pipelines.lib.serving.vfr_writer import CacheWrite, publish
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from vfr_ml_pipelines.defs.resources import build_resources
 from vfr_ml_pipelines.lib import embedded
-from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, validate_prediction
+from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader, validate_prediction
 from vfr_ml_pipelines.lib.warehouse import create_warehouse_engine
 from vfr_ml_pipelines_tests.helpers import AS_OF, HISTORY_START, N_SYMBOLS, materialize_range
 

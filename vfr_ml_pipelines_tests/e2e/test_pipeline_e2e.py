@@ -15,7 +15,9 @@ from sqlalchemy import text
 from vfr_ml_pipelines.definitions import ALL_ASSETS
 from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.online_store import read_latest
-from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, scan_keys, validate_entry, validate_prediction
+from vfr_ml_pipelines.lib.serving.redis_transport import scan_keys
+from vfr_ml_pipelines.lib.serving.vfr_codec import validate_entry
+from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader, validate_prediction
 from vfr_ml_pipelines_tests.helpers import AS_OF, N_SYMBOLS, materialize_range
 
 MODEL = "vfr-1w"

@@ -15,7 +15,7 @@ from vfr_ml_pipelines.defs.resources import CsvMarketDataResource
 from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment
 from vfr_ml_pipelines.lib.market_data import calendar
 from vfr_ml_pipelines.lib.market_data.realistic_export import write_price_only_export
-from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader
+from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader
 from vfr_ml_pipelines.lib.warehouse import create_warehouse_engine, read_frame
 from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
 from vfr_ml_pipelines.defs.pipeline.runs import range_tags

@@ -1,12 +1,11 @@
-import time
-from datetime import UTC, datetime
+"""The serving jobs. Jobs: `disable_ml_job` (op `disable_vfr_ml`: the kill switch) and
+`republish_job` (the publishing assets `PUBLISH_ASSETS` plus the `feature_matrix_is_valid` gate)."""
 
 import dagster as dg
 
 from vfr_ml_pipelines import __version__
 from vfr_ml_pipelines.defs.resources import RedisResource, WarehouseResource
-from vfr_ml_pipelines.lib.serving.kill_switch import disable_ml
-from vfr_ml_pipelines.lib.serving.live_path import disable_live_path
+from vfr_ml_pipelines.lib.serving.kill_switch import INCLUDE_FEATURES_DEFAULT, switch_ml_off
 
 PUBLISH_ASSETS = ["predictions", "redis_predictions", "ml_predictions", "vfr_feature_export", "vfr_live_model"]
 # Every path to VFR passes the same gates: a job that publishes without rebuilding the
@@ -17,7 +16,7 @@ PUBLISH_SELECTION = dg.AssetSelection.assets(*PUBLISH_ASSETS) | FEATURE_GATE
 
 
 class KillSwitchConfig(dg.Config):
-    include_features: bool = True
+    include_features: bool = INCLUDE_FEATURES_DEFAULT
 
 
 @dg.op
@@ -27,16 +26,13 @@ def disable_vfr_ml(
     """Turn off everything of ours that either VFR path reads: our `deployed` rows of
     `ml_models` (VFR's live ensemble) leave `deployed` first, recorded for the next publish to
     restore; then every prediction, model-metadata (and feature-vector) key this project wrote
-    goes (VFR's own keys stay) and the enhancement status says unavailable (the cache path)."""
-    started = time.perf_counter()
-    with warehouse.engine.begin() as conn:
-        undeployed = disable_live_path(conn)
-    report = disable_ml(
-        redis.client, redis.key_prefix, include_features=config.include_features,
-        now_ms=int(datetime.now(UTC).timestamp() * 1000), version=__version__,
+    goes (VFR's own keys stay) and the enhancement status says unavailable (the cache path)
+    (lib/serving/kill_switch.py)."""
+    done = switch_ml_off(
+        warehouse.engine, redis.client, redis.key_prefix, include_features=config.include_features, version=__version__
     )
-    seconds = time.perf_counter() - started
-    context.log.info(f"ML disabled for VFR in {seconds:.2f}s: undeployed {undeployed}; {report}")
+    report = done.report
+    context.log.info(f"ML disabled for VFR in {done.seconds:.2f}s: undeployed {done.undeployed}; {report}")
     context.log_event(
         dg.AssetObservation(
             asset_key="redis_predictions",
@@ -46,14 +42,14 @@ def disable_vfr_ml(
                 "feature_keys_removed": report.feature_keys_removed,
                 "metadata_keys_removed": report.metadata_keys_removed,
                 "foreign_keys_kept": report.foreign_keys_kept,
-                "seconds": round(seconds, 3),
+                "seconds": round(done.seconds, 3),
             },
         )
     )
     context.log_event(
         dg.AssetObservation(
             asset_key="vfr_live_model",
-            metadata={"disabled": True, "ml_models_undeployed": ", ".join(undeployed) or "none"},
+            metadata={"disabled": True, "ml_models_undeployed": ", ".join(done.undeployed) or "none"},
         )
     )
 

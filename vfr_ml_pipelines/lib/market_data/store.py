@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from vfr_ml_pipelines.lib.market_data.corporate_actions import DOUBT_PREFIX
 from vfr_ml_pipelines.lib.warehouse import read_frame, upsert_frame
@@ -49,6 +49,11 @@ def last_stored_session(engine: Engine, on_or_before: date) -> date | None:
         engine, "SELECT max(trade_date) AS day FROM vfr_ml.raw_prices WHERE trade_date <= :d", {"d": on_or_before}
     )["day"].iloc[0]
     return None if day is None or pd.isna(day) else day
+
+
+def closes_on(engine: Engine | Connection, day: date) -> pd.DataFrame:
+    """symbol, close of every stored bar of `day` (the price a prediction of that session is made at)."""
+    return read_frame(engine, "SELECT symbol, close FROM vfr_ml.raw_prices WHERE trade_date = :d", {"d": day})
 
 
 # ----------------------------------------------------------------------------- writes

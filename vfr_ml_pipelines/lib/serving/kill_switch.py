@@ -10,7 +10,7 @@ ML off).
 Only keys this project wrote are removed: VFR writes keys in the same namespaces itself
 (`vfr:ml:feature:vector:{SYMBOL}` from its feature integrators and FeatureStore, predictions
 it caches, its models' metadata). Every value we write is an envelope whose `source` is
-`vfr_cache.SOURCE`, so that is the mark: a Lua script checks it and unlinks in one atomic
+`vfr_codec.SOURCE`, so that is the mark: a Lua script checks it and unlinks in one atomic
 step per batch (a key VFR rewrote since the SCAN carries VFR's source and survives).
 A test pins that every envelope `publish` and `encode_entry` write carries that mark.
 
@@ -25,33 +25,34 @@ run leaves an honest status and a re-run finishes the job (the switch is idempot
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
+from sqlalchemy import Engine
 
 from vfr_ml_pipelines.lib.serving import payloads
+from vfr_ml_pipelines.lib.serving.live_path import disable_live_path
 from vfr_ml_pipelines.lib.serving.ttl import publish_ttl_seconds
-from vfr_ml_pipelines.lib.serving.vfr_cache import (
-    DEFAULT_RETRY,
+from vfr_ml_pipelines.lib.serving.redis_transport import DEFAULT_RETRY, RetryPolicy, run_transaction
+from vfr_ml_pipelines.lib.serving.vfr_codec import SOURCE, encode_entry
+from vfr_ml_pipelines.lib.serving.vfr_keys import (
     ENHANCEMENT_STATUS_KEY,
-    RetryPolicy,
-    SOURCE,
-    encode_entry,
-    run_transaction,
+    FEATURE_VECTOR_NAMESPACE,
+    MODEL_METADATA_NAMESPACE,
+    PREDICTION_NAMESPACE,
+    glob_escape,
 )
 
-PREDICTION_NAMESPACE = "vfr:ml:prediction:"
-FEATURE_NAMESPACE = "vfr:ml:feature:vector:"
-METADATA_NAMESPACE = "vfr:ml:model:metadata:"
+# the feature vectors go too unless told otherwise (the job's config defaults to this)
+INCLUDE_FEATURES_DEFAULT = True
 DELETE_BATCH = 1000
 # keys written while the switch runs (a publish racing it) are caught by another pass;
 # a publisher that keeps writing wins anyway, so the passes are bounded
 MAX_PASSES = 3
 # Unlink each key whose value is an envelope of ours: every envelope this project writes
-# (vfr_cache.encode_entry and publish) ends with `,"source":<SOURCE>,"version":<v>}`, so
+# (vfr_codec.encode_entry and publish) ends with `,"source":<SOURCE>,"version":<v>}`, so
 # the script looks for OUR_MARK (ARGV[1]) in the value's last TAIL_BYTES (ARGV[2]) instead
 # of parsing kilobytes of JSON per key. Anything else stays: another writer's envelope (VFR
 # puts its own source there), a value that is not an envelope, a key of another type.
@@ -89,11 +90,6 @@ class KillReport:
     foreign_keys_kept: int = 0
 
 
-def glob_escape(text: str) -> str:
-    """`text` as a literal inside a Redis MATCH pattern (`*`, `?`, `[`, `]`, `\\` escaped)."""
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
-
-
 def _scan(client: redis.Redis, prefix: str, namespace: str) -> list[bytes]:
     pattern = glob_escape(prefix + namespace) + "*"
     wanted = (prefix + namespace).encode()
@@ -109,7 +105,7 @@ def disable_ml(
     client: redis.Redis,
     prefix: str,
     *,
-    include_features: bool = True,
+    include_features: bool = INCLUDE_FEATURES_DEFAULT,
     now_ms: int | None = None,
     version: str,
     retry: RetryPolicy = DEFAULT_RETRY,
@@ -128,9 +124,9 @@ def disable_ml(
     status_value = encode_entry(status, now_ms=now_ms, ttl=ttl, version=version)
     status_command = ("SET", prefix + ENHANCEMENT_STATUS_KEY, status_value, "EX", ttl)
 
-    namespaces = {"prediction": PREDICTION_NAMESPACE, "metadata": METADATA_NAMESPACE}
+    namespaces = {"prediction": PREDICTION_NAMESPACE, "metadata": MODEL_METADATA_NAMESPACE}
     if include_features:
-        namespaces["feature"] = FEATURE_NAMESPACE
+        namespaces["feature"] = FEATURE_VECTOR_NAMESPACE
     removed = dict.fromkeys(("prediction", "feature", "metadata"), 0)
     kept: set[bytes] = set()  # keys found not ours (or gone): not looked at again
     status_written = False
@@ -164,3 +160,24 @@ def disable_ml(
         status_written=status_written,
         foreign_keys_kept=len(kept),
     )
+
+
+@dataclass(frozen=True)
+class SwitchedOff:
+    undeployed: list[str]  # model ids of ours that left `deployed` (VFR's live ensemble)
+    report: KillReport  # what left VFR's Redis (its cache path)
+    seconds: float
+
+
+def switch_ml_off(
+    engine: Engine, client: redis.Redis, prefix: str, *, version: str, include_features: bool = INCLUDE_FEATURES_DEFAULT
+) -> SwitchedOff:
+    """Both halves of the kill switch: our `deployed` rows of `ml_models` leave `deployed` first
+    (recorded for the next publish to restore), then `disable_ml` empties our Redis keys."""
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        undeployed = disable_live_path(conn)
+    report = disable_ml(
+        client, prefix, include_features=include_features, now_ms=int(datetime.now(UTC).timestamp() * 1000), version=version
+    )
+    return SwitchedOff(undeployed, report, time.perf_counter() - started)

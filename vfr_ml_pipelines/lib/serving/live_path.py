@@ -11,26 +11,30 @@ exported. Other champions (served through the prediction cache) are `validated`,
 challengers `shadow`. Rows of models this project did not write are never touched.
 
 The model's inputs are exported under their own names (LIVE_FEATURE_PREFIX + the matrix
-column), a missing value as `live_model.MISSING_VALUE`: that sentinel is meaningful only to
+column), a missing value as `live_values.MISSING_VALUE`: that sentinel is meaningful only to
 the exported model, so it never goes under a raw feature's name that VFR's own code may read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from vfr_ml_pipelines.lib.horizons import HORIZON_DAYS
 from vfr_ml_pipelines.lib.features.spec import FeatureSpec
 from vfr_ml_pipelines.lib.models.champions import CHAMPION_STATUS, mirror_status
-from vfr_ml_pipelines.lib.models.registry import RegisteredVersion, serving_model_name
+from vfr_ml_pipelines.lib.models.registry import CHAMPION, ModelRegistry, RegisteredVersion, serving_model_name
 from vfr_ml_pipelines.lib.serving.feature_export import upsert_feature_definitions
-from vfr_ml_pipelines.lib.serving.live_model import MISSING_VALUE, live_input_matrix, live_inputs
+from vfr_ml_pipelines.lib.serving.live_model import write_live_model
+from vfr_ml_pipelines.lib.serving.live_trees import not_expressed
+from vfr_ml_pipelines.lib.serving.live_values import MISSING_VALUE, LiveExportError, live_input_matrix, live_inputs
 from vfr_ml_pipelines.lib.serving.payloads import row_quality
 from vfr_ml_pipelines.lib.serving.vfr_tables import fit_decimal, prediction_timestamp
 from vfr_ml_pipelines.lib.warehouse.loading import copy_frame
@@ -194,3 +198,36 @@ def with_live_inputs(vector: dict[str, Any], rec: dict[str, Any], feature_names:
     `completeness` still describes the raw features."""
     extra = redis_live_inputs(rec, feature_names, where)
     return {**vector, "features": {**vector["features"], **extra}, "featureNames": [*vector["featureNames"], *extra]}
+
+
+@dataclass(frozen=True)
+class LiveDeployment:
+    changed: dict[str, list[str]]  # deployed, demoted, restored (model ids)
+    folder: Path | None  # where the model's files are; None when nothing of ours is deployed
+    reason_none: str  # why nothing of ours is deployed ("" when the champion is)
+    not_expressed: str  # what VFR's live path computes differently ("" when exact)
+
+
+def deploy_live_champion(engine: Engine, registry: ModelRegistry, models_dir: Path) -> LiveDeployment:
+    """The champion of LIVE_HORIZON as files in `models_dir` (written atomically), then its
+    `ml_models` row `deployed` and every other row of ours out of `deployed`. Without that
+    champion, or when it cannot be written as LightGBM trees, no row of ours is deployed."""
+    name = serving_model_name(LIVE_HORIZON)
+    champion = registry.by_alias(name, CHAMPION)
+    reason = f"{name} has no champion" if champion is None else ""
+    folder = None
+    inexact = ""
+    if champion is not None:
+        loaded = registry.load_serving_model(champion.name, champion.version)
+        try:
+            inputs = [live_feature_name(n) for n in loaded.model.feature_names]
+            folder = write_live_model(models_dir, champion.name, champion.version, loaded.model, inputs)
+            inexact = not_expressed(loaded.model.estimator)
+        except LiveExportError as exc:
+            reason = f"{champion.model_id} cannot run on VFR's live path: {exc}"
+    with engine.begin() as conn:
+        if folder is None:
+            changed = {"deployed": [], "demoted": undeploy_all(conn), "restored": []}
+        else:
+            changed = deploy_live_model(conn, champion, LIVE_HORIZON)
+    return LiveDeployment(changed, folder, reason, inexact)

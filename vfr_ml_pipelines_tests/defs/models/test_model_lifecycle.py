@@ -26,9 +26,10 @@ from vfr_ml_pipelines.lib.models.comparison import COMPARISON_TAG, SEEN_UNTIL_TA
 from vfr_ml_pipelines.lib.models.dataset import load_training_dataset
 from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig, train_horizon
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, registered_model_name
-from vfr_ml_pipelines.lib.serving import live_model
+from vfr_ml_pipelines.lib.serving import live_model, live_values
 from vfr_ml_pipelines.lib.models.splits import WalkForwardConfig
-from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, scan_keys
+from vfr_ml_pipelines.lib.serving.redis_transport import scan_keys
+from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader
 from vfr_ml_pipelines_tests.helpers import materialized_pipeline
 
 MODEL = "vfr-1w"
@@ -137,7 +138,7 @@ def _runs_on_vfr_live_path(registry, version) -> bool:
     """Whether VFR's live ensemble can run this version (trees, the ridge, ensembles of them)."""
     try:
         live_model.used_features(registry.load_serving_model(version.name, version.version).model)
-    except live_model.LiveExportError:
+    except live_values.LiveExportError:
         return False
     return True
 

@@ -28,9 +28,11 @@ from sqlalchemy import text
 from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
 from vfr_ml_pipelines.defs.serving.jobs import disable_ml_job, republish_job
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, registered_model_name, serving_model_name
-from vfr_ml_pipelines.lib.serving import live_model
+from vfr_ml_pipelines.lib.serving import live_trees, live_values
 from vfr_ml_pipelines.lib.serving.live_path import LIVE_HORIZON, our_model_names
-from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, encode_entry, feature_vector_key, prediction_key
+from vfr_ml_pipelines.lib.serving.vfr_codec import encode_entry
+from vfr_ml_pipelines.lib.serving.vfr_keys import feature_vector_key, prediction_key
+from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader
 
 VFR_MIRROR = Path(os.environ.get("VFR_API_MIRROR", "/work/.mirror/mlocke+vfr-api/repo"))
 # VFR's own models (calculateConsensus' weights); any other name weighs 0.33
@@ -185,8 +187,8 @@ def _model_row(vector: dict, model) -> np.ndarray:
     values = []
     for name in model.feature_names:
         value = vector["features"].get(f"vfr_live_{name}")
-        value = math.nan if value is None or value <= live_model.GUARD_THRESHOLD else float(value)
-        values.append(math.inf if value >= live_model.POSITIVE_INFINITY_VALUE else -math.inf if value == live_model.NEGATIVE_INFINITY_VALUE else value)
+        value = math.nan if value is None or value <= live_values.GUARD_THRESHOLD else float(value)
+        values.append(math.inf if value >= live_values.POSITIVE_INFINITY_VALUE else -math.inf if value == live_values.NEGATIVE_INFINITY_VALUE else value)
     return np.array([values])
 
 
@@ -214,7 +216,7 @@ def test_only_the_live_horizon_champion_is_deployed(pipeline):
 
 def _unclipped(model):
     """The serving model with its ridge's output clip removed: what the export computes where
-    that clip binds (live_model.not_expressed)."""
+    that clip binds (live_trees.not_expressed)."""
     estimator = copy.deepcopy(model.estimator)
     for ridge in [estimator, *getattr(estimator, "members", {}).values()]:
         if ridge.algorithm == "linear":
@@ -245,7 +247,7 @@ def test_vfr_live_ensemble_gets_our_published_prediction_for_every_symbol(pipeli
                 assert published["modelId"] == live_champion.model_id
                 p = published["prediction"]
                 row = _model_row(vector, served)
-                if live_model.ridge_clip_binds(served.estimator, row):
+                if live_trees.ridge_clip_binds(served.estimator, row):
                     # the one inexact part (stated by the export): VFR runs the unclipped ridge
                     clip_binds += 1
                     unclipped = _unclipped(served).predict_frame(pd.DataFrame(row, columns=served.feature_names))
@@ -322,7 +324,7 @@ def test_vfr_predict_generic_script_agrees(pipeline, redis_client, tmp_path, liv
         assert reply["success"], f"{symbol}: {reply.get('error')}"
         ours = predict_generic(request)
         assert reply["data"]["prediction"] == pytest.approx(ours["prediction"], abs=1e-12)
-        if not live_model.ridge_clip_binds(served.estimator, _model_row({"features": request["features"]}, served)):
+        if not live_trees.ridge_clip_binds(served.estimator, _model_row({"features": request["features"]}, served)):
             assert reply["data"]["probability"]["up"] == pytest.approx(reader.prediction(symbol, LIVE_HORIZON)["prediction"]["probability"], abs=1e-5)
 
 

@@ -15,9 +15,10 @@ from sqlalchemy import text
 from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS, defs
 from vfr_ml_pipelines.defs.models.jobs import retraining_job, rollback_jobs
 from vfr_ml_pipelines.defs.serving.jobs import disable_ml_job, republish_job
-from vfr_ml_pipelines.defs.serving.served import served_models
 from vfr_ml_pipelines.lib.models.registry import CHAMPION
-from vfr_ml_pipelines.lib.serving.vfr_cache import VfrCacheReader, feature_vector_key
+from vfr_ml_pipelines.lib.serving.served_models import served_versions
+from vfr_ml_pipelines.lib.serving.vfr_keys import feature_vector_key
+from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader
 
 HORIZONS = ("1d", "1w", "1m")
 GATE = dg.AssetCheckKey(dg.AssetKey("feature_matrix"), "feature_matrix_is_valid")
@@ -58,7 +59,7 @@ def _definitions(pipeline) -> dg.Definitions:
 def test_every_served_model_reads_coherently_with_its_real_id(pipeline, redis_client):
     reader = VfrCacheReader(redis_client, pipeline["prefix"], delete_expired=False)
     symbols = _symbols(pipeline["engine"])
-    served = served_models(pipeline["resources"]["mlflow"])
+    served = served_versions(pipeline["resources"]["mlflow"].registry)
     assert any(m.is_champion for m in served)
     with pipeline["engine"].connect() as conn:
         sql_quality = {r.ticker: float(r.avg_quality) for r in conn.execute(text(FEATURE_STORE_QUERY), {"symbols": symbols})}

@@ -35,6 +35,13 @@ def test_the_last_stored_session(market_engine):
     assert store.last_stored_session(market_engine, DAYS[1]) is None
 
 
+def test_the_closes_of_a_session(market_engine):
+    write_prices(market_engine, [bar("BBB", DAYS[1], close=20.0), bar("AAA", DAYS[1], close=10.0), bar("AAA", DAYS[2], close=11.0)])
+    closes = store.closes_on(market_engine, DAYS[1]).sort_values("symbol")
+    assert closes.to_dict("records") == [{"symbol": "AAA", "close": 10.0}, {"symbol": "BBB", "close": 20.0}]
+    assert store.closes_on(market_engine, DAYS[0]).empty
+
+
 def test_write_range_replaces_the_range_and_its_quarantine(market_engine):
     write_prices(market_engine, [bar("AAA", d) for d in DAYS], rejected([("prices", "AAA", DAYS[0], "close", "bad")]))
     write_prices(market_engine, [bar("AAA", d, close=11.0) for d in DAYS[:3]], rejected([]))

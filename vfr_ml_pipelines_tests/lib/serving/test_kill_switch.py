@@ -9,18 +9,18 @@ from datetime import UTC, datetime
 import redis
 
 from vfr_ml_pipelines.lib.serving import payloads
-from vfr_ml_pipelines.lib.serving.kill_switch import DELETE_BATCH, KillReport, disable_ml, glob_escape
+from vfr_ml_pipelines.lib.serving.kill_switch import DELETE_BATCH, KillReport, disable_ml
 from vfr_ml_pipelines.lib.serving.ttl import publish_ttl_seconds
-from vfr_ml_pipelines.lib.serving.vfr_cache import (
+from vfr_ml_pipelines.lib.serving.vfr_codec import validate_entry
+from vfr_ml_pipelines.lib.serving.vfr_keys import (
     ENHANCEMENT_STATUS_KEY,
-    CacheWrite,
-    VfrCacheReader,
     feature_vector_key,
+    glob_escape,
     model_metadata_key,
     prediction_key,
-    publish,
-    validate_entry,
 )
+from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader
+from vfr_ml_pipelines.lib.serving.vfr_writer import CacheWrite, publish
 
 NOW_MS = 1_795_000_000_000  # 2026-11-18 (a Wednesday), 23:33 UTC
 TTL = 86_400
@@ -149,7 +149,7 @@ def test_keys_vfr_wrote_itself_survive(redis_client, key_prefix):
     compressed ones as :meta/:compressed, predictions it caches under a model uuid, its models'
     metadata): the switch removes only envelopes whose source is ours, even where VFR has
     rewritten a key we had published."""
-    from vfr_ml_pipelines.lib.serving.vfr_cache import SOURCE, encode_entry
+    from vfr_ml_pipelines.lib.serving.vfr_codec import SOURCE, encode_entry
 
     publish(redis_client, key_prefix, ml_writes(["AAA", "BBB", "CCC"], {"CCC"}), version="3", now_ms=NOW_MS)
     vfr = {
@@ -184,7 +184,7 @@ def test_every_envelope_we_write_carries_the_mark(redis_client, key_prefix):
     """The switch recognises our keys by the tail of the envelope: plain, compressed and
     `:meta` values of a publish, and `encode_entry`, all end with it."""
     from vfr_ml_pipelines.lib.serving.kill_switch import OUR_MARK, TAIL_BYTES
-    from vfr_ml_pipelines.lib.serving.vfr_cache import encode_entry
+    from vfr_ml_pipelines.lib.serving.vfr_codec import encode_entry
 
     publish(redis_client, key_prefix, ml_writes(["AAA", "BBB"], {"BBB"}), version="3.1.0", now_ms=NOW_MS)
     values = [redis_client.get(k) for k in keys_under(redis_client, key_prefix)]

@@ -1,6 +1,6 @@
 """The live model's inputs as `ml_feature_store` rows (`live_path.write_live_inputs`), read back
 from the real PostgreSQL: one `valid` row per symbol and input with the value VFR must send
-(computed here one value at a time with `live_model.live_inputs`, the reference), the row's
+(computed here one value at a time with `live_values.live_inputs`, the reference), the row's
 quality, the session's timestamp; a re-run replaces the rows; a value that cannot be sent
 is an error naming the symbol and feature."""
 
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from vfr_ml_pipelines.lib.serving import live_model, live_path
+from vfr_ml_pipelines.lib.serving import live_path, live_values
 from vfr_ml_pipelines.lib.serving.vfr_tables import prediction_timestamp
 
 DAY = date(2026, 11, 20)
@@ -49,14 +49,14 @@ def test_every_input_of_every_symbol_is_one_valid_row(make_engine):
     stored = _stored(engine)
     assert len(stored) == len(vectors) * len(NAMES)
     for rec in vectors.to_dict("records"):
-        expected = live_model.live_inputs(rec, NAMES, "reference")
+        expected = live_values.live_inputs(rec, NAMES, "reference")
         quality = Decimal(str(round(rec["quality_score"], 4)))
         for name in NAMES:
             value, dq, confidence, stamp, status, provider = stored[(rec["symbol"].upper(), live_path.live_feature_name(name))]
             assert value == Decimal(str(round(expected[name], 8))), (rec["symbol"], name)
             assert dq == confidence == quality and status == "valid" and provider == "test"
             assert stamp == prediction_timestamp(DAY)
-    assert stored[("S00", "vfr_live_rsi_14")][0] == Decimal(str(live_model.POSITIVE_INFINITY_VALUE))
+    assert stored[("S00", "vfr_live_rsi_14")][0] == Decimal(str(live_values.POSITIVE_INFINITY_VALUE))
     assert stored[("S02", "vfr_live_pe_z")][0] == Decimal("123456.12345679")
 
     # a re-run of the session replaces its rows (a value that changed leaves no older row)
@@ -74,5 +74,5 @@ def test_a_value_that_cannot_be_sent_is_refused_by_name(make_engine):
     vectors.loc[7, "ret_5d_rank"] = 2e12
     with engine.begin() as conn:
         ids = live_path.upsert_live_feature_definitions(conn, NAMES, "test", "matrix-v1")
-        with pytest.raises(live_model.LiveExportError, match="S07 on 2026-11-20: feature ret_5d_rank = 2"):
+        with pytest.raises(live_values.LiveExportError, match="S07 on 2026-11-20: feature ret_5d_rank = 2"):
             live_path.write_live_inputs(conn, vectors, ids, DAY, "test")

@@ -19,7 +19,7 @@ from vfr_ml_pipelines.lib.models import algorithms
 from vfr_ml_pipelines.lib.models.calibration import PROBABILITY_EPSILON, ReturnCalibration
 from vfr_ml_pipelines.lib.models.ensemble import STACKING, EnsembleModel, fit_rank_ic_ensemble, fit_stacking_ensemble
 from vfr_ml_pipelines.lib.models.serving_model import ServingModel
-from vfr_ml_pipelines.lib.serving import live_model
+from vfr_ml_pipelines.lib.serving import live_model, live_trees, live_values
 
 NAMES = [f"feat_{i}" for i in range(6)]
 
@@ -120,11 +120,11 @@ def test_exported_model_gives_the_calibrated_probability(kind, data, members, tm
     assert folder == tmp_path / "vfr-1w" / "v4"
     expected = model.predict_frame(pd.DataFrame(X, columns=NAMES))["probability"].to_numpy()
     rows = [
-        {f"vfr_live_{k}": v for k, v in live_model.live_inputs(dict(zip(NAMES, x, strict=True)), NAMES, "test").items()}
+        {f"vfr_live_{k}": v for k, v in live_values.live_inputs(dict(zip(NAMES, x, strict=True)), NAMES, "test").items()}
         for x in X[:600]
     ]
     sent = [v for r in rows for v in r.values()]
-    assert live_model.MISSING_VALUE in sent and live_model.POSITIVE_INFINITY_VALUE in sent and live_model.NEGATIVE_INFINITY_VALUE in sent
+    assert live_values.MISSING_VALUE in sent and live_values.POSITIVE_INFINITY_VALUE in sent and live_values.NEGATIVE_INFINITY_VALUE in sent
     got = _predict_generic(folder, rows)
     # LightGBM trees and the ridge are copied exactly (up to the order of a sum); XGBoost sums
     # its leaves in float32
@@ -132,8 +132,8 @@ def test_exported_model_gives_the_calibrated_probability(kind, data, members, tm
     # the ridge's output clip is not exported: where it binds the export is the unclipped
     # model (an independent reference: the same estimator with the clip removed), elsewhere
     # it is the published model itself
-    binds = np.array([live_model.ridge_clip_binds(model.estimator, x.reshape(1, -1)) == 1 for x in X[:600]])
-    assert binds.sum() == live_model.ridge_clip_binds(model.estimator, X[:600])
+    binds = np.array([live_trees.ridge_clip_binds(model.estimator, x.reshape(1, -1)) == 1 for x in X[:600]])
+    assert binds.sum() == live_trees.ridge_clip_binds(model.estimator, X[:600])
     if "linear" in kind or "ridge" in kind:
         assert 0 < binds.sum() < 30, "the outlying rows make the clip bind on a few rows"
         unclipped = ServingModel(model.horizon, model.candidate, _unclipped(model.estimator), model.calibration)
@@ -149,7 +149,7 @@ def test_exported_model_gives_the_calibrated_probability(kind, data, members, tm
     nan_rows = data[0]
     booster = lgb.Booster(model_file=str(folder / live_model.MODEL_FILE))
     expected_nan = model.predict_frame(pd.DataFrame(nan_rows, columns=NAMES))["probability"].to_numpy()
-    nan_binds = np.array([live_model.ridge_clip_binds(model.estimator, x.reshape(1, -1)) == 1 for x in nan_rows])
+    nan_binds = np.array([live_trees.ridge_clip_binds(model.estimator, x.reshape(1, -1)) == 1 for x in nan_rows])
     np.testing.assert_allclose(booster.predict(nan_rows)[~nan_binds], expected_nan[~nan_binds], rtol=0, atol=tolerance)
     # only the inputs some split reads are asked for, in the model's order; a missing one is an
     # error in predict-generic, never a silent default
@@ -172,7 +172,7 @@ def test_xgboost_threshold_is_float32_exact():
     rng = np.random.default_rng(0)
     conditions = np.concatenate([rng.normal(size=5000), rng.normal(size=500) * 1e6, [0.5, 1.0, -2.0, 1e-30]]).astype(np.float32)
     for c in conditions:
-        t = live_model.xgboost_threshold(float(c))
+        t = live_trees.xgboost_threshold(float(c))
         # below or at t, float32(x) < c (XGBoost goes left); just above t, it does not
         assert np.float32(t) < c
         assert not np.float32(np.nextafter(t, np.inf)) < c
@@ -192,7 +192,7 @@ def test_the_ridge_is_one_linear_leaf_per_input(data, members):
     # all inputs missing: the ridge predicts from the training medians
     medians = ridge.pipeline.named_steps["impute"].statistics_.reshape(1, -1)
     logit = lambda p: np.log(p / (1 - p))  # noqa: E731
-    assert logit(booster.predict(np.full((1, len(NAMES)), live_model.MISSING_VALUE)))[0] == pytest.approx(ridge.predict(medians)[0], abs=1e-12)
+    assert logit(booster.predict(np.full((1, len(NAMES)), live_values.MISSING_VALUE)))[0] == pytest.approx(ridge.predict(medians)[0], abs=1e-12)
 
 
 class _Lstm:
@@ -201,18 +201,18 @@ class _Lstm:
 
 
 def test_what_cannot_be_exported_is_refused(data, members, tmp_path):
-    with pytest.raises(live_model.LiveExportError, match="lstm model cannot be written as LightGBM trees"):
+    with pytest.raises(live_values.LiveExportError, match="lstm model cannot be written as LightGBM trees"):
         live_model.live_model_text(_serving(_Lstm()))
     odd = copy.deepcopy(members["linear"])
     odd.pipeline.steps.insert(0, ("square", odd.pipeline.steps[0][1]))
-    with pytest.raises(live_model.LiveExportError, match="expected impute -> scale -> ridge"):
+    with pytest.raises(live_values.LiveExportError, match="expected impute -> scale -> ridge"):
         live_model.live_model_text(_serving(odd))
-    with pytest.raises(live_model.LiveExportError, match="AAPL on 2026-11-20: feature feat_0"):
-        live_model.live_inputs({"feat_0": live_model.GUARD_THRESHOLD}, ["feat_0"], "AAPL on 2026-11-20")
-    with pytest.raises(live_model.LiveExportError, match="cannot be sent"):
-        live_model.live_inputs({"feat_0": 2e12}, ["feat_0"], "AAPL on 2026-11-20")
-    assert live_model.live_inputs({"feat_0": None, "feat_1": 2.5, "feat_2": float("-inf")}, ["feat_0", "feat_1", "feat_2"], "x") == {
-        "feat_0": live_model.MISSING_VALUE, "feat_1": 2.5, "feat_2": live_model.NEGATIVE_INFINITY_VALUE,
+    with pytest.raises(live_values.LiveExportError, match="AAPL on 2026-11-20: feature feat_0"):
+        live_values.live_inputs({"feat_0": live_values.GUARD_THRESHOLD}, ["feat_0"], "AAPL on 2026-11-20")
+    with pytest.raises(live_values.LiveExportError, match="cannot be sent"):
+        live_values.live_inputs({"feat_0": 2e12}, ["feat_0"], "AAPL on 2026-11-20")
+    assert live_values.live_inputs({"feat_0": None, "feat_1": 2.5, "feat_2": float("-inf")}, ["feat_0", "feat_1", "feat_2"], "x") == {
+        "feat_0": live_values.MISSING_VALUE, "feat_1": 2.5, "feat_2": live_values.NEGATIVE_INFINITY_VALUE,
     }
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from vfr_ml_pipelines.lib.serving import payloads
-from vfr_ml_pipelines.lib.serving.vfr_cache import validate_prediction
+from vfr_ml_pipelines.lib.serving.vfr_reader import validate_prediction
 
 
 def test_direction_and_confidence_mapping():

@@ -15,18 +15,10 @@ import pytest
 import redis
 
 from vfr_ml_pipelines.lib.serving import payloads
-from vfr_ml_pipelines.lib.serving.vfr_cache import (
-    COMPRESSION_THRESHOLD,
-    CacheWrite,
-    MalformedEntryError,
-    VfrCacheReader,
-    encode_entry,
-    parse_js_json,
-    prediction_key,
-    publish,
-    validate_entry,
-    validate_prediction,
-)
+from vfr_ml_pipelines.lib.serving.vfr_codec import MalformedEntryError, encode_entry, parse_js_json, validate_entry
+from vfr_ml_pipelines.lib.serving.vfr_keys import prediction_key
+from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader, validate_prediction
+from vfr_ml_pipelines.lib.serving.vfr_writer import COMPRESSION_THRESHOLD, CacheWrite, publish
 
 N_SYMBOLS = 2000
 SYMBOLS = [f"T{i:04d}" for i in range(N_SYMBOLS)]

@@ -18,16 +18,10 @@ import pytest
 import redis
 
 from vfr_ml_pipelines.lib.serving import payloads
-from vfr_ml_pipelines.lib.serving.vfr_cache import (
-    CacheWrite,
-    PublishError,
-    RetryPolicy,
-    VfrCacheReader,
-    make_client,
-    prediction_key,
-    publish,
-    validate_prediction,
-)
+from vfr_ml_pipelines.lib.serving.redis_transport import PublishError, RetryPolicy, make_client
+from vfr_ml_pipelines.lib.serving.vfr_keys import prediction_key
+from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader, validate_prediction
+from vfr_ml_pipelines.lib.serving.vfr_writer import CacheWrite, publish
 
 PREFIX = "veritak:mcp:"
 NOW_MS = 1_795_000_000_000

@@ -1,4 +1,4 @@
-"""VFR's cache semantics, checked against a real Redis."""
+"""Writing VFR's cache (vfr_writer) and reading it as VFR does (vfr_reader), against a real Redis."""
 
 from __future__ import annotations
 
@@ -8,26 +8,16 @@ import time
 
 import pytest
 
-from vfr_ml_pipelines.lib.serving import vfr_cache
-from vfr_ml_pipelines.lib.serving.vfr_cache import (
-    CacheWrite,
-    MalformedEntryError,
-    VfrCacheReader,
-    encode_entry,
-    parse_js_json,
-    publish,
-    validate_entry,
-)
+from vfr_ml_pipelines.lib.serving import vfr_keys, vfr_writer
+from vfr_ml_pipelines.lib.serving.vfr_codec import MalformedEntryError, encode_entry, parse_js_json, validate_entry
+from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader
+from vfr_ml_pipelines.lib.serving.vfr_writer import CacheWrite, publish
 
-KEY = vfr_cache.prediction_key("aapl", "1w", "default")
+KEY = vfr_keys.prediction_key("aapl", "1w", "default")
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def test_prediction_key_is_upper_case_symbol_horizon_model():
-    assert KEY == "vfr:ml:prediction:AAPL:1w:default"
 
 
 def test_written_value_reads_back_through_the_prefix(redis_client, key_prefix):
@@ -82,7 +72,7 @@ def test_large_payload_is_written_as_vfr_writes_it_and_reads_back(redis_client, 
 
 def test_a_nan_anywhere_fails_the_publish_and_writes_nothing(redis_client, key_prefix):
     publish(redis_client, key_prefix, [CacheWrite(KEY, {"v": 1}, 600)], version="t")
-    other = vfr_cache.prediction_key("MSFT", "1w", "default")
+    other = vfr_keys.prediction_key("MSFT", "1w", "default")
     with pytest.raises(MalformedEntryError):
         publish(
             redis_client, key_prefix,
@@ -105,52 +95,10 @@ def test_reader_reports_what_javascript_json_parse_rejects(redis_client, key_pre
 
 
 def test_publish_deletes_requested_keys_in_the_same_transaction(redis_client, key_prefix):
-    gone = vfr_cache.prediction_key("OLD", "1w", "default")
+    gone = vfr_keys.prediction_key("OLD", "1w", "default")
     redis_client.set(f"{key_prefix}{gone}", encode_entry(1, now_ms=_now_ms(), ttl=60, version="t"), ex=60)
     report = publish(redis_client, key_prefix, [CacheWrite(KEY, {"v": 1}, 60)], version="t", deletes=[gone])
     assert report.deleted == 1 and redis_client.exists(f"{key_prefix}{gone}") == 0
-
-
-def test_entry_requires_a_positive_ttl():
-    with pytest.raises(ValueError, match="ttl"):
-        encode_entry({}, now_ms=1, ttl=0, version="t")
-
-
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
-@pytest.mark.parametrize("where", ["top", "nested dict", "list", "beside a legitimate None"])
-def test_encoder_refuses_non_finite_numbers_wherever_they_are(bad, where):
-    # orjson, the fast path, would write them as null: the encoder must refuse them instead
-    value = {
-        "top": bad,
-        "nested dict": {"features": {"rsi_14": 50.0, "mom_5": bad}},
-        "list": [1.0, [2.0, bad]],
-        "beside a legitimate None": {"deployedAt": None, "x": bad},
-    }[where]
-    with pytest.raises(MalformedEntryError, match="non-finite"):
-        vfr_cache.encode_js_json(value)
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        {"symbol": "AAPL", "features": {"a": 0.1 + 0.2, "b": 1e-5, "c": -0.0, "d": 1e16, "e": 5e-324}},
-        {"deployedAt": None, "name": "null"},  # a real None: goes through the stdlib encoder
-        {1: "non-string key", "big": 2**70},  # orjson declines both; the stdlib writes them
-        {"café": "ünïcode ✓", "quote": 'a "b" \\ c\n'},
-        [True, False, 0, -1, 2**63 - 1],
-    ],
-)
-def test_encoder_output_parses_back_to_what_the_stdlib_writes(value):
-    encoded = vfr_cache.encode_js_json(value)
-    assert isinstance(encoded, bytes)
-    assert parse_js_json(encoded) == json.loads(json.dumps(value))
-
-
-def test_encoder_accepts_numpy_floats_as_the_stdlib_does():
-    np = pytest.importorskip("numpy")
-    assert parse_js_json(vfr_cache.encode_js_json({"x": np.float64(0.25)})) == {"x": 0.25}
-    with pytest.raises(MalformedEntryError, match="non-finite"):
-        vfr_cache.encode_js_json({"x": np.float64("nan")})
 
 
 def test_a_non_json_payload_names_its_key(redis_client, key_prefix):
@@ -160,14 +108,14 @@ def test_a_non_json_payload_names_its_key(redis_client, key_prefix):
 
 
 def _versioned(symbols: list[str], version: str, size: int = 0) -> list[CacheWrite]:
-    return [CacheWrite(vfr_cache.prediction_key(s, "1w", "default"), {"v": version, "pad": "x" * size}, 600) for s in symbols]
+    return [CacheWrite(vfr_keys.prediction_key(s, "1w", "default"), {"v": version, "pad": "x" * size}, 600) for s in symbols]
 
 
 def test_a_split_publish_sends_bounded_transactions_and_keeps_each_entry_whole(redis_client, key_prefix):
     symbols = [f"S{i}" for i in range(7)]
     publish(redis_client, key_prefix, _versioned(symbols, "1", size=9000), version="1")  # compressed pairs
-    assert redis_client.exists(f"{key_prefix}{vfr_cache.prediction_key('S3', '1w', 'default')}:meta") == 1
-    gone = vfr_cache.prediction_key("GONE", "1w", "default")
+    assert redis_client.exists(f"{key_prefix}{vfr_keys.prediction_key('S3', '1w', 'default')}:meta") == 1
+    gone = vfr_keys.prediction_key("GONE", "1w", "default")
     publish(redis_client, key_prefix, [CacheWrite(gone, {"v": "old"}, 600)], version="1")
 
     report = publish(redis_client, key_prefix, _versioned(symbols, "2"), version="2", deletes=[gone],
@@ -182,8 +130,8 @@ def test_a_split_publish_sends_bounded_transactions_and_keeps_each_entry_whole(r
 
 def test_split_transactions_carry_each_entry_with_its_companions_and_stale_keys_last():
     writes = _versioned(["A", "B", "C"], "1") + [CacheWrite("big", {"pad": "x" * 9000}, 60)]
-    plan = vfr_cache._plan_publish("p:", writes, ["old"], version="1", now_ms=1, compression_threshold=8192,
-                                   keep_plain_copy=False, report=vfr_cache.PublishReport())
+    plan = vfr_writer._plan_publish("p:", writes, ["old"], version="1", now_ms=1, compression_threshold=8192,
+                                   keep_plain_copy=False, report=vfr_writer.PublishReport())
     transactions = plan.transactions(2)
     assert len(transactions) == 2
     first, last = ({c[1] if c[0] == "SET" else c[1:] for c in t} for t in transactions)

@@ -1,0 +1,89 @@
+"""The latest session's predictions: made by every served version and stored
+(`vfr_ml.predictions`, one row per symbol, horizon and model version), then the champions'
+written to VFR's `ml_predictions` (vfr_tables.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import Engine
+
+from vfr_ml_pipelines.lib.features import catalog
+from vfr_ml_pipelines.lib.models.registry import ModelRegistry
+from vfr_ml_pipelines.lib.market_data import store as market_store
+from vfr_ml_pipelines.lib.serving import store
+from vfr_ml_pipelines.lib.serving.payloads import DirectionThresholds
+from vfr_ml_pipelines.lib.serving.predict import prediction_rows
+from vfr_ml_pipelines.lib.serving.served_models import NothingToServe, ServedVersion, latest_predictions, session_vectors
+from vfr_ml_pipelines.lib.serving.vfr_tables import write_ml_predictions
+
+
+@dataclass
+class SessionPredictions:
+    as_of: date
+    symbols_without_fresh_features: list[str]
+    # per "{h}_{role}": model id, symbols, BUY/HOLD/SELL counts, mean expected return, load time
+    by_version: dict[str, dict] = field(default_factory=dict)
+
+
+def predict_session(
+    engine: Engine,
+    registry: ModelRegistry,
+    versions: list[ServedVersion],
+    *,
+    today: date,
+    thresholds: DirectionThresholds,
+    predicted_at: datetime,
+) -> SessionPredictions:
+    """Each served version's forecast for every universe symbol with a feature vector of the
+    latest session, mapped to VFR's fields (`predict.prediction_rows`) and stored in one
+    transaction; a re-run replaces a version's rows of that session."""
+    day, features, missing = session_vectors(engine, today)
+    prices = market_store.closes_on(engine, day)
+    result = SessionPredictions(day, missing)
+    with engine.begin() as conn:
+        for served in versions:
+            loaded = registry.load_serving_model(served.version.name, served.version.version)
+            out = loaded.model.predict_frame(features)
+            rows = prediction_rows(
+                features, prices, out["expected_return"].to_numpy(),
+                probabilities=out["probability"].to_numpy(),
+                feature_names=list(catalog.RAW_NAMES),
+                thresholds=thresholds, as_of=day, horizon=served.horizon,
+                model_name=served.version.name, model_version=served.version.version, predicted_at=predicted_at,
+            )
+            store.replace_predictions(
+                conn, rows, as_of=day, horizon=served.horizon, model_name=served.version.name,
+                model_version=served.version.version,
+            )
+            counts = rows["direction"].value_counts().to_dict()
+            result.by_version[f"{served.horizon}_{served.role}"] = {
+                "model": served.version.model_id,
+                "symbols": len(rows),
+                "buy_hold_sell": f"{counts.get('BUY', 0)}/{counts.get('HOLD', 0)}/{counts.get('SELL', 0)}",
+                "mean_expected_return": float(rows["expected_return"].mean()),
+                "load_seconds": round(loaded.seconds, 3),
+            }
+    return result
+
+
+def write_champion_predictions(engine: Engine, versions: list[ServedVersion]) -> dict[str, dict]:
+    """Each champion's stored predictions of its latest day as VFR's `ml_predictions` rows, in
+    one transaction; per horizon, the rows written, their day and the model. Challengers
+    (shadows) stay in `vfr_ml.predictions`."""
+    written: dict[str, dict] = {}
+    with engine.begin() as conn:
+        for served in versions:
+            if not served.is_champion:
+                continue
+            rows = latest_predictions(engine, served)
+            if rows.empty:
+                raise NothingToServe(f"no stored predictions of {served.version.model_id}; materialize predictions first")
+            as_of = rows["as_of_date"].iloc[0]
+            written[served.horizon] = {
+                "rows": write_ml_predictions(conn, rows, served.horizon, as_of),
+                "as_of": str(as_of),
+                "model": served.version.model_id,
+            }
+    return written
