@@ -31,14 +31,19 @@ def services_state() -> Iterator[Path]:
         yield Path(tmp)
 
 
-@pytest.fixture(scope="session")
-def postgres_admin_url(services_state: Path) -> Iterator[str]:
-    url = settings.env_or_none(settings.DATABASE_URL_ENV)
+def _configured_or_embedded(env: str, embedded_server, state: Path) -> Iterator[str]:
+    """The server the environment names (CI, a developer's servers), else the embedded one."""
+    url = settings.env_or_none(env)
     if url:
         yield url
         return
-    with embedded.embedded_postgres(services_state) as embedded_url:
+    with embedded_server(state) as embedded_url:
         yield embedded_url
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url(services_state: Path) -> Iterator[str]:
+    yield from _configured_or_embedded(settings.DATABASE_URL_ENV, embedded.embedded_postgres, services_state)
 
 
 def _psycopg_url(url: str) -> str:
@@ -94,12 +99,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def redis_url(services_state: Path) -> Iterator[str]:
-    url = settings.env_or_none(settings.REDIS_URL_ENV)
-    if url:
-        yield url
-        return
-    with embedded.embedded_redis(services_state) as embedded_url:
-        yield embedded_url
+    yield from _configured_or_embedded(settings.REDIS_URL_ENV, embedded.embedded_redis, services_state)
 
 
 @pytest.fixture(scope="session")

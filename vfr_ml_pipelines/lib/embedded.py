@@ -17,7 +17,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -204,18 +204,19 @@ def redis_pid(state: Path) -> int | None:
 
 
 @contextmanager
-def embedded_postgres(state: Path) -> Iterator[str]:
-    url = acquire_postgres(state)
+def _joined(state: Path, acquire: Callable[[Path], str], release: Callable[[Path], None]) -> Iterator[str]:
+    url = acquire(state)
     try:
         yield url
     finally:
-        release_postgres(state)
+        release(state)
 
 
-@contextmanager
-def embedded_redis(state: Path) -> Iterator[str]:
-    url = acquire_redis(state)
-    try:
-        yield url
-    finally:
-        release_redis(state)
+def embedded_postgres(state: Path) -> AbstractContextManager[str]:
+    """The embedded PostgreSQL's URL for the duration of the block (started or joined)."""
+    return _joined(state, acquire_postgres, release_postgres)
+
+
+def embedded_redis(state: Path) -> AbstractContextManager[str]:
+    """The embedded Redis's URL for the duration of the block (started or joined)."""
+    return _joined(state, acquire_redis, release_redis)

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 
 from vfr_ml_pipelines.lib.serving.outcomes import OutcomeReport, fill_outcomes
-from vfr_ml_pipelines.lib.serving.vfr_tables import ensure_enhancement_definition, prediction_timestamp, write_ml_predictions
-from vfr_ml_pipelines_tests.helpers import prediction_frame
+from vfr_ml_pipelines.lib.serving.vfr_tables import ensure_enhancement_definition, prediction_timestamp
+from vfr_ml_pipelines_tests.lib.serving.outcome_rows import emptied, write_label, write_predictions
 
 AS_OF = date(2031, 3, 3)  # a Monday
 KNOWN = {"1d": date(2031, 3, 4), "1w": date(2031, 3, 10), "1m": date(2031, 4, 1)}
@@ -25,25 +25,15 @@ def module_engine(make_engine):
 
 @pytest.fixture
 def db(module_engine):
-    with module_engine.begin() as conn:
-        conn.execute(text("TRUNCATE ml_predictions, vfr_ml.labels, vfr_ml.ml_prediction_sessions CASCADE"))
-    return module_engine
+    return emptied(module_engine, "ml_predictions, vfr_ml.labels, vfr_ml.ml_prediction_sessions")
 
 
 def predict(conn, horizon: str, rows: list[tuple[str, float, float, float]], as_of: date = AS_OF) -> None:
-    """rows: (symbol, current_price, expected_return, confidence), written by the real writer
-    (probability 0.5 + sign x confidence / 2, direction by 0.55 / 0.45: helpers.prediction_frame)."""
-    write_ml_predictions(conn, prediction_frame(rows, as_of), horizon, as_of)
+    write_predictions(conn, horizon, as_of, rows)
 
 
 def label(conn, horizon: str, symbol: str, forward_return: float, trade_date: date = AS_OF, known: date | None = None) -> None:
-    conn.execute(
-        text(
-            "INSERT INTO vfr_ml.labels (horizon, trade_date, symbol, forward_return, excess_return, known_date) "
-            "VALUES (:h, :d, :s, :r, 0, :k)"
-        ),
-        {"h": horizon, "d": trade_date, "s": symbol, "r": forward_return, "k": known or KNOWN[horizon]},
-    )
+    write_label(conn, horizon, symbol, trade_date, known or KNOWN[horizon], forward_return)
 
 
 def outcomes(conn) -> dict[tuple[str, str], tuple]:

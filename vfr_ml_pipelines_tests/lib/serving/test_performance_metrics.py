@@ -12,8 +12,8 @@ from sqlalchemy import text
 from vfr_ml_pipelines.lib.serving.outcomes import fill_outcomes
 from vfr_ml_pipelines.lib.serving.performance import roll_up_performance
 from vfr_ml_pipelines.lib.serving.ttl import MARKET_TZ
-from vfr_ml_pipelines.lib.serving.vfr_tables import ensure_enhancement_definition, prediction_timestamp, write_ml_predictions
-from vfr_ml_pipelines_tests.helpers import prediction_frame
+from vfr_ml_pipelines.lib.serving.vfr_tables import ensure_enhancement_definition, prediction_timestamp
+from vfr_ml_pipelines_tests.lib.serving.outcome_rows import emptied, write_label, write_predictions
 
 D1, D2, D3 = date(2031, 3, 3), date(2031, 3, 4), date(2031, 3, 10)  # Monday, Tuesday, next Monday
 COLUMNS = (
@@ -30,25 +30,11 @@ def module_engine(make_engine):
 
 @pytest.fixture
 def db(module_engine):
-    with module_engine.begin() as conn:
-        conn.execute(text("TRUNCATE ml_predictions, vfr_ml.labels, ml_performance_metrics, vfr_ml.ml_prediction_sessions CASCADE"))
-    return module_engine
+    return emptied(module_engine, "ml_predictions, vfr_ml.labels, ml_performance_metrics, vfr_ml.ml_prediction_sessions")
 
 
-def predict(conn, horizon: str, as_of: date, rows: list[tuple[str, float, float, float]]) -> None:
-    """rows: (symbol, current_price, expected_return, confidence), written by the real writer
-    (probability and direction agreeing with the expected return, helpers.prediction_frame)."""
-    write_ml_predictions(conn, prediction_frame(rows, as_of), horizon, as_of)
-
-
-def label(conn, horizon: str, symbol: str, trade_date: date, known: date, forward_return: float) -> None:
-    conn.execute(
-        text(
-            "INSERT INTO vfr_ml.labels (horizon, trade_date, symbol, forward_return, excess_return, known_date) "
-            "VALUES (:h, :d, :s, :r, 0, :k)"
-        ),
-        {"h": horizon, "d": trade_date, "s": symbol, "r": forward_return, "k": known},
-    )
+predict = write_predictions
+label = write_label
 
 
 def stored(conn, day: date) -> dict:
