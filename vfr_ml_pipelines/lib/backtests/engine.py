@@ -12,7 +12,8 @@ are held in shares, as Qlib's exchange does), costs are paid from cash when the 
 and the borrow fee of shorts at the close. Each session is one pass of vector operations over
 the symbols, so the time grows linearly with sessions x symbols.
 
-Rebalancers (called with the signal row, the pre-trade weights and the tradable mask):
+Rebalancers (called with the signal row, the pre-trade weights, the tradable mask and the row
+of the signal session, for those that read the history up to it, like the optimizer):
 * `TopkDropout`: Qlib's TopkDropoutStrategy (method_sell="bottom", method_buy="top"): rank the
   held names and the best non-held candidates together; sell the held names among the `n_drop`
   worst of that list, buy as many of the best non-held as brings the book back to `topk`;
@@ -21,6 +22,8 @@ Rebalancers (called with the signal row, the pre-trade weights and the tradable 
   counts only the sells that could execute.
 * `LongShort`: dollar-neutral, long the top and short the bottom `quantile` of the tradable
   names with a score, `leg` of the capital equally spread in each leg.
+* `TopkEqualWeight`: the `topk` best names at 1 / topk, rebuilt at each rebalance (the plain
+  reference the optimizer is compared with).
 * `EqualWeight`: every tradable name at 1 / n (the universe benchmark run as a strategy).
 """
 
@@ -36,7 +39,8 @@ from vfr_ml_pipelines.lib.backtests.config import EQUAL_WEIGHT, LONG_SHORT, TOPK
 from vfr_ml_pipelines.lib.backtests.costs import COST_COMPONENTS, MIN_TRADE, borrow_cost, cap_trades, trade_costs
 from vfr_ml_pipelines.lib.backtests.panel import MarketPanel, score_matrix
 
-Rebalancer = Callable[[np.ndarray | None, np.ndarray, np.ndarray], np.ndarray]
+# (signal row, pre-trade weights, tradable mask, row of the signal session) -> target weights
+Rebalancer = Callable[[np.ndarray | None, np.ndarray, np.ndarray, int], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class TopkDropout:
     n_drop: int
     long_only: bool = True
 
-    def __call__(self, score: np.ndarray, pre: np.ndarray, tradable: np.ndarray) -> np.ndarray:
+    def __call__(self, score: np.ndarray, pre: np.ndarray, tradable: np.ndarray, session: int = -1) -> np.ndarray:
         finite = np.isfinite(score)
         key = np.where(finite, score, -np.inf)
         held = np.abs(pre) > MIN_TRADE
@@ -75,7 +79,7 @@ class LongShort:
     leg: float
     long_only: bool = False
 
-    def __call__(self, score: np.ndarray, pre: np.ndarray, tradable: np.ndarray) -> np.ndarray:
+    def __call__(self, score: np.ndarray, pre: np.ndarray, tradable: np.ndarray, session: int = -1) -> np.ndarray:
         eligible = np.flatnonzero(np.isfinite(score) & tradable)
         per_leg = int(len(eligible) * self.quantile)
         if per_leg < 1:
@@ -88,10 +92,27 @@ class LongShort:
 
 
 @dataclass(frozen=True)
+class TopkEqualWeight:
+    """The `topk` best-scored tradable names at 1 / topk each, rebuilt at every rebalance."""
+
+    topk: int
+    long_only: bool = True
+
+    def __call__(self, score: np.ndarray, pre: np.ndarray, tradable: np.ndarray, session: int = -1) -> np.ndarray:
+        eligible = np.flatnonzero(np.isfinite(score) & tradable)
+        if not len(eligible):
+            return pre
+        best = eligible[np.argsort(-score[eligible], kind="stable")[: self.topk]]
+        target = np.zeros_like(pre)
+        target[best] = 1.0 / len(best)
+        return target
+
+
+@dataclass(frozen=True)
 class EqualWeight:
     long_only: bool = True
 
-    def __call__(self, score: np.ndarray | None, pre: np.ndarray, tradable: np.ndarray) -> np.ndarray:
+    def __call__(self, score: np.ndarray | None, pre: np.ndarray, tradable: np.ndarray, session: int = -1) -> np.ndarray:
         count = int(tradable.sum())
         return tradable / count if count else pre
 
@@ -147,7 +168,7 @@ def _simulate(panel: MarketPanel, scores: np.ndarray | None, rebalancer: Rebalan
         if (source - offset) % config.rebalance_every == 0 and signal[source]:
             tradable = panel.has_bar[t]
             pre = post
-            target = rebalancer(None if scores is None else scores[source], pre, tradable)
+            target = rebalancer(None if scores is None else scores[source], pre, tradable, source)
             delta = cap_trades(np.where(tradable, target - pre, 0.0), panel.adv[t], notional, costs)
             if long_only:
                 delta = _no_leverage(pre, delta)
