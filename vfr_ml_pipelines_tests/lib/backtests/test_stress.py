@@ -55,3 +55,23 @@ def test_stress_table_on_the_synthetic_market():
     assert worst_day["portfolio_return"] < 0
     assert table["scenario"].str.startswith("sector ").sum() == 4
     assert (table["scenario"] == "volatility x2 (1-session 99 % VaR)").any()
+
+
+def test_risk_report_of_backtests():
+    from vfr_ml_pipelines.lib.backtests.config import BacktestConfig
+    from vfr_ml_pipelines.lib.backtests.engine import run_backtest
+    from vfr_ml_pipelines.lib.backtests.risk import run_risk_report
+
+    prices, oracle, sectors, market = synthetic_market(n_dates=400, n_symbols=30)
+    panel = build_panel(prices, sectors=sectors)
+    results = {
+        "oracle": run_backtest(panel, oracle, BacktestConfig(topk=6, n_drop=2), name="oracle", score_column="expected_return"),
+        "equal_weight": run_backtest(panel, None, BacktestConfig(strategy="equal_weight"), name="equal_weight"),
+    }
+    report = run_risk_report(panel, results, index_returns=market, window=100)
+    table = report.table()
+    assert list(table.index) == ["oracle", "equal_weight"]
+    for column in ("var_99_historical", "cvar_95_cornish_fisher", "var99_rate_ratio", "worst_stress_return", "realized_max_drawdown"):
+        assert table[column].notna().all(), column
+    assert (table["cvar_99_historical"] >= table["var_99_historical"]).all()
+    assert set(report.plots()) == {"var_exceptions_oracle.png", "var_exceptions_equal_weight.png"}
