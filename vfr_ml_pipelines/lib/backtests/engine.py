@@ -5,7 +5,8 @@ Timing (no look-ahead by construction): the score row of session s is read only 
 on session t = s + 1, at t's open (default: the gap return close s -> open t is earned by the
 holdings of s, the intraday return open t -> close t by the new holdings) or at t's close (the
 whole close-to-close return of t is earned by the holdings of s). A symbol without a bar on t
-cannot be traded on t: its weight stays where the market moved it, and buys skip it.
+cannot be traded on t: its weight stays where the market moved it, and buys skip it; after
+its last bar in the data (delisting) a held position is paid out at its last close.
 
 Weights are shares of the portfolio value; they drift with prices between rebalances (positions
 are held in shares, as Qlib's exchange does), costs are paid from cash when the orders execute,
@@ -164,6 +165,7 @@ def _simulate(panel: MarketPanel, scores: np.ndarray | None, rebalancer: Rebalan
         source = t - 1
         growth = 1.0 + held @ before_trade[t]
         post = held * (1.0 + before_trade[t]) / growth
+        post[panel.delisted[t]] = 0.0  # paid out at the last close: the value stays, as cash
         paid = 0.0
         if (source - offset) % config.rebalance_every == 0 and signal[source]:
             tradable = panel.has_bar[t]

@@ -10,6 +10,8 @@ Return arrays, for session t (row t):
 * `gap_return`: adjusted close of the previous bar -> adjusted open of t;
 * `intraday_return`: adjusted open of t -> adjusted close of t;
 * `close_return`: previous close -> close of t (= (1 + gap) * (1 + intraday) - 1).
+`delisted` is True after a symbol's last bar in the data (delisted, or the data ends for it):
+a position still held then is paid out at its last close (it becomes cash).
 `adv` and `daily_vol` on row t only use sessions before t (the order is sized before the
 session's volume is known): the mean dollar volume (volume * close) and the std of close
 returns over the last `window` bars.
@@ -35,6 +37,7 @@ class MarketPanel:
     close_return: np.ndarray
     adv: np.ndarray
     daily_vol: np.ndarray
+    delisted: np.ndarray
     sectors: pd.Series | None = None
 
     @property
@@ -92,9 +95,12 @@ def build_panel(prices: pd.DataFrame, *, sectors: pd.Series | None = None, windo
     adv = dollar_volume.rolling(window, min_periods=1).mean().shift(1).to_numpy()
     bar_returns = pd.DataFrame(np.where(has_bar & np.isfinite(previous), close_ret, np.nan))
     daily_vol = bar_returns.rolling(window, min_periods=2).std().shift(1).to_numpy()
+    last_bar = len(dates) - 1 - np.argmax(has_bar[::-1], axis=0)
+    delisted = np.arange(len(dates))[:, None] > last_bar[None, :]
+    delisted[-1] = False  # the last session of the data is no delisting
     if sectors is not None:
         sectors = pd.Series(sectors).reindex(symbols)
-    return MarketPanel(dates, symbols, has_bar, gap, intraday, close_ret, adv, daily_vol, sectors)
+    return MarketPanel(dates, symbols, has_bar, gap, intraday, close_ret, adv, daily_vol, delisted, sectors)
 
 
 def score_matrix(panel: MarketPanel, scores: pd.DataFrame, column: str = "score") -> np.ndarray:
