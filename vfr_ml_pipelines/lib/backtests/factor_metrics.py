@@ -94,11 +94,22 @@ def quantile_turnover(panel: MarketPanel, scores: np.ndarray, *, n_quantiles: in
     return result
 
 
-def factor_summary(panel: MarketPanel, scores: np.ndarray, *, horizon: int = 1, n_quantiles: int = 5) -> dict[str, float]:
+def factor_summary(
+    panel: MarketPanel,
+    scores: np.ndarray,
+    *,
+    horizon: int = 1,
+    n_quantiles: int = 5,
+    quantiles: pd.Series | None = None,
+    decay: pd.Series | None = None,
+) -> dict[str, float]:
     """One row of factor figures: mean forward return per quantile, the long-short spread,
-    the rank IC at lag 1 and 5, and the quantile turnovers."""
-    quantiles = quantile_returns(panel, scores, horizon=horizon, n_quantiles=n_quantiles)
-    decay = ic_decay(panel, scores, max_lag=5)
+    the rank IC at lag 1 and 5, and the quantile turnovers. `quantiles` / `decay` already
+    computed (by `quantile_returns` / `ic_decay` for the plots) are reused, not recomputed."""
+    if quantiles is None:
+        quantiles = quantile_returns(panel, scores, horizon=horizon, n_quantiles=n_quantiles)
+    if decay is None:
+        decay = ic_decay(panel, scores, max_lag=5)
     row = {f"q{q}_mean_return": value for q, value in quantiles.items()}
     row["long_short_spread"] = float(quantiles.iloc[-1] - quantiles.iloc[0])
     row["rank_ic_lag1"] = float(decay.get(1, np.nan))

@@ -141,9 +141,12 @@ def run_report(
         capacities = {name: strategy_capacity(panel, scores, config, excess_over) for name, scores in scored.items()}
         metrics["capacity"] = pd.Series({name: cap.notional for name, cap in capacities.items()})
 
-    factors = pd.DataFrame.from_dict({name: factor_summary(panel, scores) for name, scores in scored.items()}, orient="index")
     quantiles = {name: quantile_returns(panel, scores) for name, scores in scored.items()}
     decay = {name: ic_decay(panel, scores) for name, scores in scored.items()}
+    factors = pd.DataFrame.from_dict(
+        {name: factor_summary(panel, scores, quantiles=quantiles[name], decay=decay[name]) for name, scores in scored.items()},
+        orient="index",
+    )
     return BacktestReport(results, metrics, factors.rename_axis("strategy"), quantiles, decay, benchmark, leaks, capacities)
 
 
