@@ -171,3 +171,19 @@ def test_participation_cap_limits_orders():
     result = run_backtest(panel, oracle, config, score_column="expected_return")
     # ADV is about 1e8 per name: 10 % of it is 0.1 % of a 1e10 book per order
     assert result.turnover.max() < 4 * 0.1 * 2e8 / 1e10 + 1e-9
+
+
+def test_long_short_impact_and_borrow_by_hand():
+    costs = CostConfig(commission_bps=10, min_commission=5, half_spread_bps=5, impact_coefficient=0.5, participation_cap=1.0, borrow_bps_per_year=50)
+    config = BacktestConfig(strategy="long_short", quantile=0.5, notional=10_000, costs=costs)
+    result = run_backtest(build_panel(two_asset_prices()), two_asset_scores(), config)
+    # day 1 at the open: long A 0.5, short B 0.5; orders of 5 000 each
+    commission = 2 * max(10e-4 * 5_000, 5) / 10_000
+    spread = 5e-4 * 1.0
+    # ADV = 1e6 shares x 100 on day 0; sigma has no two past returns yet: the 2 % fallback
+    impact = 2 * 0.5 * 0.02 * np.sqrt(5_000 / 1e8) * 0.5
+    intraday = 0.5 * (110 / 102 - 1) - 0.5 * (90 / 99 - 1)
+    short_at_close = 0.5 * 90 / 99
+    borrow = 50e-4 / 252 * short_at_close
+    assert result.costs.iloc[1].to_dict() == pytest.approx({"commission": commission, "spread": spread, "impact": impact, "borrow": borrow})
+    assert result.returns.iloc[1] == pytest.approx(intraday - commission - spread - impact - borrow, rel=1e-12)
