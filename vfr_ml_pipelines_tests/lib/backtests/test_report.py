@@ -33,6 +33,7 @@ def test_every_strategy_runs_through_the_same_engine(report):
     for column in ("sharpe", "information_ratio", "annual_costs", "deflated_sharpe", "sharpe_ci_low", "share_of_oracle"):
         assert column in table.columns
     assert table.loc[ORACLE, "share_of_oracle"] == pytest.approx(1.0)
+    assert table["meets_sharpe_target"].equals(table["sharpe"] > 1.0)
     assert 0 < table.loc["noisy", "share_of_oracle"] < 1
     assert table.loc["random", "share_of_oracle"] < table.loc["noisy", "share_of_oracle"]
     # factor figures exist for the scored strategies only
