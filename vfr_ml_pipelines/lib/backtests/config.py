@@ -50,7 +50,7 @@ class CostConfig:
     @classmethod
     def free(cls) -> CostConfig:
         """No cost at all and no participation limit (the before-cost view)."""
-        return cls(0.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+        return cls(commission_bps=0.0, min_commission=0.0, half_spread_bps=0.0, impact_coefficient=0.0, participation_cap=1.0, borrow_bps_per_year=0.0)
 
 
 @dataclass(frozen=True)

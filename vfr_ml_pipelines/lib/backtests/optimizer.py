@@ -17,7 +17,7 @@ minimum-variance book is returned.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cvxpy as cp
 import numpy as np
@@ -169,8 +169,8 @@ def compare_with_topk(panel: MarketPanel, scores: np.ndarray, config: BacktestCo
     benchmark = panel.equal_weight_returns() if benchmark is None else benchmark
     runs = {
         "equal_weight_topk": TopkEqualWeight(config.topk),
-        MIN_VARIANCE: OptimizedRebalancer(panel, OptimizerConfig(**{**optimizer.__dict__, "objective": MIN_VARIANCE})),
-        MAX_SHARPE: OptimizedRebalancer(panel, OptimizerConfig(**{**optimizer.__dict__, "objective": MAX_SHARPE})),
+        MIN_VARIANCE: OptimizedRebalancer(panel, replace(optimizer, objective=MIN_VARIANCE)),
+        MAX_SHARPE: OptimizedRebalancer(panel, replace(optimizer, objective=MAX_SHARPE)),
     }
     rows = {name: strategy_metrics(run_backtest(panel, scores, single, name=name, rebalancer=rule), benchmark) for name, rule in runs.items()}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("strategy")
