@@ -115,3 +115,18 @@ def score_matrix(panel: MarketPanel, scores: pd.DataFrame, column: str = "score"
         row = frame.loc[duplicated].iloc[0]
         raise ValueError(f"score_matrix: {int(duplicated.sum())} duplicated score(s), e.g. {row['symbol']} on {row['trade_date'].date()}")
     return _pivot(frame, column, panel.dates, panel.symbols)
+
+
+def out_of_sample_scores(predictions: pd.DataFrame, *, segment: str = "test", column: str = "score") -> pd.DataFrame:
+    """(trade_date, symbol, `column`) of a candidate's walk-forward predictions (the training
+    pipeline's frame: fold, segment, trade_date, symbol, score, ...): only the `segment` rows
+    (test by default: validation rows chose the hyperparameters and the ensemble weights, so
+    they flatter the model), and where folds' test windows overlap, the latest fold's score."""
+    _require(predictions, ("trade_date", "symbol", column), "out_of_sample_scores")
+    rows = predictions
+    if "segment" in rows.columns:
+        rows = rows[rows["segment"] == segment]
+    if "fold" in rows.columns:
+        rows = rows.sort_values("fold", kind="stable")
+    rows = rows.drop_duplicates(["trade_date", "symbol"], keep="last")
+    return rows.loc[:, ["trade_date", "symbol", column]].reset_index(drop=True)

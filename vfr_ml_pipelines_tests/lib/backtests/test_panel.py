@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vfr_ml_pipelines.lib.backtests.panel import build_panel, score_matrix
+from vfr_ml_pipelines.lib.backtests.panel import build_panel, out_of_sample_scores, score_matrix
 
 DAYS = pd.bdate_range("2024-03-04", periods=4)
 
@@ -52,3 +52,17 @@ def test_duplicates_and_missing_columns_are_named():
     scores = pd.DataFrame({"trade_date": [DAYS[0], DAYS[0]], "symbol": ["X", "X"], "score": [1.0, 2.0]})
     with pytest.raises(ValueError, match="duplicated score"):
         score_matrix(panel, scores)
+
+
+def test_out_of_sample_scores_keep_test_rows_and_the_latest_fold():
+    predictions = pd.DataFrame(
+        {
+            "fold": [0, 0, 1, 1],
+            "segment": ["val", "test", "val", "test"],
+            "trade_date": [DAYS[0], DAYS[1], DAYS[1], DAYS[1]],
+            "symbol": ["X"] * 4,
+            "score": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    scores = out_of_sample_scores(predictions)
+    assert scores.to_dict("records") == [{"trade_date": DAYS[1], "symbol": "X", "score": 4.0}]
