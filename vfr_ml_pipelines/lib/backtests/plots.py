@@ -8,38 +8,24 @@ equal bytes).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from vfr_ml_pipelines.lib.figures import new_figure, png_bytes
 
 if TYPE_CHECKING:
     from vfr_ml_pipelines.lib.backtests.engine import BacktestResult
 
-DPI = 100
-PNG_METADATA = {"Software": None}
 
-
-def _figure(width: float = 9.0, height: float = 5.0) -> Figure:
-    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, metadata=PNG_METADATA)
-    figure.clear()
-    return buffer.getvalue()
 
 
 def equity_drawdown_png(returns: Mapping[str, pd.Series], *, title: str = "Equity after costs") -> bytes:
     """Compounded equity curves (top) and their drawdowns (bottom), one line per strategy."""
-    figure = _figure(9.0, 6.0)
+    figure = new_figure(9.0, 6.0)
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[2, 1])
     for name, series in returns.items():
         equity = (1.0 + series.fillna(0.0)).cumprod()
@@ -49,11 +35,11 @@ def equity_drawdown_png(returns: Mapping[str, pd.Series], *, title: str = "Equit
     top.set_ylabel("growth of 1")
     top.legend(loc="upper left", fontsize=8)
     bottom.set_ylabel("drawdown")
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def quantile_returns_png(quantiles: Mapping[str, pd.Series], *, title: str = "Mean next-session return by score quantile") -> bytes:
-    figure = _figure()
+    figure = new_figure()
     axes = figure.subplots()
     names = list(quantiles)
     width = 0.8 / max(len(names), 1)
@@ -67,11 +53,11 @@ def quantile_returns_png(quantiles: Mapping[str, pd.Series], *, title: str = "Me
     axes.set_ylabel("bp per session")
     axes.set_title(title)
     axes.legend(fontsize=8)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def ic_decay_png(decay: Mapping[str, pd.Series], *, title: str = "Rank IC decay") -> bytes:
-    figure = _figure()
+    figure = new_figure()
     axes = figure.subplots()
     for name, series in decay.items():
         axes.plot(series.index, series.to_numpy(), marker="o", markersize=3, label=name)
@@ -80,11 +66,11 @@ def ic_decay_png(decay: Mapping[str, pd.Series], *, title: str = "Rank IC decay"
     axes.set_ylabel("mean rank IC")
     axes.set_title(title)
     axes.legend(fontsize=8)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def turnover_costs_png(results: Mapping[str, BacktestResult], *, title: str = "Turnover and costs (annualized)") -> bytes:
-    figure = _figure(9.0, 4.5)
+    figure = new_figure(9.0, 4.5)
     left, right = figure.subplots(1, 2)
     names = list(results)
     turnover = [results[n].turnover.mean() * 252 for n in names]
@@ -98,12 +84,12 @@ def turnover_costs_png(results: Mapping[str, BacktestResult], *, title: str = "T
     right.set_xlabel("costs per year (bp of the portfolio)")
     right.legend(fontsize=8)
     figure.suptitle(title)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def var_exceptions_png(returns: pd.Series, var_forecast: pd.Series, *, title: str) -> bytes:
     """Daily returns against the negative VaR forecast; exceptions (loss > VaR) in red."""
-    figure = _figure(9.0, 4.5)
+    figure = new_figure(9.0, 4.5)
     axes = figure.subplots()
     axes.plot(returns.index, returns.to_numpy(), linewidth=0.6, color="#555555", label="return")
     axes.plot(var_forecast.index, -var_forecast.to_numpy(), linewidth=1.0, color="#1f77b4", label="-VaR")
@@ -111,4 +97,4 @@ def var_exceptions_png(returns: pd.Series, var_forecast: pd.Series, *, title: st
     axes.scatter(returns.index[hits], returns[hits].to_numpy(), color="red", s=10, label="exception", zorder=3)
     axes.set_title(title)
     axes.legend(fontsize=8)
-    return _png(figure)
+    return png_bytes(figure)

@@ -15,36 +15,21 @@ metadata carries no timestamp or version, so equal inputs give equal bytes.
 
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-DPI = 100
+from vfr_ml_pipelines.lib.figures import new_figure, png_bytes
+
 WIDTH_INCHES = 9.0
 # Height of a bar chart / beeswarm: a fixed part for title and axis plus a part per row.
 BASE_HEIGHT_INCHES = 1.6
 ROW_HEIGHT_INCHES = 0.32
 IC_HEIGHT_INCHES = 4.5
-# Fixed PNG metadata (matplotlib otherwise writes its version into "Software").
-PNG_METADATA = {"Software": None}
 SEGMENT_COLOURS = {"val": "#f2d27a", "test": "#9cc9e8"}
 OTHER_SEGMENT_COLOUR = "#cccccc"
 
-
-def _figure(width: float, height: float) -> Figure:
-    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, metadata=PNG_METADATA)
-    figure.clear()
-    return buffer.getvalue()
 
 
 def _rows_height(rows: int) -> float:
@@ -82,7 +67,7 @@ def feature_importance_png(importance: dict[str, float], *, top: int = 25, title
     order = importance_order(importance, top=top)
     total = float(sum(float(v) for v in importance.values()))
     shares = [float(importance[name]) / total if total > 0 else 0.0 for name in order]
-    figure = _figure(WIDTH_INCHES, _rows_height(len(order)))
+    figure = new_figure(WIDTH_INCHES, _rows_height(len(order)))
     axes = figure.add_subplot()
     positions = np.arange(len(order))[::-1]  # first (most important) at the top
     axes.barh(positions, shares, color="#4c72b0")
@@ -92,7 +77,7 @@ def feature_importance_png(importance: dict[str, float], *, top: int = 25, title
     axes.grid(axis="x", alpha=0.3)
     if total <= 0:
         axes.text(0.5, 0.5, "all importances are zero", transform=axes.transAxes, ha="center", va="center")
-    return _png(figure)
+    return png_bytes(figure)
 
 
 # ----------------------------------------------------------------------------- SHAP summary
@@ -164,7 +149,7 @@ def shap_summary_png(
     rows = np.sort(rng.choice(n, size=max_points, replace=False)) if n > max_points else np.arange(n)
     index = {name: j for j, name in enumerate(feature_names)}
 
-    figure = _figure(WIDTH_INCHES, _rows_height(len(order)))
+    figure = new_figure(WIDTH_INCHES, _rows_height(len(order)))
     axes = figure.add_subplot()
     colour_map = "coolwarm"
     scatter = None
@@ -189,7 +174,7 @@ def shap_summary_png(
         bar = figure.colorbar(scatter, ax=axes, ticks=[0.0, 1.0], aspect=40)
         bar.ax.set_yticklabels(["low", "high"])
         bar.set_label("feature value (rank)")
-    return _png(figure)
+    return png_bytes(figure)
 
 
 # ----------------------------------------------------------------------------- IC over time
@@ -243,7 +228,7 @@ def ic_over_time_png(daily: pd.DataFrame, *, title: str, window: int = 20) -> by
     rolling = frame["rank_ic"].rolling(window, min_periods=max(1, window // 2)).mean()
     overall = float(rank_ic.mean())
 
-    figure = _figure(WIDTH_INCHES * 1.3, IC_HEIGHT_INCHES)
+    figure = new_figure(WIDTH_INCHES * 1.3, IC_HEIGHT_INCHES)
     axes = figure.add_subplot()
     if "segment" in frame.columns:
         shaded: set[str] = set()
@@ -265,4 +250,4 @@ def ic_over_time_png(daily: pd.DataFrame, *, title: str, window: int = 20) -> by
     axes.legend(loc="upper left", fontsize=8, ncols=3)
     axes.grid(axis="y", alpha=0.3)
     figure.autofmt_xdate()
-    return _png(figure)
+    return png_bytes(figure)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vfr_ml_pipelines.lib.figures import DPI
 from vfr_ml_pipelines.lib.models import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -21,7 +22,7 @@ def _decode(png: bytes) -> np.ndarray:
 
 
 def _expected_pixels(width_inches: float, height_inches: float) -> tuple[int, int]:
-    return round(height_inches * plots.DPI), round(width_inches * plots.DPI)
+    return round(height_inches * DPI), round(width_inches * DPI)
 
 
 @pytest.fixture(scope="module")
