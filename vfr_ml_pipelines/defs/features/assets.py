@@ -11,18 +11,13 @@ from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, techn
 from vfr_ml_pipelines.lib.features.labels import compute_all_labels
 from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore, WriteReport
 from vfr_ml_pipelines.lib.features.online_store import register_feature_set, write_latest
-from vfr_ml_pipelines.lib.features.sources import BlockSources, block_sources, datasets_with_rows
+from vfr_ml_pipelines.lib.features import store as feature_sql
+from vfr_ml_pipelines.lib.features.sources import BlockSources, block_sources
 from vfr_ml_pipelines.lib.features.price_snapshot import read_price_snapshot_with_info, write_price_snapshot
 from vfr_ml_pipelines.lib.features.transforms import FeatureMatrixReport, feature_matrix_by_year, widest_day_of
 from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices
-from vfr_ml_pipelines.lib.warehouse import read_frame
-from vfr_ml_pipelines.lib.warehouse.partitions import replace_date_range
 
 MARKET_DATA = ["raw_prices", "raw_fundamentals", "raw_news"]
-PRICES_SQL = """
-SELECT symbol, trade_date, open, high, low, close, adj_close, volume, dividend, split_ratio
-FROM vfr_ml.raw_prices ORDER BY symbol, trade_date
-"""
 
 
 def read_adjusted_prices(feature_store: FeatureStoreResource) -> tuple[pd.DataFrame, dict]:
@@ -103,7 +98,7 @@ def adjusted_prices(warehouse: WarehouseResource, feature_store: FeatureStoreRes
     day), written whole as one Parquet snapshot (`_snapshots/adjusted-prices-v1.parquet`
     in the feature store). The three feature blocks and the labels read this snapshot
     instead of querying PostgreSQL each; the same stored prices give the same snapshot."""
-    raw = read_frame(warehouse.engine, PRICES_SQL)
+    raw = feature_sql.read_raw_prices(warehouse.engine)
     if raw.empty:
         raise ValueError("vfr_ml.raw_prices is empty: materialize raw_prices for some sessions first")
     prices = adjust_prices(raw)
@@ -139,7 +134,7 @@ def fundamental_features(
     if not sources.names:
         return _no_source(context, sources, "vfr_ml.raw_fundamentals")
     prices, snapshot = read_adjusted_prices(feature_store)
-    reports = read_frame(warehouse.engine, "SELECT * FROM vfr_ml.raw_fundamentals ORDER BY symbol, filing_date")
+    reports = feature_sql.read_raw_fundamentals(warehouse.engine)
     return _store_block(
         warehouse, feature_store, version=fundamental.FEATURE_SET_VERSION, names=sources.names,
         without_source=sources.without_source, frame=fundamental.compute_fundamental_features(prices, reports),
@@ -159,7 +154,7 @@ def sentiment_features(
     if not sources.names:
         return _no_source(context, sources, "vfr_ml.raw_news")
     prices, snapshot = read_adjusted_prices(feature_store)
-    news = read_frame(warehouse.engine, "SELECT symbol, published_at, headline, source, url FROM vfr_ml.raw_news")
+    news = feature_sql.read_raw_news(warehouse.engine)
     return _store_block(
         warehouse, feature_store, version=sentiment.FEATURE_SET_VERSION, names=sources.names,
         without_source=sources.without_source, frame=sentiment.compute_sentiment_features(news, prices),
@@ -251,8 +246,8 @@ def feature_matrix(
     row with its completeness and quality score; history in the offline store
     (`feature-matrix-v1`, built and staged a year at a time to bound memory, replaced all
     at once), the latest session in `vfr_ml.feature_latest` for serving."""
-    sectors = read_frame(warehouse.engine, "SELECT symbol, sector FROM vfr_ml.universe")
-    columns = catalog.matrix_columns(datasets_with_rows(warehouse.engine))
+    sectors = feature_sql.read_sectors(warehouse.engine)
+    columns = catalog.matrix_columns(feature_sql.datasets_with_rows(warehouse.engine))
     result = store_feature_matrix(
         feature_store.offline, sectors, columns=columns,
         lineage={"code_version": settings.code_version(), "blocks": columns.versions},
@@ -292,11 +287,8 @@ def labels(warehouse: WarehouseResource, feature_store: FeatureStoreResource) ->
     (`vfr_ml.labels`). Days whose horizon has not passed have no label."""
     prices, _ = read_adjusted_prices(feature_store)
     frame = compute_all_labels(prices)
-    columns = ["horizon", "trade_date", "symbol", "forward_return", "excess_return", "known_date", "rank_return"]
     with warehouse.engine.begin() as conn:
-        # the whole history is recomputed and replaced: a corrected price anywhere changes
-        # the labels around it
-        replace_date_range(conn, "vfr_ml.labels", frame[columns], "trade_date", date.min, frame["trade_date"].max())
+        feature_sql.replace_labels(conn, frame)
     per_horizon = frame.groupby("horizon")["trade_date"].max()
     return dg.MaterializeResult(
         metadata={

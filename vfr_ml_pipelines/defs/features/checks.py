@@ -9,7 +9,7 @@ from vfr_ml_pipelines.defs.features.assets import feature_matrix
 from vfr_ml_pipelines.defs.resources import FeatureStoreResource, WarehouseResource
 from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.online_store import read_latest
-from vfr_ml_pipelines.lib.warehouse import read_frame
+from vfr_ml_pipelines.lib.features.store import latest_price_day
 
 MIN_LATEST_COMPLETENESS = 0.6
 
@@ -41,7 +41,7 @@ def feature_matrix_is_valid(feature_store: FeatureStoreResource, warehouse: Ware
                     out_of_range[name] = out_of_range.get(name, 0) + bad
         last_day = max(filter(None, [last_day, part["trade_date"].max()]))
         symbols.update(part["symbol"].unique())
-    last_price_day = read_frame(warehouse.engine, "SELECT max(trade_date) AS d FROM vfr_ml.raw_prices")["d"].iloc[0]
+    last_price_day = latest_price_day(warehouse.engine)
     latest = read_latest(warehouse.engine, catalog.MATRIX_VERSION, sorted(symbols))
     completeness = float(latest["completeness"].mean()) if not latest.empty else 0.0
     passed = (
