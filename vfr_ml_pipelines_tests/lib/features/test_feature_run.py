@@ -203,7 +203,7 @@ def test_a_producer_that_fails_midway_leaves_the_previous_years(tmp_path):
 # ------------------------------------------------------------------ the feature matrix, stored a year at a time
 
 def test_stored_matrix_equals_one_build_over_the_whole_history(tmp_path, market):
-    from vfr_ml_pipelines.defs.features.assets import store_feature_matrix
+    from vfr_ml_pipelines.lib.features.feature_run import store_feature_matrix
     from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, technical
     from vfr_ml_pipelines.lib.features.transforms import build_feature_matrix
 
@@ -246,7 +246,7 @@ def test_price_only_matrix_has_no_sourceless_columns_and_is_complete(tmp_path, m
     """Without fundamentals and news the matrix holds the technical block only: no column
     of NaN or constant 0 from a block with no source, and completeness is measured over
     what has a source."""
-    from vfr_ml_pipelines.defs.features.assets import store_feature_matrix
+    from vfr_ml_pipelines.lib.features.feature_run import store_feature_matrix
     from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, technical
 
     provider, universe, symbols, prices = market
