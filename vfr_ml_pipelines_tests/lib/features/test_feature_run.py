@@ -205,7 +205,7 @@ def test_a_producer_that_fails_midway_leaves_the_previous_years(tmp_path):
 def test_stored_matrix_equals_one_build_over_the_whole_history(tmp_path, market):
     from vfr_ml_pipelines.lib.features.feature_run import store_feature_matrix
     from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, technical
-    from vfr_ml_pipelines.lib.features.transforms import build_feature_matrix
+    from vfr_ml_pipelines.lib.features.matrix import build_feature_matrix
 
     provider, universe, symbols, prices = market
     blocks = {

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, technical
-from vfr_ml_pipelines.lib.features.transforms import build_feature_matrix
+from vfr_ml_pipelines.lib.features.matrix import build_feature_matrix
 from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices
 from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, SyntheticMarketProvider
 

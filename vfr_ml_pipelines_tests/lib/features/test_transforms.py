@@ -9,13 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vfr_ml_pipelines.lib.features.matrix import FeatureMatrixReport, build_feature_matrix
+from vfr_ml_pipelines.lib.features.panels import pct_rank_by_group
 from vfr_ml_pipelines.lib.features.transforms import (
-    FeatureMatrixReport,
-    build_feature_matrix,
     cs_rank,
     cs_zscore,
     impute_for_linear,
-    pct_rank_by_group,
     sector_neutral,
     winsorize,
 )
@@ -350,7 +349,7 @@ def test_matrix_built_a_year_at_a_time_equals_the_whole_build(market_blocks):
     """The feature-matrix step builds and stores the matrix one year at a time; the parts,
     in order, must be exactly the matrix that build_feature_matrix gives for the whole
     history (build_feature_matrix itself is the implementation the step used before)."""
-    from vfr_ml_pipelines.lib.features.transforms import feature_matrix_by_year, widest_day_of
+    from vfr_ml_pipelines.lib.features.matrix import feature_matrix_by_year, widest_day_of
 
     blocks, sectors, spec, thin_day = market_blocks
     whole, whole_report = build_feature_matrix(blocks, sectors, **spec)
@@ -383,7 +382,7 @@ def test_matrix_built_a_year_at_a_time_equals_the_whole_build(market_blocks):
 
 
 def test_a_part_with_rows_of_other_days_is_refused(market_blocks):
-    from vfr_ml_pipelines.lib.features.transforms import feature_matrix_by_year
+    from vfr_ml_pipelines.lib.features.matrix import feature_matrix_by_year
 
     blocks, sectors, spec, _ = market_blocks
     everything = feature_matrix_by_year(lambda first, last: blocks, [2024], sectors, widest_day=None, **spec)
