@@ -42,7 +42,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+
+from vfr_ml_pipelines.lib.dates import as_date, day_from_number, day_number, iso_day, utc_now_iso
 
 FEATURE_STORE_DIR_ENV = "VFR_FEATURE_STORE_DIR"
 KEY_COLUMNS = ("symbol", "trade_date")
@@ -142,7 +144,7 @@ class OfflineFeatureStore:
         if not isinstance(lineage, Mapping):
             raise TypeError(f"lineage must be a dict (code version, input range, ...), got {type(lineage).__name__}")
         lineage_json = json.dumps(dict(lineage), sort_keys=True, default=str)
-        written_at = _utc_now()
+        written_at = utc_now_iso()
         features: list[str] | None = None
         staged: dict[int, tuple[Path, Path, dict[str, Any]]] = {}  # year -> (temp, final, manifest entry)
         try:
@@ -239,8 +241,8 @@ class OfflineFeatureStore:
             "file": f"year={plan.year:04d}/{DATA_FILE_NAME}",
             "rows": table.num_rows,
             "symbols": int(pc.count_distinct(table.column("symbol")).as_py()),
-            "first_day": _iso(int(plan.days[0])),
-            "last_day": _iso(int(plan.days[-1])),
+            "first_day": iso_day(int(plan.days[0])),
+            "last_day": iso_day(int(plan.days[-1])),
             "row_groups": groups,
             "bytes": temp.stat().st_size,
             "written_at": written_at,
@@ -284,7 +286,7 @@ class OfflineFeatureStore:
         sorted by (trade_date, symbol). LookupError if the set was never written."""
         set_dir = self._set_dir(feature_set)
         paths = self._existing_year_paths(feature_set, set_dir)
-        start, end = _as_date(start, "start"), _as_date(end, "end")
+        start, end = as_date(start, "start"), as_date(end, "end")
         selected = [p for y, p in sorted(paths.items()) if (start is None or y >= start.year) and (end is None or y <= end.year)]
         schema = pq.read_schema(str(selected[0] if selected else paths[max(paths)]))
         names = self._feature_columns(feature_set, set_dir, schema, columns)
@@ -337,8 +339,8 @@ class OfflineFeatureStore:
         """The last stored session (on or before `on_or_before` when given)."""
         set_dir = self._set_dir(feature_set)
         paths = self._existing_year_paths(feature_set, set_dir)
-        bound = _as_date(on_or_before, "on_or_before")
-        bound_days = _days(bound) if bound is not None else None
+        bound = as_date(on_or_before, "on_or_before")
+        bound_days = day_number(bound) if bound is not None else None
         limit = bound_days if bound_days is not None else np.iinfo(np.int64).max
         for year in sorted(paths, reverse=True):
             if bound is not None and year > bound.year:
@@ -353,12 +355,12 @@ class OfflineFeatureStore:
                 with opened.lock:
                     column = opened.reader.read_row_groups(to_read, columns=["trade_date"])["trade_date"]
                 if bound_days is not None:
-                    column = column.filter(pc.less_equal(column, pa.scalar(_date(bound_days), pa.date32())))
+                    column = column.filter(pc.less_equal(column, pa.scalar(day_from_number(bound_days), pa.date32())))
                 if len(column):
-                    value = _days(pc.max(column).as_py())
+                    value = day_number(pc.max(column).as_py())
                     best = value if best is None else max(best, value)
             if best is not None:
-                return _date(best)
+                return day_from_number(best)
         raise LookupError(
             f"feature set {feature_set!r} in {self.root} has no session"
             + (f" on or before {bound}" if bound is not None else "")
@@ -370,7 +372,7 @@ class OfflineFeatureStore:
         """The feature vectors of `symbols` on `day`: one row per requested symbol that has
         a row that day, in the order requested; columns symbol, trade_date, features."""
         set_dir = self._set_dir(feature_set)
-        day = _as_date(day, "day")
+        day = as_date(day, "day")
         if day is None:
             raise ValueError("vectors needs a day")
         requested = [symbols] if isinstance(symbols, str) else list(dict.fromkeys(symbols))
@@ -384,7 +386,7 @@ class OfflineFeatureStore:
             return pa.schema([schema.field(c) for c in (*KEY_COLUMNS, *names)]).empty_table().to_pandas()
         names = self._feature_columns(feature_set, set_dir, opened.schema, columns)
         wanted = [*KEY_COLUMNS, *names]
-        target = _days(day)
+        target = day_number(day)
         lo, hi = opened.first_days, opened.last_days
         groups = np.flatnonzero((lo < 0) | ((lo <= target) & (target <= hi))).tolist()
         if groups:
@@ -699,7 +701,7 @@ def _row_group_day_ranges(footer: pq.FileMetaData) -> tuple[np.ndarray, np.ndarr
     for i in range(footer.num_row_groups):
         stats = footer.row_group(i).column(index).statistics
         if stats is not None and stats.has_min_max:
-            lo[i], hi[i] = _days(stats.min), _days(stats.max)
+            lo[i], hi[i] = day_number(stats.min), day_number(stats.max)
     return lo, hi
 
 
@@ -713,8 +715,8 @@ def _entry_from_file(path: Path, set_dir: Path) -> dict[str, Any]:
     return {
         "file": str(path.relative_to(set_dir)),
         "rows": footer.num_rows,
-        "first_day": _iso(int(known_lo.min())) if len(known_lo) else None,
-        "last_day": _iso(int(known_hi.max())) if len(known_hi) else None,
+        "first_day": iso_day(int(known_lo.min())) if len(known_lo) else None,
+        "last_day": iso_day(int(known_hi.max())) if len(known_hi) else None,
         "row_groups": footer.num_row_groups,
         "bytes": path.stat().st_size,
         "written_at": meta.get(b"vfr.written_at", b"").decode() or None,
@@ -756,7 +758,7 @@ class _FrameBuilder:
         if self.offset != len(self.days):
             raise RuntimeError("a year file changed size while it was read")
         unique, inverse = np.unique(self.days, return_inverse=True)
-        dates = np.array([_date(int(d)) for d in unique], dtype=object)[inverse]
+        dates = np.array([day_from_number(int(d)) for d in unique], dtype=object)[inverse]
         frame = pd.DataFrame(self.block.T, columns=self.names, copy=False)
         frame.insert(0, "trade_date", dates)
         frame.insert(0, "symbol", self.symbols)
@@ -808,41 +810,6 @@ def _is_sorted(table: pa.Table) -> bool:
 
 def _and(left: ds.Expression | None, right: ds.Expression) -> ds.Expression:
     return right if left is None else left & right
-
-
-def _as_date(value: Any, name: str) -> date | None:
-    if value is None:
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date()
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, np.datetime64):
-        return pd.Timestamp(value).date()
-    if isinstance(value, str):
-        return date.fromisoformat(value)
-    raise TypeError(f"{name} must be a date, got {type(value).__name__}")
-
-
-_EPOCH = date(1970, 1, 1)
-
-
-def _days(day: date) -> int:
-    return (day - _EPOCH).days
-
-
-def _date(days: int) -> date:
-    return date.fromordinal(_EPOCH.toordinal() + days)
-
-
-def _iso(days: int) -> str:
-    return _date(days).isoformat()
-
-
-def _utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def fsync_dir(path: Path) -> None:
