@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vfr_ml_pipelines.lib.dates import day_from_number, utc_now_iso
-from vfr_ml_pipelines.lib.features.offline_store import fsync_dir
+from vfr_ml_pipelines.lib.features.offline_year_files import fsync_dir
 
 SNAPSHOT_NAME = "adjusted-prices-v1"
 SNAPSHOT_DIR = "_snapshots"
