@@ -37,18 +37,26 @@ def _is_missing(value: object) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def parse_day(value: object) -> date | None:
-    """A calendar date from a date, a timestamp or an ISO string (`2024-01-31`, optionally
-    with a time part). None for a missing value; ValueError for anything else, including
-    `01/02/2024`, whose day and month order is a guess."""
-    if _is_missing(value):
-        return None
+def _date_of(value: object) -> date | None:
+    """The calendar date of a date, datetime, Timestamp or datetime64 (None for another type)."""
     if isinstance(value, (pd.Timestamp, datetime)):
         return value.date()
     if isinstance(value, date):
         return value
     if isinstance(value, np.datetime64):
         return pd.Timestamp(value).date()
+    return None
+
+
+def parse_day(value: object) -> date | None:
+    """A calendar date from a date, a timestamp or an ISO string (`2024-01-31`, optionally
+    with a time part). None for a missing value; ValueError for anything else, including
+    `01/02/2024`, whose day and month order is a guess."""
+    if _is_missing(value):
+        return None
+    day = _date_of(value)
+    if day is not None:
+        return day
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -67,12 +75,9 @@ def as_date(value: object, name: str) -> date | None:
     is no ISO date."""
     if value is None:
         return None
-    if isinstance(value, (pd.Timestamp, datetime)):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, np.datetime64):
-        return pd.Timestamp(value).date()
+    day = _date_of(value)
+    if day is not None:
+        return day
     if isinstance(value, str):
         try:
             return date.fromisoformat(value)

@@ -14,6 +14,7 @@ the offline store holds."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -135,29 +136,37 @@ def technical_block(engine: Engine, store: OfflineFeatureStore) -> StepReport:
 
 def fundamental_block(engine: Engine, store: OfflineFeatureStore) -> StepReport:
     """The point-in-time ratios whose data is stored, as `fundamental-v1` (none: skipped)."""
-    sources = block_sources(engine, "fundamental")
-    if not sources.names:
-        return no_source(sources, "vfr_ml.raw_fundamentals")
-    prices, snapshot = read_adjusted_prices(store.root)
-    reports = feature_sql.read_raw_fundamentals(engine)
-    return store_block(
-        engine, store, version=fundamental.FEATURE_SET_VERSION, names=sources.names,
-        without_source=sources.without_source, frame=fundamental.compute_fundamental_features(prices, reports),
-        prices=prices, description="point-in-time fundamental ratios", reports=len(reports), **snapshot,
+    return _block_with_source(
+        engine, store, "fundamental", table="vfr_ml.raw_fundamentals", read=feature_sql.read_raw_fundamentals,
+        compute=fundamental.compute_fundamental_features, description="point-in-time fundamental ratios",
+        counted_as="reports",
     )
 
 
 def sentiment_block(engine: Engine, store: OfflineFeatureStore) -> StepReport:
     """The news features whose data is stored, as `sentiment-v1` (no news: skipped)."""
-    sources = block_sources(engine, "sentiment")
+    return _block_with_source(
+        engine, store, "sentiment", table="vfr_ml.raw_news", read=feature_sql.read_raw_news,
+        compute=lambda prices, news: sentiment.compute_sentiment_features(news, prices),
+        description="Loughran-McDonald news sentiment", counted_as="headlines",
+    )
+
+
+def _block_with_source(
+    engine: Engine, store: OfflineFeatureStore, block: str, *, table: str, read: Callable[[Engine], pd.DataFrame],
+    compute: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame], description: str, counted_as: str,
+) -> StepReport:
+    """A block computed from the snapshot and the raw `table` (`read`), storing only its
+    features whose raw data is stored (`no_source` when none is); the lineage counts the
+    raw rows under `counted_as`."""
+    sources = block_sources(engine, block)
     if not sources.names:
-        return no_source(sources, "vfr_ml.raw_news")
+        return no_source(sources, table)
     prices, snapshot = read_adjusted_prices(store.root)
-    news = feature_sql.read_raw_news(engine)
+    raw = read(engine)
     return store_block(
-        engine, store, version=sentiment.FEATURE_SET_VERSION, names=sources.names,
-        without_source=sources.without_source, frame=sentiment.compute_sentiment_features(news, prices),
-        prices=prices, description="Loughran-McDonald news sentiment", headlines=len(news), **snapshot,
+        engine, store, version=catalog.BLOCKS[block][0], names=sources.names, without_source=sources.without_source,
+        frame=compute(prices, raw), prices=prices, description=description, **{counted_as: len(raw)}, **snapshot,
     )
 
 

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, technical
+from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.matrix import build_feature_matrix
-from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices
-from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, SyntheticMarketProvider
+from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig
+from vfr_ml_pipelines_tests.feature_market import feature_blocks, synthetic_market
 
 REFERENCE = Path(__file__).with_name("data") / "feature_matrix_reference.json"
 
@@ -38,14 +38,9 @@ def _blocks() -> tuple[list[pd.DataFrame], pd.DataFrame]:
     """The three blocks of a 14-symbol market over ten months (recent listings make the
     days ragged), with the awkward parts of real data: a shuffled block with absent rows,
     an infinity, a thin session, a symbol without a sector."""
-    config = SyntheticMarketConfig(as_of=date(2025, 3, 31), start=date(2024, 6, 3), n_symbols=14)
-    provider = SyntheticMarketProvider(config)
-    universe = provider.universe(config.as_of)
-    symbols = universe["symbol"].tolist()
-    prices = adjust_prices(provider.prices(symbols, config.start, config.as_of))
-    tech = technical.compute_technical_features(prices)
-    fund = fundamental.compute_fundamental_features(prices, provider.fundamentals(symbols, config.start, config.as_of))
-    sent = sentiment.compute_sentiment_features(provider.news(symbols, config.start, config.as_of), prices)
+    market = synthetic_market(SyntheticMarketConfig(as_of=date(2025, 3, 31), start=date(2024, 6, 3), n_symbols=14))
+    universe = market.universe
+    tech, fund, sent = feature_blocks(market).values()
     thin_day = sorted(tech["trade_date"].unique())[150]
     tech = tech.drop(index=tech.index[tech["trade_date"] == thin_day][3:]).reset_index(drop=True)
     fund = fund.sample(frac=0.95, random_state=11)

@@ -318,18 +318,13 @@ def market_blocks():
     (recent listings make the days ragged), made awkward the way real data can be: the
     fundamental block shuffled and missing rows, an infinity, one session with only three
     names, a symbol without a sector."""
-    from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, technical
-    from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices
-    from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, SyntheticMarketProvider
+    from vfr_ml_pipelines.lib.features import catalog
+    from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig
+    from vfr_ml_pipelines_tests.feature_market import feature_blocks, synthetic_market
 
-    config = SyntheticMarketConfig(as_of=date(2025, 3, 31), start=date(2023, 6, 1), n_symbols=24)
-    provider = SyntheticMarketProvider(config)
-    universe = provider.universe(config.as_of)
-    symbols = universe["symbol"].tolist()
-    prices = adjust_prices(provider.prices(symbols, config.start, config.as_of))
-    tech = technical.compute_technical_features(prices)
-    fund = fundamental.compute_fundamental_features(prices, provider.fundamentals(symbols, config.start, config.as_of))
-    sent = sentiment.compute_sentiment_features(provider.news(symbols, config.start, config.as_of), prices)
+    market = synthetic_market(SyntheticMarketConfig(as_of=date(2025, 3, 31), start=date(2023, 6, 1), n_symbols=24))
+    universe = market.universe
+    tech, fund, sent = feature_blocks(market).values()
     thin_day = sorted(tech["trade_date"].unique())[300]
     thin = tech.index[(tech["trade_date"] == thin_day)][3:]
     tech = tech.drop(index=thin).reset_index(drop=True)
