@@ -7,7 +7,8 @@ statistics and file names.
   naming the argument);
 * `day_numbers`: a whole column at once (missing -> MISSING_DAY);
 * `day_number` / `day_from_number` / `iso_day`: one day and its number;
-* `symbol_day_keys`: (symbol code, day number) packed into one sortable int64 key;
+* `symbol_day_keys`: (symbol code, day number) packed into one sortable int64 key
+  (`first_row_without_key`: a row that has no such key);
 * `utc_now_iso`: the time stamp written into manifests and snapshots."""
 
 from __future__ import annotations
@@ -121,6 +122,13 @@ def day_numbers(values: pd.Series | np.ndarray) -> np.ndarray:
     ok = codes >= 0
     out[ok] = days[codes[ok]]
     return out
+
+
+def first_row_without_key(symbol_codes: np.ndarray, days: np.ndarray) -> int | None:
+    """The first row without a symbol (code < 0) or a day (MISSING_DAY); None when every
+    row has both."""
+    bad = (symbol_codes < 0) | (days == MISSING_DAY)
+    return int(np.flatnonzero(bad)[0]) if bad.any() else None
 
 
 def symbol_day_keys(symbol_codes: np.ndarray, days: np.ndarray) -> np.ndarray:

@@ -76,3 +76,10 @@ def test_utc_now_is_iso_to_the_millisecond_in_utc():
     assert parsed.tzinfo is not None and parsed.utcoffset() == timezone.utc.utcoffset(None)
     assert len(stamp.split(".")[1]) == len("123+00:00")
     assert abs((datetime.now(timezone.utc) - parsed).total_seconds()) < 60
+
+
+def test_the_first_row_without_a_symbol_or_a_day():
+    days = np.array([3, dates.MISSING_DAY, 5], dtype=np.int64)
+    assert dates.first_row_without_key(np.array([0, 1, -1]), days) == 1
+    assert dates.first_row_without_key(np.array([0, -1, 2]), np.array([3, 4, 5])) == 1
+    assert dates.first_row_without_key(np.array([0, 1, 2]), np.array([3, 4, 5])) is None

@@ -29,7 +29,14 @@ import numpy as np
 import pandas as pd
 
 from vfr_ml_pipelines.lib.horizons import HORIZON_DAYS, HORIZONS, horizon_days  # noqa: F401  (re-exported for callers of labels)
-from vfr_ml_pipelines.lib.dates import DAY_KEY_OFFSET, MISSING_DAY, SYMBOL_KEY_STRIDE, day_numbers, symbol_day_keys
+from vfr_ml_pipelines.lib.dates import (
+    DAY_KEY_OFFSET,
+    MISSING_DAY,
+    SYMBOL_KEY_STRIDE,
+    day_numbers,
+    first_row_without_key,
+    symbol_day_keys,
+)
 from vfr_ml_pipelines.lib.features.panels import pct_rank_by_group
 
 
@@ -45,9 +52,8 @@ def _ordered(prices: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray, np.nd
     sym, _ = pd.factorize(prices["symbol"], sort=True)
     sym = sym.astype(np.int64)
     day = day_numbers(prices["trade_date"])
-    bad = (sym < 0) | (day == MISSING_DAY)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+    i = first_row_without_key(sym, day)
+    if i is not None:
         raise ValueError(f"prices row {i} has no symbol or trade_date: "
                          f"({prices['symbol'].iloc[i]!r}, {prices['trade_date'].iloc[i]!r})")
     key = symbol_day_keys(sym, day)

@@ -54,6 +54,7 @@ from vfr_ml_pipelines.lib.dates import (
     SYMBOL_KEY_STRIDE,
     day_number,
     day_numbers,
+    first_row_without_key,
     symbol_day_keys,
 )
 from vfr_ml_pipelines.lib.features.panels import (
@@ -290,9 +291,8 @@ def _symbol_codes(blocks: list[pd.DataFrame]) -> tuple[np.ndarray, np.ndarray]:
 
 def _block_days(block: pd.DataFrame, name: str, sym_codes: np.ndarray) -> np.ndarray:
     days = day_numbers(block["trade_date"])
-    bad = (sym_codes < 0) | (days == MISSING_DAY)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+    i = first_row_without_key(sym_codes, days)
+    if i is not None:
         raise ValueError(f"feature block {name}: row {i} has no symbol or trade_date "
                          f"({block['symbol'].iloc[i]!r}, {block['trade_date'].iloc[i]!r})")
     return days
