@@ -101,7 +101,7 @@ def run_steps(market: Path, store_root: Path, steps: list[str], reference: bool)
     its compute and I/O seconds and the process's peak RSS after it."""
     import pandas as pd
 
-    from vfr_ml_pipelines.defs.features.assets import store_feature_matrix
+    from vfr_ml_pipelines.lib.features.feature_run import store_feature_matrix
     from vfr_ml_pipelines.lib.features import fundamental, sentiment, technical
     from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore
     from vfr_ml_pipelines.lib.features.price_snapshot import read_price_snapshot, write_price_snapshot

@@ -1,99 +1,20 @@
-import time
-from dataclasses import dataclass
-from datetime import date
+"""The feature assets (group `features`): wiring only, each body one call into
+`lib/features/feature_run.py`.
+
+Assets: `adjusted_prices`, `technical_features`, `fundamental_features`,
+`sentiment_features`, `feature_matrix`, `labels`."""
 
 import dagster as dg
-import pandas as pd
 
 from vfr_ml_pipelines.defs.resources import FeatureStoreResource, WarehouseResource
-from vfr_ml_pipelines.lib import settings
-from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, technical
-from vfr_ml_pipelines.lib.features.labels import compute_all_labels
-from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore, WriteReport
-from vfr_ml_pipelines.lib.features.online_store import register_feature_set, write_latest
-from vfr_ml_pipelines.lib.features.sources import BlockSources, block_sources, datasets_with_rows
-from vfr_ml_pipelines.lib.features.price_snapshot import read_price_snapshot_with_info, write_price_snapshot
-from vfr_ml_pipelines.lib.features.transforms import FeatureMatrixReport, feature_matrix_by_year, widest_day_of
-from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices
-from vfr_ml_pipelines.lib.warehouse import read_frame
-from vfr_ml_pipelines.lib.warehouse.partitions import replace_date_range
-
-MARKET_DATA = ["raw_prices", "raw_fundamentals", "raw_news"]
-PRICES_SQL = """
-SELECT symbol, trade_date, open, high, low, close, adj_close, volume, dividend, split_ratio
-FROM vfr_ml.raw_prices ORDER BY symbol, trade_date
-"""
+from vfr_ml_pipelines.lib.features import feature_run
+from vfr_ml_pipelines.lib.features.feature_run import StepReport
 
 
-def read_adjusted_prices(feature_store: FeatureStoreResource) -> tuple[pd.DataFrame, dict]:
-    """This run's adjusted bars, the snapshot the `adjusted_prices` asset wrote (LookupError,
-    naming the asset, if it was never materialized), and the lineage entries naming that
-    snapshot (its write time identifies it)."""
-    prices, info = read_price_snapshot_with_info(feature_store.offline.root)
-    return prices, {"prices_snapshot": info.path.name, "prices_snapshot_written_at": info.written_at}
-
-
-def _lineage(prices: pd.DataFrame, **extra: object) -> dict:
-    return {
-        "code_version": settings.code_version(),
-        "input_first_day": str(prices["trade_date"].min()),
-        "input_last_day": str(prices["trade_date"].max()),
-        "input_rows": len(prices),
-        **extra,
-    }
-
-
-def _register(warehouse: WarehouseResource, feature_store: FeatureStoreResource, feature_set: str, description: str) -> None:
-    """Mirror the offline manifest into `vfr_ml.feature_sets`, so SQL clients see what is stored."""
-    store = feature_store.offline
-    with warehouse.engine.begin() as conn:
-        register_feature_set(
-            conn, feature_set, store.manifest(feature_set), version=feature_set.rsplit("-", 1)[-1],
-            description=description, store_uri=str(store.root / feature_set),
-        )
-
-
-def _store_block(
-    warehouse: WarehouseResource, feature_store: FeatureStoreResource, *, version: str, names: tuple[str, ...],
-    frame: pd.DataFrame, prices: pd.DataFrame, description: str, without_source: tuple[str, ...] = (),
-    **lineage: object,
-) -> dg.MaterializeResult:
-    """Write the `names` columns of one feature block to the offline store, register it,
-    and describe it (`without_source`: the block's features left out for lack of data)."""
-    frame = frame[["symbol", "trade_date", *names]]
-    report = feature_store.offline.write(version, frame, lineage=_lineage(prices, **lineage))
-    _register(warehouse, feature_store, version, description)
-    latest = frame[frame["trade_date"] == frame["trade_date"].max()]
-    return dg.MaterializeResult(
-        metadata={
-            "feature_set": version,
-            "features": len(names),
-            "features_without_source": len(without_source),
-            **({"left_out_no_source": ", ".join(without_source)} if without_source else {}),
-            "rows": len(frame),
-            "latest_day": str(frame["trade_date"].max()),
-            "latest_day_missing_share": float(latest[list(names)].isna().mean().mean()),
-            "files_written": len(report.files),
-        }
-    )
-
-
-def _no_source(context: dg.AssetExecutionContext, sources: BlockSources, needs: str) -> dg.MaterializeResult:
-    """A block none of whose features has its data (prices-only exports have no fundamentals
-    and no news): nothing is computed or stored, the feature matrix leaves the block out,
-    and the materialization says so instead of storing columns of NaN and zeros."""
-    version = catalog.BLOCKS[sources.block][0]
-    message = (f"{sources.block} features skipped: no source ({needs} has no rows; stored datasets: "
-               f"{', '.join(sorted(sources.datasets)) or 'none'}); the block stays out of the matrix, the models and VFR's export")
-    context.log.info(message)
-    return dg.MaterializeResult(
-        metadata={
-            "feature_set": version,
-            "features": 0,
-            "features_without_source": len(sources.without_source),
-            "no_source": message,
-        }
-    )
+def _reported(context: dg.AssetExecutionContext, step: StepReport) -> dg.MaterializeResult:
+    if step.log_line:
+        context.log.info(step.log_line)
+    return dg.MaterializeResult(metadata=step.metadata)
 
 
 @dg.asset(group_name="features", kinds={"python", "parquet"}, deps=["raw_prices"])
@@ -103,13 +24,8 @@ def adjusted_prices(warehouse: WarehouseResource, feature_store: FeatureStoreRes
     day), written whole as one Parquet snapshot (`_snapshots/adjusted-prices-v1.parquet`
     in the feature store). The three feature blocks and the labels read this snapshot
     instead of querying PostgreSQL each; the same stored prices give the same snapshot."""
-    raw = read_frame(warehouse.engine, PRICES_SQL)
-    if raw.empty:
-        raise ValueError("vfr_ml.raw_prices is empty: materialize raw_prices for some sessions first")
-    prices = adjust_prices(raw)
-    del raw
-    info = write_price_snapshot(feature_store.offline.root, prices, lineage=_lineage(prices))
-    return dg.MaterializeResult(metadata=info.as_metadata())
+    step = feature_run.adjusted_prices_snapshot(warehouse.engine, feature_store.offline)
+    return dg.MaterializeResult(metadata=step.metadata)
 
 
 @dg.asset(group_name="features", kinds={"python", "parquet"}, deps=[adjusted_prices])
@@ -118,12 +34,8 @@ def technical_features(warehouse: WarehouseResource, feature_store: FeatureStore
     run's split- and dividend-adjusted bars (the `adjusted_prices` snapshot), stored as
     feature set `technical-v2` in the offline store. Warm-up windows stay missing, never
     filled."""
-    prices, snapshot = read_adjusted_prices(feature_store)
-    return _store_block(
-        warehouse, feature_store, version=technical.FEATURE_SET_VERSION, names=technical.FEATURE_NAMES,
-        frame=technical.compute_technical_features(prices), prices=prices,
-        description="technical indicators (TA-Lib) on adjusted bars", **snapshot,
-    )
+    step = feature_run.technical_block(warehouse.engine, feature_store.offline)
+    return dg.MaterializeResult(metadata=step.metadata)
 
 
 @dg.asset(group_name="features", kinds={"python", "parquet"}, deps=[adjusted_prices, "raw_fundamentals"])
@@ -135,16 +47,7 @@ def fundamental_features(
     `adjusted_prices` snapshot, as feature set `fundamental-v1`. Only the features whose
     data is stored are kept: without fundamentals, the price-only dividend yield alone
     (the metadata lists what was left out)."""
-    sources = block_sources(warehouse.engine, "fundamental")
-    if not sources.names:
-        return _no_source(context, sources, "vfr_ml.raw_fundamentals")
-    prices, snapshot = read_adjusted_prices(feature_store)
-    reports = read_frame(warehouse.engine, "SELECT * FROM vfr_ml.raw_fundamentals ORDER BY symbol, filing_date")
-    return _store_block(
-        warehouse, feature_store, version=fundamental.FEATURE_SET_VERSION, names=sources.names,
-        without_source=sources.without_source, frame=fundamental.compute_fundamental_features(prices, reports),
-        prices=prices, description="point-in-time fundamental ratios", reports=len(reports), **snapshot,
-    )
+    return _reported(context, feature_run.fundamental_block(warehouse.engine, feature_store.offline))
 
 
 @dg.asset(group_name="features", kinds={"python", "parquet"}, deps=[adjusted_prices, "raw_news"])
@@ -155,86 +58,7 @@ def sentiment_features(
     (tone, shares, counts, momentum, divergence from the price move on the run's
     `adjusted_prices` snapshot), as `sentiment-v1`. Without stored news the block has no
     source: nothing is computed or stored, and the metadata says so."""
-    sources = block_sources(warehouse.engine, "sentiment")
-    if not sources.names:
-        return _no_source(context, sources, "vfr_ml.raw_news")
-    prices, snapshot = read_adjusted_prices(feature_store)
-    news = read_frame(warehouse.engine, "SELECT symbol, published_at, headline, source, url FROM vfr_ml.raw_news")
-    return _store_block(
-        warehouse, feature_store, version=sentiment.FEATURE_SET_VERSION, names=sources.names,
-        without_source=sources.without_source, frame=sentiment.compute_sentiment_features(news, prices),
-        prices=prices, description="Loughran-McDonald news sentiment", headlines=len(news), **snapshot,
-    )
-
-
-@dataclass(frozen=True)
-class MatrixWrite:
-    """What `store_feature_matrix` wrote, and where its time went."""
-
-    written: WriteReport
-    report: FeatureMatrixReport
-    latest: pd.DataFrame  # the last session's rows of the matrix
-    read_seconds: float  # reading the blocks from the offline store
-    build_seconds: float  # build_feature_matrix
-
-
-def store_feature_matrix(
-    store: OfflineFeatureStore, sectors: pd.DataFrame, *, lineage: dict, columns: catalog.MatrixColumns | None = None,
-) -> MatrixWrite:
-    """Build `feature-matrix-v1` from the stored blocks one calendar year at a time and
-    write it to the offline store, every year staged before all are moved into place
-    together (`write_parts`). Every transform is per day, so the result equals one build
-    over the whole history; the step holds one year of blocks and matrix at a time instead
-    of all blocks plus the whole matrix (2.8 GB at 500 symbols x 10 years). The years are
-    those of the first block (technical), whose rows the matrix has; its keys are read once
-    first, for the widest session of the history (each year is laid out that wide, so that
-    its sums group their terms as one whole build does and the values match it bit for
-    bit). `columns`: the blocks with a source and their columns (default: every block)."""
-    columns = columns or catalog.matrix_columns()
-    versions = columns.versions
-    reports: list[FeatureMatrixReport] = []
-    latest: list[pd.DataFrame] = []
-    seconds = {"keys": 0.0, "read": 0.0, "build": 0.0}  # "build" includes "read", not "keys"
-
-    def read_blocks(first: date, last: date) -> list[pd.DataFrame]:
-        started = time.perf_counter()
-        blocks = [store.read(version, start=first, end=last) for version in versions]
-        seconds["read"] += time.perf_counter() - started
-        return blocks
-
-    def parts():
-        # the widest session of the whole history, so each year sums like one whole build
-        started = time.perf_counter()
-        keys = store.read(versions[0], columns=[])
-        widest = widest_day_of(keys["trade_date"])
-        del keys
-        seconds["keys"] += time.perf_counter() - started
-        parts_of_years = feature_matrix_by_year(
-            read_blocks, store.years(versions[0]), sectors, widest_day=widest,
-            raw_columns=list(columns.raw), rank_columns=list(columns.rank),
-            zscore_columns=list(columns.zscore), neutral_columns=list(columns.neutral),
-        )
-        while True:
-            started = time.perf_counter()
-            part = next(parts_of_years, None)
-            seconds["build"] += time.perf_counter() - started
-            if part is None:
-                return
-            matrix, report = part
-            reports.append(report)
-            if len(matrix):
-                latest[:] = [matrix[matrix["trade_date"] == matrix["trade_date"].max()].reset_index(drop=True)]
-            yield matrix
-            del matrix, part
-
-    written = store.write_parts(catalog.MATRIX_VERSION, parts(), lineage=lineage)
-    return MatrixWrite(
-        written=written,
-        report=FeatureMatrixReport.combine(reports),
-        latest=latest[0] if latest else pd.DataFrame(columns=["symbol", "trade_date", *reports[0].columns]),
-        read_seconds=seconds["keys"] + seconds["read"],
-        build_seconds=seconds["build"] - seconds["read"],
-    )
+    return _reported(context, feature_run.sentiment_block(warehouse.engine, feature_store.offline))
 
 
 @dg.asset(
@@ -251,38 +75,7 @@ def feature_matrix(
     row with its completeness and quality score; history in the offline store
     (`feature-matrix-v1`, built and staged a year at a time to bound memory, replaced all
     at once), the latest session in `vfr_ml.feature_latest` for serving."""
-    sectors = read_frame(warehouse.engine, "SELECT symbol, sector FROM vfr_ml.universe")
-    columns = catalog.matrix_columns(datasets_with_rows(warehouse.engine))
-    result = store_feature_matrix(
-        feature_store.offline, sectors, columns=columns,
-        lineage={"code_version": settings.code_version(), "blocks": columns.versions},
-    )
-    _register(warehouse, feature_store, catalog.MATRIX_VERSION, "model-ready matrix: blocks + per-day transforms")
-    report, latest = result.report, result.latest
-    last_day = latest["trade_date"].max() if len(latest) else None
-    rows = 0
-    if len(latest):
-        with warehouse.engine.begin() as conn:
-            rows = write_latest(conn, catalog.MATRIX_VERSION, latest, latest["completeness"], latest["quality_score"])
-    context.log.info(f"feature matrix: {report.rows} rows x {report.n_columns} columns; latest {last_day}: {rows} vectors")
-    return dg.MaterializeResult(
-        metadata={
-            "feature_set": catalog.MATRIX_VERSION,
-            "rows": report.rows,
-            "columns": report.n_columns,
-            "blocks": ", ".join(columns.blocks),
-            "raw_features": len(columns.raw),
-            "features_without_source": len(catalog.RAW_NAMES) - len(columns.raw),
-            "latest_day": str(last_day),
-            "latest_vectors": rows,
-            "latest_mean_completeness": float(latest["completeness"].mean()) if len(latest) else 0.0,
-            "days_dropped_too_few_names": report.days_dropped,
-            "files_written": len(result.written.files),
-            "seconds_reading_blocks": round(result.read_seconds, 3),
-            "seconds_building": round(result.build_seconds, 3),
-            "seconds_total": round(result.written.seconds, 3),
-        }
-    )
+    return _reported(context, feature_run.publish_feature_matrix(warehouse.engine, feature_store.offline))
 
 
 @dg.asset(group_name="features", kinds={"python", "postgres"}, deps=[adjusted_prices])
@@ -290,17 +83,5 @@ def labels(warehouse: WarehouseResource, feature_store: FeatureStoreResource) ->
     """Forward returns for 1d, 1w and 1m (and excess over the universe, and per-day rank)
     on the run's `adjusted_prices` snapshot, with the session each becomes known
     (`vfr_ml.labels`). Days whose horizon has not passed have no label."""
-    prices, _ = read_adjusted_prices(feature_store)
-    frame = compute_all_labels(prices)
-    columns = ["horizon", "trade_date", "symbol", "forward_return", "excess_return", "known_date", "rank_return"]
-    with warehouse.engine.begin() as conn:
-        # the whole history is recomputed and replaced: a corrected price anywhere changes
-        # the labels around it
-        replace_date_range(conn, "vfr_ml.labels", frame[columns], "trade_date", date.min, frame["trade_date"].max())
-    per_horizon = frame.groupby("horizon")["trade_date"].max()
-    return dg.MaterializeResult(
-        metadata={
-            "rows": len(frame),
-            **{f"last_labelled_day_{h}": str(d) for h, d in per_horizon.items()},
-        }
-    )
+    step = feature_run.store_labels(warehouse.engine, feature_store.offline)
+    return dg.MaterializeResult(metadata=step.metadata)

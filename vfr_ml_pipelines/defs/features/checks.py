@@ -1,17 +1,13 @@
-"""Gates on the feature matrix before models train or VFR reads it."""
+"""Gates on the feature matrix before models train or VFR reads it.
 
-from datetime import date
+Checks: `feature_matrix/feature_matrix_is_valid` (blocking; logic in
+`lib/features/matrix_quality.py`)."""
 
 import dagster as dg
-import numpy as np
 
 from vfr_ml_pipelines.defs.features.assets import feature_matrix
 from vfr_ml_pipelines.defs.resources import FeatureStoreResource, WarehouseResource
-from vfr_ml_pipelines.lib.features import catalog
-from vfr_ml_pipelines.lib.features.online_store import read_latest
-from vfr_ml_pipelines.lib.warehouse import read_frame
-
-MIN_LATEST_COMPLETENESS = 0.6
+from vfr_ml_pipelines.lib.features.matrix_quality import feature_matrix_quality
 
 
 @dg.asset_check(asset=feature_matrix, blocking=True)
@@ -19,44 +15,7 @@ def feature_matrix_is_valid(feature_store: FeatureStoreResource, warehouse: Ware
     """The stored matrix has no infinity, no duplicate (symbol, session), every raw feature
     within its plausible range, is as fresh as the latest stored prices, and the latest
     session's vectors are at least 60 % complete on average."""
-    # one stored year at a time: the whole matrix at 500 symbols x 10 years would double the
-    # step's memory (every check is per row or per day, and a year file holds whole days)
-    store = feature_store.offline
-    infinite = duplicates = 0
-    out_of_range: dict[str, int] = {}
-    last_day = None
-    symbols: set[str] = set()
-    for year in store.years(catalog.MATRIX_VERSION):
-        part = store.read(catalog.MATRIX_VERSION, start=date(year, 1, 1), end=date(year, 12, 31))
-        if part.empty:
-            continue
-        values = part.drop(columns=["symbol", "trade_date"]).to_numpy(dtype="float64")
-        infinite += int(np.isinf(values).sum())
-        del values
-        duplicates += int(part.duplicated(["symbol", "trade_date"]).sum())
-        for name, (low, high) in catalog.RANGES.items():
-            if name in part.columns:
-                bad = int(((part[name] < low) | (part[name] > high)).sum())
-                if bad:
-                    out_of_range[name] = out_of_range.get(name, 0) + bad
-        last_day = max(filter(None, [last_day, part["trade_date"].max()]))
-        symbols.update(part["symbol"].unique())
-    last_price_day = read_frame(warehouse.engine, "SELECT max(trade_date) AS d FROM vfr_ml.raw_prices")["d"].iloc[0]
-    latest = read_latest(warehouse.engine, catalog.MATRIX_VERSION, sorted(symbols))
-    completeness = float(latest["completeness"].mean()) if not latest.empty else 0.0
-    passed = (
-        infinite == 0 and duplicates == 0 and not out_of_range and last_day == last_price_day
-        and completeness >= MIN_LATEST_COMPLETENESS
-    )
-    return dg.AssetCheckResult(
-        passed=passed,
-        metadata={
-            "infinite_values": infinite,
-            "duplicate_rows": duplicates,
-            "out_of_range": dg.MetadataValue.json(out_of_range),
-            "latest_day": str(last_day),
-            "latest_price_day": str(last_price_day),
-            "latest_mean_completeness": completeness,
-            "min_completeness": MIN_LATEST_COMPLETENESS,
-        },
-    )
+    quality = feature_matrix_quality(warehouse.engine, feature_store.offline)
+    metadata = quality.as_metadata()
+    metadata["out_of_range"] = dg.MetadataValue.json(quality.out_of_range)
+    return dg.AssetCheckResult(passed=quality.passed, metadata=metadata)

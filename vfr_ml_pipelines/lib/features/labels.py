@@ -10,7 +10,7 @@ For a symbol's row at session t and a horizon of h sessions (`HORIZON_DAYS`):
   on the same trade_date (and horizon);
 * ``rank_return`` (``rank_label``; models train on it) = the per-(horizon, trade_date)
   percentile rank of forward_return in [-0.5, 0.5], ties averaged
-  (``transforms.pct_rank_by_group``).
+  (``panels.pct_rank_by_group``).
 
 Rows whose label is not known yet (the last h rows of a symbol) or whose adj_close is
 missing at t or t+h do not exist. Note that excess_return and rank_return of day t use the
@@ -29,7 +29,15 @@ import numpy as np
 import pandas as pd
 
 from vfr_ml_pipelines.lib.horizons import HORIZON_DAYS, HORIZONS, horizon_days  # noqa: F401  (re-exported for callers of labels)
-from vfr_ml_pipelines.lib.features.transforms import MISSING_DAY, day_numbers, pct_rank_by_group
+from vfr_ml_pipelines.lib.dates import (
+    DAY_KEY_OFFSET,
+    MISSING_DAY,
+    SYMBOL_KEY_STRIDE,
+    day_numbers,
+    first_row_without_key,
+    symbol_day_keys,
+)
+from vfr_ml_pipelines.lib.features.panels import pct_rank_by_group
 
 
 LABEL_COLUMNS = ["horizon", "trade_date", "symbol", "forward_return", "excess_return", "known_date"]
@@ -44,12 +52,11 @@ def _ordered(prices: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray, np.nd
     sym, _ = pd.factorize(prices["symbol"], sort=True)
     sym = sym.astype(np.int64)
     day = day_numbers(prices["trade_date"])
-    bad = (sym < 0) | (day == MISSING_DAY)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+    i = first_row_without_key(sym, day)
+    if i is not None:
         raise ValueError(f"prices row {i} has no symbol or trade_date: "
                          f"({prices['symbol'].iloc[i]!r}, {prices['trade_date'].iloc[i]!r})")
-    key = sym * np.int64(10_000_000) + (day + np.int64(5_000_000))  # day + offset > 0 for any plausible date
+    key = symbol_day_keys(sym, day)
     step = np.diff(key)
     order = None
     if (step < 0).any():
@@ -145,11 +152,11 @@ def rank_label(labels: pd.DataFrame) -> pd.DataFrame:
         return out
     day = day_numbers(out["trade_date"])
     ok = day != MISSING_DAY
-    key = day + np.int64(5_000_000)  # > 0 for any plausible date
+    key = day + DAY_KEY_OFFSET
     if "horizon" in out.columns:
         hz, _ = pd.factorize(out["horizon"])
         ok &= hz >= 0
-        key += hz.astype(np.int64) * np.int64(10_000_000)
+        key += hz.astype(np.int64) * SYMBOL_KEY_STRIDE
     codes, uniq = pd.factorize(np.where(ok, key, -1))
     codes = codes.astype(np.int64)
     codes[~ok] = -1  # rows without a day or horizon get no rank

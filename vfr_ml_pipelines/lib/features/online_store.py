@@ -20,16 +20,17 @@ trip.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
+
+from vfr_ml_pipelines.lib.dates import parse_day
 
 KEY_COLUMNS = ("symbol", "trade_date")
 # stored in columns of their own, never in the feature arrays
@@ -117,7 +118,7 @@ def write_latest(
     duplicated = symbols.duplicated()
     if duplicated.any():
         raise ValueError(f"latest vectors hold symbol {symbols[duplicated].iloc[0]!r} twice; one row per symbol")
-    days = [_as_date(d) for d in frame["trade_date"]]
+    days = [_trade_day(d) for d in frame["trade_date"]]
     distinct = sorted(set(days))
     if None in distinct:
         raise ValueError(f"column 'trade_date' is missing for symbol {symbols.iloc[days.index(None)]!r}")
@@ -353,18 +354,11 @@ def _per_row(value: Any, frame: pd.DataFrame, name: str) -> np.ndarray:
     return out
 
 
-def _as_date(value: Any) -> date | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
-        return None
-    if isinstance(value, (pd.Timestamp, datetime)):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, np.datetime64):
-        return None if np.isnat(value) else pd.Timestamp(value).date()
-    if isinstance(value, str):
-        return date.fromisoformat(value)
-    raise ValueError(f"trade_date must be a date, got {value!r}")
+def _trade_day(value: Any) -> date | None:
+    try:
+        return parse_day(value)
+    except ValueError:
+        raise ValueError(f"trade_date must be a date, got {value!r}") from None
 
 
 def _check_feature_set(feature_set: str) -> None:

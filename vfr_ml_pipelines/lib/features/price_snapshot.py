@@ -33,7 +33,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vfr_ml_pipelines.lib.features.offline_store import fsync_dir
+from vfr_ml_pipelines.lib.dates import day_from_number, utc_now_iso
+from vfr_ml_pipelines.lib.features.offline_year_files import fsync_dir
 
 SNAPSHOT_NAME = "adjusted-prices-v1"
 SNAPSHOT_DIR = "_snapshots"
@@ -102,7 +103,7 @@ def write_price_snapshot(root: str | os.PathLike[str], prices: pd.DataFrame, *, 
         raise TypeError(f"lineage must be a dict (code version, input range, ...), got {type(lineage).__name__}")
     table, symbols, first_day, last_day = _to_table(prices)
     path = snapshot_path(root)
-    written_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    written_at = utc_now_iso()
     meta = {
         "name": SNAPSHOT_NAME,
         "rows": table.num_rows,
@@ -226,9 +227,7 @@ def _to_table(prices: pd.DataFrame) -> tuple[pa.Table, int, date | None, date | 
         i = int(np.argmax(step <= 0)) + 1
         problem = "a duplicate (symbol, trade_date)" if step[i - 1] == 0 else "out of (symbol, trade_date) order"
         raise ValueError(f"adjusted prices must be sorted by (symbol, trade_date), one row each: {example(i)} is {problem}")
-    first = date.fromordinal(date(1970, 1, 1).toordinal() + int(days.min()))
-    last = date.fromordinal(date(1970, 1, 1).toordinal() + int(days.max()))
-    return table, len(uniques), first, last
+    return table, len(uniques), day_from_number(int(days.min())), day_from_number(int(days.max()))
 
 
 __all__ = [

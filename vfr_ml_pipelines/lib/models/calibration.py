@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from vfr_ml_pipelines.lib.features.transforms import MISSING_DAY, day_numbers
+from vfr_ml_pipelines.lib.dates import MISSING_DAY, day_numbers
 
 # probabilities are kept this far inside (0, 1): VFR shows them as confidences, and 0 or 1
 # would claim certainty no model of returns has

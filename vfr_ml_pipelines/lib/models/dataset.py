@@ -8,7 +8,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from vfr_ml_pipelines.lib.features.transforms import MISSING_DAY, day_numbers
+from vfr_ml_pipelines.lib.dates import MISSING_DAY, day_numbers
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 
-from vfr_ml_pipelines.lib.features.transforms import MISSING_DAY, day_numbers
+from vfr_ml_pipelines.lib.dates import MISSING_DAY, day_numbers
 
 SCHEMES = ("expanding", "rolling")
 _EPOCH = date(1970, 1, 1)

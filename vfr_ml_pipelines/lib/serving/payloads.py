@@ -14,7 +14,7 @@ Mapping from a model's output to VFR's fields (documented in the README, "Models
 Feature-row quality (`row_quality`) has one definition for every place VFR reads it (the
 prediction payload's `features`, the Redis feature vector, `ml_feature_store`):
 completeness = share of the published features (catalog.RAW_NAMES) that are finite;
-qualityScore = the feature matrix's `quality_score` of the row (lib/features/transforms.py:
+qualityScore = the feature matrix's `quality_score` of the row (lib/features/matrix.py:
 completeness of its source features, discounted for winsorized inputs and thin days); both
 clamped to 0..1 and rounded to 4 decimals, the precision of ml_feature_store's decimal(5,4).
 """

@@ -159,6 +159,7 @@ def test_one_adjusted_price_snapshot_feeds_the_blocks_and_the_labels(make_databa
     from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore
     from vfr_ml_pipelines.lib.features.online_store import read_feature_set
     from vfr_ml_pipelines.lib.features.price_snapshot import price_snapshot_info, read_price_snapshot
+    from vfr_ml_pipelines.lib.features.store import read_raw_prices
     from vfr_ml_pipelines.lib.features.technical import FEATURE_SET_VERSION
     from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices
     from vfr_ml_pipelines.lib.warehouse import create_warehouse_engine, read_frame
@@ -180,7 +181,7 @@ def test_one_adjusted_price_snapshot_feeds_the_blocks_and_the_labels(make_databa
     run(*market, "adjusted_prices", "technical_features", "labels")
     engine = create_warehouse_engine(url)
     try:
-        from_postgres = adjust_prices(read_frame(engine, feature_assets.PRICES_SQL))
+        from_postgres = adjust_prices(read_raw_prices(engine))
         snapshot = read_price_snapshot(store_root)
         pd.testing.assert_frame_equal(snapshot, from_postgres, check_exact=True)
         assert snapshot["symbol"].nunique() == 6

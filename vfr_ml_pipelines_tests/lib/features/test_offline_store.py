@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from vfr_ml_pipelines.lib.features import offline_store
+from vfr_ml_pipelines.lib.features import offline_store, offline_year_files
 from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore
 
 FEATURES = ["rsi_14", "pe_ratio", "tone"]
@@ -239,7 +239,7 @@ def test_a_crash_mid_write_leaves_the_previous_files(store: OfflineFeatureStore,
     before = [digest(p) for p in files]
     manifest_before = (set_dir / "_manifest.json").read_text()
 
-    real = offline_store._frame_to_table
+    real = offline_year_files.frame_to_table
     calls = []
 
     def failing(*args, **kwargs):
@@ -248,7 +248,7 @@ def test_a_crash_mid_write_leaves_the_previous_files(store: OfflineFeatureStore,
             raise OSError("disk full (simulated) while converting the second year")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(offline_store, "_frame_to_table", failing)
+    monkeypatch.setattr(offline_year_files, "frame_to_table", failing)
     new = wide_frame(date(2020, 12, 1), date(2021, 1, 29), seed=4)
     with pytest.raises(OSError, match="simulated"):
         store.write("technical-v2", new, lineage={"run": "new"})
@@ -259,7 +259,7 @@ def test_a_crash_mid_write_leaves_the_previous_files(store: OfflineFeatureStore,
     assert not [p for p in set_dir.rglob("*") if p.name.endswith(".tmp")]
     assert_bit_identical(store.read("technical-v2"), canonical(old))
 
-    monkeypatch.setattr(offline_store, "_frame_to_table", real)
+    monkeypatch.setattr(offline_year_files, "frame_to_table", real)
     store.write("technical-v2", new, lineage={"run": "new"})
     assert_bit_identical(store.read("technical-v2"), canonical(new))
 

@@ -9,13 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vfr_ml_pipelines.lib.features.matrix import FeatureMatrixReport, build_feature_matrix
+from vfr_ml_pipelines.lib.features.panels import pct_rank_by_group
 from vfr_ml_pipelines.lib.features.transforms import (
-    FeatureMatrixReport,
-    build_feature_matrix,
     cs_rank,
     cs_zscore,
     impute_for_linear,
-    pct_rank_by_group,
     sector_neutral,
     winsorize,
 )
@@ -319,18 +318,13 @@ def market_blocks():
     (recent listings make the days ragged), made awkward the way real data can be: the
     fundamental block shuffled and missing rows, an infinity, one session with only three
     names, a symbol without a sector."""
-    from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, technical
-    from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices
-    from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, SyntheticMarketProvider
+    from vfr_ml_pipelines.lib.features import catalog
+    from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig
+    from vfr_ml_pipelines_tests.feature_market import feature_blocks, synthetic_market
 
-    config = SyntheticMarketConfig(as_of=date(2025, 3, 31), start=date(2023, 6, 1), n_symbols=24)
-    provider = SyntheticMarketProvider(config)
-    universe = provider.universe(config.as_of)
-    symbols = universe["symbol"].tolist()
-    prices = adjust_prices(provider.prices(symbols, config.start, config.as_of))
-    tech = technical.compute_technical_features(prices)
-    fund = fundamental.compute_fundamental_features(prices, provider.fundamentals(symbols, config.start, config.as_of))
-    sent = sentiment.compute_sentiment_features(provider.news(symbols, config.start, config.as_of), prices)
+    market = synthetic_market(SyntheticMarketConfig(as_of=date(2025, 3, 31), start=date(2023, 6, 1), n_symbols=24))
+    universe = market.universe
+    tech, fund, sent = feature_blocks(market).values()
     thin_day = sorted(tech["trade_date"].unique())[300]
     thin = tech.index[(tech["trade_date"] == thin_day)][3:]
     tech = tech.drop(index=thin).reset_index(drop=True)
@@ -350,7 +344,7 @@ def test_matrix_built_a_year_at_a_time_equals_the_whole_build(market_blocks):
     """The feature-matrix step builds and stores the matrix one year at a time; the parts,
     in order, must be exactly the matrix that build_feature_matrix gives for the whole
     history (build_feature_matrix itself is the implementation the step used before)."""
-    from vfr_ml_pipelines.lib.features.transforms import feature_matrix_by_year, widest_day_of
+    from vfr_ml_pipelines.lib.features.matrix import feature_matrix_by_year, widest_day_of
 
     blocks, sectors, spec, thin_day = market_blocks
     whole, whole_report = build_feature_matrix(blocks, sectors, **spec)
@@ -383,7 +377,7 @@ def test_matrix_built_a_year_at_a_time_equals_the_whole_build(market_blocks):
 
 
 def test_a_part_with_rows_of_other_days_is_refused(market_blocks):
-    from vfr_ml_pipelines.lib.features.transforms import feature_matrix_by_year
+    from vfr_ml_pipelines.lib.features.matrix import feature_matrix_by_year
 
     blocks, sectors, spec, _ = market_blocks
     everything = feature_matrix_by_year(lambda first, last: blocks, [2024], sectors, widest_day=None, **spec)

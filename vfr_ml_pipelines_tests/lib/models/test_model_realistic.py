@@ -15,7 +15,7 @@ from vfr_ml_pipelines.lib.models.training_record import candidate_tags, signific
 from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.labels import compute_labels
 from vfr_ml_pipelines.lib.features.technical import compute_technical_features
-from vfr_ml_pipelines.lib.features.transforms import build_feature_matrix
+from vfr_ml_pipelines.lib.features.matrix import build_feature_matrix
 from vfr_ml_pipelines.lib.market_data.synthetic import (
     SyntheticMarketConfig,
     generate_oracle,

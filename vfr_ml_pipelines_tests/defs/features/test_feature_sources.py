@@ -20,8 +20,9 @@ from vfr_ml_pipelines.defs.resources import FeatureStoreResource, WarehouseResou
 from vfr_ml_pipelines.lib import settings
 from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, technical
 from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore
-from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, generate_prices
+from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig
 from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine
+from vfr_ml_pipelines_tests.feature_market import store_price_only_market
 
 CONFIG = SyntheticMarketConfig(as_of=date(2025, 3, 31), start=date(2024, 1, 2), n_symbols=6)
 
@@ -31,8 +32,7 @@ def price_only_run(make_database, tmp_path_factory):
     url = make_database("feature_sources")
     engine = create_warehouse_engine(url)
     apply_migrations(engine, settings.sql_dir())
-    prices = generate_prices(CONFIG).assign(source="test")
-    prices.to_sql("raw_prices", engine, schema="vfr_ml", if_exists="append", index=False)
+    store_price_only_market(engine, CONFIG)
     root = tmp_path_factory.mktemp("feature_store")
     result = dg.materialize(
         [adjusted_prices, technical_features, fundamental_features, sentiment_features],

@@ -20,19 +20,15 @@ from vfr_ml_pipelines.lib.features.price_snapshot import (
     snapshot_path,
     write_price_snapshot,
 )
-from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices
-from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, SyntheticMarketProvider
+from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig
+from vfr_ml_pipelines_tests.feature_market import feature_blocks, synthetic_market
 
 CONFIG = SyntheticMarketConfig(as_of=date(2025, 3, 31), start=date(2023, 6, 1), n_symbols=24)
 
 
 @pytest.fixture(scope="module")
 def market():
-    provider = SyntheticMarketProvider(CONFIG)
-    universe = provider.universe(CONFIG.as_of)
-    symbols = universe["symbol"].tolist()
-    prices = adjust_prices(provider.prices(symbols, CONFIG.start, CONFIG.as_of))
-    return provider, universe, symbols, prices
+    return synthetic_market(CONFIG)
 
 
 def _temp_files(folder: Path) -> list[Path]:
@@ -203,18 +199,12 @@ def test_a_producer_that_fails_midway_leaves_the_previous_years(tmp_path):
 # ------------------------------------------------------------------ the feature matrix, stored a year at a time
 
 def test_stored_matrix_equals_one_build_over_the_whole_history(tmp_path, market):
-    from vfr_ml_pipelines.defs.features.assets import store_feature_matrix
-    from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, technical
-    from vfr_ml_pipelines.lib.features.transforms import build_feature_matrix
+    from vfr_ml_pipelines.lib.features import catalog, technical
+    from vfr_ml_pipelines.lib.features.feature_run import store_feature_matrix
+    from vfr_ml_pipelines.lib.features.matrix import build_feature_matrix
 
-    provider, universe, symbols, prices = market
-    blocks = {
-        technical.FEATURE_SET_VERSION: technical.compute_technical_features(prices),
-        fundamental.FEATURE_SET_VERSION: fundamental.compute_fundamental_features(
-            prices, provider.fundamentals(symbols, CONFIG.start, CONFIG.as_of)),
-        sentiment.FEATURE_SET_VERSION: sentiment.compute_sentiment_features(
-            provider.news(symbols, CONFIG.start, CONFIG.as_of), prices),
-    }
+    universe = market.universe
+    blocks = feature_blocks(market)
     per_day = blocks[technical.FEATURE_SET_VERSION].groupby("trade_date").size()
     assert per_day.min() < per_day.max()  # a listing during the history: days of different width
     store = OfflineFeatureStore(tmp_path)
@@ -246,16 +236,13 @@ def test_price_only_matrix_has_no_sourceless_columns_and_is_complete(tmp_path, m
     """Without fundamentals and news the matrix holds the technical block only: no column
     of NaN or constant 0 from a block with no source, and completeness is measured over
     what has a source."""
-    from vfr_ml_pipelines.defs.features.assets import store_feature_matrix
     from vfr_ml_pipelines.lib.features import catalog, fundamental, sentiment, technical
+    from vfr_ml_pipelines.lib.features.feature_run import store_feature_matrix
 
-    provider, universe, symbols, prices = market
+    universe = market.universe
     store = OfflineFeatureStore(tmp_path)
-    store.write(technical.FEATURE_SET_VERSION, technical.compute_technical_features(prices), lineage={})
-    empty_reports = provider.fundamentals(symbols, CONFIG.start, CONFIG.as_of).iloc[:0]
-    store.write(fundamental.FEATURE_SET_VERSION, fundamental.compute_fundamental_features(prices, empty_reports), lineage={})
-    empty_news = provider.news(symbols, CONFIG.start, CONFIG.as_of).iloc[:0]
-    store.write(sentiment.FEATURE_SET_VERSION, sentiment.compute_sentiment_features(empty_news, prices), lineage={})
+    for version, frame in feature_blocks(market, price_only=True).items():
+        store.write(version, frame, lineage={})
 
     columns = catalog.matrix_columns({"prices"})
     # the technical block, and the one fundamental feature computed from prices alone
