@@ -2,7 +2,9 @@
 callers hand in, and as integer day numbers (days since 1970-01-01) for numpy keys, Parquet
 statistics and file names.
 
+* `is_missing`: None, NaN, NaT or blank text;
 * `parse_day`: lenient, for raw provider values (missing -> None, ISO date or timestamp text);
+* `parse_timestamp`: lenient, for a provider's time stamps (ISO 8601, RFC 2822);
 * `as_date`: strict, for an argument of an API (None -> None; a malformed value is an error
   naming the argument);
 * `day_numbers`: a whole column at once (missing -> MISSING_DAY);
@@ -28,7 +30,8 @@ DAY_KEY_OFFSET = np.int64(5_000_000)
 SYMBOL_KEY_STRIDE = np.int64(10_000_000)
 
 
-def _is_missing(value: object) -> bool:
+def is_missing(value: object) -> bool:
+    """None, NaN, NaT or blank text: a value a vendor left out."""
     if value is None or value is pd.NaT:
         return True
     if isinstance(value, float) and math.isnan(value):
@@ -53,7 +56,7 @@ def parse_day(value: object) -> date | None:
     """A calendar date from a date, a timestamp or an ISO string (`2024-01-31`, optionally
     with a time part). None for a missing value; ValueError for anything else, including
     `01/02/2024`, whose day and month order is a guess."""
-    if _is_missing(value):
+    if is_missing(value):
         return None
     day = _date_of(value)
     if day is not None:
@@ -68,6 +71,26 @@ def parse_day(value: object) -> date | None:
             except ValueError:
                 raise ValueError(f"not a date: {value!r}") from None
     raise ValueError(f"not a date: {value!r}")
+
+
+def parse_timestamp(value: object) -> pd.Timestamp | None:
+    """A timestamp from a Timestamp/datetime or a string (ISO 8601 preferred). None for a
+    missing value; ValueError if unparseable. Naive results are returned naive: the caller
+    decides whether a time zone is required."""
+    if is_missing(value):
+        return None
+    if isinstance(value, (pd.Timestamp, datetime, np.datetime64)):
+        return pd.Timestamp(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return pd.Timestamp(datetime.fromisoformat(text))
+        except ValueError:
+            stamp = pd.Timestamp(text)  # RFC 2822 and other vendor spellings
+            if stamp is pd.NaT:
+                raise ValueError(f"not a timestamp: {value!r}") from None
+            return stamp
+    raise ValueError(f"not a timestamp: {value!r}")
 
 
 def as_date(value: object, name: str) -> date | None:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from vfr_ml_pipelines.lib.market_data.provider import ProviderError
 from vfr_ml_pipelines.lib.market_data.rejections import SchemaError
-from vfr_ml_pipelines.lib.market_data.values import is_missing, parse_day, parse_timestamp
+from vfr_ml_pipelines.lib.dates import is_missing, parse_day, parse_timestamp
 
 # Vendor header (compared case-insensitively, "_" read as " ") -> schema column
 PRICE_HEADER = {

@@ -58,7 +58,7 @@ from vfr_ml_pipelines.lib.market_data.schema import (
     is_valid_ticker,
 )
 from vfr_ml_pipelines.lib.market_data.rejections import REJECTED_COLUMNS, empty_rejected
-from vfr_ml_pipelines.lib.market_data.values import parse_day, parse_timestamp
+from vfr_ml_pipelines.lib.dates import parse_day, parse_timestamp
 
 API_KEY_ENV = "FMP_API_KEY"
 DEFAULT_BASE_URL = "https://financialmodelingprep.com"

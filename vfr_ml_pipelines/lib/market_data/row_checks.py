@@ -13,7 +13,7 @@ import pandas as pd
 
 from vfr_ml_pipelines.lib.market_data.rejections import Problems, SchemaError, missing_kind, show
 from vfr_ml_pipelines.lib.market_data.schema import is_valid_ticker
-from vfr_ml_pipelines.lib.market_data.values import is_missing, parse_day
+from vfr_ml_pipelines.lib.dates import is_missing, parse_day
 
 
 def require_columns(frame: object, columns: Iterable[str], dataset: str, source: str) -> pd.DataFrame:

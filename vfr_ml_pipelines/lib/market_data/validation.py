@@ -9,7 +9,7 @@ refused.
 
 The shared machinery: `rejections.py` (ValidationResult, SchemaError, REJECTED_COLUMNS and
 the collection of row problems), `row_checks.py` (the checks every dataset shares),
-`values.py` (reading a value). This module holds each dataset's own rules.
+`lib/dates.py` (reading a day or a time stamp). This module holds each dataset's own rules.
 
 Two kinds of failure:
 - a frame that is unusable as a whole (not a frame, missing columns) raises `SchemaError`;
@@ -49,7 +49,7 @@ from vfr_ml_pipelines.lib.market_data.schema import (
     PRICE_COLUMNS,
     UNIVERSE_COLUMNS,
 )
-from vfr_ml_pipelines.lib.market_data.values import is_missing, parse_timestamp
+from vfr_ml_pipelines.lib.dates import is_missing, parse_timestamp
 
 PRICE_FLOAT_COLUMNS = ("open", "high", "low", "close", "adj_close", "dividend", "split_ratio")
 POSITIVE_PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
