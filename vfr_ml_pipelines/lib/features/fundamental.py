@@ -62,16 +62,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vfr_ml_pipelines.lib.features.spec import FeatureSpec
+from vfr_ml_pipelines.lib.features.spec import FeatureSpec, spec_maker
 
 FEATURE_SET_VERSION = "fundamental-v1"
 
-_T = "fundamental"
-_S = "fundamentals+prices"
-
-
-def _f(name: str, description: str) -> FeatureSpec:
-    return FeatureSpec(name, description, feature_type=_T, source=_S)
+_f = spec_maker("fundamental", "fundamentals+prices")
 
 
 FUNDAMENTAL_FEATURES: tuple[FeatureSpec, ...] = (
@@ -110,7 +105,7 @@ FUNDAMENTAL_FEATURES: tuple[FeatureSpec, ...] = (
     _f("dividend_yield_ttm", "dividends paid TTM per share / price = |dividends_paid| TTM / market cap; NaN if market cap <= 0"),
     _f("payout_ratio_ttm", "|dividends_paid| TTM / net income TTM; NaN if net income TTM <= 0"),
     # from the price frame's dividend events alone: it has a source in a price-only export
-    FeatureSpec("trailing_dividend_yield_252", "sum of the per-share cash dividends going ex in the last 252 sessions (split adjusted, from the price frame's `dividend`) / close; NaN in the first 251 rows of a symbol or without a `dividend` column", feature_type=_T, source="prices"),
+    _f("trailing_dividend_yield_252", "sum of the per-share cash dividends going ex in the last 252 sessions (split adjusted, from the price frame's `dividend`) / close; NaN in the first 251 rows of a symbol or without a `dividend` column", source="prices"),
     # quality and staleness
     _f("accruals_ttm", "(net income TTM - free cash flow TTM) / total assets; NaN if total assets <= 0"),
     _f("days_since_filing", "calendar days from the latest visible filing_date to the trade date (staleness, >= 0)"),

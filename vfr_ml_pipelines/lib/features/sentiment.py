@@ -49,17 +49,12 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-from vfr_ml_pipelines.lib.features.spec import FeatureSpec
+from vfr_ml_pipelines.lib.features.spec import FeatureSpec, spec_maker
 from vfr_ml_pipelines.lib.market_data import calendar
 
 FEATURE_SET_VERSION = "sentiment-v1"
 
-_T = "sentiment"
-_S = "news"
-
-
-def _f(name: str, description: str, source: str = _S) -> FeatureSpec:
-    return FeatureSpec(name, description, feature_type=_T, source=source)
+_f = spec_maker("sentiment", "news")
 
 
 SENTIMENT_FEATURES: tuple[FeatureSpec, ...] = (
