@@ -17,6 +17,9 @@ import pandas as pd
 from vfr_ml_pipelines.lib.models.serving_model import ServingModel
 
 MODEL_FILE_KEY = "serving_model"
+# the model-from-code file logged with each version (read as a path, not imported: importing it
+# would register its model in this process)
+MODEL_CODE_FILE = Path(__file__).with_name("pyfunc_model.py")
 
 
 class VfrPyfuncModel(mlflow.pyfunc.PythonModel):

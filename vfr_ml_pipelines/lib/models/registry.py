@@ -35,7 +35,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from sqlalchemy.exc import SQLAlchemyError
 
-from vfr_ml_pipelines.lib.models.pyfunc import MODEL_FILE_KEY, VfrPyfuncModel, unwrap
+from vfr_ml_pipelines.lib.models.pyfunc import MODEL_CODE_FILE, MODEL_FILE_KEY, unwrap
 from vfr_ml_pipelines.lib.models.serving_model import ServingModel
 
 CHAMPION = "champion"
@@ -272,7 +272,7 @@ class ModelRegistry:
                     mlflow.log_artifacts(str(folder / "artifacts"))
                 info = mlflow.pyfunc.log_model(
                     name="model",
-                    python_model=VfrPyfuncModel(),
+                    python_model=str(MODEL_CODE_FILE),
                     artifacts={MODEL_FILE_KEY: str(model_file)},
                     signature=signature,
                     input_example=example.head(5),
