@@ -34,8 +34,13 @@ LOCAL_INSTANCE_MARKER = "# written by vfr-ml: the zero-configuration local insta
 _OLD_LOCAL_INSTANCE = "telemetry:\n  enabled: false\n"  # what earlier versions wrote
 
 
+# The core logs its progress (tuning trials, walk-forward folds) with Python's logging and
+# never imports dagster; the instance hands those lines to the run's log, the console and the UI.
+PYTHON_LOGS_YAML = "python_logs:\n  managed_python_loggers:\n    - vfr_ml_pipelines\n  python_log_level: INFO\n"
+
+
 def local_instance_yaml(home: str) -> str:
-    return f"{LOCAL_INSTANCE_MARKER}\ntelemetry:\n  enabled: false\n"
+    return f"{LOCAL_INSTANCE_MARKER}\ntelemetry:\n  enabled: false\n{PYTHON_LOGS_YAML}"
 
 
 def _ensure_dagster_home() -> str:

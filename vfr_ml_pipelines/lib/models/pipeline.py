@@ -364,6 +364,8 @@ def train_horizon(
     wf = config.walk_forward
     folds = walk_forward_folds(frame, wf)
     final = final_fold(frame, wf)
+    log.info("%s: %d rows x %d features, %d walk-forward folds; tuning %s", config.horizon, len(frame), len(names),
+             len(folds), f"{config.tuning_trials} trials per algorithm" if config.tuning_trials > 0 else "off")
 
     params: dict[str, dict[str, Any]] = {}
     tunings: dict[str, TuningResult] = {}
@@ -388,7 +390,9 @@ def train_horizon(
                                f"{result.n_trials} of {config.tuning_trials} trials: this choice depends on the machine's load")
                 log.warning("%s %s: %s", config.horizon, algo, notes[algo])
 
+    log.info("%s: out-of-sample predictions over %d folds", config.horizon, len(folds))
     predictions = walk_forward_predictions(frame, names, folds, config, params)
+    log.info("%s: production fit", config.horizon)
     final_train, final_val, _ = fold_frames(frame, final, wf)
     production = _fit_fold(final_train, final_val, names, config, params)
     seen_until = pd.Timestamp(max(final_train["known_date"].max(), final_val["known_date"].max())).date()

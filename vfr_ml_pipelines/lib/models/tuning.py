@@ -17,6 +17,7 @@ early-stopped on its validation rows.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ import pandas as pd
 
 from vfr_ml_pipelines.lib.models.algorithms import ALGORITHMS, DEFAULT_SEED, default_params, fit_regressor
 from vfr_ml_pipelines.lib.models.metrics import daily_ic
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -142,6 +145,12 @@ def tune(
         # a fold without any defined Rank IC makes the trial fail (NaN) rather than be averaged away
         return float(np.mean(values))
 
+    def progress(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        done = len(study.trials)
+        if done == n_trials or done % max(1, n_trials // 4) == 0:
+            best = study.best_value if any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) else float("nan")
+            log.info("tuning %s: trial %d of at most %d, best validation Rank IC so far %.4f", algorithm, done, n_trials, best)
+
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -149,10 +158,10 @@ def tune(
         study.enqueue_trial(_default_trial_params(algorithm))
         # the defaults' trial always runs, whatever the timeout: a result is never empty
         started = time.monotonic()
-        study.optimize(objective, n_trials=1)
+        study.optimize(objective, n_trials=1, callbacks=[progress])
         remaining = None if timeout_seconds is None else timeout_seconds - (time.monotonic() - started)
         if n_trials > 1 and (remaining is None or remaining > 0):
-            study.optimize(objective, n_trials=n_trials - 1, timeout=remaining)
+            study.optimize(objective, n_trials=n_trials - 1, timeout=remaining, callbacks=[progress])
     finally:
         optuna.logging.set_verbosity(verbosity)
 
