@@ -12,7 +12,6 @@ import yaml
 from vfr_ml_pipelines.cli import local_instance_yaml
 
 
-
 @dg.asset
 def noisy_core_step() -> None:
     logging.getLogger("vfr_ml_pipelines.lib.models.tuning").info("tuning lightgbm: trial 5 of at most 20")
