@@ -205,7 +205,7 @@ def study_table(outcomes: Mapping[str, Sequence[PanelOutcome]]) -> pd.DataFrame:
 
 
 DEFAULT_SHIFTS = (
-    InjectedShift("mean", 0.25), InjectedShift("mean", 0.5), InjectedShift("mean", 1.0),
+    InjectedShift("mean", 0.25), InjectedShift("mean", 0.5), InjectedShift("mean", 0.75), InjectedShift("mean", 1.0),
     InjectedShift("scale", 1.5), InjectedShift("scale", 2.0),
 )
 
