@@ -13,7 +13,8 @@ Measures (per feature; +-inf count as missing)
   bin of their own, with shares over all rows: a feature that goes missing (a broken provider)
   is drift. ``"exclude"`` compares the finite values only.
 * ``ks_statistic`` / ``ks_pvalue``: scipy.stats.ks_2samp (two-sided, method "auto") on the
-  finite values, to 1e-9. The p-value answers "any difference at all": with 10,000 current
+  finite values, to 1e-9 (the p-value with ``exact_pvalues=True``; by default it is read from
+  the Kolmogorov limit when scipy would use its asymptotic path, 5x cheaper, within 0.02). The p-value answers "any difference at all": with 10,000 current
   and 250,000 reference rows it is tiny for shifts nobody cares about, so the drift vote uses
   the statistic as an effect size and the p-value only as a guard for small samples.
 * ``wasserstein``: scipy.stats.wasserstein_distance of the finite values divided by the
@@ -75,6 +76,11 @@ class DriftConfig:
     votes_required: int = 1
     nan_policy: str = "bin"
     epsilon: float = 1e-4
+    # scipy's KS p-value at 10,000 x 250,000 rows costs ~10 ms a feature (Smirnov's sum or
+    # Durbin's matrix), five times the rest of a comparison, so by default the p-value comes from
+    # the Kolmogorov limit distribution (kstwobign, error O(1/sqrt(n))): the vote only asks
+    # p < ks_alpha, a guard for small samples. True gives scipy's figure to 1e-9.
+    exact_pvalues: bool = False
     # importance-weighted share of drifted features at which the window counts as drifted
     score_threshold: float = 0.25
 
@@ -184,14 +190,18 @@ def ks_statistic_sorted(reference: np.ndarray, current: np.ndarray, at_or_below:
     return float(max(gap_at.max(), gap_before.max()))
 
 
-def ks_pvalue(statistic: float, reference: np.ndarray, current: np.ndarray) -> float:
+def ks_pvalue(statistic: float, reference: np.ndarray, current: np.ndarray, exact: bool = False) -> float:
     """The two-sided p-value as ks_2samp's "auto" mode gives it: Smirnov's asymptotic
-    distribution for large samples (closed form here), scipy's exact path for small ones."""
+    distribution for large samples (closed form here), scipy's exact path for small ones.
+    `exact=False`: the Kolmogorov limit distribution instead (see DriftConfig)."""
     m, n = len(reference), len(current)
     if max(m, n) <= _SCIPY_EXACT_KS_MAX_N:
         return float(stats.ks_2samp(current, reference).pvalue)
     big, small = max(m, n), min(m, n)
-    return float(np.clip(stats.kstwo.sf(statistic, np.round(big * small / (big + small))), 0.0, 1.0))
+    effective_n = np.round(big * small / (big + small))
+    if not exact:
+        return float(stats.kstwobign.sf(np.sqrt(effective_n) * statistic))
+    return float(np.clip(stats.kstwo.sf(statistic, effective_n), 0.0, 1.0))
 
 
 def reference_prefix_sums(reference: np.ndarray) -> np.ndarray:
@@ -313,7 +323,7 @@ def compare(
         if len(values):
             at_or_below = np.searchsorted(reference, values, side="right")
             ks = ks_statistic_sorted(reference, values, at_or_below)
-            pvalue = ks_pvalue(ks, reference, values)
+            pvalue = ks_pvalue(ks, reference, values, config.exact_pvalues)
             distance = wasserstein_sorted(reference, values, profile.prefix_sums[j], at_or_below)
             scale = profile.std[j]
             normalized = distance / scale if scale > 0 else (0.0 if distance == 0 else np.inf)

@@ -26,7 +26,7 @@ def _frames(rng: np.random.Generator, n_ref: int, n_cur: int, shift: float = 0.0
 def test_ks_and_wasserstein_equal_scipy_per_feature(n_ref: int, n_cur: int, shift: float) -> None:
     # small samples exercise scipy's exact KS path, the large ones its asymptotic one
     reference, current = _frames(np.random.default_rng(n_ref + n_cur), n_ref, n_cur, shift)
-    report = feature_drift(reference, current, list(reference.columns))
+    report = feature_drift(reference, current, list(reference.columns), config=DriftConfig(exact_pvalues=True))
     table = report.table().set_index("feature")
     for name in reference.columns:
         ref = reference[name].dropna().to_numpy()
@@ -169,3 +169,14 @@ def test_sorted_kernels_equal_scipy_on_edge_sizes_and_ties(n: int, m: int, ties:
     reference.sort()
     assert drift.wasserstein_sorted(reference, current) == pytest.approx(stats.wasserstein_distance(current, reference), abs=1e-9)
     assert drift.ks_statistic_sorted(reference, current) == pytest.approx(stats.ks_2samp(current, reference).statistic, abs=1e-12)
+
+
+def test_fast_pvalues_are_close_and_give_the_same_verdicts() -> None:
+    reference, current = _frames(np.random.default_rng(12), 30_000, 12_000, shift=0.0)
+    shifted = current.assign(normal=current["normal"] + 0.1)
+    names = list(reference.columns)
+    for window in (current, shifted):
+        exact = feature_drift(reference, window, names, config=DriftConfig(exact_pvalues=True)).table().set_index("feature")
+        fast = feature_drift(reference, window, names).table().set_index("feature")
+        np.testing.assert_allclose(fast["ks_pvalue"], exact["ks_pvalue"], atol=0.02)
+        assert (fast["drifted"] == exact["drifted"]).all()
