@@ -13,10 +13,11 @@ Measures (per feature; +-inf count as missing)
   bin of their own, with shares over all rows: a feature that goes missing (a broken provider)
   is drift. ``"exclude"`` compares the finite values only.
 * ``ks_statistic`` / ``ks_pvalue``: scipy.stats.ks_2samp (two-sided, method "auto") on the
-  finite values, to 1e-9 (the p-value with ``exact_pvalues=True``; by default it is read from
-  the Kolmogorov limit when scipy would use its asymptotic path, 5x cheaper, within 0.02). The p-value answers "any difference at all": with 10,000 current
-  and 250,000 reference rows it is tiny for shifts nobody cares about, so the drift vote uses
-  the statistic as an effect size and the p-value only as a guard for small samples.
+  finite values, to 1e-9 (the p-value with ``exact_pvalues=True``; by default, where scipy
+  takes its asymptotic path, it is read from the Kolmogorov limit: 5x cheaper, within 0.02).
+  The p-value answers "any difference at all": with 10,000 current and 250,000 reference rows
+  it is tiny for shifts nobody cares about, so the drift vote uses the statistic as an effect
+  size and the p-value only as a guard for small samples.
 * ``wasserstein``: scipy.stats.wasserstein_distance of the finite values divided by the
   reference's standard deviation (ddof=1), so it reads "shift in reference standard
   deviations" (a pure location shift of k std gives k). A constant reference gives 0 when
@@ -39,7 +40,8 @@ bin shares, std); a comparison sorts the small current window and uses searchsor
 the KS statistic is read at the current points (right values and left limits: between two
 current points the current ECDF is flat and the reference ECDF monotone, so the extremes lie
 there), the PSI counts come from searchsorted of the edges, and the Wasserstein integral from
-merging the two sorted samples with searchsorted positions.
+the reference's running sums between consecutive current points (`wasserstein_sorted`).
+Nothing in a comparison is O(reference size) except a mean.
 """
 
 from __future__ import annotations
