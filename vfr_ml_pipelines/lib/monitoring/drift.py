@@ -1,0 +1,358 @@
+"""Feature drift: each feature's current window against the reference window (the champion's
+training window), with PSI, the two-sample KS test and the normalized Wasserstein distance.
+
+Measures (per feature; +-inf count as missing)
+----------------------------------------------
+* ``psi``: population stability index over ``psi_bins`` quantile bins of the reference,
+  ``sum((cur - ref) * ln(cur / ref))`` over bins. Edges are the reference's interior
+  quantiles (numpy's "linear" rule) with duplicates removed, bins are right-closed
+  (``(-inf, e1], (e1, e2], ..., (e_k, inf)``): heavy ties collapse bins instead of making
+  empty ones, and a constant reference keeps two bins (``<= c`` and ``> c``), so any move of a
+  constant feature shows. A share of 0 becomes ``epsilon`` (not renormalized) so an empty bin
+  gives a large but finite PSI. ``nan_policy="bin"`` (default) adds the missing values as a
+  bin of their own, with shares over all rows: a feature that goes missing (a broken provider)
+  is drift. ``"exclude"`` compares the finite values only.
+* ``ks_statistic`` / ``ks_pvalue``: scipy.stats.ks_2samp (two-sided, method "auto") on the
+  finite values, to 1e-9 (the p-value with ``exact_pvalues=True``; by default, where scipy
+  takes its asymptotic path, it is read from the Kolmogorov limit: 5x cheaper, within 0.02).
+  The p-value answers "any difference at all": with 10,000 current and 250,000 reference rows
+  it is tiny for shifts nobody cares about, so the drift vote uses the statistic as an effect
+  size and the p-value only as a guard for small samples.
+* ``wasserstein``: scipy.stats.wasserstein_distance of the finite values divided by the
+  reference's standard deviation (ddof=1), so it reads "shift in reference standard
+  deviations" (a pure location shift of k std gives k). A constant reference gives 0 when
+  the current window is the same constant, else +inf.
+
+Rule: a feature is drifted when at least ``votes_required`` (default 1: any) of the three
+measures reach their drift threshold (``psi >= psi_drift``; ``ks_statistic >= ks_statistic``
+and ``ks_pvalue < ks_alpha``; ``wasserstein >= wasserstein``), or when it has reference values
+but no finite current value. The detection study compared "any" with "two of three": with the
+effect-size thresholds set above the noise of an unshifted window, "any" finds scale changes
+(which move Wasserstein and PSI more than KS) that "two of three" misses, at no false alarm.
+Weights are the champion's feature importance normalized to sum 1 over the compared features
+(features missing from the mapping weigh 0; no mapping, or all zero, means equal weights).
+``score`` = sum of the weights of the drifted features; the window is drifted when
+``score >= score_threshold``. The thresholds were chosen with the detection study
+(`detection_study.py`, table in docs/monitoring.md).
+
+Speed: the reference is profiled once (`ReferenceProfile`: each column sorted, quantile edges,
+bin shares, std); a comparison sorts the small current window and uses searchsorted only:
+the KS statistic is read at the current points (right values and left limits: between two
+current points the current ECDF is flat and the reference ECDF monotone, so the extremes lie
+there), the PSI counts come from searchsorted of the edges, and the Wasserstein integral from
+the reference's running sums between consecutive current points (`wasserstein_sorted`).
+Nothing in a comparison is O(reference size) except a mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from vfr_ml_pipelines.lib.monitoring.plots import drift_bars_png
+
+NAN_POLICIES = ("bin", "exclude")
+# scipy's ks_2samp uses the exact distribution up to this sample size ("auto" mode)
+_SCIPY_EXACT_KS_MAX_N = 10_000
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """Thresholds of the drift rule (module docstring); Dagster config takes its defaults here."""
+
+    psi_bins: int = 10
+    psi_warn: float = 0.10  # industry convention: < 0.1 stable, 0.1-0.25 watch, >= 0.25 shifted
+    psi_drift: float = 0.25
+    # effect sizes set with the detection study (docs/monitoring.md): a 20-session window of
+    # persistent features under a moving market regime reaches KS 0.14 and Wasserstein 0.35 std
+    # in 1 feature-window in 1,000 with no shift at all, so a single feature can pass; the
+    # importance-weighted score below is what keeps false alarms away (its largest value on
+    # unshifted windows was 0.03)
+    ks_statistic: float = 0.12
+    ks_alpha: float = 0.01
+    wasserstein: float = 0.30
+    votes_required: int = 1
+    nan_policy: str = "bin"
+    epsilon: float = 1e-4
+    # scipy's KS p-value at 10,000 x 250,000 rows costs ~10 ms a feature (Smirnov's sum or
+    # Durbin's matrix), five times the rest of a comparison, so by default the p-value comes from
+    # the Kolmogorov limit distribution (kstwobign, error O(1/sqrt(n))): the vote only asks
+    # p < ks_alpha, a guard for small samples. True gives scipy's figure to 1e-9.
+    exact_pvalues: bool = False
+    # importance-weighted share of drifted features at which the window counts as drifted
+    score_threshold: float = 0.25
+
+    def __post_init__(self) -> None:
+        if self.psi_bins < 2:
+            raise ValueError(f"psi_bins must be at least 2, got {self.psi_bins}")
+        if not 0 < self.psi_warn <= self.psi_drift:
+            raise ValueError(f"need 0 < psi_warn <= psi_drift, got {self.psi_warn}, {self.psi_drift}")
+        if self.nan_policy not in NAN_POLICIES:
+            raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {self.nan_policy!r}")
+        if not 1 <= self.votes_required <= 3:
+            raise ValueError(f"votes_required must be 1, 2 or 3, got {self.votes_required}")
+        if not 0 < self.epsilon < 0.01:
+            raise ValueError(f"epsilon must be in (0, 0.01), got {self.epsilon}")
+        if not 0 < self.score_threshold <= 1:
+            raise ValueError(f"score_threshold must be in (0, 1], got {self.score_threshold}")
+
+
+def _sorted_columns(frame: pd.DataFrame, features: Sequence[str], where: str) -> list[np.ndarray]:
+    """Each feature's finite values, sorted (+-inf and NaN left out). Column by column: pandas
+    keeps a numeric frame as one features x rows block, so a column is a contiguous view and
+    only the sort copies it."""
+    missing = [name for name in features if name not in frame.columns]
+    if missing:
+        raise ValueError(f"{where}: the frame has no column(s) {missing}")
+    columns = []
+    for name in features:
+        column = frame[name]
+        if not pd.api.types.is_float_dtype(column.dtype):
+            column = pd.to_numeric(column, errors="coerce")
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        finite = np.isfinite(values)
+        columns.append(np.sort(values if finite.all() else values[finite]))
+    return columns
+
+
+def _linear_quantiles(sorted_finite: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """numpy's default ("linear") quantiles of an already sorted 1-D array, without re-sorting."""
+    position = (len(sorted_finite) - 1) * q
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, len(sorted_finite) - 1)
+    return sorted_finite[low] + (position - low) * (sorted_finite[high] - sorted_finite[low])
+
+
+def _bin_counts(sorted_finite: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    at_or_below = np.searchsorted(sorted_finite, edges, side="right")
+    return np.diff(np.concatenate(([0], at_or_below, [len(sorted_finite)])))
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """The reference window prepared once: sorted finite values, PSI edges and shares, std."""
+
+    features: tuple[str, ...]
+    sorted_values: tuple[np.ndarray, ...]
+    prefix_sums: tuple[np.ndarray, ...]
+    edges: tuple[np.ndarray, ...]
+    shares: tuple[np.ndarray, ...]
+    std: np.ndarray
+    n_rows: int
+    config: DriftConfig = field(default_factory=DriftConfig)
+
+    @classmethod
+    def from_frame(cls, reference: pd.DataFrame, features: Sequence[str], config: DriftConfig = DriftConfig()) -> ReferenceProfile:
+        features = tuple(features)
+        if not features:
+            raise ValueError("ReferenceProfile: no features to profile")
+        columns = _sorted_columns(reference, features, "reference")
+        quantile_levels = np.arange(1, config.psi_bins) / config.psi_bins
+        sorted_values, prefix_sums, edges, shares = [], [], [], []
+        std = np.full(len(features), np.nan)
+        for j, name in enumerate(features):
+            values = columns[j]
+            if len(values) == 0:
+                raise ValueError(f"reference: feature {name!r} has no finite value")
+            cut = np.unique(_linear_quantiles(values, quantile_levels))
+            sorted_values.append(values)
+            prefix_sums.append(reference_prefix_sums(values))
+            edges.append(cut)
+            shares.append(_shares(_bin_counts(values, cut), len(reference) - len(values), len(reference), config))
+            std[j] = values.std(ddof=1) if len(values) > 1 else 0.0
+        return cls(features, tuple(sorted_values), tuple(prefix_sums), tuple(edges), tuple(shares), std, len(reference), config)
+
+
+def _shares(bin_counts: np.ndarray, n_missing: int, n_rows: int, config: DriftConfig) -> np.ndarray:
+    if config.nan_policy == "bin":
+        counts, total = np.append(bin_counts, n_missing), n_rows
+    else:
+        counts, total = bin_counts, int(bin_counts.sum())
+    if total == 0:
+        return np.full(len(counts), np.nan)
+    return np.maximum(counts / total, config.epsilon)
+
+
+def psi(reference_shares: np.ndarray, current_shares: np.ndarray) -> float:
+    return float(np.sum((current_shares - reference_shares) * np.log(current_shares / reference_shares)))
+
+
+def ks_statistic_sorted(reference: np.ndarray, current: np.ndarray, at_or_below: np.ndarray | None = None) -> float:
+    """sup |F_cur - F_ref| of two sorted finite samples, equal to scipy's ks_2samp statistic.
+    `at_or_below` = searchsorted(reference, current, "right") when the caller already has it."""
+    m, n = len(reference), len(current)
+    if at_or_below is None:
+        at_or_below = np.searchsorted(reference, current, side="right")
+    gap_at = np.abs(np.searchsorted(current, current, side="right") / n - at_or_below / m)
+    gap_before = np.abs(np.searchsorted(current, current, side="left") / n - np.searchsorted(reference, current, side="left") / m)
+    return float(max(gap_at.max(), gap_before.max()))
+
+
+def ks_pvalue(statistic: float, reference: np.ndarray, current: np.ndarray, exact: bool = False) -> float:
+    """The two-sided p-value as ks_2samp's "auto" mode gives it: Smirnov's asymptotic
+    distribution for large samples (closed form here), scipy's exact path for small ones.
+    `exact=False`: the Kolmogorov limit distribution instead (see DriftConfig)."""
+    m, n = len(reference), len(current)
+    if max(m, n) <= _SCIPY_EXACT_KS_MAX_N:
+        return float(stats.ks_2samp(current, reference).pvalue)
+    big, small = max(m, n), min(m, n)
+    effective_n = np.round(big * small / (big + small))
+    if not exact:
+        return float(stats.kstwobign.sf(np.sqrt(effective_n) * statistic))
+    return float(np.clip(stats.kstwo.sf(statistic, effective_n), 0.0, 1.0))
+
+
+def reference_prefix_sums(reference: np.ndarray) -> np.ndarray:
+    """Running sums of a sorted sample, centred on its mean (less cancellation in
+    `wasserstein_sorted`), with a leading 0: entry k is the sum of the k smallest."""
+    return np.concatenate(([0.0], np.cumsum(reference - reference.mean())))
+
+
+def wasserstein_sorted(
+    reference: np.ndarray, current: np.ndarray, prefix: np.ndarray | None = None, at_or_below: np.ndarray | None = None
+) -> float:
+    """scipy's wasserstein_distance (the integral of |F_cur - F_ref|) of two sorted finite
+    samples in O(n log m) for n current and m reference values, with no pass over the reference
+    when its `prefix` (`reference_prefix_sums`) and `at_or_below` (searchsorted(reference,
+    current, "right")) are given.
+
+    Between two consecutive current points F_cur is a constant a, so the integral there is
+    split where the monotone F_ref reaches a, and each part follows from
+    G(x) = integral of F_ref up to x = (x * k(x) - sum of the k(x) reference values <= x) / m,
+    read from the running sums. Before the first current point a = 0 (the integral of F_ref up
+    to it); after the last a = 1 up to the reference maximum."""
+    m, n = len(reference), len(current)
+    if prefix is None:
+        prefix = reference_prefix_sums(reference)
+    if at_or_below is None:
+        at_or_below = np.searchsorted(reference, current, side="right")
+    centre = reference.mean()  # the centre `reference_prefix_sums` used
+
+    def area_below(x: np.ndarray, k: np.ndarray) -> np.ndarray:  # m * G(x), k = #reference <= x
+        return (x - centre) * k - prefix[k]
+
+    last = max(current[-1], reference[-1])
+    start = np.concatenate((current[:1], current))
+    end = np.append(current, last)
+    k_start = np.concatenate((at_or_below[:1], at_or_below))
+    k_end = np.append(at_or_below, m)
+    # F_cur on [start, end) is count / n; F_ref >= count / n from reference index ceil(count m / n) - 1
+    count = np.arange(0, n + 1)
+    need = -(-count * m // n)
+    crossing = np.where(need <= 0, -np.inf, reference[np.clip(need - 1, 0, m - 1)])
+    split = np.clip(crossing, start, end)
+    k_split = np.searchsorted(reference, split, side="right")
+    level = count / n
+    g_start, g_split, g_end = area_below(start, k_start) / m, area_below(split, k_split) / m, area_below(end, k_end) / m
+    rising = level * (split - start) - (g_split - g_start)
+    falling = (g_end - g_split) - level * (end - split)
+    head = area_below(current[:1], at_or_below[:1])[0] / m
+    return float(head + np.sum(rising + falling))
+
+
+def importance_weights(features: Sequence[str], importance: Mapping[str, float] | None) -> np.ndarray:
+    """Importance normalized to 1 over `features`; absent features weigh 0; equal weights when
+    no importance is known (None, empty, or all zero)."""
+    if importance:
+        raw = np.array([float(importance.get(name, 0.0)) for name in features])
+        if not np.all(np.isfinite(raw)) or np.any(raw < 0):
+            raise ValueError("importance must be finite and non-negative")
+        if raw.sum() > 0:
+            return raw / raw.sum()
+    return np.full(len(features), 1.0 / len(features))
+
+
+TABLE_COLUMNS = [
+    "feature", "importance", "weight", "psi", "psi_level", "ks_statistic", "ks_pvalue", "wasserstein",
+    "votes", "drifted", "n_reference", "n_current", "current_missing_share",
+]
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """One comparison: the per-feature table and the importance-weighted drift score."""
+
+    features_table: pd.DataFrame
+    score: float
+    config: DriftConfig
+
+    @property
+    def is_drifted(self) -> bool:
+        return self.score >= self.config.score_threshold
+
+    def table(self) -> pd.DataFrame:
+        """Columns `TABLE_COLUMNS`, most weighted drift first (a copy, safe to edit)."""
+        return self.features_table.copy()
+
+    def drifted_features(self) -> list[str]:
+        return self.features_table.loc[self.features_table["drifted"], "feature"].tolist()
+
+    def summary(self) -> dict[str, float | int | bool]:
+        return {
+            "drift_score": self.score,
+            "drifted": self.is_drifted,
+            "drifted_features": int(self.features_table["drifted"].sum()),
+            "features": len(self.features_table),
+            "max_psi": float(self.features_table["psi"].max()),
+        }
+
+    def plot_png(self, *, top: int = 25, title: str = "Feature drift") -> bytes:
+        return drift_bars_png(self.features_table, top=top, title=title)
+
+
+def _psi_level(value: float, config: DriftConfig) -> str:
+    if not np.isfinite(value):
+        return "unknown"
+    return "drift" if value >= config.psi_drift else "warn" if value >= config.psi_warn else "stable"
+
+
+def compare(
+    profile: ReferenceProfile, current: pd.DataFrame, importance: Mapping[str, float] | None = None
+) -> DriftReport:
+    """The drift of `current` (rows of the current window, one column per feature) against the profiled reference."""
+    config, features = profile.config, profile.features
+    columns = _sorted_columns(current, features, "current")
+    n_rows = len(current)
+    rows = []
+    for j, name in enumerate(features):
+        reference, values = profile.sorted_values[j], columns[j]
+        current_shares = _shares(_bin_counts(values, profile.edges[j]), n_rows - len(values), n_rows, config)
+        feature_psi = psi(profile.shares[j], current_shares) if np.all(np.isfinite(current_shares)) else np.nan
+        if len(values):
+            at_or_below = np.searchsorted(reference, values, side="right")
+            ks = ks_statistic_sorted(reference, values, at_or_below)
+            pvalue = ks_pvalue(ks, reference, values, config.exact_pvalues)
+            distance = wasserstein_sorted(reference, values, profile.prefix_sums[j], at_or_below)
+            scale = profile.std[j]
+            normalized = distance / scale if scale > 0 else (0.0 if distance == 0 else np.inf)
+        else:
+            ks = pvalue = normalized = np.nan
+        votes = int(feature_psi >= config.psi_drift) + int(ks >= config.ks_statistic and pvalue < config.ks_alpha) + int(
+            normalized >= config.wasserstein
+        )
+        rows.append((name, feature_psi, _psi_level(feature_psi, config), ks, pvalue, normalized, votes,
+                     votes >= config.votes_required or len(values) == 0, len(reference), len(values),
+                     1.0 - len(values) / n_rows if n_rows else np.nan))
+    table = pd.DataFrame(rows, columns=[c for c in TABLE_COLUMNS if c not in ("importance", "weight")])
+    weights = importance_weights(features, importance)
+    table.insert(1, "importance", [float(importance.get(name, np.nan)) if importance else np.nan for name in features])
+    table.insert(2, "weight", weights)
+    score = float(weights[table["drifted"].to_numpy()].sum())
+    order = np.lexsort((table["feature"].to_numpy(), -(table["weight"] * table["psi"].fillna(0.0)).to_numpy()))
+    return DriftReport(table.iloc[order].reset_index(drop=True), score, config)
+
+
+def feature_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    features: Sequence[str],
+    importance: Mapping[str, float] | None = None,
+    config: DriftConfig = DriftConfig(),
+) -> DriftReport:
+    """One-shot drift of `current` against `reference` (profile once with `ReferenceProfile`
+    and call `compare` when one reference serves many windows)."""
+    return compare(ReferenceProfile.from_frame(reference, features, config), current, importance)
