@@ -1,7 +1,7 @@
 """Serving health, the pure parts: coverage of universe x horizons in Redis, the served
 prediction distribution against the validation period, and model age. The asset reads the
 keys' TTLs from Redis (one pipelined TTL per key) and the registry's timestamps, then calls
-these functions; envelope validity stays with `serving.vfr_cache.validate_entry`.
+these functions; envelope validity stays with `serving.vfr_codec.validate_entry`.
 
 * Coverage: a (symbol, horizon) is covered when its prediction key exists and does not expire
   before the next scheduled publish (plus `margin_seconds`): an entry that will be gone before
@@ -29,7 +29,7 @@ from scipy import stats
 
 from vfr_ml_pipelines.lib.serving.payloads import DEFAULT_MODEL_ID
 from vfr_ml_pipelines.lib.serving.ttl import next_publish_after
-from vfr_ml_pipelines.lib.serving.vfr_cache import prediction_key
+from vfr_ml_pipelines.lib.serving.vfr_keys import prediction_key
 
 DIRECTIONS = ("BUY", "HOLD", "SELL")
 REDIS_NO_KEY, REDIS_NO_EXPIRY = -2, -1

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from vfr_ml_pipelines.lib.monitoring import serving_health as sh
-from vfr_ml_pipelines.lib.serving.vfr_cache import prediction_key
+from vfr_ml_pipelines.lib.serving.vfr_keys import prediction_key
 
 UNIVERSE = ["AAPL", "MSFT", "XOM"]
 
