@@ -26,7 +26,7 @@ HORIZONS = ("1d", "1w", "1m")
 
 def _served(tracking_uri: str) -> dict[str, dict[str, str | None]]:
     """Per horizon, the champion's and the challenger's version (None when absent)."""
-    client = mlflow.MlflowClient(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
     out = {}
     for h in HORIZONS:
         out[h] = {}
@@ -134,9 +134,11 @@ def test_ml_predictions_has_one_valid_row_per_symbol_and_served_horizon(pipeline
 
 
 def test_champion_loads_from_the_registry_and_predicts(pipeline):
+    # both URIs: MLflow's registry URI is process-wide and another test's registry may have set it
     mlflow.set_tracking_uri(pipeline["tracking_uri"])
+    mlflow.set_registry_uri(pipeline["tracking_uri"])
     model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
-    client = mlflow.MlflowClient(pipeline["tracking_uri"])
+    client = mlflow.MlflowClient(pipeline["tracking_uri"], registry_uri=pipeline["tracking_uri"])
     version = client.get_model_version_by_alias(MODEL, "champion")
     names = json.loads(version.tags["feature_names"])
     frame = read_latest(pipeline["engine"], catalog.MATRIX_VERSION, _symbols(pipeline["engine"]))

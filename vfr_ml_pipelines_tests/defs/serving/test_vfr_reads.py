@@ -89,7 +89,7 @@ def test_every_served_model_reads_coherently_with_its_real_id(pipeline, redis_cl
 
 def test_no_champion_is_a_normal_outcome(pipeline, redis_client):
     registry = pipeline["resources"]["mlflow"].registry
-    client = mlflow.MlflowClient(pipeline["tracking_uri"])
+    client = mlflow.MlflowClient(pipeline["tracking_uri"], registry_uri=pipeline["tracking_uri"])
     champions = {h: registry.by_alias(f"vfr-{h}", CHAMPION) for h in HORIZONS}
     reader = VfrCacheReader(redis_client, pipeline["prefix"], delete_expired=False)
     symbol = _symbols(pipeline["engine"])[0]
