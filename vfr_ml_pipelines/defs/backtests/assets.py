@@ -77,6 +77,7 @@ def build_backtest_asset(horizon: str) -> dg.AssetsDefinition:
             "oracle": ORACLE in table.index,
             "leak_suspected": dg.MetadataValue.json(backtest.report.leak_suspected),
             "test_period": f"{backtest.first_day} .. {backtest.last_day}",
+            "topk_n_drop_rebalance": f"{backtest.config.topk} / {backtest.config.n_drop} / every {backtest.config.rebalance_every}",
             "plots": dg.MetadataValue.md(markdown_images(run.images)),
             "mlflow_run_id": run.challenger.run_id,
             "mlflow_artifacts": dg.MetadataValue.json(run.artifacts),
