@@ -6,12 +6,14 @@ snapshot and the MLflow registry; results written back as MLflow artifacts and t
   challenger's training run (`backtest/`), its after-cost information ratio a tag of the
   challenger version (`champions.BACKTEST_IR_TAG`). A candidate above the oracle beyond noise
   raises `LeakSuspected` after the artifacts are logged (they are the evidence).
-* `risk_step`: the challenger's and the equal-weight book's risk, per horizon.
+* `risk_step`: the challenger's and the equal-weight book's risk, per horizon (artifacts of
+  the challenger's training run under `risk/`).
 * `live_record_step`: the served horizons' live track record.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from vfr_ml_pipelines.lib.models.registry import CHALLENGER, ModelRegistry, Regi
 from vfr_ml_pipelines.lib.models.store import oracle_expected_returns
 
 ARTIFACT_FOLDER = "backtest"
+RISK_FOLDER = "risk"
 
 
 class LeakSuspected(RuntimeError):
@@ -77,14 +80,19 @@ def backtest_step(engine: Engine, store_root: Path, registry: ModelRegistry, hor
     return BacktestRun(backtest, challenger, sorted(files), images)
 
 
-def risk_step(engine: Engine, store_root: Path, registry: ModelRegistry, horizons, config_for) -> dict[str, RiskReport]:
-    """Each horizon's challenger risk (`horizon.challenger_risk`); `config_for(h)` its BacktestConfig."""
+def risk_step(
+    engine: Engine, store_root: Path, registry: ModelRegistry, horizons: Sequence[str], config_for: Callable[[str], BacktestConfig]
+) -> dict[str, RiskReport]:
+    """Each horizon's challenger risk (`horizon.challenger_risk`; `config_for(h)` its
+    BacktestConfig), its table and plots logged under `risk/{h}/` of the challenger's run."""
     prices, _ = read_adjusted_prices(store_root)
     sectors = store.universe_sectors(engine)
-    return {
-        h: challenger_risk(h, prices, _predictions(engine, h), config_for(h), challenger_run_id=_challenger(registry, h).run_id, sectors=sectors)
-        for h in horizons
-    }
+    reports = {}
+    for h in horizons:
+        run_id = _challenger(registry, h).run_id
+        reports[h] = challenger_risk(h, prices, _predictions(engine, h), config_for(h), challenger_run_id=run_id, sectors=sectors)
+        registry.log_run_artifacts(run_id, artifact_files(f"{RISK_FOLDER}/{h}", reports[h].table(), reports[h].plots()))
+    return reports
 
 
 def risk_table(reports: dict[str, RiskReport]) -> pd.DataFrame:
@@ -93,6 +101,6 @@ def risk_table(reports: dict[str, RiskReport]) -> pd.DataFrame:
     return pd.concat(tables).rename_axis("strategy")
 
 
-def live_record_step(engine: Engine, horizons, topk: int) -> list[LiveTrackRecord]:
+def live_record_step(engine: Engine, horizons: Sequence[str], topk: int) -> list[LiveTrackRecord]:
     outcomes = store.live_outcomes(engine)
     return [live_track_record(outcomes, h, topk=topk) for h in horizons]

@@ -346,10 +346,6 @@ class ModelRegistry:
                 target.write_bytes(blob)
             self.client.log_artifacts(run_id, str(folder))
 
-    def run_artifact_paths(self, run_id: str, folder: str) -> list[str]:
-        """The artifact paths of a run under `folder`."""
-        return [a.path for a in self.client.list_artifacts(run_id, folder)]
-
     def load_serving_model(self, name: str, version: str) -> LoadedModel:
         """Load a version through MLflow's pyfunc loader, timed (the promotion gate's
         "loads in under a second")."""

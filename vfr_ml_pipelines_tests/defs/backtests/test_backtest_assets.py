@@ -60,6 +60,10 @@ def test_risk_report_and_live_track_record_report_every_horizon(pipeline):
     for h in HORIZONS:
         assert f"| {h} challenger |" in risk["table"] and f"| {h} {BENCHMARK} |" in risk["table"]
     assert risk["var_exceptions"].count("data:image/png;base64,") == 2 * len(HORIZONS)
+    client = mlflow.MlflowClient(pipeline["tracking_uri"])
+    for h in HORIZONS:
+        run_id = client.get_model_version_by_alias(f"vfr-{h}", "challenger").run_id
+        assert f"risk/{h}/table.csv" in {a.path for a in client.list_artifacts(run_id, f"risk/{h}")}
     live = _metadata(pipeline, "live_track_record")
     for h in HORIZONS:
         assert live[f"{h}_days_with_outcomes"] >= 0 and live[f"{h}_days_missing_for_topk"] >= 0
