@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from vfr_ml_pipelines.defs.backtests import assets as backtest_assets
 from vfr_ml_pipelines.defs.features import assets as feature_assets
 from vfr_ml_pipelines.defs.features import checks as feature_checks
 from vfr_ml_pipelines.defs.market_data import assets as market_data_assets
@@ -22,6 +23,9 @@ ALL_ASSETS = [
     *dg.load_assets_from_modules([market_data_assets, feature_assets, serving_assets, serving_live]),
     *model_assets.training_assets,
     *model_assets.champion_assets,
+    *backtest_assets.backtest_assets,
+    backtest_assets.risk_report,
+    backtest_assets.live_track_record,
 ]
 ALL_CHECKS = [
     *dg.load_asset_checks_from_modules([market_data_checks, feature_checks, serving_checks]),

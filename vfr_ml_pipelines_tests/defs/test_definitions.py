@@ -28,6 +28,7 @@ DAILY_ASSETS = {
     "vfr_feature_export", "predictions", "redis_predictions", "ml_predictions", "prediction_outcomes",
     "ml_performance_metrics", "vfr_live_model",
 }
+BACKTEST_ASSETS = {*(f"backtest_{h}" for h in HORIZONS), "risk_report", "live_track_record"}
 
 
 def _job_assets(name: str) -> set[str]:
@@ -42,6 +43,11 @@ def test_definitions_load_with_every_asset_job_and_schedule():
     # the daily run serves the current champions; training is the weekly job's
     assert not _job_assets("daily_pipeline_job") & MODEL_ASSETS
     assert MODEL_ASSETS <= _job_assets("retraining_job")
+    # a retrain backtests what it trained; the backtests are evidence the champions show
+    assert BACKTEST_ASSETS <= keys and BACKTEST_ASSETS <= _job_assets("retraining_job")
+    assert not _job_assets("daily_pipeline_job") & BACKTEST_ASSETS
+    graph = defs.resolve_asset_graph()
+    assert {dg.AssetKey(f"backtest_{h}") in graph.get(dg.AssetKey(f"champion_{h}_model")).parent_keys for h in HORIZONS} == {True}
     assert _job_assets("rollback_1w_job") == {
         "champion_1w_model", "predictions", "redis_predictions", "ml_predictions", "vfr_feature_export", "vfr_live_model",
     }

@@ -165,7 +165,7 @@ def _snapshot(pipeline, redis_client) -> dict:
             for table in ("vfr_ml.universe", "vfr_ml.universe_membership", "vfr_ml.raw_prices", "vfr_ml.raw_fundamentals",
                           "vfr_ml.raw_news", "vfr_ml.quarantine", "vfr_ml_oracle.expected_returns", "vfr_ml.feature_latest",
                           "vfr_ml.labels", "vfr_ml.predictions", "ml_predictions", "ml_models", "ml_enhancement_definitions",
-                          "vfr_ml.champion_history",
+                          "vfr_ml.champion_history", "vfr_ml.walk_forward_predictions",
                           "ml_feature_definitions", "ml_feature_store")
         }
     return {"counts": counts, "keys": scan_keys(redis_client, f"{pipeline['prefix']}*")}

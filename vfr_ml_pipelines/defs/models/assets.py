@@ -4,7 +4,8 @@ Defines, for each horizon h in HORIZONS (`lib/horizons.py`):
 - the multi-asset `train_{h}_models`, materializing `lightgbm_{h}_model`, `xgboost_{h}_model`,
   `linear_{h}_model`, `ensemble_{h}_model` (one per CANDIDATE_ASSETS group: `{group}_{h}_model`)
   and `challenger_{h}_model`;
-- `champion_{h}_model` (promotion, or rollback with its config).
+- `champion_{h}_model` (promotion, or rollback with its config; after `backtest_{h}`, whose
+  information ratio its metadata shows).
 The logic is in `lib/models/challenger.py` (training) and `lib/models/champions.py`.
 """
 
@@ -162,13 +163,15 @@ class ChampionConfig(dg.Config):
 def build_champion_asset(horizon: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"champion_{horizon}_model", group_name="models", kinds={"mlflow", "postgres"},
-        deps=[f"challenger_{horizon}_model"],
+        deps=[f"challenger_{horizon}_model", f"backtest_{horizon}"],
     )
     def _champion(context: dg.AssetExecutionContext, config: ChampionConfig, warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.MaterializeResult:
         """The serving model of the horizon: alias `champion` of `vfr-{horizon}`. Moves to the
         challenger once its promotion gate passed, stays when the gate failed (the reason is in
         the metadata); with `rollback` it re-points to the previous champion. `ml_models` mirrors it (deployed / shadow / deprecated) and
-        `vfr_ml.champion_history` records every change."""
+        `vfr_ml.champion_history` records every change. The metadata shows the challenger's
+        validation Rank IC (what the gate decides on) beside its backtest's after-cost
+        information ratio (`backtest_{h}`: evidence, not a rule)."""
         try:
             change = champions.update_champion(
                 mlflow.registry, warehouse.engine, horizon, roll_back=config.rollback,
@@ -184,6 +187,7 @@ def build_champion_asset(horizon: str) -> dg.AssetsDefinition:
                 "previous_version": change.previous_version or "none",
                 "reason": change.reason,
                 "summary": change.describe(),
+                **champions.challenger_evidence(mlflow.registry, horizon),
             }
         )
 

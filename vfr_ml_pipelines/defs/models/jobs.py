@@ -11,10 +11,10 @@ from vfr_ml_pipelines.lib.models.champions import ROLLBACK_REASON
 
 retraining_job = dg.define_asset_job(
     name="retraining_job",
-    selection=dg.AssetSelection.groups("models") | PUBLISH_SELECTION,
+    selection=dg.AssetSelection.groups("models", "backtests") | PUBLISH_SELECTION,
     description=(
         "Retrain every horizon on the stored features and labels (walk-forward, tuning, canaries), register the "
-        "candidates, gate the challengers, promote the ones that pass, and republish (behind the blocking "
+        "candidates, backtest them against the oracle and the equal-weight universe, gate the challengers, promote the ones that pass, and republish (behind the blocking "
         "feature_matrix_is_valid check, like every job that publishes to VFR)."
     ),
 )

@@ -9,7 +9,9 @@
    `vfr-{horizon}` with alias `challenger`, and the champion is scored on the challenger's
    validation window (the paired comparison the promotion gate reads);
 4. `ml_models` follows: every candidate `validated`, the challenger `shadow` unless it is
-   already the champion.
+   already the champion; every candidate's out-of-sample walk-forward predictions replace the
+   horizon's rows of `vfr_ml.walk_forward_predictions` (the backtests' input; a reused
+   training keeps the rows its first training wrote).
 """
 
 from __future__ import annotations
@@ -105,7 +107,9 @@ def train_challenger(
     challenger = training_record.register_challenger(registry, result, versions, fingerprint)
     registry.set_alias(serving_name, CHALLENGER, challenger.version)
     comparison = training_record.compare_with_current_champion(registry, result, dataset, challenger)
+    predictions = {name: candidate.predictions for name, candidate in result.candidates.items()}
     with engine.begin() as conn:
+        store.replace_walk_forward_predictions(conn, horizon, store.walk_forward_rows(horizon, predictions, versions))
         for version in versions.values():
             champions.mirror_status(conn, version, horizon, "validated")
         champion = registry.by_alias(serving_name, CHAMPION)

@@ -63,6 +63,27 @@ def _float_tag(version: RegisteredVersion, key: str) -> float | None:
         return None
 
 
+# the after-cost information ratio of the challenger's backtest (`backtest_{h}` writes it):
+# evidence shown beside the gate, which still decides on validation figures only
+BACKTEST_IR_TAG = "backtest_information_ratio"
+
+
+def challenger_evidence(registry: ModelRegistry, horizon: str) -> dict[str, float | str]:
+    """The challenger's validation Rank IC and backtest information ratio, as its version's
+    tags hold them ("none" when absent)."""
+    challenger = registry.by_alias(serving_model_name(horizon), CHALLENGER)
+    if challenger is None:
+        return {"challenger": "none"}
+    return {
+        "challenger": challenger.model_id,
+        **{
+            f"challenger_{key}": "none" if value is None else value
+            for key, value in (("validation_rank_ic", _float_tag(challenger, "validation_rank_ic")),
+                               (BACKTEST_IR_TAG, _float_tag(challenger, BACKTEST_IR_TAG)))
+        },
+    }
+
+
 def mirror_status(conn: Connection, version: RegisteredVersion, horizon: str, status: str) -> None:
     """Write one registry version's row of `ml_models` with `status`."""
     upsert_ml_model(

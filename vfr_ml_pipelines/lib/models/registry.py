@@ -335,6 +335,17 @@ class ModelRegistry:
             for key, value in tags.items():
                 self.client.set_model_version_tag(name, str(version), key, str(value))
 
+    def log_run_artifacts(self, run_id: str, artifacts: Mapping[str, bytes]) -> None:
+        """Add files (path -> bytes) to an existing run's artifacts, e.g. the backtest of the
+        training run it evaluates; a file of the same path is replaced."""
+        with self._writing(f"logging artifacts to run {run_id}"), tempfile.TemporaryDirectory(prefix="vfr-artifacts-") as tmp:
+            folder = Path(tmp)
+            for rel, blob in artifacts.items():
+                target = folder / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(blob)
+            self.client.log_artifacts(run_id, str(folder))
+
     def load_serving_model(self, name: str, version: str) -> LoadedModel:
         """Load a version through MLflow's pyfunc loader, timed (the promotion gate's
         "loads in under a second")."""
