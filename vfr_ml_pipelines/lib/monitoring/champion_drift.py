@@ -88,12 +88,13 @@ class WindowVerdict:
     drifted_horizons: tuple[str, ...]
 
 
-def read_horizon_scores(record: dict) -> WindowVerdict | None:
-    """The verdict of a record written by `horizon_scores` (None when it has no horizon)."""
-    horizons = sorted(key.removeprefix("drift_score_") for key in record if key.startswith("drift_score_"))
+def read_horizon_scores(record: dict, score: str = "drift_score", flag: str = "drifted") -> WindowVerdict | None:
+    """The verdict of a record written by `horizon_scores` (or any record of `session`,
+    `<score>_<h>` and `<flag>_<h>`; None when it has no horizon)."""
+    horizons = sorted(key.removeprefix(f"{score}_") for key in record if key.startswith(f"{score}_"))
     if not horizons or "session" not in record:
         return None
-    drifted = tuple(h for h in horizons if bool(record.get(f"drifted_{h}")))
-    scores = [float(record[f"drift_score_{h}"]) for h in horizons]
+    drifted = tuple(h for h in horizons if bool(record.get(f"{flag}_{h}")))
+    scores = [float(record[f"{score}_{h}"]) for h in horizons]
     score = max((s for s in scores if math.isfinite(s)), default=math.nan)
     return WindowVerdict(str(record["session"]), bool(drifted), score, drifted)

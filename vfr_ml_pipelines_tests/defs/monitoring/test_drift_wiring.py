@@ -3,25 +3,19 @@ request per drift event, evaluated with Dagster's own sensor context."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
 
 from vfr_ml_pipelines.defs.monitoring.drift import DRIFT_EVENT_TAG, FEATURE_DRIFT, drift_sensor, feature_drift
-from vfr_ml_pipelines.defs.resources import FeatureStoreResource, MlflowResource
+from vfr_ml_pipelines.defs.resources import AlertWebhookResource, FeatureStoreResource, MlflowResource
 from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore
 from vfr_ml_pipelines.lib.market_data import calendar
-from vfr_ml_pipelines.lib.models import algorithms
-from vfr_ml_pipelines.lib.models.calibration import ReturnCalibration
-from vfr_ml_pipelines.lib.models.registry import CHAMPION, ModelRegistry, serving_model_name
-from vfr_ml_pipelines.lib.models.serving_model import ServingModel
 from vfr_ml_pipelines.lib.monitoring.decision import DecisionConfig
+from vfr_ml_pipelines_tests.defs.monitoring.champion import NAMES, register_champion
 
-NAMES = ["f0", "f1", "f2"]
 DAYS = calendar.trading_days(pd.Timestamp("2025-01-02").date(), pd.Timestamp("2025-12-31").date())
 TRAIN_END = DAYS[-41]
 SYMBOLS = [f"S{i:02d}" for i in range(40)]
@@ -37,27 +31,10 @@ def _matrix(shift: float) -> pd.DataFrame:
     return frame[["symbol", "trade_date", *NAMES]]
 
 
-def _register_champion(tracking: Path) -> ModelRegistry:
-    rng = np.random.default_rng(3)
-    X = pd.DataFrame(rng.normal(size=(200, 3)), columns=NAMES)
-    estimator = algorithms.fit_regressor("linear", X.to_numpy(), 0.2 * X["f0"].to_numpy() + 0.1 * rng.normal(size=200),
-                                         None, None, feature_names=NAMES)
-    calibration = ReturnCalibration(slope=0.01, intercept=0.0, residual_std=0.03, raw_slope=0.01, ic_t=3.0,
-                                    shrinkage=0.9, drift=0.0, n_days=20)
-    registry = ModelRegistry(f"sqlite:///{tracking / 'mlflow.db'}", artifact_root=tracking / "artifacts")
-    name = serving_model_name("1w")
-    version = registry.log_serving_model(
-        ServingModel("1w", "linear", estimator, calibration), experiment="vfr-ml-1w", registered_name=name, run_name="t",
-        tags={"data_start": str(DAYS[0]), "data_end": str(TRAIN_END)}, params={}, metrics={}, artifacts={}, input_example=X,
-    )
-    registry.set_alias(name, CHAMPION, version.version)
-    return registry
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("drift")
-    registry = _register_champion(root)
+    registry = register_champion(root, {"data_start": str(DAYS[0]), "data_end": str(TRAIN_END)})
     return {"mlflow": MlflowResource(tracking_uri=registry.tracking_uri), "root": root}
 
 
@@ -89,7 +66,7 @@ def _report(instance: dg.DagsterInstance, session: str, drifted: bool) -> None:
 
 
 def _tick(instance: dg.DagsterInstance, cursor: str | None) -> tuple[list[dg.RunRequest], str | None]:
-    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"alert_webhook": AlertWebhookResource()})
     result = drift_sensor(context)
     return ([result] if isinstance(result, dg.RunRequest) else []), context.cursor
 
