@@ -25,6 +25,6 @@ daily_pipeline_job = dg.define_asset_job(
     description=(
         "After the close: market data of the session -> features -> predictions of the current champions "
         "-> VFR's Redis keys and tables, realized outcomes and the daily performance roll-up, then the "
-        "monitoring reports (feature drift of the champions)."
+        "monitoring reports (feature drift of the champions, live performance of the served models)."
     ),
 )
