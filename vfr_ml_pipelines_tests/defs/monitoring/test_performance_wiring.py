@@ -116,4 +116,12 @@ def test_the_pipeline_reports_live_performance(pipeline: dict) -> None:
     records = metadata["performance"].value.records
     assert {r.data["horizon"] for r in records} <= {"1d", "1w", "1m"}
     for record in records:
-        assert record["dates"] >= 1 and -1 <= record["rank_ic"] <= 1
+        assert record.data["dates"] >= 1 and -1 <= record.data["rank_ic"] <= 1
+
+
+def test_a_missed_daily_run_shows_on_prices_predictions_and_redis() -> None:
+    from vfr_ml_pipelines.definitions import defs
+
+    specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+    for key in ("raw_prices", "predictions", "redis_predictions"):
+        assert specs[key].freshness_policy is not None, key
