@@ -52,9 +52,16 @@ def test_live_performance_reports_champion_and_shadow_against_validation(served:
 
 
 def test_live_performance_runs_after_the_outcomes_declaratively() -> None:
-    [spec] = live_performance.specs
-    assert spec.automation_condition is not None
-    assert dg.AssetKey("prediction_outcomes") in {dep.asset_key for dep in spec.deps}
+    instance = dg.DagsterInstance.ephemeral()
+    defs = dg.Definitions(assets=[live_performance, dg.AssetSpec("prediction_outcomes")],
+                          resources={k: dg.ResourceDefinition.none_resource() for k in ("warehouse", "mlflow", "market_data")})
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert first.total_requested == 0  # nothing new upstream
+    instance.report_runless_asset_event(dg.AssetMaterialization("prediction_outcomes"))
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert after.total_requested == 1 and after.get_requested_partitions(LIVE_PERFORMANCE) == {None}
+    again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after.cursor)
+    assert again.total_requested == 0  # requested once, not on every tick
 
 
 class _Handler(BaseHTTPRequestHandler):
