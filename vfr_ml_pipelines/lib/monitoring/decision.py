@@ -4,7 +4,8 @@ function of an explicit cursor (a JSON string, the Dagster sensor cursor).
 Phases
 ------
 * ``watching``: no retraining of ours is pending. A drifted window requests one run (run
-  key ``drift-<session>``) and moves to ``requested``.
+  key ``drift-<session>``; ``<run_key_prefix>-<session>`` in general: the decay sensor runs
+  this same machine as ``decay``) and moves to ``requested``.
 * ``requested``: the run was asked for and has not finished. Nothing is requested, however
   long the drift lasts or however often it clears and returns: the run in flight answers it.
   When the shell reports the run finished (success or failure alike: the run-failure sensor

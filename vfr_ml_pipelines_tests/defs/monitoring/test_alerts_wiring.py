@@ -111,3 +111,16 @@ def test_the_url_comes_from_the_environment_as_a_secret(monkeypatch: pytest.Monk
     assert "T0SECRET" not in str(refused.value)
     monkeypatch.delenv("VFR_ALERT_WEBHOOK_URL")
     assert resources_module.build_resources()["alert_webhook"].url is None
+
+
+def test_the_code_location_has_the_monitoring_sensors_and_resource() -> None:
+    from vfr_ml_pipelines.definitions import defs
+
+    status = {s.name: s.default_status for s in defs.sensors}
+    assert status == {
+        "run_failure_alert_sensor": dg.DefaultSensorStatus.RUNNING,  # without a webhook it only logs
+        "drift_sensor": dg.DefaultSensorStatus.STOPPED, "decay_sensor": dg.DefaultSensorStatus.STOPPED,
+    }
+    assert "alert_webhook" in defs.resources
+    daily = {k.to_user_string() for k in defs.resolve_job_def("daily_pipeline_job").asset_layer.executable_asset_keys}
+    assert {"feature_drift", "live_performance", "serving_health"} <= daily
