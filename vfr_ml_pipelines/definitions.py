@@ -10,6 +10,10 @@ from vfr_ml_pipelines.defs.market_data import checks as market_data_checks
 from vfr_ml_pipelines.defs.models import assets as model_assets
 from vfr_ml_pipelines.defs.models import checks as model_checks
 from vfr_ml_pipelines.defs.models.jobs import retraining_job, rollback_jobs
+from vfr_ml_pipelines.defs.monitoring import drift as monitoring_drift
+from vfr_ml_pipelines.defs.monitoring import health as monitoring_health
+from vfr_ml_pipelines.defs.monitoring import performance as monitoring_performance
+from vfr_ml_pipelines.defs.monitoring.alerts import run_failure_alert_sensor
 from vfr_ml_pipelines.defs.models.schedules import weekly_retraining_schedule
 from vfr_ml_pipelines.defs.pipeline.jobs import daily_pipeline_job, full_pipeline_job
 from vfr_ml_pipelines.defs.pipeline.schedules import daily_pipeline_schedule
@@ -21,6 +25,7 @@ from vfr_ml_pipelines.defs.serving.jobs import disable_ml_job, republish_job
 
 ALL_ASSETS = [
     *dg.load_assets_from_modules([market_data_assets, feature_assets, serving_assets, serving_live]),
+    *dg.load_assets_from_modules([monitoring_drift, monitoring_performance, monitoring_health]),
     *model_assets.training_assets,
     *model_assets.champion_assets,
     *backtest_assets.backtest_assets,
@@ -37,5 +42,6 @@ defs = dg.Definitions(
     asset_checks=ALL_CHECKS,
     jobs=[full_pipeline_job, daily_pipeline_job, retraining_job, *rollback_jobs, republish_job, disable_ml_job],
     schedules=[daily_pipeline_schedule, weekly_retraining_schedule],
+    sensors=[run_failure_alert_sensor, monitoring_drift.drift_sensor, monitoring_performance.decay_sensor],
     resources=build_resources(),
 )

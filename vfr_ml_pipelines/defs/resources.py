@@ -8,6 +8,7 @@ they never show in the Dagster UI.
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +27,7 @@ from vfr_ml_pipelines.lib.market_data import fmp_provider as fmp
 from vfr_ml_pipelines.lib.market_data.provider import MarketDataProvider
 from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, SyntheticMarketProvider
 from vfr_ml_pipelines.lib.models.promotion import PromotionPolicy
+from vfr_ml_pipelines.lib.monitoring.alerts import Alert, DeliveryResult, WebhookClient, WebhookConfig, slack_payload
 from vfr_ml_pipelines.lib.models.registry import ModelRegistry
 
 if TYPE_CHECKING:
@@ -179,6 +181,40 @@ class VfrModelsResource(dg.ConfigurableResource):
         path = Path(self.models_dir).expanduser().resolve() if self.models_dir else settings.state_dir(self.state_dir) / "vfr_models"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+_WEBHOOK_DEFAULTS = WebhookConfig()
+ALERT_WEBHOOK_URL_ENV = "VFR_ALERT_WEBHOOK_URL"
+# "no webhook configured" is said once per process, not on every alert of every sensor tick
+_said_no_webhook: list[bool] = []
+
+
+class AlertWebhookResource(dg.ConfigurableResource):
+    """Where alerts go: a Slack-compatible webhook (`lib/monitoring/alerts.py`, where the
+    timeout and retry defaults are). The URL is a secret (`VFR_ALERT_WEBHOOK_URL`, handed over
+    as a `dg.EnvVar`) and never appears in a log, metadata or exception. No URL means alerts
+    are only logged."""
+
+    url: str | None = None
+    timeout_seconds: float = _WEBHOOK_DEFAULTS.timeout_seconds
+    max_attempts: int = _WEBHOOK_DEFAULTS.max_attempts
+    backoff_seconds: float = _WEBHOOK_DEFAULTS.backoff_seconds
+
+    def send(self, alert: Alert, log: logging.Logger | logging.LoggerAdapter | None = None) -> DeliveryResult | None:
+        """Posts `alert`; None when no webhook is configured. A delivery that fails after its
+        retries is logged (redacted), not raised: an alert outage must not stop a sensor."""
+        log = log or logging.getLogger(__name__)
+        if not self.url:
+            if not _said_no_webhook:
+                _said_no_webhook.append(True)
+                log.warning(f"{ALERT_WEBHOOK_URL_ENV} is not set: alerts are logged only")
+            log.warning(f"alert (not sent): {slack_payload(alert)['text']}")
+            return None
+        config = WebhookConfig(timeout_seconds=self.timeout_seconds, max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds)
+        result = WebhookClient(self.url, config=config).send(alert, raise_on_failure=False)
+        if not result.delivered:
+            log.warning(f"alert {alert.title!r} not delivered after {result.attempts} attempt(s): {result.error}")
+        return result
 
 
 class MarketDataResource(dg.ConfigurableResource):
@@ -356,6 +392,14 @@ def _mlflow_uri_env() -> dg.EnvVar | None:
     return _env(settings.MLFLOW_TRACKING_URI_ENV)
 
 
+def _alert_webhook_url_env() -> dg.EnvVar | None:
+    # not settings.env_url: its message shows the URL's path, and a Slack webhook's path is the credential
+    url = settings.env_or_none(ALERT_WEBHOOK_URL_ENV)
+    if url and urlsplit(url).scheme.lower() not in ("http", "https"):
+        raise settings.ConfigError(f"{ALERT_WEBHOOK_URL_ENV} must be an http(s) URL (the value is not shown: it is a secret)")
+    return _env(ALERT_WEBHOOK_URL_ENV)
+
+
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     """Resources from the environment (README, "Configuration")."""
     state = settings.env_or_none(settings.STATE_DIR_ENV)
@@ -377,4 +421,5 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             max_size_bytes=settings.env_int("VFR_MODEL_MAX_BYTES", _PROMOTION_DEFAULTS.max_size_bytes, minimum=1),
             min_validation_t=settings.env_float("VFR_PROMOTION_MIN_T", _PROMOTION_DEFAULTS.min_validation_t, minimum=0.0),
         ),
+        "alert_webhook": AlertWebhookResource(url=_alert_webhook_url_env()),
     }

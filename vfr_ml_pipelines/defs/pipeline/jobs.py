@@ -1,6 +1,6 @@
 """The jobs that run the whole pipeline: `full_pipeline_job` (every asset; `vfr-ml run` runs it over a
 partition range as one catch-up run) and `daily_pipeline_job` (the after-close refresh: market data,
-features, serving). Retraining and rollback jobs live with the models domain, the kill switch and
+features, serving, monitoring). Retraining and rollback jobs live with the models domain, the kill switch and
 republish with serving."""
 
 import dagster as dg
@@ -20,10 +20,11 @@ full_pipeline_job = dg.define_asset_job(
 
 daily_pipeline_job = dg.define_asset_job(
     name="daily_pipeline_job",
-    selection=dg.AssetSelection.groups("market_data", "features", "serving"),
+    selection=dg.AssetSelection.groups("market_data", "features", "serving", "monitoring"),
     partitions_def=trading_day_partitions,
     description=(
         "After the close: market data of the session -> features -> predictions of the current champions "
-        "-> VFR's Redis keys and tables, realized outcomes and the daily performance roll-up."
+        "-> VFR's Redis keys and tables, realized outcomes and the daily performance roll-up, then the "
+        "monitoring reports (feature drift of the champions, live performance of the served models)."
     ),
 )

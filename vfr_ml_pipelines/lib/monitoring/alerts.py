@@ -142,3 +142,20 @@ class WebhookClient:
         if raise_on_failure:
             raise AlertDeliveryError(result) from None
         return result
+
+
+# Slack shows a field of a few hundred characters at most; a stack trace belongs in the Dagster UI
+_MAX_ERROR_CHARS = 500
+
+
+def run_failure_alert(job: str, run_id: str, failed_steps: Mapping[str, str], run_error: str | None) -> Alert:
+    """The alert for a failed Dagster run: the job, the run id, each failing step with the first
+    line of its error (or the run's own error when no step failed, e.g. a run that never started)."""
+    first_step = next(iter(failed_steps), None)
+    error = failed_steps[first_step] if first_step else (run_error or "unknown error")
+    error = (error.strip().splitlines() or ["unknown error"])[0][:_MAX_ERROR_CHARS]
+    fields = {"job": job, "run id": run_id, "failing step": ", ".join(failed_steps) or "(none: the run itself failed)",
+              "error": error}
+    return Alert(f"Run failed: {job}", f"run {run_id} of {job} failed at {first_step or 'run level'}: {error}",
+                 "critical", fields)
+

@@ -4,7 +4,8 @@ function of an explicit cursor (a JSON string, the Dagster sensor cursor).
 Phases
 ------
 * ``watching``: no retraining of ours is pending. A drifted window requests one run (run
-  key ``drift-<session>``) and moves to ``requested``.
+  key ``drift-<session>``; ``<run_key_prefix>-<session>`` in general: the decay sensor runs
+  this same machine as ``decay``) and moves to ``requested``.
 * ``requested``: the run was asked for and has not finished. Nothing is requested, however
   long the drift lasts or however often it clears and returns: the run in flight answers it.
   When the shell reports the run finished (success or failure alike: the run-failure sensor
@@ -36,6 +37,8 @@ PHASES = (WATCHING, REQUESTED, COOLDOWN)
 class DecisionConfig:
     cooldown_sessions: int = 5  # a week of sessions for the retrained champion to settle
     max_wait_sessions: int = 10  # retraining takes well under a session; ten means it is lost
+    # the run key is `<prefix>-<session>`: the decay sensor runs the same machine as "decay"
+    run_key_prefix: str = "drift"
 
     def __post_init__(self) -> None:
         if self.cooldown_sessions < 0 or self.max_wait_sessions < 1:
@@ -87,8 +90,8 @@ class Decision:
     reason: str
 
 
-def _request(cursor: DriftCursor, observation: Observation) -> Decision:
-    run_key = f"drift-{observation.session}"
+def _request(cursor: DriftCursor, observation: Observation, config: DecisionConfig) -> Decision:
+    run_key = f"{config.run_key_prefix}-{observation.session}"
     persisted = cursor.previous_run_key is not None
     reason = (f"drift persists after retraining {cursor.previous_run_key} (score {observation.score:.3f}): requesting again"
               if persisted else f"drift score {observation.score:.3f} passed the threshold: requesting retraining")
@@ -96,9 +99,9 @@ def _request(cursor: DriftCursor, observation: Observation) -> Decision:
     return Decision(True, run_key, new, reason)
 
 
-def _watch(cursor: DriftCursor, observation: Observation) -> Decision:
+def _watch(cursor: DriftCursor, observation: Observation, config: DecisionConfig) -> Decision:
     if observation.drifted:
-        return _request(cursor, observation)
+        return _request(cursor, observation, config)
     # drift cleared: a later drift is a new event, not a persisting one
     return Decision(False, None, replace(cursor, previous_run_key=None), "no drift")
 
@@ -129,4 +132,4 @@ def decide(cursor: DriftCursor, observation: Observation, config: DecisionConfig
             left = cursor.cooldown_left - int(new_session)
             return Decision(False, None, replace(cursor, cooldown_left=left), f"cooldown: {left} more session(s)")
         cursor = replace(cursor, phase=WATCHING)
-    return _watch(cursor, observation)
+    return _watch(cursor, observation, config)

@@ -1,0 +1,100 @@
+"""Feature drift of the served champions: for each horizon's champion, its training window of
+the feature matrix (the MLflow tags `data_start` / `data_end` that training records) against
+the last `current_sessions` stored sessions, weighted by the champion's own feature importance.
+
+Also the small record the drift sensor reads back (`horizon_scores` / `read_horizon_scores`):
+per horizon the score and verdict, flattened into the asset's metadata, so the sensor needs
+no table of its own (docs/monitoring.md, "In the pipeline").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pandas as pd
+
+from vfr_ml_pipelines.lib.features import catalog
+from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore
+from vfr_ml_pipelines.lib.models.registry import ModelRegistry
+from vfr_ml_pipelines.lib.monitoring.drift import DriftConfig, DriftReport, ReferenceProfile, compare
+from vfr_ml_pipelines.lib.serving.served_models import served_versions
+
+DEFAULT_CURRENT_SESSIONS = 20
+# calendar days read to find the last N sessions: weekends and a holiday cluster fit twice over
+_CALENDAR_DAYS_PER_SESSION = 2
+
+
+@dataclass(frozen=True)
+class ChampionDrift:
+    horizon: str
+    model_id: str
+    reference_start: date
+    reference_end: date
+    current_start: date
+    current_end: date
+    report: DriftReport
+
+    def table(self) -> pd.DataFrame:
+        return self.report.table().assign(horizon=self.horizon, model_id=self.model_id)
+
+
+def last_sessions(store: OfflineFeatureStore, sessions: int, feature_set: str = catalog.MATRIX_VERSION) -> tuple[date, date]:
+    """The first and last day of the last `sessions` stored sessions."""
+    end = store.latest_day(feature_set)
+    days = store.read(feature_set, columns=[], start=end - timedelta(days=_CALENDAR_DAYS_PER_SESSION * sessions + 7), end=end)
+    stored = sorted(pd.to_datetime(days["trade_date"]).dt.date.unique())[-sessions:]
+    return stored[0], stored[-1]
+
+
+def champions_drift(
+    registry: ModelRegistry, store: OfflineFeatureStore, config: DriftConfig = DriftConfig(),
+    current_sessions: int = DEFAULT_CURRENT_SESSIONS,
+) -> list[ChampionDrift]:
+    """One drift report per served champion (challengers serve as shadows only: their drift
+    does not decide a retraining). A champion without recorded training window is skipped."""
+    current_start, current_end = last_sessions(store, current_sessions)
+    out = []
+    for served in served_versions(registry):
+        version = served.version
+        if not served.is_champion or not {"data_start", "data_end"} <= version.tags.keys():
+            continue
+        model = registry.load_serving_model(version.name, version.version).model
+        features = model.feature_names
+        start, end = date.fromisoformat(version.tags["data_start"][:10]), date.fromisoformat(version.tags["data_end"][:10])
+        reference = store.read(catalog.MATRIX_VERSION, columns=features, start=start, end=end)
+        current = store.read(catalog.MATRIX_VERSION, columns=features, start=current_start, end=current_end)
+        report = compare(ReferenceProfile.from_frame(reference, features, config), current, model.estimator.feature_importance())
+        out.append(ChampionDrift(served.horizon, version.model_id, start, end, current_start, current_end, report))
+    return out
+
+
+def horizon_scores(drifts: list[ChampionDrift]) -> dict[str, float | bool | str]:
+    """The flat record the drift sensor reads: `session`, and per horizon `drift_score_<h>`
+    and `drifted_<h>`."""
+    record: dict[str, float | bool | str] = {"session": max((d.current_end for d in drifts), default=date.min).isoformat()}
+    for drift in drifts:
+        record[f"drift_score_{drift.horizon}"] = drift.report.score
+        record[f"drifted_{drift.horizon}"] = drift.report.is_drifted
+    return record
+
+
+@dataclass(frozen=True)
+class WindowVerdict:
+    session: str
+    drifted: bool
+    score: float  # the largest horizon score: one retraining run retrains every horizon
+    drifted_horizons: tuple[str, ...]
+
+
+def read_horizon_scores(record: dict, score: str = "drift_score", flag: str = "drifted") -> WindowVerdict | None:
+    """The verdict of a record written by `horizon_scores` (or any record of `session`,
+    `<score>_<h>` and `<flag>_<h>`; None when it has no horizon)."""
+    horizons = sorted(key.removeprefix(f"{score}_") for key in record if key.startswith(f"{score}_"))
+    if not horizons or "session" not in record:
+        return None
+    drifted = tuple(h for h in horizons if bool(record.get(f"{flag}_{h}")))
+    scores = [float(record[f"{score}_{h}"]) for h in horizons]
+    score = max((s for s in scores if math.isfinite(s)), default=math.nan)
+    return WindowVerdict(str(record["session"]), bool(drifted), score, drifted)
