@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -16,8 +15,8 @@ from vfr_ml_pipelines.defs.monitoring.alerts import run_failure_alert_sensor
 from vfr_ml_pipelines.defs.resources import AlertWebhookResource
 from vfr_ml_pipelines.lib import settings
 from vfr_ml_pipelines.lib.monitoring.alerts import Alert
+from vfr_ml_pipelines_tests.webhook_server import SECRET_PATH, webhook_server, webhook_url
 
-SECRET_PATH = "/services/T0SECRET/B0HOOK/xoxbSecretToken42"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -34,17 +33,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[ThreadingHTTPServer]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    httpd.received = []
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with webhook_server(_Handler) as httpd:
+        yield httpd
 
 
 def _url(server: ThreadingHTTPServer, behaviour: str = "ok") -> str:
-    return f"http://127.0.0.1:{server.server_address[1]}{SECRET_PATH}/{behaviour}"
+    return webhook_url(server, behaviour)
 
 
 @dg.op

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,8 +11,8 @@ import pytest
 from vfr_ml_pipelines.lib.monitoring.alerts import (
     Alert, AlertDeliveryError, WebhookClient, WebhookConfig, slack_payload,
 )
+from vfr_ml_pipelines_tests.webhook_server import SECRET_PATH, webhook_server, webhook_url
 
-SECRET_PATH = "/services/T0SECRET/B0HOOK/xoxbSecretToken42"
 TOKEN = "tok-very-secret-123"
 ALERT = Alert("Drift detected", "champion 1w: drift score 0.41", "critical", {"horizon": "1w", "score": "0.41"})
 
@@ -41,18 +40,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[ThreadingHTTPServer]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    httpd.received = []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with webhook_server(_Handler) as httpd:
+        yield httpd
 
 
 def _client(server: ThreadingHTTPServer, behaviour: str, sleeps: list[float], **config: float) -> tuple[WebhookClient, str]:
-    url = f"http://127.0.0.1:{server.server_address[1]}{SECRET_PATH}/{behaviour}"
+    url = webhook_url(server, behaviour)
     return WebhookClient(url, token=TOKEN, config=WebhookConfig(**config), sleep=sleeps.append), url
 
 
