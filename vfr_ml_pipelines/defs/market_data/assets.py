@@ -6,16 +6,16 @@ Each body is wiring: the provider and the warehouse in, one call to
 """
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 
 import dagster as dg
 
 from vfr_ml_pipelines.defs.market_data.partitions import single_run_backfill, trading_day_partitions
+from vfr_ml_pipelines.defs.pipeline.freshness import AFTER_THE_CLOSE
 from vfr_ml_pipelines.defs.resources import MarketDataResource, WarehouseResource
 from vfr_ml_pipelines.lib.market_data import loads
 
 # Prices must be loaded by the morning after each session (the evening run loads them).
-DAILY_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30), warn_window=timedelta(hours=26))
 
 
 def partition_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
@@ -62,7 +62,7 @@ def universe(context: dg.AssetExecutionContext, market_data: MarketDataResource,
 
 @dg.asset(
     group_name="market_data", kinds={"postgres"}, deps=[universe], partitions_def=trading_day_partitions,
-    backfill_policy=single_run_backfill, freshness_policy=DAILY_FRESHNESS,
+    backfill_policy=single_run_backfill, freshness_policy=AFTER_THE_CLOSE,
 )
 def raw_prices(context: dg.AssetExecutionContext, market_data: MarketDataResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Daily OHLCV bars of the session's universe (`vfr_ml.raw_prices`): raw traded prices

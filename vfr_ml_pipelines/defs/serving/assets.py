@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from vfr_ml_pipelines import __version__
-from vfr_ml_pipelines.defs.market_data.assets import DAILY_FRESHNESS
+from vfr_ml_pipelines.defs.pipeline.freshness import AFTER_THE_CLOSE
 from vfr_ml_pipelines.defs.resources import MarketDataResource, MlflowResource, RedisResource, WarehouseResource
 from vfr_ml_pipelines.defs.serving.failures import as_failure
 from vfr_ml_pipelines.lib.horizons import HORIZONS
@@ -43,7 +43,7 @@ class PredictionConfig(dg.Config):
 
 @dg.asset(
     group_name="serving", kinds={"python", "postgres"},
-    deps=[*(f"champion_{h}_model" for h in HORIZONS), "feature_matrix"], freshness_policy=DAILY_FRESHNESS,
+    deps=[*(f"champion_{h}_model" for h in HORIZONS), "feature_matrix"], freshness_policy=AFTER_THE_CLOSE,
 )
 def predictions(
     context: dg.AssetExecutionContext,
@@ -78,7 +78,7 @@ def predictions(
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(group_name="serving", kinds={"redis"}, deps=[predictions], freshness_policy=DAILY_FRESHNESS)
+@dg.asset(group_name="serving", kinds={"redis"}, deps=[predictions], freshness_policy=AFTER_THE_CLOSE)
 def redis_predictions(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, mlflow: MlflowResource, redis: RedisResource
 ) -> dg.MaterializeResult:

@@ -131,4 +131,6 @@ def test_a_missed_daily_run_shows_on_prices_predictions_and_redis() -> None:
 
     specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
     for key in ("raw_prices", "predictions", "redis_predictions"):
-        assert specs[key].freshness_policy is not None, key
+        policy = specs[key].freshness_policy
+        # due each weekday by 20:00 New York (the daily run starts 18:30), never on a weekend
+        assert policy.deadline_cron == "0 20 * * 1-5" and policy.timezone == "America/New_York", key
