@@ -14,8 +14,10 @@ from vfr_ml_pipelines.lib.backtests.horizon import NoPredictions
 from vfr_ml_pipelines.lib.backtests.live_record import records_table
 from vfr_ml_pipelines.lib.backtests.publish import markdown_images, markdown_table
 from vfr_ml_pipelines.lib.backtests.report import ORACLE
-from vfr_ml_pipelines.lib.backtests.steps import LeakSuspected, backtest_step, live_record_step, risk_step, risk_table
-from vfr_ml_pipelines.lib.horizons import HORIZONS
+from vfr_ml_pipelines.lib.backtests.steps import (
+    LeakSuspected, backtest_step, live_record_step, optimizer_step, risk_step, risk_table,
+)
+from vfr_ml_pipelines.lib.horizons import HORIZONS, VFR_DEFAULT_HORIZON
 
 _BACKTEST, _COSTS = BacktestConfig(), CostConfig()
 
@@ -93,15 +95,20 @@ backtest_assets = [build_backtest_asset(h) for h in HORIZONS]
 def risk_report(config: BacktestAssetConfig, warehouse: WarehouseResource, feature_store: FeatureStoreResource, mlflow: MlflowResource) -> dg.MaterializeResult:
     """VaR / CVaR (historical, normal, Cornish-Fisher), the VaR backtest (exception rate, Kupiec,
     Christoffersen), the worst stress loss and the drawdown forecast of each horizon's
-    challenger book and of the equal-weight universe over the test period."""
+    challenger book and of the equal-weight universe over the test period; and, for VFR's
+    default horizon, the constrained optimizer (minimum variance, maximum Sharpe) against the
+    equal-weight top-k book after costs."""
+    engine, root, registry = warehouse.engine, feature_store.offline.root, mlflow.registry
     try:
-        reports = risk_step(warehouse.engine, feature_store.offline.root, mlflow.registry, HORIZONS, config.to_core)
+        reports = risk_step(engine, root, registry, HORIZONS, config.to_core)
+        optimizer = optimizer_step(engine, root, registry, VFR_DEFAULT_HORIZON, config.to_core(VFR_DEFAULT_HORIZON))
     except NoPredictions as exc:
         raise dg.Failure(str(exc)) from None
     images = {f"{h}_{name}": png for h, report in reports.items() for name, png in report.plots().items()}
     return dg.MaterializeResult(metadata={
         "table": dg.MetadataValue.md(markdown_table(risk_table(reports), columns=None)),
         "var_exceptions": dg.MetadataValue.md(markdown_images(images)),
+        f"optimizer_vs_topk_{VFR_DEFAULT_HORIZON}": dg.MetadataValue.md(markdown_table(optimizer, columns=None)),
     })
 
 

@@ -23,6 +23,7 @@ import pandas as pd
 
 from vfr_ml_pipelines.lib.backtests.config import EQUAL_WEIGHT, BacktestConfig
 from vfr_ml_pipelines.lib.backtests.engine import run_backtest
+from vfr_ml_pipelines.lib.backtests.optimizer import compare_with_topk
 from vfr_ml_pipelines.lib.backtests.panel import MarketPanel, build_panel, out_of_sample_scores
 from vfr_ml_pipelines.lib.backtests.report import BENCHMARK, BacktestReport, run_report
 from vfr_ml_pipelines.lib.backtests.risk import RiskReport, run_risk_report
@@ -95,18 +96,38 @@ def backtest_horizon(
     )
 
 
+def _challenger_book(
+    horizon: str, prices: pd.DataFrame, predictions: pd.DataFrame, config: BacktestConfig,
+    challenger_run_id: str | None, sectors: pd.Series | None,
+) -> tuple[MarketPanel, pd.DataFrame, BacktestConfig]:
+    """The test period's panel, the challenger's out-of-sample scores and the config fitted to
+    the universe."""
+    panel = horizon_panel(prices, predictions, sectors=sectors)
+    name = challenger_candidate(predictions, challenger_run_id)
+    if name is None:
+        raise NoPredictions(f"{horizon}: no stored prediction comes from the challenger's run {challenger_run_id}")
+    scores = out_of_sample_scores(predictions[predictions["candidate"] == name])
+    return panel, scores, fit_to_universe(config, len(panel.symbols))
+
+
+def challenger_optimizer_comparison(
+    horizon: str, prices: pd.DataFrame, predictions: pd.DataFrame, config: BacktestConfig, *,
+    challenger_run_id: str | None, sectors: pd.Series | None = None,
+) -> pd.DataFrame:
+    """`compare_with_topk` on the challenger's scores: minimum variance and maximum Sharpe
+    (Ledoit-Wolf covariance, long-only, position, sector and turnover limits) against its
+    equal-weight top-k book, out of sample and after costs."""
+    panel, scores, config = _challenger_book(horizon, prices, predictions, config, challenger_run_id, sectors)
+    return compare_with_topk(panel, scores, config)
+
+
 def challenger_risk(
     horizon: str, prices: pd.DataFrame, predictions: pd.DataFrame, config: BacktestConfig, *,
     challenger_run_id: str | None, sectors: pd.Series | None = None, seed: int = 0,
 ) -> RiskReport:
     """`run_risk_report` of the challenger's book (named `challenger`) and the equal-weight
     universe over the horizon's test period."""
-    panel = horizon_panel(prices, predictions, sectors=sectors)
-    name = challenger_candidate(predictions, challenger_run_id)
-    if name is None:
-        raise NoPredictions(f"{horizon}: no stored prediction comes from the challenger's run {challenger_run_id}")
-    scores = out_of_sample_scores(predictions[predictions["candidate"] == name])
-    config = fit_to_universe(config, len(panel.symbols))
+    panel, scores, config = _challenger_book(horizon, prices, predictions, config, challenger_run_id, sectors)
     results = {
         CHALLENGER: run_backtest(panel, scores, config, name=CHALLENGER),
         BENCHMARK: run_backtest(panel, None, config.with_(strategy=EQUAL_WEIGHT), name=BENCHMARK),

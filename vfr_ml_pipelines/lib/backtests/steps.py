@@ -22,7 +22,9 @@ from sqlalchemy import Engine
 
 from vfr_ml_pipelines.lib.backtests import store
 from vfr_ml_pipelines.lib.backtests.config import BacktestConfig
-from vfr_ml_pipelines.lib.backtests.horizon import HorizonBacktest, NoPredictions, backtest_horizon, challenger_risk
+from vfr_ml_pipelines.lib.backtests.horizon import (
+    HorizonBacktest, NoPredictions, backtest_horizon, challenger_optimizer_comparison, challenger_risk,
+)
 from vfr_ml_pipelines.lib.backtests.live_record import LiveTrackRecord, live_track_record
 from vfr_ml_pipelines.lib.backtests.publish import artifact_files
 from vfr_ml_pipelines.lib.backtests.risk import RiskReport
@@ -93,6 +95,22 @@ def risk_step(
         reports[h] = challenger_risk(h, prices, _predictions(engine, h), config_for(h), challenger_run_id=run_id, sectors=sectors)
         registry.log_run_artifacts(run_id, artifact_files(f"{RISK_FOLDER}/{h}", reports[h].table(), reports[h].plots()))
     return reports
+
+
+def optimizer_step(
+    engine: Engine, store_root: Path, registry: ModelRegistry, horizon: str, config: BacktestConfig
+) -> pd.DataFrame:
+    """The constrained optimizer against the challenger's equal-weight top-k book for one
+    horizon (a solve per rebalance, so the pipeline runs it for VFR's default horizon only),
+    logged as `risk/{h}/optimizer.csv` under the challenger's run."""
+    prices, _ = read_adjusted_prices(store_root)
+    challenger = _challenger(registry, horizon)
+    table = challenger_optimizer_comparison(
+        horizon, prices, _predictions(engine, horizon), config, challenger_run_id=challenger.run_id,
+        sectors=store.universe_sectors(engine),
+    )
+    registry.log_run_artifacts(challenger.run_id, {f"{RISK_FOLDER}/{horizon}/optimizer.csv": table.to_csv().encode()})
+    return table
 
 
 def risk_table(reports: dict[str, RiskReport]) -> pd.DataFrame:

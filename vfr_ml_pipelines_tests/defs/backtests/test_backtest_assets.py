@@ -23,7 +23,7 @@ def _metadata(pipeline, node: str) -> dict:
 
 
 def test_each_horizon_backtest_tables_model_oracle_and_benchmark_without_a_leak(pipeline):
-    client = mlflow.MlflowClient(pipeline["tracking_uri"])
+    client = mlflow.MlflowClient(pipeline["tracking_uri"], registry_uri=pipeline["tracking_uri"])
     for h in HORIZONS:
         meta = _metadata(pipeline, f"backtest_{h}")
         table = meta["table"]
@@ -60,10 +60,15 @@ def test_risk_report_and_live_track_record_report_every_horizon(pipeline):
     for h in HORIZONS:
         assert f"| {h} challenger |" in risk["table"] and f"| {h} {BENCHMARK} |" in risk["table"]
     assert risk["var_exceptions"].count("data:image/png;base64,") == 2 * len(HORIZONS)
-    client = mlflow.MlflowClient(pipeline["tracking_uri"])
+    # the constrained optimizer against the equal-weight top-k book, VFR's default horizon
+    for strategy in ("equal_weight_topk", "min_variance", "max_sharpe"):
+        assert f"| {strategy} |" in risk["optimizer_vs_topk_1w"], strategy
+    client = mlflow.MlflowClient(pipeline["tracking_uri"], registry_uri=pipeline["tracking_uri"])
     for h in HORIZONS:
         run_id = client.get_model_version_by_alias(f"vfr-{h}", "challenger").run_id
         assert f"risk/{h}/table.csv" in {a.path for a in client.list_artifacts(run_id, f"risk/{h}")}
+    run_id = client.get_model_version_by_alias("vfr-1w", "challenger").run_id
+    assert "risk/1w/optimizer.csv" in {a.path for a in client.list_artifacts(run_id, "risk/1w")}
     live = _metadata(pipeline, "live_track_record")
     for h in HORIZONS:
         assert live[f"{h}_days_with_outcomes"] >= 0 and live[f"{h}_days_missing_for_topk"] >= 0
