@@ -31,7 +31,8 @@ from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore, Wri
 from vfr_ml_pipelines.lib.features.online_store import register_feature_set, write_latest
 from vfr_ml_pipelines.lib.features.price_snapshot import read_price_snapshot_with_info, write_price_snapshot
 from vfr_ml_pipelines.lib.features.sources import BlockSources, block_sources
-from vfr_ml_pipelines.lib.features.matrix import FeatureMatrixReport, feature_matrix_by_year, widest_day_of
+from vfr_ml_pipelines.lib.features.matrix import FeatureMatrixReport
+from vfr_ml_pipelines.lib.features.matrix_years import feature_matrix_by_year, widest_day_of
 from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices
 
 MATRIX_DESCRIPTION = "model-ready matrix: blocks + per-day transforms"

@@ -344,7 +344,7 @@ def test_matrix_built_a_year_at_a_time_equals_the_whole_build(market_blocks):
     """The feature-matrix step builds and stores the matrix one year at a time; the parts,
     in order, must be exactly the matrix that build_feature_matrix gives for the whole
     history (build_feature_matrix itself is the implementation the step used before)."""
-    from vfr_ml_pipelines.lib.features.matrix import feature_matrix_by_year, widest_day_of
+    from vfr_ml_pipelines.lib.features.matrix_years import feature_matrix_by_year, widest_day_of
 
     blocks, sectors, spec, thin_day = market_blocks
     whole, whole_report = build_feature_matrix(blocks, sectors, **spec)
@@ -377,7 +377,7 @@ def test_matrix_built_a_year_at_a_time_equals_the_whole_build(market_blocks):
 
 
 def test_a_part_with_rows_of_other_days_is_refused(market_blocks):
-    from vfr_ml_pipelines.lib.features.matrix import feature_matrix_by_year
+    from vfr_ml_pipelines.lib.features.matrix_years import feature_matrix_by_year
 
     blocks, sectors, spec, _ = market_blocks
     everything = feature_matrix_by_year(lambda first, last: blocks, [2024], sectors, widest_day=None, **spec)
