@@ -77,3 +77,16 @@ def test_the_pipeline_jobs_leave_the_observers_out() -> None:
     assert keys <= set(defs.resolve_asset_graph().asset_check_keys)
     for name in ("daily_pipeline_job", "full_pipeline_job", "retraining_job", "republish_job"):
         assert not keys & set(defs.resolve_job_def(name).asset_layer.asset_graph.asset_check_keys), name
+
+
+def test_the_evening_evaluation_follows_new_york_across_the_clock_change() -> None:
+    # Monday 2 November 2026, the first day of EST: 20:15 New York is 01:15 UTC on the 3rd, not 00:15
+    times = [datetime(2026, 11, 3, 0, 10, tzinfo=UTC), datetime(2026, 11, 3, 0, 20, tzinfo=UTC),
+             datetime(2026, 11, 3, 1, 10, tzinfo=UTC), datetime(2026, 11, 3, 1, 20, tzinfo=UTC)]
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.evaluate_automation_conditions(defs=_defs(), instance=instance, evaluation_time=times[0])
+        requested = []
+        for moment in times[1:]:
+            result = dg.evaluate_automation_conditions(defs=_defs(), instance=instance, cursor=result.cursor, evaluation_time=moment)
+            requested.append(result.total_requested)
+    assert requested == [0, 0, len(REFRESHED_ASSETS)]
