@@ -41,7 +41,7 @@ class SessionFreshness:
 
     def describe(self) -> str:
         refreshed = "never refreshed" if self.last_refresh is None else f"last refreshed {_ny(self.last_refresh)}"
-        verdict = "fresh" if self.fresh else f"late by {self.late_by}"
+        verdict = "fresh" if self.fresh else f"late by {timedelta(seconds=int(self.late_by.total_seconds()))}"
         return f"{verdict}: due for the {self.due_session} session (after its close {_ny(self.expected_after)}); {refreshed}"
 
 
