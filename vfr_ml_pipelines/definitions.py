@@ -15,6 +15,7 @@ from vfr_ml_pipelines.defs.monitoring import health as monitoring_health
 from vfr_ml_pipelines.defs.monitoring import performance as monitoring_performance
 from vfr_ml_pipelines.defs.monitoring.alerts import run_failure_alert_sensor
 from vfr_ml_pipelines.defs.models.schedules import weekly_retraining_schedule
+from vfr_ml_pipelines.defs.pipeline.freshness import FRESHNESS_CHECKS
 from vfr_ml_pipelines.defs.pipeline.jobs import daily_pipeline_job, full_pipeline_job
 from vfr_ml_pipelines.defs.pipeline.schedules import daily_pipeline_schedule
 from vfr_ml_pipelines.defs.resources import build_resources
@@ -35,6 +36,7 @@ ALL_ASSETS = [
 ALL_CHECKS = [
     *dg.load_asset_checks_from_modules([market_data_checks, feature_checks, serving_checks]),
     *model_checks.promotion_gates,
+    *FRESHNESS_CHECKS,
 ]
 
 defs = dg.Definitions(

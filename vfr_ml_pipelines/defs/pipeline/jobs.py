@@ -6,10 +6,14 @@ republish with serving."""
 import dagster as dg
 
 from vfr_ml_pipelines.defs.market_data.partitions import trading_day_partitions
+from vfr_ml_pipelines.defs.pipeline.freshness import FRESHNESS_CHECKS
+
+# the freshness checks observe these jobs from outside (defs/pipeline/freshness.py)
+_OBSERVERS = dg.AssetSelection.checks(*FRESHNESS_CHECKS)
 
 full_pipeline_job = dg.define_asset_job(
     name="full_pipeline_job",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - _OBSERVERS,
     partitions_def=trading_day_partitions,
     description=(
         "Everything: market data of the partition's sessions -> features -> training, promotion gate, champions "
@@ -20,7 +24,7 @@ full_pipeline_job = dg.define_asset_job(
 
 daily_pipeline_job = dg.define_asset_job(
     name="daily_pipeline_job",
-    selection=dg.AssetSelection.groups("market_data", "features", "serving", "monitoring"),
+    selection=dg.AssetSelection.groups("market_data", "features", "serving", "monitoring") - _OBSERVERS,
     partitions_def=trading_day_partitions,
     description=(
         "After the close: market data of the session -> features -> predictions of the current champions "

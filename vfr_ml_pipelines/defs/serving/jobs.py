@@ -4,6 +4,7 @@
 import dagster as dg
 
 from vfr_ml_pipelines import __version__
+from vfr_ml_pipelines.defs.pipeline.freshness import FRESHNESS_CHECKS
 from vfr_ml_pipelines.defs.resources import RedisResource, WarehouseResource
 from vfr_ml_pipelines.lib.serving.kill_switch import INCLUDE_FEATURES_DEFAULT, switch_ml_off
 
@@ -12,7 +13,8 @@ PUBLISH_ASSETS = ["predictions", "redis_predictions", "ml_predictions", "vfr_fea
 # feature matrix still runs its blocking check (on the stored matrix), and a failure stops
 # the publishing assets before anything reaches Redis or VFR's tables.
 FEATURE_GATE = dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey("feature_matrix"), "feature_matrix_is_valid"))
-PUBLISH_SELECTION = dg.AssetSelection.assets(*PUBLISH_ASSETS) | FEATURE_GATE
+# the freshness checks observe publishing from outside (defs/pipeline/freshness.py)
+PUBLISH_SELECTION = (dg.AssetSelection.assets(*PUBLISH_ASSETS) | FEATURE_GATE) - dg.AssetSelection.checks(*FRESHNESS_CHECKS)
 
 
 class KillSwitchConfig(dg.Config):

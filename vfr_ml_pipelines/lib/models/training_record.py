@@ -19,6 +19,7 @@ from vfr_ml_pipelines.lib.models.promotion import FALSE, NOT_APPLICABLE, TRUE
 from vfr_ml_pipelines.lib.models.registry import (
     CHAMPION, ModelRegistry, RegisteredVersion, RegistryUnavailable, registered_model_name, serving_model_name,
 )
+from vfr_ml_pipelines.lib.models.validation_record import VALIDATION_RECORD_TAG, validation_record
 
 REPORTED = ("ic", "icir", "rank_ic", "rank_icir", "direction_accuracy", "precision", "recall", "f1", "auc", "brier", "ece")
 
@@ -134,7 +135,8 @@ def log_candidates(
 def register_challenger(
     registry: ModelRegistry, result: HorizonResult, versions: dict[str, RegisteredVersion], fingerprint_: str
 ) -> RegisteredVersion:
-    """Copy the selected candidate into `vfr-{horizon}` (a new version)."""
+    """Copy the selected candidate into `vfr-{horizon}` (a new version), with the record of
+    its validation predictions that serving health compares served days with."""
     chosen = result.selected()
     return registry.copy_version(
         versions[chosen.name],
@@ -143,6 +145,7 @@ def register_challenger(
             "fingerprint": fingerprint_,
             "candidate_versions": json.dumps({n: v.model_id for n, v in versions.items()}),
             "selected_by": "best validation Rank IC among all candidates",
+            VALIDATION_RECORD_TAG: validation_record(chosen.predictions).to_tag(),
         },
     )
 

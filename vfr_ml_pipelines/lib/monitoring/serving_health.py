@@ -13,6 +13,15 @@ these functions; envelope validity stays with `serving.vfr_codec.validate_entry`
   infinite. With thousands of predictions the test flags tiny moves, so the distribution is
   "shifted" only when the test is significant AND some share moved by at least
   `min_share_gap` (an effect size, as the drift rule does with KS).
+* Served day vs validation record (`served_distribution`): the champion's validation record
+  (`models.validation_record`, an MLflow tag written at training) gives the validation
+  period's BUY / HOLD / SELL counts at the served thresholds; the served day's directions are
+  recomputed from its stored probabilities with the same thresholds, so both sides use one
+  rule. Tested only from `min_predictions` served rows (below 50, a 10-point share gap is
+  five rows: noise, and chi-square's expected counts get too small). The expected-return
+  spread across stocks is compared as a ratio to the validation spread (the measured skill
+  in return units): outside [1 / max_spread_ratio, max_spread_ratio] the score's scale moved.
+  A champion registered before the record existed is "no validation record", not an error.
 * Model age: days since the champion was trained; stale beyond `max_model_age_days` (the
   weekly retraining plus a missed week's margin).
 """
@@ -27,7 +36,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vfr_ml_pipelines.lib.serving.payloads import DEFAULT_MODEL_ID
+from vfr_ml_pipelines.lib.models.validation_record import ValidationRecord
+from vfr_ml_pipelines.lib.serving.payloads import DEFAULT_MODEL_ID, DirectionThresholds, direction_for
 from vfr_ml_pipelines.lib.serving.ttl import next_publish_after
 from vfr_ml_pipelines.lib.serving.vfr_keys import prediction_key
 
@@ -42,6 +52,10 @@ class ServingHealthConfig:
     distribution_alpha: float = 0.01
     min_share_gap: float = 0.10
     max_model_age_days: float = 10.0
+    min_predictions: int = 50
+    max_spread_ratio: float = 2.0
+    buy_threshold: float = DirectionThresholds.buy
+    sell_threshold: float = DirectionThresholds.sell
 
 
 def seconds_to_next_publish(now: datetime) -> float:
@@ -155,3 +169,76 @@ def model_age(trained_at: datetime, now: datetime, config: ServingHealthConfig =
         raise ValueError("model_age needs timezone-aware datetimes")
     days = (now - trained_at).total_seconds() / 86_400
     return ModelAge(days, days > config.max_model_age_days)
+
+
+NO_RECORD, TOO_FEW, MATCHES, SHIFTED = "no validation record", "too few predictions", "matches validation", "shifted"
+
+
+@dataclass(frozen=True)
+class ServedDistribution:
+    status: str  # NO_RECORD, TOO_FEW, MATCHES or SHIFTED
+    predictions: int
+    check: DistributionCheck | None  # None without a record or with too few predictions
+    spread: float  # cross-sectional std of the served expected returns
+    validation_spread: float | None
+    spread_ratio: float | None
+
+    @property
+    def flagged(self) -> bool:
+        return self.status == SHIFTED
+
+    def summary(self) -> dict:
+        out = {"status": self.status, "predictions": self.predictions, "spread": _rounded(self.spread),
+               "validation_spread": _rounded(self.validation_spread), "spread_ratio": _rounded(self.spread_ratio)}
+        if self.check is not None:
+            out.update({"shares": {d: round(v, 4) for d, v in self.check.current_shares.items()},
+                        "validation_shares": {d: round(v, 4) for d, v in self.check.reference_shares.items()},
+                        "chi2": _rounded(self.check.chi2), "pvalue": _rounded(self.check.pvalue, 6),
+                        "max_share_gap": _rounded(self.check.max_share_gap),
+                        "mean_probability": _rounded(self.check.mean_probability),
+                        "validation_mean_probability": _rounded(self.check.reference_mean_probability)})
+        return out
+
+
+def _rounded(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), digits)
+
+
+def served_distribution(
+    record: ValidationRecord | None,
+    probabilities: Sequence[float],
+    expected_returns: Sequence[float],
+    config: ServingHealthConfig = ServingHealthConfig(),
+) -> ServedDistribution:
+    """One served session of a champion (its stored probabilities and expected returns)
+    against the champion's validation record."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    spread = float(np.std(np.asarray(expected_returns, dtype=np.float64))) if len(expected_returns) else float("nan")
+    if record is None:
+        return ServedDistribution(NO_RECORD, len(p), None, spread, None, None)
+    ratio = spread / record.expected_return_spread if record.expected_return_spread > 0 else float("nan")
+    if len(p) < config.min_predictions:
+        return ServedDistribution(TOO_FEW, len(p), None, spread, record.expected_return_spread, ratio)
+    thresholds = DirectionThresholds(buy=config.buy_threshold, sell=config.sell_threshold)
+    check = prediction_distribution(
+        [direction_for(float(x), thresholds) for x in p], p,
+        record.direction_counts(thresholds.buy, thresholds.sell),
+        reference_mean_probability=record.probability_mean, config=config,
+    )
+    scale_moved = np.isfinite(ratio) and not 1 / config.max_spread_ratio <= ratio <= config.max_spread_ratio
+    status = SHIFTED if check.shifted or scale_moved else MATCHES
+    return ServedDistribution(status, len(p), check, spread, record.expected_return_spread, ratio)
+
+
+def inference_latency(publish_metadata: Mapping[str, object], horizons: Sequence[str]) -> dict[str, dict]:
+    """Per horizon, the champion's scoring time and symbols in the last publish, read from the
+    `predictions` step's metadata (plain values; `{h}_champion_score_seconds`,
+    `{h}_champion_symbols`, written by `serving.session_predictions`). A horizon the run did not
+    time (a run older than the record, or no champion) is left out."""
+    out = {}
+    for horizon in horizons:
+        seconds = publish_metadata.get(f"{horizon}_champion_score_seconds")
+        if seconds is not None:
+            symbols = publish_metadata.get(f"{horizon}_champion_symbols")
+            out[horizon] = {"seconds": float(seconds), "symbols": None if symbols is None else int(symbols)}
+    return out

@@ -1,7 +1,8 @@
 """What the `serving_health` asset reads from the live systems before `serving_health.py`
 judges it: the TTL of each expected prediction key (one pipelined TTL per key), the memory of
 our keys (MEMORY USAGE on a SCAN sample, scaled to the key count), the champions' ages from
-the registry, and their latest stored predictions' directions.
+the registry, their latest stored predictions' directions, and those predictions against each
+champion's validation record (its MLflow tag, `models.validation_record`).
 
 The expected set is each champion's latest stored predictions (the symbols the run served):
 what the publish must have put in Redis. Universe members the run could not predict (no
@@ -19,8 +20,10 @@ from sqlalchemy import Engine
 
 from vfr_ml_pipelines.lib.market_data import store as market_store
 from vfr_ml_pipelines.lib.models.registry import ModelRegistry
+from vfr_ml_pipelines.lib.models.validation_record import from_tags
 from vfr_ml_pipelines.lib.monitoring.serving_health import (
-    CoverageReport, ModelAge, ServingHealthConfig, coverage, direction_counts, model_age, seconds_to_next_publish,
+    CoverageReport, ModelAge, ServedDistribution, ServingHealthConfig, coverage, direction_counts, model_age,
+    seconds_to_next_publish, served_distribution,
 )
 from vfr_ml_pipelines.lib.serving.payloads import DEFAULT_MODEL_ID
 from vfr_ml_pipelines.lib.serving.served_models import latest_predictions, served_versions
@@ -57,6 +60,7 @@ class ServingState:
     ages: dict[str, ModelAge]  # per horizon: the champion's age
     directions: dict[str, dict[str, int]]  # per horizon: BUY / HOLD / SELL counts
     memory: MemorySample
+    distributions: dict[str, ServedDistribution]  # per horizon: the latest session vs the validation record
 
 
 def serving_state(engine: Engine, registry: ModelRegistry, client: redis.Redis, prefix: str, now: datetime,
@@ -76,7 +80,10 @@ def serving_state(engine: Engine, registry: ModelRegistry, client: redis.Redis, 
     unpredicted = {h: len(members - set(p["symbol"])) for h, p in latest.items()}
     ages = {s.horizon: model_age(_created(registry, s.version.name, s.version.version), now, config) for s in champions}
     directions = {h: direction_counts(p["direction"].tolist()) for h, p in latest.items()}
-    return ServingState(session, report, unpredicted, ages, directions, memory_sample(client, prefix))
+    distributions = {s.horizon: served_distribution(from_tags(s.version.tags), latest[s.horizon]["probability"].tolist(),
+                                                    latest[s.horizon]["expected_return"].tolist(), config)
+                     for s in champions}
+    return ServingState(session, report, unpredicted, ages, directions, memory_sample(client, prefix), distributions)
 
 
 def _created(registry: ModelRegistry, name: str, version: str) -> datetime:

@@ -4,6 +4,7 @@ written to VFR's `ml_predictions` (vfr_tables.py)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -23,7 +24,8 @@ from vfr_ml_pipelines.lib.serving.vfr_tables import write_ml_predictions
 class SessionPredictions:
     as_of: date
     symbols_without_fresh_features: list[str]
-    # per "{h}_{role}": model id, symbols, BUY/HOLD/SELL counts, mean expected return, load time
+    # per "{h}_{role}": model id, symbols, BUY/HOLD/SELL counts, mean expected return, load time,
+    # and the inference latency: seconds to score the session's universe and map it to VFR's fields
     by_version: dict[str, dict] = field(default_factory=dict)
 
 
@@ -45,6 +47,7 @@ def predict_session(
     with engine.begin() as conn:
         for served in versions:
             loaded = registry.load_serving_model(served.version.name, served.version.version)
+            scoring = time.perf_counter()
             out = loaded.model.predict_frame(features)
             rows = prediction_rows(
                 features, prices, out["expected_return"].to_numpy(),
@@ -53,6 +56,7 @@ def predict_session(
                 thresholds=thresholds, as_of=day, horizon=served.horizon,
                 model_name=served.version.name, model_version=served.version.version, predicted_at=predicted_at,
             )
+            score_seconds = time.perf_counter() - scoring
             store.replace_predictions(
                 conn, rows, as_of=day, horizon=served.horizon, model_name=served.version.name,
                 model_version=served.version.version,
@@ -64,6 +68,7 @@ def predict_session(
                 "buy_hold_sell": f"{counts.get('BUY', 0)}/{counts.get('HOLD', 0)}/{counts.get('SELL', 0)}",
                 "mean_expected_return": float(rows["expected_return"].mean()),
                 "load_seconds": round(loaded.seconds, 3),
+                "score_seconds": round(score_seconds, 4),
             }
     return result
 

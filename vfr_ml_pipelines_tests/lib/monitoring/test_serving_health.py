@@ -72,3 +72,56 @@ def test_model_age() -> None:
     assert sh.model_age(now - timedelta(days=12), now).stale
     with pytest.raises(ValueError):
         sh.model_age(datetime(2026, 3, 1), now)
+
+
+def _record(probabilities, spread: float):
+    from vfr_ml_pipelines.lib.models.validation_record import ValidationRecord, probability_bins
+
+    counts = np.bincount(probability_bins(np.asarray(probabilities)), minlength=100)
+    return ValidationRecord(len(probabilities), 250, tuple(int(c) for c in counts), float(np.mean(probabilities)), spread)
+
+
+def test_served_day_against_the_validation_record() -> None:
+    rng = np.random.default_rng(11)
+    record = _record(1 / (1 + np.exp(-rng.normal(size=50_000))), spread=0.01)
+    signal = rng.normal(size=500)
+    same = sh.served_distribution(record, 1 / (1 + np.exp(-signal)), 0.01 * signal)
+    assert same.status == sh.MATCHES and not same.flagged
+    # the chi-square figure against scipy on the counts, rebuilt independently from the rule
+    served = [sum(1 / (1 + np.exp(-x)) >= 0.55 for x in signal), 0, sum(1 / (1 + np.exp(-x)) <= 0.45 for x in signal)]
+    served[1] = 500 - served[0] - served[2]
+    reference = np.array([record.direction_counts(0.55, 0.45)[d] + 0.5 for d in sh.DIRECTIONS])
+    assert same.check.chi2 == pytest.approx(stats.chisquare(served, reference / reference.sum() * 500).statistic)
+    assert same.spread_ratio == pytest.approx(np.std(0.01 * signal) / 0.01)
+    bullish = sh.served_distribution(record, 1 / (1 + np.exp(-(signal + 1.0))), 0.01 * signal)
+    assert bullish.status == sh.SHIFTED and bullish.check.current_shares["BUY"] > 0.6
+    summary = bullish.summary()
+    assert summary["status"] == sh.SHIFTED and summary["pvalue"] < 0.01 and set(summary["shares"]) == set(sh.DIRECTIONS)
+
+
+def test_spread_moved_flags_even_with_matching_shares() -> None:
+    rng = np.random.default_rng(12)
+    record = _record(1 / (1 + np.exp(-rng.normal(size=50_000))), spread=0.01)
+    signal = rng.normal(size=500)
+    wide = sh.served_distribution(record, 1 / (1 + np.exp(-signal)), 0.03 * signal)
+    assert not wide.check.shifted and wide.spread_ratio == pytest.approx(3 * np.std(signal), rel=1e-9)
+    assert wide.status == sh.SHIFTED
+    narrow = sh.served_distribution(record, 1 / (1 + np.exp(-signal)), 0.004 * signal)
+    assert narrow.status == sh.SHIFTED  # ratio about 0.4 < 1/2
+
+
+def test_no_record_and_too_few_predictions_are_reported_not_raised() -> None:
+    none = sh.served_distribution(None, [0.6, 0.4], [0.01, -0.01])
+    assert none.status == sh.NO_RECORD and not none.flagged and none.check is None
+    assert none.summary()["validation_spread"] is None
+    record = _record(np.full(1000, 0.5), spread=0.01)
+    few = sh.served_distribution(record, [0.9] * 49, [0.01] * 49)  # all BUY against an all-HOLD record, but 49 rows
+    assert few.status == sh.TOO_FEW and not few.flagged
+    assert sh.served_distribution(record, [0.9] * 50, [0.01] * 50).status == sh.SHIFTED
+
+
+def test_inference_latency_from_the_publish_metadata() -> None:
+    metadata = {"1w_champion_score_seconds": 0.0421, "1w_champion_symbols": 500, "1w_challenger_score_seconds": 0.05,
+                "1d_champion_model": "vfr-1d.v3"}
+    assert sh.inference_latency(metadata, ["1d", "1w"]) == {"1w": {"seconds": 0.0421, "symbols": 500}}
+    assert sh.inference_latency({}, ["1w"]) == {}
