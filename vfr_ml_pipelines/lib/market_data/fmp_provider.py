@@ -39,6 +39,7 @@ and ends the load with a `ProviderError`, as before.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Sequence
@@ -58,6 +59,7 @@ from vfr_ml_pipelines.lib.market_data.schema import (
     is_valid_ticker,
 )
 from vfr_ml_pipelines.lib.market_data.rejections import REJECTED_COLUMNS, empty_rejected
+from vfr_ml_pipelines.lib.progress import Progress
 from vfr_ml_pipelines.lib.dates import parse_day, parse_timestamp
 
 API_KEY_ENV = "FMP_API_KEY"
@@ -151,11 +153,14 @@ class FmpMarketDataProvider(MarketDataProvider):
     def load_universe(self, as_of: date) -> ProviderLoad:
         self._require_symbols()
         records, rejected = [], []
+        # one profile request per symbol: thousands of tickers take minutes at a plan's rate limit
+        progress = Progress(logging.getLogger(__name__), "universe from fmp", len(self.symbols), "profiles")
         for symbol in _checked(self.symbols):
             try:
                 records.append(self._profile(symbol, as_of))
             except UnusablePayload as error:
                 rejected.append(_rejection("universe", symbol, error))
+            progress.advance()
         return ProviderLoad(_universe_frame([r for r in records if r is not None]), _rejected_frame(rejected))
 
     def _require_symbols(self) -> None:
