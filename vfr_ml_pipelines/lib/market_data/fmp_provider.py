@@ -42,7 +42,8 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
 import numpy as np
@@ -115,7 +116,7 @@ class FmpMarketDataProvider(MarketDataProvider):
         calls_per_minute: int = DEFAULT_CALLS_PER_MINUTE, timeout: float = DEFAULT_TIMEOUT_SECONDS,
         run_deadline: float | None = DEFAULT_RUN_DEADLINE_SECONDS, max_attempts: int = 4, backoff_seconds: float = 1.0,
         corporate_actions: bool = True, news_page_size: int = 100, max_news_pages: int = 20,
-        rate_limiter: RateLimiter | None = None,
+        rate_limiter: RateLimiter | None = None, clock: Callable[[], float] = time.monotonic,
     ):
         if not api_key or not api_key.strip():
             raise ProviderError(f"fmp: no API key; set {API_KEY_ENV}")
@@ -124,6 +125,7 @@ class FmpMarketDataProvider(MarketDataProvider):
         if base.endswith("/" + API_PREFIX):
             base = base[: -len(API_PREFIX) - 1]
         self.symbols = list(symbols)
+        self.clock = clock  # of the progress lines (their time left); tests pass their own
         self.corporate_actions = corporate_actions
         self.news_page_size = news_page_size
         self.max_news_pages = max_news_pages
@@ -154,7 +156,8 @@ class FmpMarketDataProvider(MarketDataProvider):
         self._require_symbols()
         records, rejected = [], []
         # one profile request per symbol: thousands of tickers take minutes at a plan's rate limit
-        progress = Progress(logging.getLogger(__name__), "universe from fmp", len(self.symbols), "profiles")
+        progress = Progress(logging.getLogger(__name__), "universe from fmp", len(self.symbols), "profiles",
+                            clock=self.clock)
         for symbol in _checked(self.symbols):
             try:
                 records.append(self._profile(symbol, as_of))

@@ -114,3 +114,21 @@ def test_an_empty_universe_is_one_call_and_one_line(tmp_path, caplog):
     lines = said(caplog)
     assert len(lines) == 1
     assert lines[0].startswith(f"prices: csv delivered 0 rows for 0 symbols x 21 sessions ({START} to {END}) in ")
+
+
+def test_fmps_universe_reports_its_profile_requests(fmp, caplog):  # noqa: F811
+    caplog.set_level(logging.INFO, logger="vfr_ml_pipelines.lib.market_data.fmp_provider")
+    symbols = [f"B{c}" for c in "ABCDEFGHIJKLMNOPQRST"]
+    for symbol in symbols:
+        fmp.script(f"/api/v3/profile/{symbol}", Reply(body=[{"symbol": symbol, "companyName": symbol, "sector": "Tech",
+                                                            "ipoDate": "2010-06-29"}]))
+    ticks = iter(range(0, 1000, 3))  # each reading of the clock is 3 s later: one per profile
+    provider = FmpMarketDataProvider(API_KEY, symbols=symbols, base_url=fmp.url, calls_per_minute=100_000,
+                                     clock=lambda: float(next(ticks)))
+    load = provider.load_universe(END)
+    assert len(load.frame) == 20
+    lines = [r.getMessage() for r in caplog.records if r.name.endswith("fmp_provider")]
+    # silent for 10 s; the 4th profile at 12 s is the 2nd tenth: 16 left at 3 s each take 48 s
+    assert lines[0] == "universe from fmp: 4 of 20 profiles (20 %); 12 s so far, about 48 s left"
+    assert lines[-1] == "universe from fmp: 18 of 20 profiles (90 %); 54 s so far, about 6.0 s left"
+    assert len(lines) == 8
