@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 
 def duration(seconds: float) -> str:
@@ -60,6 +60,12 @@ class Progress:
         if tenth > self._last_tenth or now - self._last_line >= self.every_seconds:
             self._line(now, detail)
             self._last_line, self._last_tenth = now, tenth
+
+    def each(self, items: Iterable) -> Iterator:
+        """`items`, one done each time the loop asks for the next (a `continue` counts too)."""
+        for item in items:
+            yield item
+            self.advance()
 
     def _line(self, now: float, detail: str) -> None:
         elapsed = now - self.started

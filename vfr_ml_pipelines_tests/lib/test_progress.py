@@ -77,3 +77,17 @@ def test_one_slow_batch_gets_its_line_and_bad_totals_are_refused(log, caplog):
     assert lines(caplog) == ["prices from fmp: 1 of 2 batches (50 %); 30 s so far, about 30 s left"]
     with pytest.raises(ValueError, match="progress of 'prices': total must be >= 0, got -1"):
         Progress(log, "prices", -1, "symbols")
+
+
+def test_each_counts_every_item_the_loop_takes_skipped_ones_too(log, caplog):
+    clock = Clock()
+    progress = Progress(log, "universe from csv price files", 20, "files", clock=clock)
+    seen = []
+    for n in progress.each(range(20)):
+        clock.now += 2.0
+        if n % 2:
+            continue  # a refused file still counts as done
+        seen.append(n)
+    assert len(seen) == 10 and progress.done == 20
+    # 2 s a file: the 5th file ends the 10 s of silence at 10 s (past a tenth); 15 left take 30 s
+    assert lines(caplog)[0] == "universe from csv price files: 5 of 20 files (25 %); 10 s so far, about 30 s left"
