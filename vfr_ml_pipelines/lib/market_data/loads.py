@@ -20,6 +20,7 @@ import hashlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -94,7 +95,8 @@ def _validated(
 
 
 def fetch_in_batches(
-    fetch, dataset: str, provider: str, symbols: list[str], start: date, end: date, *, clock=time.monotonic,
+    fetch: Callable[[list[str], date, date], ProviderLoad], dataset: str, provider: str, symbols: list[str],
+    start: date, end: date, *, clock: Callable[[], float] = time.monotonic,
 ) -> ProviderLoad:
     """`fetch(symbols, start, end)` a tenth of the symbols at a time, with progress lines: the
     same rows and refusals as one call, since every provider serves each symbol on its own."""
@@ -118,7 +120,7 @@ def fetch_in_batches(
     progress_log.info(
         f"{dataset}: {provider} delivered {rows:,} rows for {len(symbols):,} symbols x {sessions:,} sessions "
         f"({start} to {end}) in {duration(progress.elapsed)}"
-        + (f"; {len(rejected)} symbols refused as a whole" if len(rejected) else "")
+        + (f"; {len(rejected)} symbol{'' if len(rejected) == 1 else 's'} refused as a whole" if len(rejected) else "")
     )
     return ProviderLoad(frame, rejected)
 
@@ -164,14 +166,14 @@ def load_universe(
     sessions = calendar.trading_days(start, end)
     by_session = _universe_by_session(master, sessions, provider.name)
     store.write_universe(engine, master, by_session, start, end, provider=provider.name, rejected=result.rejected, run_id=run_id)
+    listed = int(by_session["symbol"].nunique()) if not by_session.empty else 0
     progress_log.info(
-        f"universe: {provider.name} lists {by_session['symbol'].nunique() if not by_session.empty else 0:,} symbols "
+        f"universe: {provider.name} lists {listed:,} symbols "
         f"over {len(sessions):,} sessions ({start} to {end}); {len(by_session):,} (session, symbol) rows stored "
         f"in {duration(time.monotonic() - started)}"
     )
     return RangeLoad(
-        provider.name, result, refused, sessions=len(sessions), sectors=int(master["sector"].nunique()),
-        symbols=int(by_session["symbol"].nunique()) if not by_session.empty else 0,
+        provider.name, result, refused, sessions=len(sessions), sectors=int(master["sector"].nunique()), symbols=listed,
     )
 
 

@@ -35,7 +35,8 @@ class Clock:
         return self.now
 
 
-def test_batches_give_the_rows_and_refusals_of_one_call(tmp_path):
+def test_batches_give_the_rows_and_refusals_of_one_call(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER)
     synthetic = SyntheticMarketProvider(SYNTHETIC)
     symbols = synthetic.all_symbols()
     for fetch in (synthetic.load_prices, synthetic.load_fundamentals, synthetic.load_news):
@@ -55,6 +56,8 @@ def test_batches_give_the_rows_and_refusals_of_one_call(tmp_path):
     pd.testing.assert_frame_equal(batched.frame, whole.frame)
     pd.testing.assert_frame_equal(batched.rejected, whole.rejected)
     assert batched.rejected["symbol"].tolist() == ["S03"] and len(batched.frame) == 11 * len(ROWS)
+    assert said(caplog)[-1].startswith("prices: csv delivered 33 rows for 12 symbols x 21 sessions")
+    assert said(caplog)[-1].endswith("; 1 symbol refused as a whole")
 
 
 def test_a_long_fmp_load_reports_each_tenth_with_the_time_left(fmp, caplog):  # noqa: F811
