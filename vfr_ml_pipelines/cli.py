@@ -39,8 +39,14 @@ _OLD_LOCAL_INSTANCE = "telemetry:\n  enabled: false\n"  # what earlier versions 
 PYTHON_LOGS_YAML = "python_logs:\n  managed_python_loggers:\n    - vfr_ml_pipelines\n  python_log_level: INFO\n"
 
 
+# `make ui` loads the code location in a code server, which Dagster gives 180 s to start: on a
+# busy 2-core machine importing the definitions alone took 61 s and the server missed the
+# deadline (measured 2026-12-07, load average 11), so the UI came up without the project.
+CODE_SERVERS_YAML = "code_servers:\n  local_startup_timeout: 600\n"
+
+
 def local_instance_yaml(home: str) -> str:
-    return f"{LOCAL_INSTANCE_MARKER}\ntelemetry:\n  enabled: false\n{PYTHON_LOGS_YAML}"
+    return f"{LOCAL_INSTANCE_MARKER}\ntelemetry:\n  enabled: false\n{PYTHON_LOGS_YAML}{CODE_SERVERS_YAML}"
 
 
 def _ensure_dagster_home() -> str:

@@ -23,6 +23,7 @@ any other provider.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
@@ -53,6 +54,7 @@ from vfr_ml_pipelines.lib.market_data.schema import (
     is_valid_ticker,
 )
 from vfr_ml_pipelines.lib.market_data.rejections import empty_rejected
+from vfr_ml_pipelines.lib.progress import Progress
 
 UNIVERSE_REQUIRED = ("symbol", "name", "sector", "listed_on")
 NEWS_FILE_COLUMNS = ("published_at", "headline", "source", "url")
@@ -62,6 +64,8 @@ DEFAULT_SECTOR = "Unknown"
 # it, or stray bars before a spin-off's regular trading) and are quarantined.
 RELISTING_GAP_SESSIONS = 20
 CONFIRMED_MOVES_FILE = "confirmed_moves.csv"
+
+log = logging.getLogger(__name__)
 
 
 class CsvMarketDataProvider(MarketDataProvider):
@@ -238,7 +242,9 @@ class CsvMarketDataProvider(MarketDataProvider):
         records = []
         rejected = []
         spans: dict[str, tuple[object, date | None]] = {}
-        for file in sorted(folder.glob("*.csv")):
+        files = sorted(folder.glob("*.csv"))
+        # every file is opened: thousands of them take a while
+        for file in Progress(log, "universe from csv price files", len(files), "files").each(files):
             symbol = file.stem
             listed_on: object = None
             last: date | None = None

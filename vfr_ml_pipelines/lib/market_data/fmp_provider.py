@@ -39,9 +39,11 @@ and ends the load with a `ProviderError`, as before.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
 import numpy as np
@@ -58,6 +60,7 @@ from vfr_ml_pipelines.lib.market_data.schema import (
     is_valid_ticker,
 )
 from vfr_ml_pipelines.lib.market_data.rejections import REJECTED_COLUMNS, empty_rejected
+from vfr_ml_pipelines.lib.progress import Progress
 from vfr_ml_pipelines.lib.dates import parse_day, parse_timestamp
 
 API_KEY_ENV = "FMP_API_KEY"
@@ -113,7 +116,7 @@ class FmpMarketDataProvider(MarketDataProvider):
         calls_per_minute: int = DEFAULT_CALLS_PER_MINUTE, timeout: float = DEFAULT_TIMEOUT_SECONDS,
         run_deadline: float | None = DEFAULT_RUN_DEADLINE_SECONDS, max_attempts: int = 4, backoff_seconds: float = 1.0,
         corporate_actions: bool = True, news_page_size: int = 100, max_news_pages: int = 20,
-        rate_limiter: RateLimiter | None = None,
+        rate_limiter: RateLimiter | None = None, clock: Callable[[], float] = time.monotonic,
     ):
         if not api_key or not api_key.strip():
             raise ProviderError(f"fmp: no API key; set {API_KEY_ENV}")
@@ -122,6 +125,7 @@ class FmpMarketDataProvider(MarketDataProvider):
         if base.endswith("/" + API_PREFIX):
             base = base[: -len(API_PREFIX) - 1]
         self.symbols = list(symbols)
+        self.clock = clock  # of the progress lines (their time left); tests pass their own
         self.corporate_actions = corporate_actions
         self.news_page_size = news_page_size
         self.max_news_pages = max_news_pages
@@ -151,11 +155,15 @@ class FmpMarketDataProvider(MarketDataProvider):
     def load_universe(self, as_of: date) -> ProviderLoad:
         self._require_symbols()
         records, rejected = [], []
+        # one profile request per symbol: thousands of tickers take minutes at a plan's rate limit
+        progress = Progress(logging.getLogger(__name__), "universe from fmp", len(self.symbols), "profiles",
+                            clock=self.clock)
         for symbol in _checked(self.symbols):
             try:
                 records.append(self._profile(symbol, as_of))
             except UnusablePayload as error:
                 rejected.append(_rejection("universe", symbol, error))
+            progress.advance()
         return ProviderLoad(_universe_frame([r for r in records if r is not None]), _rejected_frame(rejected))
 
     def _require_symbols(self) -> None:

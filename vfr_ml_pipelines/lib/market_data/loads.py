@@ -5,12 +5,22 @@ A symbol whose whole source is refused (an empty file, a wrong header) joins the
 quarantine and is logged as an error naming it; the other symbols are stored and the
 coverage check decides if that is enough. `log` is any `logging.Logger` (the Dagster
 context's in a run).
+
+Progress: the provider is asked for about a tenth of the symbols at a time, so a long load
+(a first catch-up from FMP, thousands of CSV files) logs how far it is with an ETA
+(`lib/progress.py`: a line per tenth or per 10 s once it has run 10 s), and every load ends
+with one line of what was delivered and one of what was stored, with the time each took.
+These go to the `vfr_ml_pipelines.lib.market_data.loads` logger, which the local instance
+hands to the run's log.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -20,10 +30,14 @@ from sqlalchemy import Engine
 from vfr_ml_pipelines.lib.market_data import calendar, price_screen, store, validation
 from vfr_ml_pipelines.lib.market_data.provider import MarketDataProvider, ProviderLoad
 from vfr_ml_pipelines.lib.market_data.schema import FUNDAMENTAL_COLUMNS, PRICE_COLUMNS
-from vfr_ml_pipelines.lib.market_data.rejections import ValidationResult
+from vfr_ml_pipelines.lib.market_data.rejections import ValidationResult, empty_rejected
+from vfr_ml_pipelines.lib.progress import Progress, duration
 
 NEWS_STORED_COLUMNS = ["trade_date", "symbol", "published_at", "headline", "headline_md5", "source", "url"]
 ORACLE_STORED_COLUMNS = ["horizon", "trade_date", "symbol", "expected_return"]
+BATCHES_PER_LOAD = 10  # the provider is asked for a tenth of the symbols at a time
+
+progress_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,17 +89,53 @@ def _validated(
         "fundamentals": (provider.load_fundamentals, validation.validate_fundamentals),
         "news": (provider.load_news, validation.validate_news),
     }[dataset]
-    load = fetch(symbols, start, end)
+    load = fetch_in_batches(fetch, dataset, provider.name, symbols, start, end)
     result = validate(load.frame, start=start, end=end, today=today, known_symbols=set(symbols), source=provider.name)
     return symbols, load, result
+
+
+def fetch_in_batches(
+    fetch: Callable[[list[str], date, date], ProviderLoad], dataset: str, provider: str, symbols: list[str],
+    start: date, end: date, *, clock: Callable[[], float] = time.monotonic,
+) -> ProviderLoad:
+    """`fetch(symbols, start, end)` a tenth of the symbols at a time, with progress lines: the
+    same rows and refusals as one call, since every provider serves each symbol on its own."""
+    sessions = len(calendar.trading_days(start, end)) if start <= end else 0
+    progress = Progress(progress_log, f"{dataset} from {provider}", len(symbols), "symbols", clock=clock)
+    size = max(1, math.ceil(len(symbols) / BATCHES_PER_LOAD))
+    frames, refusals, rows = [], [], 0
+    for first in range(0, len(symbols), size):
+        batch = fetch(symbols[first:first + size], start, end)
+        frames.append(batch.frame)
+        refusals.append(batch.rejected)
+        rows += len(batch.frame)
+        progress.advance(len(symbols[first:first + size]), f"{rows:,} rows so far")
+    if not frames:  # no symbol listed in the range: the provider's own empty answer
+        nothing = fetch(symbols, start, end)
+        frames, refusals = [nothing.frame], [nothing.rejected]
+    filled = [f for f in frames if not f.empty]
+    frame = pd.concat(filled, ignore_index=True) if filled else frames[0]
+    refused = [r for r in refusals if not r.empty]
+    rejected = pd.concat(refused, ignore_index=True) if refused else empty_rejected()
+    progress_log.info(
+        f"{dataset}: {provider} delivered {rows:,} rows for {len(symbols):,} symbols x {sessions:,} sessions "
+        f"({start} to {end}) in {duration(progress.elapsed)}"
+        + (f"; {len(rejected)} symbol{'' if len(rejected) == 1 else 's'} refused as a whole" if len(rejected) else "")
+    )
+    return ProviderLoad(frame, rejected)
 
 
 def _store_range(
     engine: Engine, log: logging.Logger, *, dataset: str, table: str, date_column: str, provider: str,
     start: date, end: date, result: ValidationResult, run_id: str | None,
 ) -> None:
+    started = time.monotonic()
     store.write_range(engine, table, date_column, result.clean, start, end,
                       dataset=dataset, provider=provider, rejected=result.rejected, run_id=run_id)
+    progress_log.info(
+        f"{dataset}: stored {len(result.clean):,} rows and quarantined {len(result.rejected):,} "
+        f"for {start} to {end} in {duration(time.monotonic() - started)}"
+    )
     if not result.rejected.empty:
         log.warning(
             f"{dataset}: {len(result.rejected)} rows quarantined, e.g. "
@@ -109,15 +159,21 @@ def load_universe(
     engine: Engine, provider: MarketDataProvider, start: date, end: date, *, run_id: str | None, log: logging.Logger,
 ) -> RangeLoad:
     """The symbol master as of `end` and the universe of each session of [start, end]."""
+    started = time.monotonic()
     load = provider.load_universe(end)
     result, refused = _with_refused_sources(log, "universe", load, validation.validate_universe(load.frame, source=provider.name))
     master = result.clean.assign(source=provider.name)
     sessions = calendar.trading_days(start, end)
     by_session = _universe_by_session(master, sessions, provider.name)
     store.write_universe(engine, master, by_session, start, end, provider=provider.name, rejected=result.rejected, run_id=run_id)
+    listed = int(by_session["symbol"].nunique()) if not by_session.empty else 0
+    progress_log.info(
+        f"universe: {provider.name} lists {listed:,} symbols "
+        f"over {len(sessions):,} sessions ({start} to {end}); {len(by_session):,} (session, symbol) rows stored "
+        f"in {duration(time.monotonic() - started)}"
+    )
     return RangeLoad(
-        provider.name, result, refused, sessions=len(sessions), sectors=int(master["sector"].nunique()),
-        symbols=int(by_session["symbol"].nunique()) if not by_session.empty else 0,
+        provider.name, result, refused, sessions=len(sessions), sectors=int(master["sector"].nunique()), symbols=listed,
     )
 
 
@@ -179,6 +235,9 @@ def load_oracle(engine: Engine, provider: MarketDataProvider, start: date, end: 
     if not hasattr(provider, "oracle"):
         log.info(f"provider {provider.name!r} has no oracle; nothing stored")
         return OracleLoad(provider.name, 0, [])
+    started = time.monotonic()
     oracle = provider.oracle(store.universe(engine, start, end), start, end)[ORACLE_STORED_COLUMNS]
     store.write_oracle(engine, oracle, start, end)
+    progress_log.info(f"oracle: stored {len(oracle):,} expected returns for {start} to {end} "
+                      f"in {duration(time.monotonic() - started)}")
     return OracleLoad(provider.name, len(oracle), sorted(oracle["horizon"].unique().tolist()))

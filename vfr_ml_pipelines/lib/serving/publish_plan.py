@@ -10,7 +10,9 @@ longer holds are removed in the same publish (vfr_writer.publish: one MULTI/EXEC
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -43,6 +45,8 @@ from vfr_ml_pipelines.lib.serving.vfr_keys import (
     prediction_pattern,
 )
 from vfr_ml_pipelines.lib.serving.vfr_writer import CacheWrite, PublishReport, publish
+
+log = logging.getLogger(__name__)
 
 # the model ids this project publishes under: VFR's own models have other (uuid) ids
 OUR_MODEL_ID_START = "vfr-"
@@ -169,4 +173,27 @@ def publish_prediction_set(
         client, prefix, plan.writes, version=version, deletes=plan.deletes, now_ms=plan.now_ms,
         max_entries_per_transaction=max_entries_per_transaction,
     )
+    for line in horizon_lines(plan):
+        log.info(line)
     return PredictionPublish(plan, report, time.perf_counter() - started)
+
+
+def horizon_lines(plan: PredictionSet) -> list[str]:
+    """Per horizon, the prediction keys a publish wrote, by model id (what an operator checks
+    after a run: every horizon served, under `default` and its own id), or why none."""
+    by_horizon: dict[str, Counter] = {h: Counter() for h in HORIZONS}
+    for write in plan.writes:
+        parsed = parse_prediction_key(write.key)
+        if parsed is not None:
+            by_horizon.setdefault(parsed.horizon, Counter())[parsed.model_id] += 1
+    lines = []
+    for horizon, counts in by_horizon.items():
+        if counts:
+            ids = ", ".join(f"{model_id}: {n:,}" for model_id, n in sorted(counts.items()))
+            total = sum(counts.values())
+            line = f"Redis publish, {horizon}: {total:,} prediction key{'' if total == 1 else 's'} written ({ids})"
+            # shadows only: say why nothing is under `default`
+            lines.append(line if "default" in counts else f"{line}; {plan.verdicts.get(horizon, 'no champion')}")
+        else:
+            lines.append(f"Redis publish, {horizon}: no prediction keys ({plan.verdicts.get(horizon, 'no model served')})")
+    return lines

@@ -4,6 +4,7 @@ written to VFR's `ml_predictions` (vfr_tables.py)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -18,6 +19,8 @@ from vfr_ml_pipelines.lib.serving.payloads import DirectionThresholds
 from vfr_ml_pipelines.lib.serving.predict import prediction_rows
 from vfr_ml_pipelines.lib.serving.served_models import NothingToServe, ServedVersion, latest_predictions, session_vectors
 from vfr_ml_pipelines.lib.serving.vfr_tables import write_ml_predictions
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -91,4 +94,6 @@ def write_champion_predictions(engine: Engine, versions: list[ServedVersion]) ->
                 "as_of": str(as_of),
                 "model": served.version.model_id,
             }
+            log.info(f"ml_predictions, {served.horizon}: {written[served.horizon]['rows']:,} rows of "
+                     f"{served.version.model_id} for {as_of}")
     return written
