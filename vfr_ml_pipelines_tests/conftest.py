@@ -56,10 +56,13 @@ def make_database(postgres_admin_url: str) -> Iterator:
     created: list[str] = []
     admin = _psycopg_url(postgres_admin_url)
 
-    def _make(label: str = "db") -> str:
+    def _make(label: str = "db", template: str | None = None) -> str:
+        """An empty database, or a copy of the database at `template` (a URL this factory
+        made; nothing may be connected to it while it is copied)."""
         name = f"vfr_test_{RUN_ID}_{label}_{len(created)}"
+        copy_of = f' TEMPLATE "{make_url(template).database}"' if template else ""
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"{copy_of}')
         created.append(name)
         return make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
 

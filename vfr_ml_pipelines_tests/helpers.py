@@ -50,6 +50,7 @@ def pipeline_resources(database_url: str, redis_url: str, key_prefix: str, mlflo
             n_symbols=market.get("n_symbols", N_SYMBOLS),
             history_start=market.get("history_start", HISTORY_START),
             as_of=market.get("as_of", AS_OF),
+            shift_start=market.get("shift_start"),
         ),
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import dagster as dg
 import pytest
@@ -15,25 +15,13 @@ from vfr_ml_pipelines.defs.monitoring.alerts import run_failure_alert_sensor
 from vfr_ml_pipelines.defs.resources import AlertWebhookResource
 from vfr_ml_pipelines.lib import settings
 from vfr_ml_pipelines.lib.monitoring.alerts import Alert
-from vfr_ml_pipelines_tests.webhook_server import SECRET_PATH, webhook_server, webhook_url
+from vfr_ml_pipelines_tests.webhook_server import SECRET_PATH, RecordingHandler, webhook_server, webhook_url
 
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.received.append(json.loads(body))
-        code = 503 if self.path.endswith("/down") else 200
-        self.send_response(code)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
 def server() -> Iterator[ThreadingHTTPServer]:
-    with webhook_server(_Handler) as httpd:
+    with webhook_server(RecordingHandler) as httpd:
         yield httpd
 
 
