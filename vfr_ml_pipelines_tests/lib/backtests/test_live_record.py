@@ -17,6 +17,7 @@ from vfr_ml_pipelines.lib.backtests.live_record import (
     AFTER_COSTS, BEFORE_COSTS, MIN_SESSIONS, OK, book_table, live_backtest, live_track_record, records_table,
 )
 from vfr_ml_pipelines.lib.backtests.panel import build_panel
+from vfr_ml_pipelines.lib.backtests.publish import markdown_table
 from vfr_ml_pipelines.lib.backtests.report import BENCHMARK, ORACLE, run_report
 from vfr_ml_pipelines_tests.lib.backtests.synthetic_panel import synthetic_market
 from vfr_ml_pipelines_tests.lib.backtests.test_engine import CONFIG, DAYS, two_asset_prices
@@ -82,6 +83,9 @@ def test_few_sessions_report_how_many_are_missing_without_a_warning():
     assert book.status == f"not enough days yet: 2 of {MIN_SESSIONS} sessions with a realized return since the first served 1d session 2024-01-02"
     assert row["status"] == book.status and math.isnan(row["sharpe_after_costs"]) and row["sessions_needed"] == MIN_SESSIONS
     assert book_table([record]).empty
+    # as the asset shows it: counts as counts, the NaN figures blank
+    shown = markdown_table(records_table([record]), columns=None).splitlines()[2]
+    assert shown.startswith("| 1d | 0 | 0 |  |  |  | 1 | 2 | 63 | not enough days yet: 2 of 63") and shown.endswith("|  |  |  |  |  |  |  |")
     with pytest.raises(ValueError, match="min_sessions"):
         live_backtest(two_asset_prices(), served, "1d", CONFIG, min_sessions=1)
 
