@@ -18,6 +18,8 @@ EQUAL_WEIGHT = "equal_weight"
 STRATEGIES = (TOPK_DROPOUT, LONG_SHORT, EQUAL_WEIGHT)
 EXECUTION_PRICES = ("open", "close")
 ANNUALIZATION = 252
+# Qlib's TopkDropout default holds 50 names of CSI300: a sixth of the universe
+QLIB_TOPK_SHARE = 50 / 300
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,16 @@ class CostConfig:
 
 @dataclass(frozen=True)
 class BacktestConfig:
-    """One strategy's settings. Defaults: Qlib's TopkDropout (top 50, drop 5) rebalanced every
-    session at the next session's open, a 10 million book, `CostConfig()` costs.
+    """One strategy's settings. Defaults: Qlib's TopkDropout rebalanced every session at the
+    next session's open, a 10 million book, `CostConfig()` costs.
+
+    * `topk` / `n_drop` are the book at its largest (Qlib's 50 / 5); `topk_share` is the book as
+      a share of the universe (default Qlib's own ratio, 50 of CSI300's 300 names = 1/6).
+      `for_universe(n)` holds min(topk, round(topk_share x n)) names (at least 1) and drops
+      n_drop in proportion (at least 1 when n_drop > 0): 50 / 5 at 300 symbols and above, 8 / 1
+      on the 50-symbol synthetic market. `topk_share` 1 keeps `topk` as given. The engine trades
+      the config it is handed; the pipeline's backtests, risk and live record call
+      `for_universe` first.
 
     * `rebalance_every`: sessions between rebalances (1 for `1d`, 5 for `1w`, 21 for `1m`; see
       `for_horizon`); with `overlapping_tranches`, k tranches start on k consecutive sessions,
@@ -71,6 +81,7 @@ class BacktestConfig:
     strategy: str = TOPK_DROPOUT
     topk: int = 50
     n_drop: int = 5
+    topk_share: float = QLIB_TOPK_SHARE
     quantile: float = 0.2
     long_short_leg: float = 0.5
     rebalance_every: int = 1
@@ -86,6 +97,8 @@ class BacktestConfig:
             raise ValueError(f"BacktestConfig.execution_price must be one of {EXECUTION_PRICES}, got {self.execution_price!r}")
         if self.topk < 1 or not 0 <= self.n_drop <= self.topk:
             raise ValueError(f"BacktestConfig needs topk >= 1 and 0 <= n_drop <= topk, got topk={self.topk}, n_drop={self.n_drop}")
+        if not 0 < self.topk_share <= 1:
+            raise ValueError(f"BacktestConfig.topk_share must be in (0, 1], got {self.topk_share}")
         if not 0 < self.quantile <= 0.5:
             raise ValueError(f"BacktestConfig.quantile must be in (0, 0.5], got {self.quantile}")
         if self.rebalance_every < 1:
@@ -96,6 +109,24 @@ class BacktestConfig:
     def for_horizon(self, horizon: str) -> BacktestConfig:
         """This config rebalancing at the horizon's length in sessions (`1w` -> every 5)."""
         return replace(self, rebalance_every=horizon_days(horizon))
+
+    def for_universe(self, n_symbols: int) -> BacktestConfig:
+        """This config with the book sized to a universe of `n_symbols` (class docstring)."""
+        if n_symbols < 1:
+            raise ValueError(f"BacktestConfig.for_universe needs at least one symbol, got {n_symbols}")
+        topk = min(self.topk, max(1, round(self.topk_share * n_symbols)))
+        if topk == self.topk:
+            return self
+        n_drop = min(topk, max(1, round(topk * self.n_drop / self.topk))) if self.n_drop else 0
+        return replace(self, topk=topk, n_drop=n_drop)
+
+    def book_rule(self, n_symbols: int) -> str:
+        """The sizing rule in words, for reports: what `for_universe(n_symbols)` holds and why."""
+        sized = self.for_universe(n_symbols)
+        return (
+            f"top {sized.topk} drop {sized.n_drop} of {n_symbols} symbols: min(topk {self.topk}, "
+            f"round({self.topk_share:.4g} x {n_symbols})), n_drop in proportion to {self.n_drop} of {self.topk}"
+        )
 
     def with_(self, **changes) -> BacktestConfig:
         return replace(self, **changes)

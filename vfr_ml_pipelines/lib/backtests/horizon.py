@@ -6,10 +6,9 @@ adjusted prices of the candidates' test period; and the risk of the challenger's
 * The panel covers the sessions from the first to the last test-segment date of the
   candidates: the oracle trades the same sessions (its other rows are dropped), so every
   strategy is measured on the same days.
-* A top-k book as large as the universe is the equal-weight universe under another name (the
-  default top 50 is Qlib's, for a 300-stock universe; the default synthetic market has 50
-  symbols): when `topk` exceeds `MAX_TOPK_SHARE` of the panel's symbols it is cut to that
-  share, `n_drop` in proportion (at least 1), and the report says so (`BacktestConfig` used).
+* The book is sized to the universe (`BacktestConfig.for_universe`: a share of the panel's
+  symbols, at most `topk`; a top 50 of a 50-symbol market would be the equal-weight universe
+  under another name), and the report says so (`HorizonBacktest.config`, `book_rule`).
 * The challenger is the candidate whose stored predictions came from the challenger
   version's MLflow run (the serving version is a copy of that candidate's version).
 """
@@ -29,7 +28,6 @@ from vfr_ml_pipelines.lib.backtests.report import BENCHMARK, BacktestReport, run
 from vfr_ml_pipelines.lib.backtests.risk import RiskReport, run_risk_report
 
 CHALLENGER = "challenger"
-MAX_TOPK_SHARE = 0.2
 # the VaR forecast window is at most this, and at most half the test period (else no forecast)
 RISK_WINDOW = 250
 
@@ -47,6 +45,7 @@ class HorizonBacktest:
     first_day: str
     last_day: str
     config: BacktestConfig
+    book_rule: str = ""
 
     def challenger_metric(self, metric: str) -> float:
         if self.challenger is None:
@@ -66,15 +65,6 @@ def horizon_panel(prices: pd.DataFrame, predictions: pd.DataFrame, *, sectors: p
     return build_panel(prices[(days >= first) & (days <= last)], sectors=sectors)
 
 
-def fit_to_universe(config: BacktestConfig, n_symbols: int) -> BacktestConfig:
-    """`config` with `topk` at most MAX_TOPK_SHARE of `n_symbols` (module docstring)."""
-    limit = max(1, int(n_symbols * MAX_TOPK_SHARE))
-    if config.topk <= limit:
-        return config
-    n_drop = min(limit, max(1, round(limit * config.n_drop / config.topk))) if config.n_drop else 0
-    return config.with_(topk=limit, n_drop=n_drop)
-
-
 def challenger_candidate(predictions: pd.DataFrame, challenger_run_id: str | None) -> str | None:
     names = predictions.loc[predictions["mlflow_run_id"] == challenger_run_id, "candidate"].unique()
     return str(names[0]) if len(names) else None
@@ -87,12 +77,12 @@ def backtest_horizon(
     """Every candidate of `predictions` (the stored test segment), the oracle and the equal-weight
     universe through `run_report` with `config`."""
     panel = horizon_panel(prices, predictions, sectors=sectors)
-    config = fit_to_universe(config, len(panel.symbols))
+    rule, config = config.book_rule(len(panel.symbols)), config.for_universe(len(panel.symbols))
     candidates = {name: out_of_sample_scores(rows) for name, rows in predictions.groupby("candidate", sort=True)}
     report = run_report(panel, candidates, config, oracle=oracle, seed=seed)
     return HorizonBacktest(
         horizon, report, challenger_candidate(predictions, challenger_run_id), oracle is not None,
-        str(panel.dates[0].date()), str(panel.dates[-1].date()), config,
+        str(panel.dates[0].date()), str(panel.dates[-1].date()), config, rule,
     )
 
 
@@ -107,7 +97,7 @@ def _challenger_book(
     if name is None:
         raise NoPredictions(f"{horizon}: no stored prediction comes from the challenger's run {challenger_run_id}")
     scores = out_of_sample_scores(predictions[predictions["candidate"] == name])
-    return panel, scores, fit_to_universe(config, len(panel.symbols))
+    return panel, scores, config.for_universe(len(panel.symbols))
 
 
 def challenger_optimizer_comparison(

@@ -11,6 +11,10 @@ cumulative log returns. Qlib's excess figures (risk_analysis, mode "sum") add re
 of compounding them: on the daily excess e = r - benchmark, excess_annual_return = mean(e) *
 252, information_ratio = mean(e) / std(e, ddof=1) * sqrt(252), excess_max_drawdown = the
 largest fall of cumsum(e) from its running maximum.
+
+Undefined figures are NaN with the reason in `notes` (never a numpy RuntimeWarning): the tail
+ratio divides by the 5th percentile of the daily returns, which is 0 for a book that holds
+cash or barely trades on at least 5 % of its sessions.
 """
 
 from __future__ import annotations
@@ -38,12 +42,26 @@ RETURN_METRICS = (
     "tail_ratio",
     "stability",
 )
+NOTES = "notes"
 EXCESS_METRICS = ("excess_annual_return", "information_ratio", "excess_max_drawdown")
 
 
-def return_metrics(returns: pd.Series, benchmark: pd.Series | None = None) -> dict[str, float]:
-    """empyrical's set on simple daily `returns` (alpha / beta NaN without a benchmark)."""
+def tail_ratio(returns: pd.Series) -> tuple[float, str | None]:
+    """empyrical's tail ratio |95th pct| / |5th pct|, or NaN and the reason when it is undefined."""
+    values = np.asarray(returns, dtype=float)
+    values = values[~np.isnan(values)]
+    if not len(values):
+        return np.nan, "tail_ratio: no returns"
+    if np.percentile(values, 5) == 0:
+        return np.nan, "tail_ratio: the 5th percentile of daily returns is 0 (flat on at least 5 % of sessions)"
+    return float(empyrical.tail_ratio(values)), None
+
+
+def return_metrics(returns: pd.Series, benchmark: pd.Series | None = None) -> dict[str, float | str]:
+    """empyrical's set on simple daily `returns` (alpha / beta NaN without a benchmark), and
+    `notes`: why a figure is NaN ("" when none is)."""
     r = pd.Series(returns, dtype=float).dropna()
+    tail, tail_note = tail_ratio(r)
     values = {
         "annual_return": empyrical.annual_return(r, annualization=ANNUALIZATION),
         "annual_volatility": empyrical.annual_volatility(r, annualization=ANNUALIZATION),
@@ -53,13 +71,13 @@ def return_metrics(returns: pd.Series, benchmark: pd.Series | None = None) -> di
         "max_drawdown": empyrical.max_drawdown(r),
         "alpha": np.nan,
         "beta": np.nan,
-        "tail_ratio": empyrical.tail_ratio(r),
+        "tail_ratio": tail,
         "stability": empyrical.stability_of_timeseries(r),
     }
     if benchmark is not None:
         b = pd.Series(benchmark, dtype=float).reindex(r.index)
         values["alpha"], values["beta"] = empyrical.alpha_beta(r, b, annualization=ANNUALIZATION)
-    return {key: float(value) for key, value in values.items()}
+    return {**{key: float(value) for key, value in values.items()}, NOTES: tail_note or ""}
 
 
 def excess_metrics(excess: pd.Series) -> dict[str, float]:
@@ -84,7 +102,7 @@ def trading_period(result: BacktestResult) -> slice:
     return slice(result.returns.index[min(start, len(result.returns) - 1)], None)
 
 
-def strategy_metrics(result: BacktestResult, benchmark: pd.Series | None = None) -> dict[str, float]:
+def strategy_metrics(result: BacktestResult, benchmark: pd.Series | None = None) -> dict[str, float | str]:
     """Every figure of one backtest over its trading period: `return_metrics` of the after-cost
     returns, `excess_metrics` against `benchmark` (none: excess over 0), the before-cost annual
     return, annual turnover (mean daily traded value / portfolio value * 252) and annual costs
@@ -104,4 +122,5 @@ def strategy_metrics(result: BacktestResult, benchmark: pd.Series | None = None)
     }
     for component in costs.columns:
         values[f"annual_{component}"] = float(costs[component].mean() * ANNUALIZATION)
+    values[NOTES] = values.pop(NOTES)  # last: the table's figures first, then why any is NaN
     return values

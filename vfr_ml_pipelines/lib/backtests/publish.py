@@ -21,6 +21,8 @@ HEADLINE = (
 def _cell(value: object) -> str:
     if isinstance(value, bool):
         return str(value)
+    if isinstance(value, int):  # counts (sessions, days) read as counts, not 4-decimal figures
+        return str(value)
     if isinstance(value, float | int):
         return "" if not math.isfinite(float(value)) else f"{float(value):.4f}"
     return "" if value is None or value is pd.NA else str(value)

@@ -87,7 +87,9 @@ def strategy_capacity(panel: MarketPanel, scores: np.ndarray | None, config: Bac
     return capacity(excess_at, config.notional, **search)
 
 
-def _significance(result: BacktestResult, n_trials: int, trial_sharpes, seed: int) -> dict[str, float]:
+def significance_figures(result: BacktestResult, n_trials: int, trial_sharpes, seed: int) -> dict[str, float]:
+    """Sharpe interval, probabilistic and deflated Sharpe of the after-cost returns over the
+    trading period."""
     returns = result.returns.loc[trading_period(result)].to_numpy()
     low, high = significance.sharpe_confidence_interval(returns, seed=seed)
     return {
@@ -127,7 +129,7 @@ def run_report(
     n_trials = n_trials or max(len(candidates), 1)
     trial_sharpes = [_per_session_sharpe(results[name]) for name in candidates]
     for name, result in results.items():
-        rows[name].update(_significance(result, n_trials, trial_sharpes, seed))
+        rows[name].update(significance_figures(result, n_trials, trial_sharpes, seed))
     metrics = pd.DataFrame.from_dict(rows, orient="index").rename_axis("strategy")
     metrics["meets_sharpe_target"] = metrics["sharpe"] > PLAN_SHARPE_TARGET
 

@@ -7,12 +7,15 @@ snapshot and the MLflow registry; results written back as MLflow artifacts and t
   challenger version (`champions.BACKTEST_IR_TAG`). A candidate above the oracle beyond noise
   raises `LeakSuspected` after the artifacts are logged (they are the evidence).
 * `risk_step`: the challenger's and the equal-weight book's risk, per horizon (artifacts of
-  the challenger's training run under `risk/`).
-* `live_record_step`: the served horizons' live track record.
+  the challenger's training run under `risk/`); `optimizer_step`: the constrained optimizer
+  against the challenger's equal-weight top-k book, per horizon, timed.
+* `live_record_step`: the served horizons' live track record (outcomes, and the served book
+  through the engine on the run's adjusted prices).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +28,7 @@ from vfr_ml_pipelines.lib.backtests.config import BacktestConfig
 from vfr_ml_pipelines.lib.backtests.horizon import (
     HorizonBacktest, NoPredictions, backtest_horizon, challenger_optimizer_comparison, challenger_risk,
 )
-from vfr_ml_pipelines.lib.backtests.live_record import LiveTrackRecord, live_track_record
+from vfr_ml_pipelines.lib.backtests.live_record import LiveTrackRecord, live_backtest, live_track_record
 from vfr_ml_pipelines.lib.backtests.publish import artifact_files
 from vfr_ml_pipelines.lib.backtests.risk import RiskReport
 from vfr_ml_pipelines.lib.features.feature_run import read_adjusted_prices
@@ -97,20 +100,38 @@ def risk_step(
     return reports
 
 
+@dataclass(frozen=True)
+class OptimizerComparison:
+    """`compare_with_topk`'s strategy x metric table of one horizon and the seconds it took."""
+
+    table: pd.DataFrame
+    seconds: float
+
+
 def optimizer_step(
-    engine: Engine, store_root: Path, registry: ModelRegistry, horizon: str, config: BacktestConfig
-) -> pd.DataFrame:
-    """The constrained optimizer against the challenger's equal-weight top-k book for one
-    horizon (a solve per rebalance, so the pipeline runs it for VFR's default horizon only),
-    logged as `risk/{h}/optimizer.csv` under the challenger's run."""
+    engine: Engine, store_root: Path, registry: ModelRegistry, horizons: Sequence[str], config_for: Callable[[str], BacktestConfig]
+) -> dict[str, OptimizerComparison]:
+    """The constrained optimizer against each horizon's challenger equal-weight top-k book, at the
+    horizon's rebalancing (`config_for(h)`: a solve per rebalance and objective, so `1d` costs the
+    most), logged as `risk/{h}/optimizer.csv` under the challenger's run."""
     prices, _ = read_adjusted_prices(store_root)
-    challenger = _challenger(registry, horizon)
-    table = challenger_optimizer_comparison(
-        horizon, prices, _predictions(engine, horizon), config, challenger_run_id=challenger.run_id,
-        sectors=store.universe_sectors(engine),
-    )
-    registry.log_run_artifacts(challenger.run_id, {f"{RISK_FOLDER}/{horizon}/optimizer.csv": table.to_csv().encode()})
-    return table
+    sectors = store.universe_sectors(engine)
+    comparisons = {}
+    for h in horizons:
+        challenger = _challenger(registry, h)
+        start = time.perf_counter()
+        table = challenger_optimizer_comparison(
+            h, prices, _predictions(engine, h), config_for(h), challenger_run_id=challenger.run_id, sectors=sectors,
+        )
+        comparisons[h] = OptimizerComparison(table, time.perf_counter() - start)
+        registry.log_run_artifacts(challenger.run_id, {f"{RISK_FOLDER}/{h}/optimizer.csv": table.to_csv().encode()})
+    return comparisons
+
+
+def optimizer_table(comparisons: dict[str, OptimizerComparison]) -> pd.DataFrame:
+    """The horizons' optimizer tables, one row per `{horizon} {strategy}`."""
+    tables = [c.table.rename(index=lambda name, h=h: f"{h} {name}") for h, c in comparisons.items()]
+    return pd.concat(tables).rename_axis("strategy")
 
 
 def risk_table(reports: dict[str, RiskReport]) -> pd.DataFrame:
@@ -119,6 +140,10 @@ def risk_table(reports: dict[str, RiskReport]) -> pd.DataFrame:
     return pd.concat(tables).rename_axis("strategy")
 
 
-def live_record_step(engine: Engine, horizons: Sequence[str], topk: int) -> list[LiveTrackRecord]:
-    outcomes = store.live_outcomes(engine)
-    return [live_track_record(outcomes, h, topk=topk) for h in horizons]
+def live_record_step(
+    engine: Engine, store_root: Path, horizons: Sequence[str], config_for: Callable[[str], BacktestConfig]
+) -> list[LiveTrackRecord]:
+    """Each horizon's `live_track_record`, its book through `live_backtest` with `config_for(h)`."""
+    outcomes, served = store.live_outcomes(engine), store.served_predictions(engine)
+    prices, _ = read_adjusted_prices(store_root)
+    return [live_track_record(outcomes, h, live_backtest(prices, served, h, config_for(h))) for h in horizons]

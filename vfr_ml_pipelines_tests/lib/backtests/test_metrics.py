@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import empyrical
 import numpy as np
 import pandas as pd
@@ -11,7 +13,7 @@ from vfr_ml_pipelines.lib.backtests import significance
 from vfr_ml_pipelines.lib.backtests.config import BacktestConfig
 from vfr_ml_pipelines.lib.backtests.engine import run_backtest
 from vfr_ml_pipelines.lib.backtests.factor_metrics import ic_decay, quantile_returns, quantile_turnover
-from vfr_ml_pipelines.lib.backtests.metrics import excess_metrics, return_metrics
+from vfr_ml_pipelines.lib.backtests.metrics import NOTES, excess_metrics, return_metrics, tail_ratio
 from vfr_ml_pipelines.lib.backtests.panel import build_panel, score_matrix
 from vfr_ml_pipelines_tests.lib.backtests.synthetic_panel import synthetic_market
 
@@ -42,11 +44,32 @@ def test_return_metrics_match_empyrical():
     }
     for key, value in expected.items():
         assert ours[key] == pytest.approx(value, rel=1e-12), key
+    assert ours[NOTES] == ""
     # and the definitions the docs state, recomputed by hand
     assert ours["sharpe"] == pytest.approx(returns.mean() / returns.std(ddof=1) * np.sqrt(252))
     assert ours["annual_return"] == pytest.approx((1 + returns).prod() ** (252 / len(returns)) - 1)
     curve = (1 + returns).cumprod()
     assert ours["max_drawdown"] == pytest.approx((curve / np.maximum.accumulate(np.r_[1.0, curve.to_numpy()])[1:] - 1).min())
+
+
+def test_a_book_that_barely_trades_has_no_tail_ratio_a_reason_and_no_warning():
+    # flat on 90 % of sessions: the 5th percentile is 0 and empyrical would divide by it
+    index = pd.bdate_range("2024-01-01", periods=100)
+    barely = pd.Series(0.0, index=index)
+    barely.iloc[::10] = [0.01, -0.02, 0.015, 0.0, 0.02, -0.01, 0.005, 0.0, 0.01, 0.003]
+    flat = pd.Series(0.0, index=index)  # 0 / 0 in empyrical
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for series in (barely, flat):
+            figures = return_metrics(series)
+            assert np.isnan(figures["tail_ratio"]) and "5th percentile of daily returns is 0" in figures[NOTES]
+        assert np.isnan(tail_ratio(pd.Series([], dtype=float))[0])
+    # the guard is only for that case: a 5th percentile just below 0 is empyrical's figure
+    barely.iloc[1:6] = -1e-6
+    value, note = tail_ratio(barely)
+    assert note is None and value == pytest.approx(empyrical.tail_ratio(barely), rel=1e-12)
+    # by hand: 95th percentile / |5th| of the series with linear interpolation
+    assert value == pytest.approx(abs(np.percentile(barely, 95)) / abs(np.percentile(barely, 5)))
 
 
 def test_excess_metrics_follow_qlib_by_hand():

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from vfr_ml_pipelines.lib.backtests import store
-from vfr_ml_pipelines.lib.backtests.live_record import live_track_record
+from vfr_ml_pipelines.lib.backtests.config import BacktestConfig
+from vfr_ml_pipelines.lib.backtests.live_record import MIN_SESSIONS, live_backtest, live_track_record
 from vfr_ml_pipelines.lib.models import store as models_store
 from vfr_ml_pipelines.lib.models.registry import RegisteredVersion
 from vfr_ml_pipelines.lib.serving.outcomes import fill_outcomes
@@ -91,16 +92,22 @@ def test_live_track_record_of_served_predictions_with_hand_computed_outcomes(mod
 
     rows = store.live_outcomes(db)
     assert len(rows) == 9 and set(rows["horizon"]) == {"1d"}
-    record = live_track_record(rows, "1d", topk=1, min_periods=3)
-    assert (record.days_with_outcomes, record.sampled_days, record.days_missing) == (3, 3, 0)
+    served = store.served_predictions(db)  # every served row, the 1w one without an outcome too
+    assert len(served) == 10 and served[served["horizon"] == "1w"][["symbol", "expected_return"]].values.tolist() == [["AAA", 0.05]]
+    assert served[served["horizon"] == "1d"].equals(rows.loc[:, list(served.columns)].reset_index(drop=True))
+    prices = pd.DataFrame([
+        {"trade_date": session + timedelta(days=d), "symbol": s, "open": 100.0, "close": 100.0, "adj_close": 100.0, "volume": 1e6}
+        for session in SESSIONS[:1] for d in range(4) for s in EXPECTED
+    ])
+    book = live_backtest(prices, served, "1d", BacktestConfig())
+    assert book.traded_sessions == 3 and book.days_missing == MIN_SESSIONS - 3 and book.status.startswith("not enough days yet")
+    record = live_track_record(rows, "1d", book)
+    assert (record.days_with_outcomes, record.sampled_days) == (3, 3)
     # rank ICs 1, -0.5, 1: mean 0.5, std 0.866, t = 0.5 / (0.866 / sqrt 3) = 1
     assert record.rank_ic_mean == pytest.approx(0.5)
     assert record.rank_ic_t == pytest.approx(1.0)
     assert record.direction_accuracy == pytest.approx(6 / 9)
-    # the top-1 name is AAA every session: (0.03 - 0.01 + 0.05) / 3
-    assert record.topk_return == pytest.approx(0.07 / 3)
+    assert record.row()["status"] == book.status
 
-    short = live_track_record(rows, "1d", topk=1, min_periods=4)
-    assert short.topk_return is None and short.days_missing == 1
-    empty = live_track_record(rows, "1w")
-    assert empty.days_with_outcomes == 0 and math.isnan(empty.rank_ic_mean) and empty.days_missing == 10 * 5 - 4
+    empty = live_track_record(rows, "1w", live_backtest(prices, served, "1w", BacktestConfig()))
+    assert empty.days_with_outcomes == 0 and math.isnan(empty.rank_ic_mean) and empty.book.traded_sessions == 3
