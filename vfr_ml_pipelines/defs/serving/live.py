@@ -28,11 +28,11 @@ def vfr_live_model(
     return dg.MaterializeResult(
         metadata={
             "deployed": ", ".join(done.changed["deployed"]) or "none",
-            "reason_none": done.reason_none,
-            "model_file": str(done.folder / MODEL_FILE) if done.folder else "",
-            # "" when VFR's live path computes exactly our published probability; else what
-            # differs (vfr_feature_export's live_ridge_clip_binds counts the symbols it touches)
-            "not_expressed": done.not_expressed,
+            "why_nothing_deployed": done.reason_none or "(a champion is deployed)",
+            "model_file": str(done.folder / MODEL_FILE) if done.folder else "none",
+            # what VFR's live path computes differently from our published probability
+            # (vfr_feature_export's live_ridge_clip_binds counts the symbols it touches)
+            "not_expressed": done.not_expressed or "nothing: VFR's live path computes our published probability",
             "models_dir": str(vfr_models.path),
             "undeployed_now": ", ".join(done.changed["demoted"]) or "none",
             "restored_after_kill_switch": ", ".join(done.changed["restored"]) or "none",
