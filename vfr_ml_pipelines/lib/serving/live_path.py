@@ -152,8 +152,25 @@ def with_live_inputs(vector: dict[str, Any], rec: dict[str, Any], feature_names:
     """An `MLFeatureVector` plus the model inputs under their exported names (VFR's
     FeatureStore returns this vector while it is in Redis, so the inputs must be in it);
     `completeness` still describes the raw features."""
-    extra = redis_live_inputs(rec, feature_names, where)
-    return {**vector, "features": {**vector["features"], **extra}, "featureNames": [*vector["featureNames"], *extra]}
+    return attach_live_inputs(vector, redis_live_inputs(rec, feature_names, where))
+
+
+def session_live_inputs(vectors: pd.DataFrame, feature_names: Sequence[str], day: date) -> list[dict[str, float]]:
+    """`redis_live_inputs` of every row of `vectors` (a symbol column and the inputs), in row
+    order, computed for the whole session at once (`live_input_matrix`): the same values and
+    the same error for a value that cannot be sent, without a Python loop per value (per
+    symbol and input, that loop cost more than the raw vector itself)."""
+    names = list(feature_names)
+    symbols = [str(s) for s in vectors["symbol"]]
+    X = vectors.reindex(columns=names).to_numpy(dtype=np.float64, na_value=np.nan)
+    values = live_input_matrix(X, symbols, names, str(day)).tolist()
+    exported = [live_feature_name(n) for n in names]
+    return [dict(zip(exported, row, strict=True)) for row in values]
+
+
+def attach_live_inputs(vector: dict[str, Any], inputs: dict[str, float]) -> dict[str, Any]:
+    """`vector` with `inputs` (exported names -> values) added to its features and names."""
+    return {**vector, "features": {**vector["features"], **inputs}, "featureNames": [*vector["featureNames"], *inputs]}
 
 
 @dataclass(frozen=True)
