@@ -66,7 +66,7 @@ def our_writes(symbols: list[str]) -> list[vfr_writer.CacheWrite]:
     return writes
 
 
-def vfr_keys(symbols: list[str]) -> dict[str, str]:
+def vfr_written_keys(symbols: list[str]) -> dict[str, str]:
     """Keys VFR writes itself: integrator vectors over ours (plain keys: VFR's own size) and
     cached predictions under a model uuid."""
     keys = {}
@@ -114,7 +114,7 @@ def main() -> None:
     args = parser.parse_args()
     symbols = [f"S{i:05d}" for i in range(args.symbols)]
     writes = our_writes(symbols)
-    vfr = vfr_keys(symbols)
+    vfr = vfr_written_keys(symbols)
     with redis_server() as (url, where), scratch_database() as db_url:
         client = redis.Redis.from_url(url)
         engine = create_warehouse_engine(db_url)

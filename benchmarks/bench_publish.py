@@ -57,6 +57,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _servers import scratch_database  # noqa: E402
 from vfr_ml_pipelines.lib import embedded, settings  # noqa: E402
 from vfr_ml_pipelines.lib.serving import outcomes, payloads, redis_transport, vfr_keys, vfr_tables, vfr_writer  # noqa: E402
+from vfr_ml_pipelines.lib.serving.vfr_store import outcomes as outcome_store  # noqa: E402
+from vfr_ml_pipelines.lib.serving.vfr_store import predictions as predictions_store  # noqa: E402
 from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine  # noqa: E402
 
 TARGET_RATIO = 0.5
@@ -197,20 +199,20 @@ def bench_vfr_rows(symbols: int, repeats: int) -> dict[str, float]:
                 enhancement_id = vfr_tables.ensure_enhancement_definition(conn, "1w")
                 rows: list = []
                 timed("records", lambda: rows.extend(vfr_tables.ml_prediction_records(frame, "1w", as_of, enhancement_id)))
-                timed("predictions", lambda: conn.execute(text(vfr_tables._UPSERT_PREDICTION), rows))
-                timed("sessions", lambda: (conn.execute(text(vfr_tables._UPSERT_SESSION), vfr_tables.session_parameters(rows)),
-                                           conn.execute(text(vfr_tables._DROP_STALE_OUTCOMES), {"ids": [r["id"] for r in rows]})))
+                timed("predictions", lambda: predictions_store.upsert_prediction_rows(conn, rows))
+                timed("sessions", lambda: (predictions_store.upsert_prediction_sessions(conn, rows),
+                                           predictions_store.drop_stale_outcomes(conn, [r["id"] for r in rows])))
                 labels.to_sql("labels", conn, schema="vfr_ml", if_exists="append", index=False, method="multi", chunksize=1000)
             params = outcomes.outcome_parameters(as_of + timedelta(days=7))
-            update_only = outcomes._OUTCOMES + outcomes._PREDICTION_UPDATE_CTE + "\nSELECT count(*) FROM updated"
+            update_only = outcome_store._OUTCOMES + outcome_store._PREDICTION_UPDATE_CTE + "\nSELECT count(*) FROM updated"
             with engine.begin() as conn:
                 # the ml_predictions outcome update alone (what fill_outcomes did before ml_outcomes),
                 # rolled back, then the statement fill_outcomes runs now (both tables)
                 savepoint = conn.begin_nested()
                 timed("outcome_update", lambda: conn.execute(text(update_only), params).all())
                 savepoint.rollback()
-                timed("fill", lambda: conn.execute(text(outcomes._FILL), params).all())
-                timed("refresh_views", lambda: conn.execute(text("SELECT refresh_ml_performance_views()")))
+                timed("fill", lambda: outcome_store.write_outcomes(conn, params))
+                timed("refresh_views", lambda: outcome_store.refresh_performance_views(conn))
         engine.dispose()
     return best
 

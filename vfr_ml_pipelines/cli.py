@@ -285,6 +285,18 @@ def cmd_read_prediction(args: argparse.Namespace) -> int:
     return 0
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _interrupt_on_stop_signals() -> None:
+    """`dagster dev` shuts its webserver and daemon down on KeyboardInterrupt only: SIGTERM
+    (a service manager, `kill`) would leave it running, and a shell that starts a command in
+    the background makes it ignore SIGINT. Both signals interrupt it here."""
+    signal.signal(signal.SIGINT, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     """`dagster dev` on the local instance (or DAGSTER_HOME's), quietly: started from the
     instance's own folder, since from this repository it would warn that the production
@@ -295,6 +307,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     target = ["-w", workspace] if os.path.exists(workspace) else ["-m", "vfr_ml_pipelines.definitions"]
     os.chdir(home)
     warnings.filterwarnings("ignore", category=FutureWarning, message=r".*is superseded")
+    _interrupt_on_stop_signals()
     # `python -m dagster` in this process, so the warning filter above holds
     sys.argv = ["dagster", "dev", *target, "--host", args.host, "--port", str(args.port)]
     try:

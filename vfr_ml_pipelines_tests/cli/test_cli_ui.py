@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import dagster as dg
+import psutil
 from dagster import DagsterRun, DagsterRunStatus
 
 from vfr_ml_pipelines.cli import _ensure_dagster_home
@@ -26,6 +27,24 @@ from vfr_ml_pipelines.defs.pipeline.runs import range_tags, ui_listing_tags
 
 REPO = Path(__file__).resolve().parents[2]
 START_BOUND_SECONDS = 600  # a loaded 2-core machine loads the code location slowly
+STOP_BOUND_SECONDS = 120  # a bound on "stops at all", not a speed: it stops in seconds when idle
+
+
+def _group_members(pgid: int) -> list[str]:
+    """What still runs in the process group `pgid` (the UI's session), after a short grace."""
+    deadline = time.monotonic() + 15
+    while True:
+        members = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"]) if _pgid(p.pid) == pgid]
+        if not members or time.monotonic() > deadline:
+            return [" ".join(c or [])[:120] for c in members]
+        time.sleep(1)
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except (ProcessLookupError, PermissionError):
+        return None
 
 
 def _free_port() -> int:
@@ -93,12 +112,22 @@ def test_the_ui_starts_quietly_and_shows_the_graph_the_jobs_and_a_cli_run(tmp_pa
             time.sleep(2)
         runs = _graphql(port, JOB_RUNS)["pipelineOrError"]["runs"] if repository is not None else None
     finally:
-        os.killpg(proc.pid, signal.SIGINT)  # dagster dev stops its webserver, daemon and code server
+        # as a service manager or `kill` stops it: SIGTERM to vfr-ml alone, which must stop
+        # dagster dev's webserver, daemon and code server too (plain `dagster dev` ignores it)
+        proc.send_signal(signal.SIGTERM)
         try:
-            console, _ = proc.communicate(timeout=60)
+            console, _ = proc.communicate(timeout=STOP_BOUND_SECONDS)
+            stopped_by_sigterm = True
         except subprocess.TimeoutExpired:
+            stopped_by_sigterm = False
             os.killpg(proc.pid, signal.SIGKILL)
             console, _ = proc.communicate()
+        left_behind = _group_members(proc.pid)
+        if left_behind:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    assert stopped_by_sigterm, f"vfr-ml ui ignored SIGTERM for {STOP_BOUND_SECONDS} s:\n{console[-2000:]}"
+    assert left_behind == [], f"processes left running after vfr-ml ui stopped: {left_behind}"
 
     assert repository is not None, f"the code location never loaded (exit {proc.returncode}):\n{console[-3000:]}"
     assert repository["location"]["name"] == "vfr_ml_pipelines"

@@ -1,6 +1,6 @@
 """The latest feature vectors in VFR's shapes: `ml_feature_definitions` and
 `ml_feature_store` rows (VFR's FeatureStore reads the latest row per ticker and feature with
-validation_status = 'valid') and `MLFeatureVector` payloads for Redis."""
+validation_status = 'valid') and `MLFeatureVector` payloads for Redis. The SQL is in `vfr_store/features.py`."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from vfr_ml_pipelines.lib.features.spec import FeatureSpec
 from vfr_ml_pipelines.lib.serving.payloads import row_quality
+from vfr_ml_pipelines.lib.serving.vfr_store import features as features_store
 from vfr_ml_pipelines.lib.serving.vfr_tables import fit_decimal, prediction_timestamp
-from vfr_ml_pipelines.lib.warehouse.loading import copy_frame
 
 # decimal(20,8): anything at or above 10^12 in magnitude cannot be stored
 MAX_STORABLE = 1e12
@@ -43,30 +43,16 @@ def upsert_feature_definitions(
     `versions` maps feature name -> its feature set (for feature_version)."""
     ids: dict[str, uuid.UUID] = {}
     for spec in specs:
-        row = conn.execute(
-            text(
-                """
-                INSERT INTO ml_feature_definitions (feature_id, feature_name, feature_type, data_type, description,
-                    source_apis, calculation_frequency, is_active, feature_version, normalization_params)
-                VALUES (:id, :name, :type, 'float', :description, :sources, '1d', true, :version, CAST(:norm AS jsonb))
-                ON CONFLICT (feature_name) DO UPDATE SET feature_type = EXCLUDED.feature_type,
-                    description = EXCLUDED.description, source_apis = EXCLUDED.source_apis,
-                    feature_version = EXCLUDED.feature_version, normalization_params = EXCLUDED.normalization_params,
-                    is_active = true
-                RETURNING feature_id
-                """
-            ),
-            {
-                "id": our_feature_id(spec.name),
-                "name": spec.name,
-                "type": spec.feature_type,
-                "description": spec.description,
-                "sources": [provider, spec.source],
-                "version": feature_version(versions.get(spec.name, "v1")),
-                "norm": pd.Series((normalization or {}).get(spec.name, {}), dtype=object).to_json(),
-            },
-        ).one()
-        ids[spec.name] = row.feature_id
+        ids[spec.name] = features_store.upsert_feature_definition(
+            conn,
+            feature_id=our_feature_id(spec.name),
+            name=spec.name,
+            feature_type=spec.feature_type,
+            description=spec.description,
+            sources=[provider, spec.source],
+            version=feature_version(versions.get(spec.name, "v1")),
+            normalization_json=pd.Series((normalization or {}).get(spec.name, {}), dtype=object).to_json(),
+        )
     return ids
 
 
@@ -81,16 +67,9 @@ def retire_feature_definitions(conn: Connection, produced: Iterable[uuid.UUID]) 
     still count. VFR's own definitions (ids not ours) are left alone. A feature produced
     again later is reactivated by `upsert_feature_definitions`."""
     keep = set(produced)
-    active = conn.execute(text("SELECT feature_id, feature_name FROM ml_feature_definitions WHERE is_active")).all()
-    retired = [r for r in active if r.feature_id == our_feature_id(r.feature_name) and r.feature_id not in keep]
-    if retired:
-        ids = [r.feature_id for r in retired]
-        conn.execute(text("UPDATE ml_feature_definitions SET is_active = false WHERE feature_id = ANY(:ids)"), {"ids": ids})
-        conn.execute(
-            text("UPDATE ml_feature_store SET validation_status = 'stale' WHERE feature_id = ANY(:ids) AND validation_status = 'valid'"),
-            {"ids": ids},
-        )
-    return sorted(r.feature_name for r in retired)
+    retired = [(i, name) for i, name in features_store.active_definitions(conn) if i == our_feature_id(name) and i not in keep]
+    features_store.retire_definitions(conn, [i for i, _ in retired])
+    return sorted(name for _, name in retired)
 
 
 def feature_store_rows(
@@ -137,10 +116,5 @@ def write_feature_store(
 ) -> int:
     """Replace this project's rows of `day` for `tickers` (a value that became missing must
     not leave its earlier row behind), then insert `rows`; one transaction (the caller's)."""
-    conn.execute(
-        text("DELETE FROM ml_feature_store WHERE timestamp = :ts AND ticker = ANY(:tickers) AND feature_id = ANY(:ids)"),
-        {"ts": prediction_timestamp(day), "tickers": [t.upper() for t in tickers], "ids": list(feature_ids.values())},
-    )
-    if rows.empty:
-        return 0
-    return copy_frame(conn, "ml_feature_store", rows)
+    features_store.delete_feature_rows(conn, prediction_timestamp(day), [t.upper() for t in tickers], list(feature_ids.values()))
+    return features_store.copy_feature_rows(conn, rows)

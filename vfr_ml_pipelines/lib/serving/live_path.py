@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from vfr_ml_pipelines.lib.horizons import HORIZON_DAYS
 from vfr_ml_pipelines.lib.features.spec import FeatureSpec
@@ -36,8 +36,9 @@ from vfr_ml_pipelines.lib.serving.live_model import write_live_model
 from vfr_ml_pipelines.lib.serving.live_trees import not_expressed
 from vfr_ml_pipelines.lib.serving.live_values import MISSING_VALUE, LiveExportError, live_input_matrix, live_inputs
 from vfr_ml_pipelines.lib.serving.payloads import row_quality
+from vfr_ml_pipelines.lib.serving.vfr_store import features as features_store
+from vfr_ml_pipelines.lib.serving.vfr_store import models as models_store
 from vfr_ml_pipelines.lib.serving.vfr_tables import fit_decimal, prediction_timestamp
-from vfr_ml_pipelines.lib.warehouse.loading import copy_frame
 
 # VFR's default horizon (`MLPredictionHorizon.ONE_WEEK` in RealTimePredictionEngine): the
 # only horizon whose champion VFR's horizon-blind live ensemble runs
@@ -87,10 +88,8 @@ def write_live_inputs(conn: Connection, vectors: pd.DataFrame, feature_ids: dict
     server joins the constant columns in."""
     names = list(feature_ids)
     symbols = [str(s).upper() for s in vectors["symbol"]]
-    conn.execute(
-        text("DELETE FROM ml_feature_store WHERE timestamp = :ts AND ticker = ANY(:tickers) AND feature_id = ANY(:ids)"),
-        {"ts": prediction_timestamp(day), "tickers": symbols, "ids": [str(i) for i in feature_ids.values()]},
-    )
+    ids = [feature_ids[name] for name in names]
+    features_store.delete_feature_rows(conn, prediction_timestamp(day), symbols, ids)
     if not names or not symbols:
         return 0
     X = vectors.reindex(columns=names).to_numpy(dtype=np.float64, na_value=np.nan)
@@ -108,21 +107,7 @@ def write_live_inputs(conn: Connection, vectors: pd.DataFrame, feature_ids: dict
         "value": values.ravel(),
         "quality": np.repeat(np.array(quality), k),
     })
-    conn.execute(text(
-        "CREATE TEMPORARY TABLE IF NOT EXISTS vfr_live_input_stage "
-        "(ticker text, input int, value numeric, quality numeric) ON COMMIT DROP"
-    ))
-    conn.execute(text("TRUNCATE vfr_live_input_stage"))
-    copy_frame(conn, "vfr_live_input_stage", stage)
-    return conn.execute(
-        text(
-            "INSERT INTO ml_feature_store (ticker, timestamp, feature_id, value, confidence_score, data_quality_score, "
-            "source_provider, validation_status) "
-            "SELECT s.ticker, :ts, ids.id, s.value, s.quality, s.quality, :provider, 'valid' "
-            "FROM vfr_live_input_stage s JOIN unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS ids(id, input) USING (input)"
-        ),
-        {"ts": prediction_timestamp(day), "provider": provider, "ids": [str(feature_ids[name]) for name in names]},
-    ).rowcount
+    return features_store.insert_input_matrix(conn, stage, prediction_timestamp(day), provider, ids)
 
 
 def redis_live_inputs(rec: dict[str, Any], feature_names: Sequence[str], where: str) -> dict[str, float]:
@@ -137,13 +122,8 @@ def deploy_live_model(conn: Connection, version: RegisteredVersion, horizon: str
     Call it only once the model's files and inputs are exported."""
     mirror_status(conn, version, horizon, "deployed")  # earlier deployed versions of the same name -> deprecated
     demoted = _demote(conn, keep=(version.name, version.version))
-    restored = conn.execute(
-        text(
-            "UPDATE vfr_ml.live_path_switch SET restored_at = now() WHERE restored_at IS NULL "
-            "RETURNING model_name || '.v' || model_version"
-        )
-    ).scalars().all()
-    return {"deployed": [version.model_id], "demoted": demoted, "restored": sorted(set(restored))}
+    restored = _model_ids(models_store.close_switch_records(conn))
+    return {"deployed": [version.model_id], "demoted": demoted, "restored": restored}
 
 
 def undeploy_all(conn: Connection) -> list[str]:
@@ -151,53 +131,46 @@ def undeploy_all(conn: Connection) -> list[str]:
     return _demote(conn, keep=None)
 
 
+def _model_ids(models: list[tuple[str, str]]) -> list[str]:
+    return sorted(f"{name}.v{version}" for name, version in models)
+
+
 def _demote(conn: Connection, keep: tuple[str, str] | None) -> list[str]:
-    rows = conn.execute(
-        text(
-            "UPDATE ml_models SET status = :status, updated_at = now() "
-            "WHERE model_name = ANY(:names) AND status = 'deployed' "
-            "AND NOT (model_name = :keep_name AND model_version = :keep_version) "
-            "RETURNING model_name, model_version"
-        ),
-        {"status": NOT_LIVE_STATUS, "names": our_model_names(), "keep_name": keep[0] if keep else "", "keep_version": keep[1] if keep else ""},
-    ).all()
-    return sorted(f"{r.model_name}.v{r.model_version}" for r in rows)
+    return _model_ids(models_store.demote_deployed(conn, our_model_names(), NOT_LIVE_STATUS, keep))
 
 
 def disable_live_path(conn: Connection) -> list[str]:
     """The kill switch's SQL half: every `deployed` row of ours becomes NOT_LIVE_STATUS (VFR's
     live ensemble stops running it on its next request) and is recorded in
     `vfr_ml.live_path_switch` so the next publish restores it. Returns the model ids."""
-    rows = conn.execute(
-        text(
-            "UPDATE ml_models SET status = :status, updated_at = now() "
-            "WHERE model_name = ANY(:names) AND status = 'deployed' RETURNING model_name, model_version"
-        ),
-        {"status": NOT_LIVE_STATUS, "names": our_model_names()},
-    ).all()
-    if rows:
-        conn.execute(
-            text("INSERT INTO vfr_ml.live_path_switch (model_name, model_version) VALUES (:n, :v)"),
-            [{"n": r.model_name, "v": r.model_version} for r in rows],
-        )
-    return sorted(f"{r.model_name}.v{r.model_version}" for r in rows)
-
-
-def deployed_models(conn: Connection) -> list[tuple[str, str]]:
-    """Every `deployed` row (ours and VFR's), as VFR's `ModelRegistry.getDeployedModels` lists
-    them (`ORDER BY created_at DESC`)."""
-    rows = conn.execute(
-        text("SELECT model_name, model_version FROM ml_models WHERE status = 'deployed' ORDER BY created_at DESC")
-    ).all()
-    return [(r.model_name, r.model_version) for r in rows]
+    switched = models_store.demote_deployed(conn, our_model_names(), NOT_LIVE_STATUS)
+    models_store.record_switched_off(conn, switched)
+    return _model_ids(switched)
 
 
 def with_live_inputs(vector: dict[str, Any], rec: dict[str, Any], feature_names: Sequence[str], where: str) -> dict[str, Any]:
     """An `MLFeatureVector` plus the model inputs under their exported names (VFR's
     FeatureStore returns this vector while it is in Redis, so the inputs must be in it);
     `completeness` still describes the raw features."""
-    extra = redis_live_inputs(rec, feature_names, where)
-    return {**vector, "features": {**vector["features"], **extra}, "featureNames": [*vector["featureNames"], *extra]}
+    return attach_live_inputs(vector, redis_live_inputs(rec, feature_names, where))
+
+
+def session_live_inputs(vectors: pd.DataFrame, feature_names: Sequence[str], day: date) -> list[dict[str, float]]:
+    """`redis_live_inputs` of every row of `vectors` (a symbol column and the inputs), in row
+    order, computed for the whole session at once (`live_input_matrix`): the same values and
+    the same error for a value that cannot be sent, without a Python loop per value (per
+    symbol and input, that loop cost more than the raw vector itself)."""
+    names = list(feature_names)
+    symbols = [str(s) for s in vectors["symbol"]]
+    X = vectors.reindex(columns=names).to_numpy(dtype=np.float64, na_value=np.nan)
+    values = live_input_matrix(X, symbols, names, str(day)).tolist()
+    exported = [live_feature_name(n) for n in names]
+    return [dict(zip(exported, row, strict=True)) for row in values]
+
+
+def attach_live_inputs(vector: dict[str, Any], inputs: dict[str, float]) -> dict[str, Any]:
+    """`vector` with `inputs` (exported names -> values) added to its features and names."""
+    return {**vector, "features": {**vector["features"], **inputs}, "featureNames": [*vector["featureNames"], *inputs]}
 
 
 @dataclass(frozen=True)

@@ -30,59 +30,11 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from vfr_ml_pipelines.lib.serving.ttl import MARKET_TZ
+from vfr_ml_pipelines.lib.serving.vfr_store import performance as performance_store
 from vfr_ml_pipelines.lib.serving.vfr_tables import fit_decimal, project_enhancement_names
-
-_AGGREGATES = """
-WITH ours AS (
-    SELECT enhancement_id FROM ml_enhancement_definitions WHERE enhancement_name = ANY(:names)
-),
-predicted AS (
-    SELECT count(*) AS total, avg(confidence_score) AS avg_confidence
-    FROM ml_predictions
-    WHERE enhancement_id IN (SELECT enhancement_id FROM ours)
-      AND prediction_timestamp >= :day_start AND prediction_timestamp < :day_end
-),
-known AS (
-    SELECT count(*) AS outcomes,
-           count(direction_correct) AS scored,
-           count(*) FILTER (WHERE direction_correct) AS successful,
-           avg(abs(prediction_error)) AS mae
-    FROM ml_predictions
-    WHERE enhancement_id IN (SELECT enhancement_id FROM ours)
-      AND actual_value IS NOT NULL
-      AND actual_timestamp >= :day_start AND actual_timestamp < :day_end
-)
-SELECT * FROM predicted CROSS JOIN known
-"""
-
-_UPSERT = """
-INSERT INTO ml_performance_metrics
-    (metric_date, total_predictions, successful_predictions, fallback_predictions,
-     avg_latency_ms, p95_latency_ms, avg_confidence_score, cache_hit_ratio,
-     direction_accuracy, mean_absolute_error,
-     free_tier_predictions, premium_tier_predictions, enterprise_tier_predictions)
-VALUES
-    (:metric_date, :total_predictions, :successful_predictions, :fallback_predictions,
-     :avg_latency_ms, :p95_latency_ms, :avg_confidence_score, :cache_hit_ratio,
-     :direction_accuracy, :mean_absolute_error,
-     :free_tier_predictions, :premium_tier_predictions, :enterprise_tier_predictions)
-ON CONFLICT (metric_date) DO UPDATE SET
-    total_predictions = EXCLUDED.total_predictions,
-    successful_predictions = EXCLUDED.successful_predictions,
-    fallback_predictions = EXCLUDED.fallback_predictions,
-    avg_latency_ms = EXCLUDED.avg_latency_ms,
-    p95_latency_ms = EXCLUDED.p95_latency_ms,
-    avg_confidence_score = EXCLUDED.avg_confidence_score,
-    cache_hit_ratio = EXCLUDED.cache_hit_ratio,
-    direction_accuracy = EXCLUDED.direction_accuracy,
-    mean_absolute_error = EXCLUDED.mean_absolute_error,
-    free_tier_predictions = EXCLUDED.free_tier_predictions,
-    premium_tier_predictions = EXCLUDED.premium_tier_predictions,
-    enterprise_tier_predictions = EXCLUDED.enterprise_tier_predictions
-"""
 
 
 def _fitted(value: Decimal | None, precision: int, scale: int, what: str) -> Decimal | None:
@@ -102,9 +54,7 @@ def roll_up_performance(conn: Connection, *, metric_date: date) -> dict[str, flo
         raise ValueError(f"metric_date must be a date, got {metric_date!r}")
     day_start = datetime.combine(metric_date, time(0), tzinfo=MARKET_TZ)
     day_end = datetime.combine(metric_date + timedelta(days=1), time(0), tzinfo=MARKET_TZ)
-    agg = conn.execute(
-        text(_AGGREGATES), {"names": project_enhancement_names(), "day_start": day_start, "day_end": day_end}
-    ).one()
+    agg = performance_store.day_aggregates(conn, project_enhancement_names(), day_start, day_end)
     where = f"ml_performance_metrics {metric_date}"
     accuracy = Decimal(agg.successful) / Decimal(agg.scored) if agg.scored else None
     values = {
@@ -122,7 +72,7 @@ def roll_up_performance(conn: Connection, *, metric_date: date) -> dict[str, flo
         "premium_tier_predictions": 0,
         "enterprise_tier_predictions": 0,
     }
-    conn.execute(text(_UPSERT), values)
+    performance_store.upsert_metrics(conn, values)
     written: dict[str, float | int | None] = {
         k: (_as_float(v) if isinstance(v, Decimal) else v) for k, v in values.items() if k != "metric_date"
     }

@@ -114,12 +114,13 @@ def export_session_features(
     ttl = publish_ttl_seconds(now)
     as_of_ms = close_ms(day)
     writes = []
-    for rec in vectors.to_dict("records"):
+    live_inputs = live_path.session_live_inputs(vectors, live_names, day) if live_names else None
+    for i, rec in enumerate(vectors.to_dict("records")):
         vector = payloads.feature_vector(
             rec["symbol"], rec, catalog.raw_names_in(vectors.columns), as_of_ms, rec.get("quality_score")
         )
-        if live_names:
-            vector = live_path.with_live_inputs(vector, rec, live_names, where=f"{rec['symbol']} on {day}")
+        if live_inputs is not None:
+            vector = live_path.attach_live_inputs(vector, live_inputs[i])
         writes.append(CacheWrite(feature_vector_key(rec["symbol"]), vector, ttl))
     report = publish(
         client, prefix, writes, version=version, now_ms=now_ms, max_entries_per_transaction=max_entries_per_transaction

@@ -1,6 +1,6 @@
 """The serving domain's queries on this project's warehouse tables: the stored predictions
-(`vfr_ml.predictions`); prices and the universe are read through the market-data store. VFR's own tables are written by vfr_tables.py, outcomes.py and
-performance.py, each with its SQL beside its logic.
+(`vfr_ml.predictions`); prices and the universe are read through the market-data store. The SQL on
+VFR's own tables is in `vfr_store/`.
 """
 
 from __future__ import annotations

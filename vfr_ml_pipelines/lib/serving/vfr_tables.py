@@ -1,5 +1,6 @@
 """Rows for VFR's ML tables, checked against their CHECK constraints and decimal
-precisions before they are written (an overflow is an error, never a rounding)."""
+precisions before they are written (an overflow is an error, never a rounding). The
+statements that write them are in `vfr_store/predictions.py` and `vfr_store/models.py`."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from datetime import date, datetime, time
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import pandas as pd
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from vfr_ml_pipelines.lib.serving.ttl import MARKET_TZ
+from vfr_ml_pipelines.lib.serving.vfr_store import models as models_store
+from vfr_ml_pipelines.lib.serving.vfr_store import predictions as predictions_store
 
 ENHANCEMENT_NAME = "vfr_ml_pipelines_{horizon}"
 # ml_enhancement_definitions.prediction_horizon CHECK list (sql/001_vfr_ml_tables.sql)
@@ -90,24 +93,9 @@ def ensure_enhancement_definition(conn: Connection, horizon: str) -> uuid.UUID:
     marked active (publishing predictions for a horizon is what makes it active); the
     tunables (weight, threshold, tier) are left as an operator may have set them."""
     _check_horizon(horizon)
-    row = conn.execute(
-        text(
-            """
-            INSERT INTO ml_enhancement_definitions
-                (enhancement_name, enhancement_type, target_factor, prediction_horizon,
-                 min_confidence_threshold, is_active, tier_requirement)
-            VALUES (:name, 'direction_classification', 'composite', :horizon, :threshold, true, 'premium')
-            ON CONFLICT (enhancement_name) DO UPDATE SET
-                enhancement_type = EXCLUDED.enhancement_type,
-                target_factor = EXCLUDED.target_factor,
-                prediction_horizon = EXCLUDED.prediction_horizon,
-                is_active = true
-            RETURNING enhancement_id
-            """
-        ),
-        {"name": ENHANCEMENT_NAME.format(horizon=horizon), "horizon": horizon, "threshold": MIN_CONFIDENCE_THRESHOLD},
-    ).one()
-    return row.enhancement_id
+    return predictions_store.upsert_enhancement_definition(
+        conn, ENHANCEMENT_NAME.format(horizon=horizon), horizon, MIN_CONFIDENCE_THRESHOLD
+    )
 
 
 @dataclass(frozen=True)
@@ -181,57 +169,6 @@ def ml_prediction_values(
     return values
 
 
-_UPSERT_PREDICTION = """
-INSERT INTO ml_predictions AS p
-    (prediction_id, ticker, prediction_timestamp, enhancement_id, prediction_horizon,
-     prediction_type, predicted_value, confidence_score, current_price, cache_hit, tier_used)
-VALUES (:id, :ticker, :ts, :enhancement_id, :horizon, :type, :value, :confidence, :price, false, :tier)
-ON CONFLICT (prediction_id) DO UPDATE SET
-    prediction_timestamp = EXCLUDED.prediction_timestamp,
-    prediction_type = EXCLUDED.prediction_type,
-    predicted_value = EXCLUDED.predicted_value,
-    confidence_score = EXCLUDED.confidence_score,
-    current_price = EXCLUDED.current_price,
-    actual_value = CASE WHEN p.predicted_value = EXCLUDED.predicted_value
-                         AND p.current_price = EXCLUDED.current_price THEN p.actual_value END,
-    actual_timestamp = CASE WHEN p.predicted_value = EXCLUDED.predicted_value
-                             AND p.current_price = EXCLUDED.current_price THEN p.actual_timestamp END,
-    prediction_error = CASE WHEN p.predicted_value = EXCLUDED.predicted_value
-                             AND p.current_price = EXCLUDED.current_price THEN p.prediction_error END,
-    direction_correct = CASE WHEN p.predicted_value = EXCLUDED.predicted_value
-                              AND p.current_price = EXCLUDED.current_price THEN p.direction_correct END
-"""
-
-# one statement for all rows (arrays unnested server-side): 5,000 single-row executions cost
-# ten times more
-_UPSERT_SESSION = """
-INSERT INTO vfr_ml.ml_prediction_sessions AS s
-    (prediction_id, as_of_date, horizon, symbol, model_name, model_version, expected_return)
-SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:as_of AS date[]), CAST(:horizon AS varchar[]),
-                     CAST(:ticker AS varchar[]), CAST(:model_name AS text[]), CAST(:model_version AS text[]),
-                     CAST(:expected_return AS double precision[]))
-ON CONFLICT (prediction_id) DO UPDATE SET
-    model_name = EXCLUDED.model_name, model_version = EXCLUDED.model_version,
-    expected_return = EXCLUDED.expected_return
-"""
-
-
-def session_parameters(rows: list[dict]) -> dict[str, list]:
-    """The column arrays of `_UPSERT_SESSION` from `ml_prediction_records`."""
-    return {
-        "ids": [r["id"] for r in rows],
-        **{k: [r[k] for r in rows] for k in ("as_of", "horizon", "ticker", "model_name", "model_version", "expected_return")},
-    }
-
-
-# a re-written prediction whose call changed loses its outcome (fill_outcomes recomputes it)
-_DROP_STALE_OUTCOMES = """
-DELETE FROM ml_outcomes o USING ml_predictions p
-WHERE o.prediction_id = p.prediction_id AND p.prediction_id = ANY(:ids)
-  AND (o.predicted_value IS DISTINCT FROM p.predicted_value OR o.initial_price IS DISTINCT FROM p.current_price)
-"""
-
-
 def write_ml_predictions(conn: Connection, predictions: pd.DataFrame, horizon: str, as_of: date) -> int:
     """One `ml_predictions` row per symbol for the serving model of `horizon` for the
     session `as_of`, under this project's definition of that horizon (any of
@@ -252,9 +189,9 @@ def write_ml_predictions(conn: Connection, predictions: pd.DataFrame, horizon: s
     rows = ml_prediction_records(predictions, horizon, as_of, enhancement_id)
     if not rows:
         return 0
-    conn.execute(text(_UPSERT_PREDICTION), rows)
-    conn.execute(text(_UPSERT_SESSION), session_parameters(rows))
-    conn.execute(text(_DROP_STALE_OUTCOMES), {"ids": [r["id"] for r in rows]})
+    predictions_store.upsert_prediction_rows(conn, rows)
+    predictions_store.upsert_prediction_sessions(conn, rows)
+    predictions_store.drop_stale_outcomes(conn, [r["id"] for r in rows])
     return len(rows)
 
 
@@ -311,27 +248,9 @@ def upsert_ml_model(
         name_: (None if v is None or not math.isfinite(v) else fit_decimal(v, 10, 6, f"ml_models {name} v{version}: {name_}"))
         for name_, v in (("validation_score", validation_score), ("test_score", test_score))
     }
-    conn.execute(
-        text(
-            """
-            INSERT INTO ml_models (model_name, model_version, model_type, objective, target_variable,
-                                   prediction_horizon, validation_score, test_score, status)
-            VALUES (:name, :version, :type, 'price_prediction', :target, :horizon, :vs, :ts, :status)
-            ON CONFLICT (model_name, model_version) DO UPDATE SET
-                status = EXCLUDED.status, validation_score = EXCLUDED.validation_score,
-                test_score = EXCLUDED.test_score
-            """
-        ),
-        {
-            "name": name, "version": version, "type": model_type, "target": target, "horizon": horizon,
-            "vs": scores["validation_score"], "ts": scores["test_score"], "status": status,
-        },
+    models_store.upsert_model_row(
+        conn, name=name, version=version, model_type=model_type, horizon=horizon, target=target,
+        validation_score=scores["validation_score"], test_score=scores["test_score"], status=status,
     )
     if status == "deployed":
-        conn.execute(
-            text(
-                "UPDATE ml_models SET status = 'deprecated' "
-                "WHERE model_name = :name AND model_version <> :version AND status = 'deployed'"
-            ),
-            {"name": name, "version": version},
-        )
+        models_store.deprecate_other_deployed(conn, name, version)

@@ -76,3 +76,21 @@ def test_a_value_that_cannot_be_sent_is_refused_by_name(make_engine):
         ids = live_path.upsert_live_feature_definitions(conn, NAMES, "test", "matrix-v1")
         with pytest.raises(live_values.LiveExportError, match="S07 on 2026-11-20: feature ret_5d_rank = 2"):
             live_path.write_live_inputs(conn, vectors, ids, DAY, "test")
+
+
+def test_session_inputs_for_redis_are_the_per_value_reference_in_row_order():
+    vectors = _vectors(np.random.default_rng(3))
+    session = live_path.session_live_inputs(vectors, NAMES, DAY)
+    assert len(session) == len(vectors)
+    for rec, inputs in zip(vectors.to_dict("records"), session, strict=True):
+        reference = {live_path.live_feature_name(n): v for n, v in live_values.live_inputs(rec, NAMES, "reference").items()}
+        assert inputs == reference and list(inputs) == list(reference), rec["symbol"]
+        assert all(type(v) is float for v in inputs.values())  # plain floats: the JSON codec's input
+    vector = {"symbol": "S00", "features": {"rsi_14": 1.0}, "featureNames": ["rsi_14"], "completeness": 1.0}
+    attached = live_path.attach_live_inputs(vector, session[0])
+    assert attached["featureNames"] == ["rsi_14", *session[0]] and attached["features"]["vfr_live_rsi_14"] == session[0]["vfr_live_rsi_14"]
+    assert attached["completeness"] == 1.0 and vector["featureNames"] == ["rsi_14"]  # the raw vector is left as it was
+    bad = vectors.copy()
+    bad.loc[7, "ret_5d_rank"] = 2e12
+    with pytest.raises(live_values.LiveExportError, match="s07 on 2026-11-20: feature ret_5d_rank = 2"):
+        live_path.session_live_inputs(bad, NAMES, DAY)

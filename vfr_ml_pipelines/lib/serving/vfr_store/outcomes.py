@@ -1,0 +1,180 @@
+"""The SQL of the realized outcomes (`lib/serving/outcomes.py` says what each value means):
+the outcome columns of this project's `ml_predictions` rows, VFR's `ml_outcomes`, and the
+refresh of VFR's performance views. Every statement takes the bind parameters of
+`outcomes.outcome_parameters` (names, today, tz, close, limit)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Row, text
+
+_FINITE = "NOT IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8)"
+
+# The outcome of every one of this project's rows whose label is known by :today.
+_OUTCOMES = f"""
+WITH ours AS (
+    SELECT enhancement_id FROM ml_enhancement_definitions WHERE enhancement_name = ANY(:names)
+),
+base AS (
+    SELECT p.prediction_id, p.ticker, p.prediction_horizon, p.prediction_timestamp, p.predicted_value,
+           p.confidence_score, p.current_price, s.as_of_date, s.expected_return, l.known_date,
+           l.forward_return::text::numeric AS r,
+           (l.known_date + CAST(:close AS time)) AT TIME ZONE :tz AS outcome_timestamp
+    FROM ml_predictions p
+    JOIN vfr_ml.ml_prediction_sessions s ON s.prediction_id = p.prediction_id
+    JOIN vfr_ml.labels l ON l.horizon = s.horizon AND l.symbol = s.symbol AND l.trade_date = s.as_of_date
+    WHERE p.enhancement_id IN (SELECT enhancement_id FROM ours)
+      AND l.known_date <= :today
+      AND l.forward_return {_FINITE}
+),
+-- one row per (horizon, session), computed once: inlined, the planner (which cannot
+-- estimate `base`) re-ran it for every predicted row (70 s at 5,000 symbols)
+market AS MATERIALIZED (
+    SELECT l.horizon, l.trade_date, avg(l.forward_return::text::numeric) AS m
+    FROM vfr_ml.labels l
+    WHERE (l.horizon, l.trade_date) IN (SELECT DISTINCT prediction_horizon, as_of_date FROM base)
+      AND l.forward_return {_FINITE}
+    GROUP BY l.horizon, l.trade_date
+),
+outcome AS (
+    SELECT b.*, mk.m,
+           CASE WHEN b.predicted_value > 0.001 THEN 'UP' WHEN b.predicted_value < -0.001 THEN 'DOWN'
+                ELSE 'NEUTRAL' END AS predicted_direction,
+           CASE WHEN b.r > 0.001 THEN 'UP' WHEN b.r < -0.001 THEN 'DOWN' ELSE 'NEUTRAL' END AS actual_direction
+    FROM base b JOIN market mk ON mk.horizon = b.prediction_horizon AND mk.trade_date = b.as_of_date
+)
+"""
+
+_OVERFLOWS = (
+    _OUTCOMES
+    + """
+SELECT ticker, prediction_horizon, as_of_date, current_price * (1 + r) AS final_price FROM outcome
+WHERE abs(current_price * (1 + r)) >= :limit
+ORDER BY as_of_date, ticker LIMIT 10
+"""
+)
+
+_NOT_FINITE = f"""
+SELECT l.symbol, l.horizon, l.trade_date, l.forward_return
+FROM ml_predictions p
+JOIN vfr_ml.ml_prediction_sessions s ON s.prediction_id = p.prediction_id
+JOIN vfr_ml.labels l ON l.horizon = s.horizon AND l.symbol = s.symbol AND l.trade_date = s.as_of_date
+WHERE p.enhancement_id IN (SELECT enhancement_id FROM ml_enhancement_definitions WHERE enhancement_name = ANY(:names))
+  AND l.known_date <= :today
+  AND NOT (l.forward_return {_FINITE})
+ORDER BY l.trade_date, l.symbol LIMIT 10
+"""
+
+# ml_predictions' outcome columns (a CTE appended to _OUTCOMES)
+_PREDICTION_UPDATE_CTE = """,
+computed AS (
+    SELECT prediction_id, prediction_horizon,
+           vfr_ml.round_half_even(r, 8) AS actual_value,
+           outcome_timestamp AS actual_timestamp,
+           vfr_ml.round_half_even(r - expected_return::text::numeric, 8) AS prediction_error,
+           CASE WHEN predicted_direction = 'NEUTRAL' THEN NULL ELSE predicted_direction = actual_direction END
+               AS direction_correct
+    FROM outcome
+),
+updated AS (
+    UPDATE ml_predictions p SET
+        actual_value = c.actual_value,
+        actual_timestamp = c.actual_timestamp,
+        prediction_error = c.prediction_error,
+        direction_correct = c.direction_correct
+    FROM computed c
+    WHERE p.prediction_id = c.prediction_id
+      AND (p.actual_value, p.actual_timestamp, p.prediction_error, p.direction_correct)
+          IS DISTINCT FROM (c.actual_value, c.actual_timestamp, c.prediction_error, c.direction_correct)
+    RETURNING p.prediction_horizon
+)"""
+
+_OUTCOME_COLUMNS = (
+    "ticker, prediction_timestamp, outcome_timestamp, days_elapsed, predicted_direction, predicted_value, "
+    "predicted_confidence, initial_price, final_price, actual_return, actual_direction, direction_correct, "
+    "return_error, market_return, sector_return, relative_performance, data_complete, outlier_flag"
+)
+_COLUMNS = [c.strip() for c in _OUTCOME_COLUMNS.split(",")]
+
+# VFR's ml_outcomes rows (a CTE appended after _PREDICTION_UPDATE_CTE)
+_OUTCOME_UPSERT_CTE = f""",
+storable AS (
+    SELECT * FROM outcome WHERE r BETWEEN -1 AND 10 AND m BETWEEN -1 AND 10
+),
+written AS (
+    INSERT INTO ml_outcomes AS o (prediction_id, {_OUTCOME_COLUMNS})
+    SELECT prediction_id, ticker, prediction_timestamp, outcome_timestamp, known_date - as_of_date,
+           predicted_direction, predicted_value, confidence_score, current_price,
+           vfr_ml.round_half_even(current_price * (1 + r), 4), vfr_ml.round_half_even(r, 6), actual_direction,
+           predicted_direction = actual_direction, vfr_ml.round_half_even(abs(predicted_value - r), 6),
+           vfr_ml.round_half_even(m, 6), NULL, vfr_ml.round_half_even(r - m, 6), true, false
+    FROM storable
+    ON CONFLICT (prediction_id) DO UPDATE SET ({_OUTCOME_COLUMNS}) = ROW({", ".join(f"EXCLUDED.{c}" for c in _COLUMNS)})
+    WHERE ({", ".join(f"o.{c}" for c in _COLUMNS)}) IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in _COLUMNS)})
+    RETURNING 1
+)"""
+
+# both tables in one statement, sharing the (costly) outcome computation
+_FILL = (
+    _OUTCOMES
+    + _PREDICTION_UPDATE_CTE
+    + _OUTCOME_UPSERT_CTE
+    + """
+SELECT 'updated' AS what, prediction_horizon AS horizon, count(*) AS n FROM updated GROUP BY prediction_horizon
+UNION ALL SELECT 'written', NULL, count(*) FROM written
+UNION ALL SELECT 'skipped', NULL, (SELECT count(*) FROM outcome) - (SELECT count(*) FROM storable)
+"""
+)
+
+_PENDING = """
+SELECT count(*) AS pending, min(s.as_of_date) AS oldest
+FROM ml_predictions p JOIN vfr_ml.ml_prediction_sessions s ON s.prediction_id = p.prediction_id
+WHERE p.enhancement_id IN (SELECT enhancement_id FROM ml_enhancement_definitions WHERE enhancement_name = ANY(:names))
+  AND p.actual_value IS NULL
+"""
+
+
+def keep_shortest_float_digits(conn: Connection) -> None:
+    """The labels' digits are read through their text form, which is the shortest exact one
+    only while extra_float_digits > 0 (PostgreSQL's default, 1): a session set lower gets
+    the default back for this transaction."""
+    if int(conn.execute(text("SELECT current_setting('extra_float_digits')")).scalar_one()) <= 0:
+        conn.execute(text("SELECT set_config('extra_float_digits', '1', true)"))
+
+
+def not_finite_labels(conn: Connection, params: Mapping[str, Any]) -> list[Row]:
+    """Up to 10 known labels of predicted rows that are NaN / Infinity (symbol, horizon,
+    trade_date, forward_return)."""
+    return list(conn.execute(text(_NOT_FINITE), dict(params)).all())
+
+
+def final_price_overflows(conn: Connection, params: Mapping[str, Any]) -> list[Row]:
+    """Up to 10 outcomes whose final price would not fit decimal(12,4) (ticker,
+    prediction_horizon, as_of_date, final_price)."""
+    return list(conn.execute(text(_OVERFLOWS), dict(params)).all())
+
+
+def write_outcomes(conn: Connection, params: Mapping[str, Any]) -> tuple[dict[str, int], int, int]:
+    """Fill or correct the outcome columns of `ml_predictions` and the `ml_outcomes` rows in
+    one statement; returns (rows updated per horizon, ml_outcomes rows written, outcomes
+    skipped as outside ml_outcomes' CHECK range)."""
+    per_horizon: dict[str, int] = {}
+    counts = {"written": 0, "skipped": 0}
+    for row in conn.execute(text(_FILL), dict(params)):
+        if row.what == "updated":
+            per_horizon[row.horizon] = int(row.n)
+        else:
+            counts[row.what] = int(row.n)
+    return per_horizon, counts["written"], counts["skipped"]
+
+
+def refresh_performance_views(conn: Connection) -> None:
+    """VFR's ml_daily_performance / ml_stock_performance, recomputed from ml_outcomes."""
+    conn.execute(text("SELECT refresh_ml_performance_views()"))
+
+
+def pending_outcomes(conn: Connection, params: Mapping[str, Any]) -> Row:
+    """(pending, oldest): this project's rows still without an outcome, and the session of the oldest."""
+    return conn.execute(text(_PENDING), dict(params)).one()
