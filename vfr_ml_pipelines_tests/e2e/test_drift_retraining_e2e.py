@@ -34,6 +34,9 @@ from vfr_ml_pipelines.lib.monitoring.detection_study import PanelSpec
 from vfr_ml_pipelines_tests.helpers import HISTORY_START, pipeline_resources, training_run_config
 from vfr_ml_pipelines_tests.webhook_server import SECRET_PATH, RecordingHandler, webhook_server, webhook_url
 
+# tens of minutes (two pipelines, twenty daily runs, the retraining runs): opt-in, README "Testing"
+pytestmark = pytest.mark.slow
+
 TRAINED_UNTIL = "2026-11-20"  # a Friday: champions are trained on the sessions up to here
 SHIFT_START = "2026-11-23"  # S, the Monday after
 # S and the sessions after it, up to the last partition (Thanksgiving, 26 November, is not one)
