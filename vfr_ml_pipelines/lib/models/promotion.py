@@ -11,7 +11,8 @@ A challenger is promoted only when every condition holds:
    (Newey-West, lag = horizon) of at least `min_paired_t`; a comparison that could not be
    made fairly (the champion saw the window, too few unseen sessions, a different
    feature set) keeps the champion, and says why;
-4. it loads through MLflow in under `max_load_seconds`;
+4. it loads through MLflow in under `max_load_seconds` of CPU time (the loading thread's, so a busy
+   machine does not refuse a model that is cheap to load);
 5. its stored model is at most `max_size_bytes`.
 Otherwise the champion stays, and the decision lists every condition with its figures.
 """
@@ -119,9 +120,9 @@ def decide(
         )
 
     if load_seconds < policy.max_load_seconds:
-        passed.append(f"loads in {load_seconds:.3f} s (< {policy.max_load_seconds} s)")
+        passed.append(f"loads in {load_seconds:.3f} s of CPU (< {policy.max_load_seconds} s)")
     else:
-        failed.append(f"loads in {load_seconds:.3f} s (limit {policy.max_load_seconds} s)")
+        failed.append(f"loads in {load_seconds:.3f} s of CPU (limit {policy.max_load_seconds} s)")
     if size_bytes <= policy.max_size_bytes:
         passed.append(f"size {size_bytes:,} bytes (<= {policy.max_size_bytes:,})")
     else:

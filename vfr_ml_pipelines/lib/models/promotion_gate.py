@@ -52,7 +52,7 @@ def run_promotion_gate(registry: ModelRegistry, horizon: str, policy: PromotionP
     comparison = PairedComparison.from_json(recorded) if recorded else None
     decision = decide(
         challenger.tags, champion.tags if champion else None,
-        load_seconds=loaded.seconds, size_bytes=size, policy=policy,
+        load_seconds=loaded.cpu_seconds, size_bytes=size, policy=policy,
         comparison=comparison, champion_id=champion.model_id if champion else None,
     )
     description = f"{challenger.model_id} vs {champion.model_id if champion else 'no champion'}: {decision.summary}"
@@ -64,7 +64,8 @@ def run_promotion_gate(registry: ModelRegistry, horizon: str, policy: PromotionP
     figures = {
         "challenger": challenger.model_id,
         "champion": champion.model_id if champion else "none",
-        "load_seconds": round(loaded.seconds, 4),
+        "load_cpu_seconds": round(loaded.cpu_seconds, 4),
+        "load_wall_seconds": round(loaded.seconds, 4),
         "size_bytes": size,
         "failed_conditions": len(decision.failed),
         "validation_rank_ic": _finite(challenger.tags.get("validation_rank_ic")),

@@ -102,7 +102,11 @@ def serving_model_name(horizon: str) -> str:
 @dataclass(frozen=True)
 class LoadedModel:
     model: ServingModel
-    seconds: float
+    seconds: float  # wall time: what a reader waited, which a busy machine stretches
+    # CPU time of the loading thread: what the model itself costs to load, the same on an idle
+    # and a loaded machine (the promotion gate's measure: a 0.1 s model took 3 s of wall time
+    # on a machine loaded 8x over its cores and was refused)
+    cpu_seconds: float
 
 
 def _pip_requirements() -> list[str]:
@@ -347,12 +351,12 @@ class ModelRegistry:
             self.client.log_artifacts(run_id, str(folder))
 
     def load_serving_model(self, name: str, version: str) -> LoadedModel:
-        """Load a version through MLflow's pyfunc loader, timed (the promotion gate's
-        "loads in under a second")."""
-        started = time.perf_counter()
+        """Load a version through MLflow's pyfunc loader, timed in wall and CPU time (the
+        promotion gate's "loads in under a second of CPU")."""
+        started, started_cpu = time.perf_counter(), time.thread_time()
         self._use_this_store()
         loaded = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-        return LoadedModel(unwrap(loaded), time.perf_counter() - started)
+        return LoadedModel(unwrap(loaded), time.perf_counter() - started, time.thread_time() - started_cpu)
 
     def model_size_bytes(self, name: str, version: str) -> int:
         """Bytes of the version's model artifacts as stored."""

@@ -21,16 +21,17 @@ SKILLED = {
 
 class AliasRegistry:
     def __init__(self, challenger: RegisteredVersion | None, champion: RegisteredVersion | None = None,
-                 load_seconds: float = 0.01, size_bytes: int = 1_000) -> None:
+                 load_seconds: float = 0.01, size_bytes: int = 1_000, wall_seconds: float | None = None) -> None:
         self.aliases = {CHALLENGER: challenger, CHAMPION: champion}
         self.load_seconds, self.size_bytes = load_seconds, size_bytes
+        self.wall_seconds = load_seconds if wall_seconds is None else wall_seconds
         self.written: dict[str, dict[str, str]] = {}
 
     def by_alias(self, name, alias):
         return self.aliases[alias]
 
     def load_serving_model(self, name, version):
-        return SimpleNamespace(seconds=self.load_seconds)
+        return SimpleNamespace(seconds=self.wall_seconds, cpu_seconds=self.load_seconds)
 
     def model_size_bytes(self, name, version):
         return self.size_bytes
@@ -87,7 +88,15 @@ def test_the_policy_limits_apply_to_load_time_and_size():
     registry = AliasRegistry(_version("1"), load_seconds=2.5, size_bytes=10)
     verdict = run_promotion_gate(registry, "1w", PromotionPolicy(max_load_seconds=1.0, max_size_bytes=5))
     assert not verdict.passed and verdict.figures["failed_conditions"] == 2
-    assert "loads in 2.500 s (limit 1.0 s)" in verdict.description and "exceeds 5" in verdict.description
+    assert "loads in 2.500 s of CPU (limit 1.0 s)" in verdict.description and "exceeds 5" in verdict.description
+
+
+def test_the_load_limit_is_on_cpu_time_so_a_busy_machine_does_not_refuse_a_cheap_model():
+    busy = AliasRegistry(_version("1"), load_seconds=0.08, wall_seconds=3.0)
+    verdict = run_promotion_gate(busy, "1w", PromotionPolicy(max_load_seconds=1.0))
+    assert verdict.passed, verdict.description
+    assert "loads in 0.080 s of CPU (< 1.0 s)" in verdict.description
+    assert (verdict.figures["load_cpu_seconds"], verdict.figures["load_wall_seconds"]) == (0.08, 3.0)
 
 
 def test_missing_or_non_finite_figures_are_empty_in_the_metadata():

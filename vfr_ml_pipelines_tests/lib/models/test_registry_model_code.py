@@ -43,6 +43,8 @@ def test_a_version_is_logged_as_code_and_loads_to_the_same_predictions(tmp_path:
     assert "pyfunc_model.py" in files
 
     loaded = registry.load_serving_model(version.name, version.version)
+    # the gate's load figure is the loading thread's CPU time: some, and never more than the wall time
+    assert 0 < loaded.cpu_seconds <= loaded.seconds + 1e-3
     expected = model.predict_frame(X).reset_index(drop=True)
     pd.testing.assert_frame_equal(loaded.model.predict_frame(X).reset_index(drop=True), expected)
     # and through MLflow's own pyfunc API, as any MLflow client would load it
