@@ -149,12 +149,16 @@ def _seen_until(tags: Mapping[str, str]) -> date | None:
 
 
 def compare_with_champion(
-    rows: pd.DataFrame, challenger: ServingModel, champion: ServingModel, *, champion_id: str,
+    rows: pd.DataFrame, challenger: ServingModel | str, champion: ServingModel, *, champion_id: str,
     champion_tags: Mapping[str, str], horizon_days: int, label: str = "forward_return", min_days: int | None = None,
 ) -> PairedComparison:
     """Both models score `rows` (the challenger's final validation window: trade_date,
     symbol, the features, `label`) restricted to the sessions after the champion's
-    recorded `seen_until`; then `compare_daily`."""
+    recorded `seen_until`; then `compare_daily`. `challenger`: its model, or the column of
+    `rows` that holds its scores (an ensemble's cross-fitted ones, whose weights were fitted
+    on this window: `pipeline.challenger_validation_rows`)."""
+    if isinstance(challenger, str) and challenger not in rows.columns:
+        raise KeyError(f"compare_with_champion: the challenger's score column {challenger!r} is not in the rows")
     seen_until = _seen_until(champion_tags)
     if seen_until is None:
         return PairedComparison(champion=champion_id, seen_until=None,
@@ -166,8 +170,9 @@ def compare_with_champion(
     unseen = rows[pd.to_datetime(rows["trade_date"]).dt.date > seen_until].reset_index(drop=True)
     unseen = unseen.assign(trade_date=pd.to_datetime(unseen["trade_date"]).dt.date)
 
-    def daily(model: ServingModel) -> pd.DataFrame:
-        scored = unseen[["trade_date", label]].assign(score=model.predict_frame(unseen)["score"].to_numpy())
+    def daily(model: ServingModel | str) -> pd.DataFrame:
+        score = unseen[model] if isinstance(model, str) else model.predict_frame(unseen)["score"]
+        scored = unseen[["trade_date", label]].assign(score=score.to_numpy())
         return daily_ic(scored, "score", label)
 
     if unseen.empty:

@@ -447,8 +447,27 @@ def train_horizon(
     )
 
 
-def final_validation_rows(dataset: pd.DataFrame, result: HorizonResult) -> pd.DataFrame:
+CHALLENGER_SCORE = "challenger_score"
+
+
+def challenger_validation_rows(dataset: pd.DataFrame, result: HorizonResult, name: str | None = None) -> pd.DataFrame:
     """The rows of `result`'s final validation window (the production challenger was
-    trained before it): where the champion is scored against it."""
+    trained before it), where the champion is scored against it, with the challenger's
+    score in `CHALLENGER_SCORE`. `name`: the candidate (default: the selected one).
+
+    The production ensembles' weights are fitted on exactly this window, so an ensemble is
+    scored here as its validation metrics are: cross-fitted, each half by ensembles of the
+    production members fitted on the other half, purged (`_cross_fitted_ensemble_validation`).
+    Scored in sample, the weights follow whichever member happens to rank this window's
+    returns, and on markets with no signal the ensemble beat a no-skill champion in the
+    paired test far more often than chance."""
     frame = prepare(dataset, result.config.target)
-    return fold_frames(frame, result.final, result.config.walk_forward)[1].reset_index(drop=True)
+    rows = fold_frames(frame, result.final, result.config.walk_forward)[1].reset_index(drop=True)
+    name = result.selected().name if name is None else name
+    if name not in ENSEMBLES:
+        return rows.assign(**{CHALLENGER_SCORE: result.candidates[name].model.predict_frame(rows)["score"].to_numpy()})
+    models = {n: c.model for n, c in result.candidates.items()}
+    scored = _cross_fitted_ensemble_validation(models, rows, result.feature_names, result.config, result.final.index)[name]
+    keys = ["trade_date", "symbol"]
+    score = rows[keys].merge(scored[[*keys, "score"]], on=keys, how="left")["score"]
+    return rows.assign(**{CHALLENGER_SCORE: score.to_numpy()})

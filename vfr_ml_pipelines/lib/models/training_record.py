@@ -14,7 +14,7 @@ import pandas as pd
 from vfr_ml_pipelines.lib.horizons import HORIZON_DAYS
 from vfr_ml_pipelines.lib.models import plots
 from vfr_ml_pipelines.lib.models.comparison import COMPARISON_TAG, PairedComparison, compare_with_champion
-from vfr_ml_pipelines.lib.models.pipeline import Candidate, HorizonResult, final_validation_rows
+from vfr_ml_pipelines.lib.models.pipeline import CHALLENGER_SCORE, Candidate, HorizonResult, challenger_validation_rows
 from vfr_ml_pipelines.lib.models.promotion import FALSE, NOT_APPLICABLE, TRUE
 from vfr_ml_pipelines.lib.models.registry import (
     CHAMPION, ModelRegistry, RegisteredVersion, RegistryUnavailable, registered_model_name, serving_model_name,
@@ -169,7 +169,8 @@ def compare_with_current_champion(
     registry: ModelRegistry, result: HorizonResult, dataset: pd.DataFrame, challenger: RegisteredVersion
 ) -> PairedComparison | None:
     """Score the horizon's champion on the challenger's final validation window (the
-    sessions it never saw) and record the paired comparison as the challenger's
+    sessions it never saw; an ensemble challenger cross-fitted there, since its weights were
+    fitted on that window: `challenger_validation_rows`) and record the paired comparison as the challenger's
     `champion_comparison` tag, which the promotion gate reads. None without a champion
     (or when the challenger is the champion)."""
     name = serving_model_name(result.horizon)
@@ -178,7 +179,7 @@ def compare_with_current_champion(
         return None
     champion_model = registry.load_serving_model(name, champion.version).model
     comparison = compare_with_champion(
-        final_validation_rows(dataset, result), result.selected().model, champion_model,
+        challenger_validation_rows(dataset, result), CHALLENGER_SCORE, champion_model,
         champion_id=champion.model_id, champion_tags=champion.tags, horizon_days=HORIZON_DAYS[result.horizon],
     )
     registry.set_version_tags(name, challenger.version, {COMPARISON_TAG: comparison.to_json()})
