@@ -414,6 +414,7 @@ def compare(
     config, features = profile.config, profile.features
     columns = _sorted_columns(current, features, "current")
     n_rows = len(current)
+    excluded = profile.excluded or ("",) * len(features)  # a profile built by hand excludes nothing
     thresholds = profile.thresholds if profile.thresholds is not None else np.tile(
         [config.psi_drift, config.ks_statistic, config.wasserstein], (len(features), 1))
     rows = []
@@ -422,12 +423,12 @@ def compare(
         feature_psi, ks, pvalue, normalized = _measures(profile, j, values, n_rows, config.exact_pvalues, pvalue=True)
         psi_at, ks_at, wasserstein_at = thresholds[j]
         votes = int(feature_psi >= psi_at) + int(ks >= ks_at and pvalue < config.ks_alpha) + int(normalized >= wasserstein_at)
-        drifted = (votes >= config.votes_required or len(values) == 0) and not profile.excluded[j]
+        drifted = (votes >= config.votes_required or len(values) == 0) and not excluded[j]
         rows.append((name, feature_psi, _psi_level(feature_psi, config), ks, pvalue, normalized, votes, drifted,
                      len(profile.sorted_values[j]), len(values), 1.0 - len(values) / n_rows if n_rows else np.nan,
-                     psi_at, ks_at, wasserstein_at, profile.excluded[j]))
+                     psi_at, ks_at, wasserstein_at, excluded[j]))
     table = pd.DataFrame(rows, columns=[c for c in TABLE_COLUMNS if c not in ("importance", "weight")])
-    scored = [name for name, reason in zip(features, profile.excluded) if not reason]
+    scored = [name for name, reason in zip(features, excluded) if not reason]
     weights = np.zeros(len(features))
     if scored:
         weights[[features.index(name) for name in scored]] = importance_weights(scored, importance)
