@@ -19,6 +19,10 @@ Importance: a LightGBM on the reference rows against the 1w forward return (gain
 standing in for the champion's own importance, so the weighting is what a trained model
 would give, not the panel's column order. The reference and the importance depend only on
 the seed (the shift never touches the sessions before it), so they are computed once.
+
+Two rules score the same markets (`RULES`): "before", the global thresholds with every
+feature scored (the rule before issue 15's calibration), and "after", thresholds calibrated on
+the reference's own 20-session windows with the calendar-cycle features left out (the default).
 """
 
 from __future__ import annotations
@@ -121,11 +125,30 @@ def false_alarm_drivers(panel: FeaturePanel, profile: ReferenceProfile) -> pd.Se
     return pd.concat(weights, axis=1).fillna(0.0).sum(axis=1) / MAX_DELAY
 
 
-def run(seeds: range, n_symbols: int, config: DriftConfig = DriftConfig(), exclude: tuple[str, ...] = ()) -> tuple[pd.DataFrame, pd.Series]:
+@dataclass(frozen=True)
+class Rule:
+    """One drift rule to score: "before" is the uncalibrated rule with every feature scored."""
+
+    label: str
+    calibrated: bool
+    exclude_calendar_cycles: bool
+
+    def profile(self, reference: pd.DataFrame, features: tuple[str, ...], config: DriftConfig) -> ReferenceProfile:
+        return ReferenceProfile.from_frame(reference, features, config, sessions="session" if self.calibrated else None,
+                                           excluded=catalog.CALENDAR_CYCLE_FEATURES if self.exclude_calendar_cycles else {})
+
+
+RULES = (Rule("before: global thresholds, every feature scored", False, False),
+         Rule("after: calibrated thresholds, calendar cycles excluded", True, True))
+
+
+def run(seeds: range, n_symbols: int, config: DriftConfig = DriftConfig(), exclude: tuple[str, ...] = (),
+        rules: tuple[Rule, ...] = RULES) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Series]]:
+    """Each rule's study table and false-alarm drivers; every rule scores the same markets."""
     days = _days()
     shift_day = days[WARM_UP + REFERENCE + WINDOW]
-    outcomes: dict[str, list[PanelOutcome]] = {"none": []}
-    drivers: list[pd.Series] = []
+    outcomes: dict[str, dict[str, list[PanelOutcome]]] = {rule.label: {"none": []} for rule in rules}
+    drivers: dict[str, list[pd.Series]] = {rule.label: [] for rule in rules}
     for seed in seeds:
         started = time.perf_counter()
         base = SyntheticMarketConfig(as_of=days[-1], start=START, n_symbols=n_symbols, seed=seed)
@@ -134,19 +157,23 @@ def run(seeds: range, n_symbols: int, config: DriftConfig = DriftConfig(), exclu
         importance = {name: (0.0 if name in exclude else share) for name, share in reference_importance(matrix, prices, days).items()}
         calm = _panel(matrix, days, importance, None)
         reference = calm.frame.loc[calm.frame["session"] < REFERENCE]
-        profile = ReferenceProfile.from_frame(reference, calm.features, config)
-        outcomes["none"].append(score_panel(calm, window=WINDOW, max_delay=MAX_DELAY, config=config, profile=profile))
-        drivers.append(false_alarm_drivers(calm, profile))
+        profiles = {rule.label: rule.profile(reference, calm.features, config) for rule in rules}
+        for label, profile in profiles.items():
+            outcomes[label]["none"].append(score_panel(calm, window=WINDOW, max_delay=MAX_DELAY, config=config, profile=profile))
+            drivers[label].append(false_alarm_drivers(calm, profile))
         for shift in SHIFTS:
             shifted = replace(base, shift_start=shift_day, shift_vol_multiplier=shift.vol_multiplier,
                               shift_signal_multiplier=shift.signal_multiplier)
             panel = _panel(market_matrix(shifted)[0], days, importance, REFERENCE + WINDOW)
-            outcome = score_panel(panel, window=WINDOW, max_delay=MAX_DELAY, config=config, profile=profile)
-            outcomes.setdefault(shift.label, []).append(outcome)
-        print(f"seed {seed}: {time.perf_counter() - started:.0f} s; "
-              f"delays {[o[-1].delay for k, o in outcomes.items() if k != 'none']}, false alarms {outcomes['none'][-1].flagged}",
-              flush=True)
-    return study_table(outcomes), pd.concat(drivers, axis=1).fillna(0.0).mean(axis=1).sort_values(ascending=False)
+            for label, profile in profiles.items():
+                outcome = score_panel(panel, window=WINDOW, max_delay=MAX_DELAY, config=config, profile=profile)
+                outcomes[label].setdefault(shift.label, []).append(outcome)
+        for label, by_scenario in outcomes.items():
+            print(f"seed {seed} [{label}]: delays {[o[-1].delay for k, o in by_scenario.items() if k != 'none']}, "
+                  f"false alarms {by_scenario['none'][-1].flagged}", flush=True)
+        print(f"seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
+    tables = {label: study_table(by_scenario) for label, by_scenario in outcomes.items()}
+    return tables, {label: pd.concat(d, axis=1).fillna(0.0).mean(axis=1).sort_values(ascending=False) for label, d in drivers.items()}
 
 
 def main() -> None:
@@ -154,13 +181,13 @@ def main() -> None:
     n_symbols = int(sys.argv[2]) if len(sys.argv) > 2 else 500
     exclude = tuple(sys.argv[3].split(",")) if len(sys.argv) > 3 else ()
     started = time.perf_counter()
-    table, drivers = run(seeds, n_symbols, exclude=exclude)
+    tables, drivers = run(seeds, n_symbols, exclude=exclude)
     print(f"{len(seeds)} seeds x {n_symbols} symbols, shift at session {REFERENCE + WINDOW} after a {REFERENCE}-session "
           f"reference; excluded: {exclude or 'none'}; {DriftConfig()}; {time.perf_counter() - started:.0f} s")
-    print(table.to_markdown(index=False, floatfmt=".3g"))
-    print("\nmean drift score contributed per unshifted window (top 10 features):")
-    print(drivers.head(10).round(4).to_markdown(headers=["feature", "score share"]))
-
+    for label, table in tables.items():
+        print(f"\n{label}\n" + table.to_markdown(index=False, floatfmt=".3g"))
+        print("\nmean drift score contributed per unshifted window (top 10 features):")
+        print(drivers[label].head(10).round(4).to_markdown(headers=["feature", "score share"]))
 
 if __name__ == "__main__":
     main()

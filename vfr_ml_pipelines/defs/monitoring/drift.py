@@ -26,7 +26,8 @@ FEATURE_DRIFT = dg.AssetKey("feature_drift")
 DRIFT_EVENT_TAG = "vfr/drift_event"
 # the report changes once a session; a tick is two small instance queries
 DRIFT_SENSOR_INTERVAL_SECONDS = 15 * 60
-DRIFT_COLUMNS = ["horizon", "feature", "psi", "ks_statistic", "wasserstein", "importance", "drifted"]
+DRIFT_COLUMNS = ["horizon", "feature", "psi", "ks_statistic", "wasserstein", "importance", "drifted",
+                 "psi_threshold", "ks_threshold", "wasserstein_threshold", "excluded"]
 
 
 class FeatureDriftConfig(dg.Config):
@@ -37,14 +38,19 @@ class FeatureDriftConfig(dg.Config):
     ks_statistic: float = _DRIFT.ks_statistic
     wasserstein: float = _DRIFT.wasserstein
     score_threshold: float = _DRIFT.score_threshold
+    # per-feature thresholds: this quantile of the reference's own windows, times the margin
+    calibration_quantile: float = _DRIFT.calibration_quantile
+    calibration_margin: float = _DRIFT.calibration_margin
 
 
 @dg.asset(group_name="monitoring", kinds={"python"}, deps=["feature_matrix", *(f"champion_{h}_model" for h in HORIZONS)])
 def feature_drift(config: FeatureDriftConfig, mlflow: MlflowResource, feature_store: FeatureStoreResource) -> dg.MaterializeResult:
     """Each served champion's features over the last sessions against its training window: PSI,
-    KS, Wasserstein per feature, and the importance-weighted share of drifted features."""
+    KS, Wasserstein per feature against thresholds calibrated on the training window's own
+    windows (calendar cycles excluded), and the importance-weighted share of drifted features."""
     thresholds = DriftConfig(psi_drift=config.psi_drift, ks_statistic=config.ks_statistic,
-                             wasserstein=config.wasserstein, score_threshold=config.score_threshold)
+                             wasserstein=config.wasserstein, score_threshold=config.score_threshold,
+                             calibration_quantile=config.calibration_quantile, calibration_margin=config.calibration_margin)
     drifts = champions_drift(mlflow.registry, feature_store.offline, thresholds, config.current_sessions)
     table = pd.concat([d.table() for d in drifts]) if drifts else pd.DataFrame({c: [] for c in DRIFT_COLUMNS})
     windows = {d.horizon: f"{d.model_id}: {d.reference_start}..{d.reference_end} vs {d.current_start}..{d.current_end}" for d in drifts}

@@ -37,6 +37,13 @@ RANGES: dict[str, tuple[float, float]] = {
     "negative_word_share": (0.0, 1.0), "news_count": (0.0, math.inf), "days_since_filing": (0.0, 400.0),
 }
 
+# Features that follow the calendar, not the market: drift monitoring measures them but never
+# scores them (lib/monitoring/drift.py). Companies file in the same weeks of each quarter, so
+# any 20-session window covers a narrow band of the filing cycle while a two-year reference
+# covers all of it: its distribution "moves" every window with no change at all.
+CALENDAR_CYCLE_FEATURES: dict[str, str] = {
+    "days_since_filing": "calendar cycle (quarterly filing season): a short window covers one phase of it",
+}
 
 # A feature whose raw datasets (its spec's `source`, e.g. "fundamentals+prices") are not
 # all stored has no source: in a price-only export (no fundamentals, no news) it would be

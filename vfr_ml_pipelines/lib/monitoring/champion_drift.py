@@ -10,7 +10,7 @@ no table of its own (docs/monitoring.md, "In the pipeline").
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import pandas as pd
@@ -55,6 +55,8 @@ def champions_drift(
     """One drift report per served champion (challengers serve as shadows only: their drift
     does not decide a retraining). A champion without recorded training window is skipped."""
     current_start, current_end = last_sessions(store, current_sessions)
+    # the thresholds are calibrated on reference windows as long as the current one
+    config = replace(config, calibration_window=current_sessions)
     out = []
     for served in served_versions(registry):
         version = served.version
@@ -65,7 +67,8 @@ def champions_drift(
         start, end = date.fromisoformat(version.tags["data_start"][:10]), date.fromisoformat(version.tags["data_end"][:10])
         reference = store.read(catalog.MATRIX_VERSION, columns=features, start=start, end=end)
         current = store.read(catalog.MATRIX_VERSION, columns=features, start=current_start, end=current_end)
-        report = compare(ReferenceProfile.from_frame(reference, features, config), current, model.estimator.feature_importance())
+        profile = ReferenceProfile.from_frame(reference, features, config, sessions="trade_date")
+        report = compare(profile, current, model.estimator.feature_importance())
         out.append(ChampionDrift(served.horizon, version.model_id, start, end, current_start, current_end, report))
     return out
 

@@ -129,8 +129,9 @@ def _window(panel: FeaturePanel, end: int, window: int) -> pd.DataFrame:
 
 
 def _profile(panel: FeaturePanel, config: DriftConfig) -> ReferenceProfile:
+    """The reference profiled as the asset does: thresholds calibrated on its own sessions."""
     reference = panel.frame.loc[panel.frame["session"] < panel.reference_sessions]
-    return ReferenceProfile.from_frame(reference, panel.features, config)
+    return ReferenceProfile.from_frame(reference, panel.features, config, sessions="session")
 
 
 @dataclass(frozen=True)
@@ -211,18 +212,20 @@ DEFAULT_SHIFTS = (
 
 
 def main() -> None:
-    """The full-size study of docs/monitoring.md: `python -m vfr_ml_pipelines.lib.monitoring.detection_study [seeds]`."""
+    """The full-size study of docs/monitoring.md:
+    `python -m vfr_ml_pipelines.lib.monitoring.detection_study [seeds] [uncalibrated]`
+    ("uncalibrated": the global thresholds only, the rule before the per-feature calibration)."""
     import sys
     import time
 
     seeds = range(int(sys.argv[1]) if len(sys.argv) > 1 else 20)
+    config = DriftConfig(calibrate=not (len(sys.argv) > 2 and sys.argv[2] == "uncalibrated"))
     spec = PanelSpec()
     started = time.perf_counter()
     table = run_study(lambda seed: synthetic_panel(seed, spec), DEFAULT_SHIFTS, seeds,
-                      window=spec.window, max_delay=spec.max_delay)
-    print(f"{spec}\n{DriftConfig()}\n{len(seeds)} seeds in {time.perf_counter() - started:.0f} s")
+                      window=spec.window, max_delay=spec.max_delay, config=config)
+    print(f"{spec}\n{config}\n{len(seeds)} seeds in {time.perf_counter() - started:.0f} s")
     print(table.to_markdown(index=False, floatfmt=".3g"))
-
 
 if __name__ == "__main__":
     main()

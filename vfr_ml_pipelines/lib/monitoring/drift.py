@@ -29,6 +29,17 @@ and ``ks_pvalue < ks_alpha``; ``wasserstein >= wasserstein``), or when it has re
 but no finite current value. The detection study compared "any" with "two of three": with the
 effect-size thresholds set above the noise of an unshifted window, "any" finds scale changes
 (which move Wasserstein and PSI more than KS) that "two of three" misses, at no false alarm.
+Per-feature thresholds (calibration): when the reference is profiled with its sessions,
+``calibration_window``-session windows are slid through it (every ``calibration_stride``
+sessions) and each window is measured against the whole reference exactly as a current
+window is. Each feature's PSI / KS / Wasserstein threshold is the ``calibration_quantile`` of
+those null values times ``calibration_margin``, never below the global threshold above. So a
+feature whose unshifted windows always look far from the reference (per-symbol-persistent
+fundamentals in a small universe, trend features that follow the common market factor) gets a
+threshold that says so, while a feature that is stable window to window keeps the global one.
+Features that are known calendar cycles (``catalog.CALENDAR_CYCLE_FEATURES``, e.g.
+``days_since_filing``) are measured but never scored: their weight is 0 and the table's
+``excluded`` column gives the reason.
 Weights are the champion's feature importance normalized to sum 1 over the compared features
 (features missing from the mapping weigh 0; no mapping, or all zero, means equal weights).
 ``score`` = sum of the weights of the drifted features; the window is drifted when
@@ -47,12 +58,13 @@ Nothing in a comparison is O(reference size) except a mean.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from vfr_ml_pipelines.lib.features.catalog import CALENDAR_CYCLE_FEATURES
 from vfr_ml_pipelines.lib.monitoring.plots import drift_bars_png
 
 NAN_POLICIES = ("bin", "exclude")
@@ -85,6 +97,15 @@ class DriftConfig:
     exact_pvalues: bool = False
     # importance-weighted share of drifted features at which the window counts as drifted
     score_threshold: float = 0.25
+    # per-feature thresholds from the reference's own windows (module docstring): the largest
+    # excursion of a 20-session window inside two years (quantile 1.0 = the max) is what the
+    # feature does with no shift at all; the margin covers that each window is part of the
+    # reference it is compared with (1/25 of it) and the windows the stride skips
+    calibrate: bool = True
+    calibration_window: int = 20  # the current window's length (sessions)
+    calibration_stride: int = 5
+    calibration_quantile: float = 1.0
+    calibration_margin: float = 1.1
 
     def __post_init__(self) -> None:
         if self.psi_bins < 2:
@@ -99,6 +120,10 @@ class DriftConfig:
             raise ValueError(f"epsilon must be in (0, 0.01), got {self.epsilon}")
         if not 0 < self.score_threshold <= 1:
             raise ValueError(f"score_threshold must be in (0, 1], got {self.score_threshold}")
+        if self.calibration_window < 2 or self.calibration_stride < 1:
+            raise ValueError(f"need calibration_window >= 2 and calibration_stride >= 1, got {self.calibration_window}, {self.calibration_stride}")
+        if not 0.5 <= self.calibration_quantile <= 1 or self.calibration_margin < 1:
+            raise ValueError(f"need calibration_quantile in [0.5, 1] and calibration_margin >= 1, got {self.calibration_quantile}, {self.calibration_margin}")
 
 
 def _sorted_columns(frame: pd.DataFrame, features: Sequence[str], where: str) -> list[np.ndarray]:
@@ -134,7 +159,9 @@ def _bin_counts(sorted_finite: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ReferenceProfile:
-    """The reference window prepared once: sorted finite values, PSI edges and shares, std."""
+    """The reference window prepared once: sorted finite values, PSI edges and shares, std, and
+    each feature's drift thresholds (calibrated on the reference's own windows when its
+    sessions were given, else the global ones) and exclusion reason ("" when scored)."""
 
     features: tuple[str, ...]
     sorted_values: tuple[np.ndarray, ...]
@@ -144,9 +171,18 @@ class ReferenceProfile:
     std: np.ndarray
     n_rows: int
     config: DriftConfig = field(default_factory=DriftConfig)
+    thresholds: np.ndarray | None = None  # features x (psi, ks, wasserstein); None: the global ones
+    excluded: tuple[str, ...] = ()
+    calibration_windows: int = 0
 
     @classmethod
-    def from_frame(cls, reference: pd.DataFrame, features: Sequence[str], config: DriftConfig = DriftConfig()) -> ReferenceProfile:
+    def from_frame(
+        cls, reference: pd.DataFrame, features: Sequence[str], config: DriftConfig = DriftConfig(),
+        sessions: str | Sequence | None = None, excluded: Mapping[str, str] = CALENDAR_CYCLE_FEATURES,
+    ) -> ReferenceProfile:
+        """`sessions`: a column of `reference` (or values aligned with its rows) naming each
+        row's session, for the calibration; None keeps the global thresholds. `excluded`:
+        feature -> why it is never scored (default: the catalog's calendar cycles)."""
         features = tuple(features)
         if not features:
             raise ValueError("ReferenceProfile: no features to profile")
@@ -164,7 +200,50 @@ class ReferenceProfile:
             edges.append(cut)
             shares.append(_shares(_bin_counts(values, cut), len(reference) - len(values), len(reference), config))
             std[j] = values.std(ddof=1) if len(values) > 1 else 0.0
-        return cls(features, tuple(sorted_values), tuple(prefix_sums), tuple(edges), tuple(shares), std, len(reference), config)
+        reasons = tuple(str(excluded.get(name, "")) for name in features)
+        profile = cls(features, tuple(sorted_values), tuple(prefix_sums), tuple(edges), tuple(shares), std,
+                      len(reference), config, excluded=reasons)
+        if sessions is None or not config.calibrate:
+            return profile
+        labels = reference[sessions] if isinstance(sessions, str) else np.asarray(sessions)
+        if len(labels) != len(reference):
+            raise ValueError(f"reference: {len(labels)} session labels for {len(reference)} rows")
+        labels = pd.Series(labels, index=reference.index)
+        if labels.isna().any():
+            raise ValueError("reference: some rows have no session label")
+        null = _null_measures(profile, reference, labels)
+        return replace(profile, thresholds=calibrated_thresholds(null, config), calibration_windows=null.shape[0])
+
+
+def _null_measures(profile: ReferenceProfile, reference: pd.DataFrame, labels: pd.Series) -> np.ndarray:
+    """windows x features x (psi, ks, wasserstein) of the reference's own sliding windows
+    against the whole reference (NaN where a window has no finite value of a feature)."""
+    config = profile.config
+    order = np.argsort(labels.to_numpy(), kind="stable")
+    ordered = reference.iloc[order]
+    session_keys, starts = np.unique(labels.to_numpy()[order], return_index=True)
+    bounds = np.append(starts, len(ordered))
+    first_windows = range(0, len(session_keys) - config.calibration_window + 1, config.calibration_stride)
+    out = np.full((len(first_windows), len(profile.features), 3), np.nan)
+    for w, first in enumerate(first_windows):
+        window = ordered.iloc[bounds[first]:bounds[first + config.calibration_window]]
+        columns = _sorted_columns(window, profile.features, "reference window")
+        for j in range(len(profile.features)):
+            feature_psi, ks, _, wasserstein = _measures(profile, j, columns[j], len(window))
+            out[w, j] = feature_psi, ks, wasserstein
+    return out
+
+
+def calibrated_thresholds(null: np.ndarray, config: DriftConfig) -> np.ndarray:
+    """features x (psi, ks, wasserstein): the `calibration_quantile` of each null measure
+    (`_null_measures`) times `calibration_margin`, at least the global threshold."""
+    floor = np.array([config.psi_drift, config.ks_statistic, config.wasserstein])
+    if null.shape[0] == 0:
+        return np.tile(floor, (null.shape[1], 1))
+    # a measure no window could give (no finite value in any window) keeps the global threshold
+    finite = np.where(np.isfinite(null), null, -np.inf)
+    level = np.quantile(finite, config.calibration_quantile, axis=0)
+    return np.fmax(np.where(np.isfinite(level), level * config.calibration_margin, 0.0), floor)
 
 
 def _shares(bin_counts: np.ndarray, n_missing: int, n_rows: int, config: DriftConfig) -> np.ndarray:
@@ -269,6 +348,7 @@ def importance_weights(features: Sequence[str], importance: Mapping[str, float] 
 TABLE_COLUMNS = [
     "feature", "importance", "weight", "psi", "psi_level", "ks_statistic", "ks_pvalue", "wasserstein",
     "votes", "drifted", "n_reference", "n_current", "current_missing_share",
+    "psi_threshold", "ks_threshold", "wasserstein_threshold", "excluded",
 ]
 
 
@@ -310,6 +390,23 @@ def _psi_level(value: float, config: DriftConfig) -> str:
     return "drift" if value >= config.psi_drift else "warn" if value >= config.psi_warn else "stable"
 
 
+def _measures(profile: ReferenceProfile, j: int, values: np.ndarray, n_rows: int, exact_pvalues: bool = False, pvalue: bool = False) -> tuple[float, float, float, float]:
+    """(psi, ks statistic, ks p-value, normalized Wasserstein) of feature j's sorted finite
+    current values against the profile (the p-value only when asked: NaN otherwise)."""
+    config, reference = profile.config, profile.sorted_values[j]
+    current_shares = _shares(_bin_counts(values, profile.edges[j]), n_rows - len(values), n_rows, config)
+    feature_psi = psi(profile.shares[j], current_shares) if np.all(np.isfinite(current_shares)) else np.nan
+    if not len(values):
+        return feature_psi, np.nan, np.nan, np.nan
+    at_or_below = np.searchsorted(reference, values, side="right")
+    ks = ks_statistic_sorted(reference, values, at_or_below)
+    pvalue_ = ks_pvalue(ks, reference, values, exact_pvalues) if pvalue else np.nan
+    distance = wasserstein_sorted(reference, values, profile.prefix_sums[j], at_or_below)
+    scale = profile.std[j]
+    normalized = distance / scale if scale > 0 else (0.0 if distance == 0 else np.inf)
+    return feature_psi, ks, pvalue_, normalized
+
+
 def compare(
     profile: ReferenceProfile, current: pd.DataFrame, importance: Mapping[str, float] | None = None
 ) -> DriftReport:
@@ -317,28 +414,24 @@ def compare(
     config, features = profile.config, profile.features
     columns = _sorted_columns(current, features, "current")
     n_rows = len(current)
+    excluded = profile.excluded or ("",) * len(features)  # a profile built by hand excludes nothing
+    thresholds = profile.thresholds if profile.thresholds is not None else np.tile(
+        [config.psi_drift, config.ks_statistic, config.wasserstein], (len(features), 1))
     rows = []
     for j, name in enumerate(features):
-        reference, values = profile.sorted_values[j], columns[j]
-        current_shares = _shares(_bin_counts(values, profile.edges[j]), n_rows - len(values), n_rows, config)
-        feature_psi = psi(profile.shares[j], current_shares) if np.all(np.isfinite(current_shares)) else np.nan
-        if len(values):
-            at_or_below = np.searchsorted(reference, values, side="right")
-            ks = ks_statistic_sorted(reference, values, at_or_below)
-            pvalue = ks_pvalue(ks, reference, values, config.exact_pvalues)
-            distance = wasserstein_sorted(reference, values, profile.prefix_sums[j], at_or_below)
-            scale = profile.std[j]
-            normalized = distance / scale if scale > 0 else (0.0 if distance == 0 else np.inf)
-        else:
-            ks = pvalue = normalized = np.nan
-        votes = int(feature_psi >= config.psi_drift) + int(ks >= config.ks_statistic and pvalue < config.ks_alpha) + int(
-            normalized >= config.wasserstein
-        )
-        rows.append((name, feature_psi, _psi_level(feature_psi, config), ks, pvalue, normalized, votes,
-                     votes >= config.votes_required or len(values) == 0, len(reference), len(values),
-                     1.0 - len(values) / n_rows if n_rows else np.nan))
+        values = columns[j]
+        feature_psi, ks, pvalue, normalized = _measures(profile, j, values, n_rows, config.exact_pvalues, pvalue=True)
+        psi_at, ks_at, wasserstein_at = thresholds[j]
+        votes = int(feature_psi >= psi_at) + int(ks >= ks_at and pvalue < config.ks_alpha) + int(normalized >= wasserstein_at)
+        drifted = (votes >= config.votes_required or len(values) == 0) and not excluded[j]
+        rows.append((name, feature_psi, _psi_level(feature_psi, config), ks, pvalue, normalized, votes, drifted,
+                     len(profile.sorted_values[j]), len(values), 1.0 - len(values) / n_rows if n_rows else np.nan,
+                     psi_at, ks_at, wasserstein_at, excluded[j]))
     table = pd.DataFrame(rows, columns=[c for c in TABLE_COLUMNS if c not in ("importance", "weight")])
-    weights = importance_weights(features, importance)
+    scored = [name for name, reason in zip(features, excluded) if not reason]
+    weights = np.zeros(len(features))
+    if scored:
+        weights[[features.index(name) for name in scored]] = importance_weights(scored, importance)
     table.insert(1, "importance", [float(importance.get(name, np.nan)) if importance else np.nan for name in features])
     table.insert(2, "weight", weights)
     score = float(weights[table["drifted"].to_numpy()].sum())
@@ -352,7 +445,8 @@ def feature_drift(
     features: Sequence[str],
     importance: Mapping[str, float] | None = None,
     config: DriftConfig = DriftConfig(),
+    sessions: str | Sequence | None = None,
 ) -> DriftReport:
     """One-shot drift of `current` against `reference` (profile once with `ReferenceProfile`
     and call `compare` when one reference serves many windows)."""
-    return compare(ReferenceProfile.from_frame(reference, features, config), current, importance)
+    return compare(ReferenceProfile.from_frame(reference, features, config, sessions), current, importance)
