@@ -138,24 +138,6 @@ def pipeline(make_database, redis_url, redis_client, tmp_path_factory):
         yield built
 
 
-SLOW_TESTS_ENV = "VFR_ML_SLOW_TESTS"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", f"slow: a whole-loop test of tens of minutes, run only with {SLOW_TESTS_ENV}=1 (README, Testing)"
-    )
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get(SLOW_TESTS_ENV) == "1":
-        return
-    skip = pytest.mark.skip(reason=f"slow whole-loop test: set {SLOW_TESTS_ENV}=1 to run it")
-    for item in items:
-        if item.get_closest_marker("slow"):
-            item.add_marker(skip)
-
-
 def pytest_report_header(config: pytest.Config) -> list[str]:
     return [
         f"PostgreSQL: {'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded (pgserver)'}; "

@@ -34,9 +34,6 @@ from vfr_ml_pipelines.lib.monitoring.detection_study import PanelSpec
 from vfr_ml_pipelines_tests.helpers import HISTORY_START, pipeline_resources, training_run_config
 from vfr_ml_pipelines_tests.webhook_server import SECRET_PATH, RecordingHandler, webhook_server, webhook_url
 
-# tens of minutes (two pipelines, twenty daily runs, the retraining runs): opt-in, README "Testing"
-pytestmark = pytest.mark.slow
-
 TRAINED_UNTIL = "2026-11-20"  # a Friday: champions are trained on the sessions up to here
 SHIFT_START = "2026-11-23"  # S, the Monday after
 # S and the sessions after it, up to the last partition (Thanksgiving, 26 November, is not one)
@@ -129,16 +126,6 @@ def stretches(make_database, redis_url: str, redis_client: redis.Redis, tmp_path
                 redis_client.delete(*keys)
 
 
-# Measured on 7 December 2026 (one run of this module, 34 min on the loaded 2-core box): the
-# default DriftConfig flags the champions' features before any shift, so the loop requests on
-# the first session after S with and without the shift, and again after the cooldown because
-# the (false) drift persists through retraining. docs/monitoring.md, "The end-to-end test".
-FALSE_DRIFT = ("default DriftConfig on the 25-symbol pipeline: the champions' own training-window features already "
-               "score 0.33 (1d) / 0.53 (1w) at TRAINED_UNTIL (PSI of per-symbol-persistent fundamentals such as "
-               "log_market_cap ~0.9); see docs/monitoring.md")
-
-
-@pytest.mark.xfail(strict=True, reason=FALSE_DRIFT)
 def test_before_the_shift_the_champions_show_no_drift(stretches: dict) -> None:
     """The report of the training run itself: its window (the 20 sessions up to
     TRAINED_UNTIL) lies inside the champions' training windows."""
@@ -147,8 +134,6 @@ def test_before_the_shift_the_champions_show_no_drift(stretches: dict) -> None:
     assert not any(v for k, v in before.items() if k.startswith("drifted_")), before
 
 
-@pytest.mark.xfail(strict=True, reason="measured: requests on 2026-11-23 (drift flagged before S) and 2026-12-03, "
-                                      "after the cooldown, as the false drift persists: " + FALSE_DRIFT)
 def test_the_shift_requests_exactly_one_retraining_within_the_detection_delay(stretches: dict) -> None:
     shifted = stretches["shifted"]
     [(session, request)] = shifted.requests  # one request over the whole stretch: no storm
@@ -187,8 +172,6 @@ def test_the_alert_reaches_the_webhook_with_the_drift_event(stretches: dict) -> 
     assert SECRET_PATH not in str(payload)
 
 
-@pytest.mark.xfail(strict=True, reason="measured: the unshifted stretch requests on 2026-11-23 and 2026-12-03 "
-                                      "(scores 0.53-0.56): " + FALSE_DRIFT)
 def test_without_the_shift_nothing_is_requested_or_alerted(stretches: dict) -> None:
     calm = stretches["calm"]
     assert len(calm.scores) == len(STRETCH)
