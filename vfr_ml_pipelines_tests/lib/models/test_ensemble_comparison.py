@@ -16,19 +16,12 @@ from vfr_ml_pipelines.lib.models.ensemble import fit_rank_ic_ensemble, fit_stack
 from vfr_ml_pipelines.lib.models.pipeline import (
     CHALLENGER_SCORE,
     ENSEMBLES,
-    HorizonTrainingConfig,
     challenger_validation_rows,
     train_horizon,
 )
 from vfr_ml_pipelines.lib.models.serving_model import ServingModel
-from vfr_ml_pipelines.lib.models.splits import WalkForwardConfig
-from vfr_ml_pipelines_tests.lib.models.test_model_realistic import price_only_dataset, price_only_market
-
-HORIZON = "1d"
-CONFIG = HorizonTrainingConfig(
-    horizon=HORIZON, algorithms=("lightgbm", "linear"), tuning_trials=0, canary_seeds=(11,),
-    walk_forward=WalkForwardConfig(val_days=40),
-)
+# the realistic price-only market's training setup: lightgbm + ridge members, no search
+from vfr_ml_pipelines_tests.lib.models.test_model_realistic import CONFIG, HORIZON, price_only_dataset, price_only_market
 
 
 @pytest.fixture(scope="module")
