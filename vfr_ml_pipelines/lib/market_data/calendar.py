@@ -40,6 +40,12 @@ def early_closes() -> frozenset[date]:
     return frozenset(d.date() for d in _xnys().early_closes)
 
 
+def session_close(day: date) -> datetime:
+    """The NYSE close of session `day` in New York time, as the exchange calendar has it
+    (13:00 on early-close days)."""
+    return _xnys().session_close(pd.Timestamp(day)).tz_convert(MARKET_TZ).to_pydatetime()
+
+
 def trading_days(start: date, end: date) -> list[date]:
     """Sessions from `start` to `end`, both inclusive."""
     if end < start:

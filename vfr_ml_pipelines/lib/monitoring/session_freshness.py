@@ -19,7 +19,6 @@ from datetime import date, datetime, time, timedelta
 from vfr_ml_pipelines.lib.market_data import calendar
 
 DEADLINE = time(20, 0)  # New York; the cron policy's `deadline_cron="0 20 * * 1-5"`
-EARLY_CLOSE = time(13, 0)
 
 
 @dataclass(frozen=True)
@@ -49,12 +48,6 @@ def _ny(moment: datetime) -> str:
     return moment.astimezone(calendar.MARKET_TZ).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def session_close(day: date) -> datetime:
-    """The NYSE close of session `day` in New York time (13:00 on early-close days)."""
-    closes = EARLY_CLOSE if day in calendar.early_closes() else time(calendar.MARKET_CLOSE_HOUR)
-    return datetime.combine(day, closes, tzinfo=calendar.MARKET_TZ)
-
-
 def session_deadline(day: date) -> datetime:
     return datetime.combine(day, DEADLINE, tzinfo=calendar.MARKET_TZ)
 
@@ -74,4 +67,4 @@ def session_freshness(last_refresh: datetime | None, now: datetime) -> SessionFr
     if last_refresh is not None and last_refresh.tzinfo is None:
         raise ValueError(f"session_freshness: last_refresh={last_refresh!r} has no time zone")
     session = due_session(now)
-    return SessionFreshness(now, session, session_close(session), session_deadline(session), last_refresh)
+    return SessionFreshness(now, session, calendar.session_close(session), session_deadline(session), last_refresh)

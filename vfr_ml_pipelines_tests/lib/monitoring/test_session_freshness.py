@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from vfr_ml_pipelines.lib.monitoring.session_freshness import due_session, session_close, session_freshness
+from vfr_ml_pipelines.lib.market_data.calendar import session_close
+from vfr_ml_pipelines.lib.monitoring.session_freshness import due_session, session_freshness
 
 NY = ZoneInfo("America/New_York")
 
