@@ -11,6 +11,13 @@ and returns a ``Regressor``: ``predict``, ``feature_importance``, per-feature
 * **xgboost**: ``xgb.train`` with ``tree_method="hist"`` on ``QuantileDMatrix`` (the
   validation matrix reuses the training bins), NaN as missing, same early stopping;
   the booster is sliced to the best iteration. Deterministic for a seed on the CPU.
+* Per-session settings of the trees (params; `HorizonTrainingConfig.algorithm_params` sets
+  them): ``early_stopping_metric="rank_ic"`` stops on the validation rows' mean per-session
+  Rank IC (`SessionRankIC`) instead of L2; LightGBM ``objective`` in ``RANKING_OBJECTIVES``
+  trains on one query group per session with quintile grades of the session rank of the
+  target (`relevance_grades`); ``min_leaf_fraction`` sets the minimum leaf size as a share of
+  the training rows (recorded as the resolved count). They need the session sizes of the
+  rows (``train_groups`` / ``val_groups``).
 * **linear**: scikit-learn ``SimpleImputer(median) -> StandardScaler -> Ridge(alpha)``
   fitted on the training rows only; the validation rows are not used. A column with no
   value at all in training is imputed with 0 (``keep_empty_features``), so it gets a zero
