@@ -140,3 +140,35 @@ def test_session_sizes_and_the_config_of_algorithm_params():
     assert config.params({})["lightgbm"] == {"learning_rate": 0.02}
     with pytest.raises(ValueError, match="cannot be tuned"):
         HorizonTrainingConfig("1w", algorithm_params={"lightgbm": {"objective": "rank_xendcg"}})
+
+
+def test_train_horizon_fits_the_configured_session_settings_on_each_fold():
+    from datetime import date
+
+    from vfr_ml_pipelines.lib.features.labels import compute_labels
+    from vfr_ml_pipelines.lib.features.technical import FEATURE_NAMES, compute_technical_features
+    from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, generate_oracle, generate_prices
+    from vfr_ml_pipelines.lib.models.dataset import join_features_labels
+    from vfr_ml_pipelines.lib.models.pipeline import train_horizon
+    from vfr_ml_pipelines.lib.models.splits import WalkForwardConfig
+
+    market = SyntheticMarketConfig(as_of=date(2025, 6, 27), start=date(2023, 6, 1), n_symbols=30)
+    prices = generate_prices(market)
+    dataset = join_features_labels(compute_technical_features(prices), compute_labels(prices, "1w"), list(FEATURE_NAMES))
+    oracle = generate_oracle(market)
+    oracle = oracle[oracle["horizon"] == "1w"][["trade_date", "symbol", "expected_return"]]
+    settings = {"objective": "rank_xendcg", "early_stopping_metric": "rank_ic", "min_leaf_fraction": 0.02}
+    config = HorizonTrainingConfig(
+        horizon="1w", algorithms=("lightgbm", "linear"), tuning_trials=0, canary_seeds=(11,),
+        walk_forward=WalkForwardConfig(n_folds=2, val_days=30), algorithm_params={"lightgbm": settings},
+    )
+    result = train_horizon(dataset, list(FEATURE_NAMES), config, oracle=oracle)
+    lightgbm = result.candidates["lightgbm"]
+    assert lightgbm.params["objective"] == "rank_xendcg" and lightgbm.params["early_stopping_metric"] == "rank_ic"
+    # the leaf size is a share of the production fit's own training rows
+    final_train_rows = lightgbm.params["min_data_in_leaf"] / 0.02
+    assert 0.9 * result.final.train_rows < final_train_rows < 1.1 * result.final.train_rows
+    assert result.candidates["linear"].params == {"alpha": 10.0}
+    # some of the planted signal, never more than the oracle (the wiring, not the objective's merit)
+    assert 0 < lightgbm.test["rank_ic"] < lightgbm.test["oracle_rank_ic"] and lightgbm.oracle_canary.passed
+    assert result.shuffled_canary.passed, result.shuffled_canary.message
