@@ -75,6 +75,11 @@ SETTINGS: dict[str, dict] = {
 # selection then reads; this variant compares the regularization alone on equal terms
 SETTINGS["reg-l2"] = {algo: {k: v for k, v in params.items() if k not in _RANK_IC_STOP}
                       for algo, params in SETTINGS["reg"].items()}
+# `reg-inner`: `reg`, its rounds stopped on the Rank IC of the last 90 sessions of the training
+# rows (a gap of 5 sessions, the 1w label's length: this variant is for 1w), never the validation
+# window, so the validation figure stays out of sample for the fit
+SETTINGS["reg-inner"] = {algo: {**params, "stopping_sessions": 90, "stopping_gap_sessions": 5}
+                         for algo, params in SETTINGS["reg"].items()}
 
 
 def build(seed: int, start: date, folder: Path) -> None:

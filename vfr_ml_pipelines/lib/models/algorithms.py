@@ -16,8 +16,10 @@ and returns a ``Regressor``: ``predict``, ``feature_importance``, per-feature
   Rank IC (`SessionRankIC`) instead of L2; LightGBM ``objective`` in ``RANKING_OBJECTIVES``
   trains on one query group per session with quintile grades of the session rank of the
   target (`relevance_grades`); ``min_leaf_fraction`` sets the minimum leaf size as a share of
-  the training rows (recorded as the resolved count). They need the session sizes of the
-  rows (``train_groups`` / ``val_groups``).
+  the training rows (recorded as the resolved count); ``stopping_sessions`` stops on the last
+  sessions of the training rows (after ``stopping_gap_sessions``, the label's length) instead
+  of the validation rows. They need the session sizes of the rows (``train_groups`` /
+  ``val_groups``).
 * **linear**: scikit-learn ``SimpleImputer(median) -> StandardScaler -> Ridge(alpha)``
   fitted on the training rows only; the validation rows are not used. A column with no
   value at all in training is imputed with 0 (``keep_empty_features``), so it gets a zero
@@ -68,6 +70,10 @@ RELEVANCE_GRADES = 5
 # what early stopping watches on the validation rows: the objective's own metric, or the mean
 # per-session Rank IC, the figure selection and the gate read
 STOPPING_METRICS = ("objective", "rank_ic")
+# `stopping_sessions` > 0: the trees stop on the last sessions of their own training rows
+# (purged by `stopping_gap_sessions`) instead of the validation rows, which then stay unseen
+# by the fit for the selection and the gate that read them
+INNER_STOPPING_KEYS = ("stopping_sessions", "stopping_gap_sessions")
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "lightgbm": {
@@ -554,10 +560,34 @@ def fit_regressor(
     if len(X_val) == 0:
         raise ValueError(f"{algorithm}: X_val has no rows")
     y_val = _target(y_val, len(X_val), f"{algorithm} y_val")
+    inner = {k: merged.pop(k) for k in INNER_STOPPING_KEYS if k in merged}
+    if inner.get("stopping_sessions"):
+        X_train, y_train, train_groups, X_val, y_val, val_groups = _inner_stopping_split(
+            X_train, y_train, train_groups, int(inner["stopping_sessions"]), int(inner.get("stopping_gap_sessions", 0)),
+            algorithm,
+        )
     # min_child_weight is a row count under the squared loss (each row's hessian is 1)
     _leaf_size(merged, algorithm, len(X_train), "min_data_in_leaf" if algorithm == "lightgbm" else "min_child_weight")
     if algorithm == "lightgbm":
         merged.update(seed=int(seed), num_threads=int(num_threads))
-        return _fit_lightgbm(X_train, y_train, X_val, y_val, feature_names, merged, (train_groups, val_groups))
-    merged.update(seed=int(seed), nthread=int(num_threads))
-    return _fit_xgboost(X_train, y_train, X_val, y_val, feature_names, merged, val_groups)
+        model: Regressor = _fit_lightgbm(X_train, y_train, X_val, y_val, feature_names, merged, (train_groups, val_groups))
+    else:
+        merged.update(seed=int(seed), nthread=int(num_threads))
+        model = _fit_xgboost(X_train, y_train, X_val, y_val, feature_names, merged, val_groups)
+    model.params.update(inner)
+    return model
+
+
+def _inner_stopping_split(X: np.ndarray, y: np.ndarray, groups: Sequence[int] | None, sessions: int, gap: int,
+                          algorithm: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(fit rows, stopping rows) cut from the training rows: the last `sessions` sessions stop
+    the boosting, the `gap` sessions before them are dropped (their labels reach into the
+    stopping rows: the horizon's sessions), the rest is fitted on."""
+    ids = _session_ids(groups, len(y), f"{algorithm} stopping_sessions")
+    sizes = np.asarray(groups, dtype=np.int64)
+    fit_sessions = len(sizes) - sessions - gap
+    if sessions < 2 or gap < 0 or fit_sessions < 2:
+        raise ValueError(f"{algorithm}: {len(sizes)} training sessions cannot hold {sessions} stopping sessions after "
+                         f"a gap of {gap} with training sessions left")
+    fit, stop = ids < fit_sessions, ids >= len(sizes) - sessions
+    return X[fit], y[fit], sizes[:fit_sessions], X[stop], y[stop], sizes[-sessions:]

@@ -172,3 +172,27 @@ def test_train_horizon_fits_the_configured_session_settings_on_each_fold():
     assert result.candidates["linear"].params == {"alpha": 10.0}
     # some of the planted signal, never more than the oracle (the wiring, not the objective's merit)
     assert 0 < lightgbm.test["rank_ic"] < lightgbm.test["oracle_rank_ic"] and lightgbm.oracle_canary.passed
+
+
+@pytest.mark.parametrize("algorithm", ["lightgbm", "xgboost"])
+def test_inner_stopping_fits_on_the_early_sessions_and_stops_on_the_last_ones(data, algorithm):
+    (X, y, g), (Xv, yv, gv) = data["train"], data["val"]
+    settings = {"early_stopping_metric": "rank_ic", "min_leaf_fraction": 0.02}
+    model = fit_regressor(algorithm, X, y, Xv, yv, feature_names=NAMES, num_threads=THREADS, train_groups=g,
+                          val_groups=gv, params={**settings, "stopping_sessions": 30, "stopping_gap_sessions": 5})
+    # the same fit by hand: sessions 0..114 fitted on, 115..119 dropped, 120..149 stop it
+    fit_rows, stop_start = int(g[:115].sum()), int(g[:120].sum())
+    by_hand = fit_regressor(algorithm, X[:fit_rows], y[:fit_rows], X[stop_start:], y[stop_start:], feature_names=NAMES,
+                            num_threads=THREADS, train_groups=g[:115], val_groups=g[120:], params=settings)
+    assert model.best_iteration == by_hand.best_iteration
+    assert (model.predict(Xv) == by_hand.predict(Xv)).all()
+    assert model.params["stopping_sessions"] == 30 and model.params["min_data_in_leaf" if algorithm == "lightgbm"
+                                                                       else "min_child_weight"] == round(0.02 * fit_rows)
+    # the validation rows play no part
+    shuffled = fit_regressor(algorithm, X, y, Xv, yv[::-1].copy(), feature_names=NAMES, num_threads=THREADS,
+                             train_groups=g, val_groups=gv, params={**settings, "stopping_sessions": 30,
+                                                                     "stopping_gap_sessions": 5})
+    assert (shuffled.predict(Xv) == model.predict(Xv)).all()
+    with pytest.raises(ValueError, match="cannot hold"):
+        fit_regressor(algorithm, X, y, Xv, yv, feature_names=NAMES, train_groups=g, val_groups=gv,
+                      params={"stopping_sessions": 148, "stopping_gap_sessions": 5})
