@@ -458,7 +458,9 @@ def _fit_lightgbm(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y
     if stopping == "rank_ic":
         rank_ic = SessionRankIC(y_val, val_groups)
         lgb_params["metric"] = "None"
-        feval = lambda preds, _data: ("rank_ic", rank_ic(preds), True)  # noqa: E731
+
+        def feval(predictions: np.ndarray, _data: lgb.Dataset) -> tuple[str, float, bool]:
+            return "rank_ic", rank_ic(predictions), True  # higher is better
     booster = lgb.train(
         lgb_params, train_set, num_boost_round=rounds, valid_sets=[val_set], valid_names=["val"], feval=feval,
         callbacks=[lgb.early_stopping(patience, first_metric_only=True, verbose=False)],

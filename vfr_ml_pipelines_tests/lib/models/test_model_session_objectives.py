@@ -4,10 +4,17 @@ a share of the training rows; each checked against an independent computation.""
 
 from __future__ import annotations
 
+from datetime import date
+
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import spearmanr
+
+from vfr_ml_pipelines.lib.features.labels import compute_labels
+from vfr_ml_pipelines.lib.features.technical import FEATURE_NAMES, compute_technical_features
+from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, generate_oracle, generate_prices
 
 from vfr_ml_pipelines.lib.models.algorithms import (
     Regressor,
@@ -16,7 +23,9 @@ from vfr_ml_pipelines.lib.models.algorithms import (
     fit_regressor,
     relevance_grades,
 )
-from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig, session_sizes
+from vfr_ml_pipelines.lib.models.dataset import join_features_labels
+from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig, session_sizes, train_horizon
+from vfr_ml_pipelines.lib.models.splits import WalkForwardConfig
 
 THREADS = 1
 NAMES = ["signal", "curve", "noise_a", "noise_b"]
@@ -127,8 +136,6 @@ def test_session_settings_need_their_groups_and_valid_values(data):
 
 
 def test_session_sizes_and_the_config_of_algorithm_params():
-    import pandas as pd
-
     rows = pd.DataFrame({"trade_date": pd.to_datetime(["2024-01-02"] * 3 + ["2024-01-03"] * 2 + ["2024-01-05"])})
     assert session_sizes(rows).tolist() == [3, 2, 1]
     with pytest.raises(ValueError, match="sorted by trade_date"):
@@ -143,15 +150,6 @@ def test_session_sizes_and_the_config_of_algorithm_params():
 
 
 def test_train_horizon_fits_the_configured_session_settings_on_each_fold():
-    from datetime import date
-
-    from vfr_ml_pipelines.lib.features.labels import compute_labels
-    from vfr_ml_pipelines.lib.features.technical import FEATURE_NAMES, compute_technical_features
-    from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, generate_oracle, generate_prices
-    from vfr_ml_pipelines.lib.models.dataset import join_features_labels
-    from vfr_ml_pipelines.lib.models.pipeline import train_horizon
-    from vfr_ml_pipelines.lib.models.splits import WalkForwardConfig
-
     market = SyntheticMarketConfig(as_of=date(2025, 6, 27), start=date(2023, 6, 1), n_symbols=30)
     prices = generate_prices(market)
     dataset = join_features_labels(compute_technical_features(prices), compute_labels(prices, "1w"), list(FEATURE_NAMES))
