@@ -98,8 +98,10 @@ class HorizonTrainingConfig:
     canary_threshold: float = 0.02
     oracle_z: float = 3.0
     seed: int = DEFAULT_SEED
-    # per algorithm, over `algorithms.default_params` (tuning's choice, when on, over these):
-    # e.g. {"lightgbm": {"objective": "rank_xendcg", "early_stopping_metric": "rank_ic"}}
+    # per algorithm, over `algorithms.default_params`, e.g. {"lightgbm": {"objective":
+    # "rank_xendcg", "early_stopping_metric": "rank_ic"}}. Tuning (when on) searches around
+    # the defaults without these and its choice wins over them: issue 13's study set them
+    # with tuning off only.
     algorithm_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -235,11 +237,12 @@ def _fit_fold(
     and validation)."""
     X_train, y_train = _matrix(train, names), train[TARGET].to_numpy()
     X_val, y_val = _matrix(val, names), val[TARGET].to_numpy()
+    groups = {"train_groups": session_sizes(train), "val_groups": session_sizes(val)}
     estimators: dict[str, Any] = {}
     for algo in config.algorithms:
         estimators[algo] = fit_regressor(
             algo, X_train, y_train, X_val, y_val, feature_names=list(names), params=params.get(algo), seed=config.seed,
-            train_groups=session_sizes(train), val_groups=session_sizes(val),
+            **groups,
         )
     members = dict(estimators)  # the ridge model is a member too: it is often the best one
     estimators.update(_fit_ensembles(members, X_val, val, y_val, config))
