@@ -11,6 +11,15 @@ and returns a ``Regressor``: ``predict``, ``feature_importance``, per-feature
 * **xgboost**: ``xgb.train`` with ``tree_method="hist"`` on ``QuantileDMatrix`` (the
   validation matrix reuses the training bins), NaN as missing, same early stopping;
   the booster is sliced to the best iteration. Deterministic for a seed on the CPU.
+* Per-session settings of the trees (params; `HorizonTrainingConfig.algorithm_params` sets
+  them): ``early_stopping_metric="rank_ic"`` stops on the validation rows' mean per-session
+  Rank IC (`SessionRankIC`) instead of L2; LightGBM ``objective`` in ``RANKING_OBJECTIVES``
+  trains on one query group per session with quintile grades of the session rank of the
+  target (`relevance_grades`); ``min_leaf_fraction`` sets the minimum leaf size as a share of
+  the training rows (recorded as the resolved count); ``stopping_sessions`` stops on the last
+  sessions of the training rows (after ``stopping_gap_sessions``, the label's length) instead
+  of the validation rows. They need the session sizes of the rows (``train_groups`` /
+  ``val_groups``).
 * **linear**: scikit-learn ``SimpleImputer(median) -> StandardScaler -> Ridge(alpha)``
   fitted on the training rows only; the validation rows are not used. A column with no
   value at all in training is imputed with 0 (``keep_empty_features``), so it gets a zero
@@ -40,6 +49,7 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 import xgboost as xgb
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Ridge
@@ -53,6 +63,17 @@ DEFAULT_SEED = 7
 MAGIC = b"VFRREG1\n"
 ENVELOPE_LENGTH_BYTES = 8
 _BOOSTING_KEYS = ("num_boost_round", "early_stopping_rounds")
+# LightGBM objectives that rank within query groups (one group per session): their labels are
+# per-session relevance grades (`relevance_grades`), not the continuous target
+RANKING_OBJECTIVES = ("rank_xendcg", "lambdarank")
+RELEVANCE_GRADES = 5
+# what early stopping watches on the validation rows: the objective's own metric, or the mean
+# per-session Rank IC, the figure selection and the gate read
+STOPPING_METRICS = ("objective", "rank_ic")
+# `stopping_sessions` > 0: the trees stop on the last sessions of their own training rows
+# (purged by `stopping_gap_sessions`) instead of the validation rows, which then stay unseen
+# by the fit for the selection and the gate that read them
+INNER_STOPPING_KEYS = ("stopping_sessions", "stopping_gap_sessions")
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "lightgbm": {
@@ -146,6 +167,51 @@ def _normalized(values: np.ndarray) -> np.ndarray:
     values = np.abs(np.asarray(values, dtype=np.float64))
     total = values.sum()
     return values / total if total > 0 else np.zeros_like(values)
+
+
+def _session_ids(groups: Sequence[int] | None, n_rows: int, what: str) -> np.ndarray:
+    """Row -> session index for rows stored session by session in `groups` sizes."""
+    if groups is None:
+        raise ValueError(f"{what}: session group sizes are required (a ranking objective or Rank IC early stopping)")
+    sizes = np.asarray(groups, dtype=np.int64)
+    if sizes.ndim != 1 or (sizes < 1).any() or sizes.sum() != n_rows:
+        raise ValueError(f"{what}: group sizes must be positive and sum to the {n_rows} rows, got {int(sizes.sum())}")
+    return np.repeat(np.arange(len(sizes)), sizes)
+
+
+def _ranks(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    return pd.Series(values).groupby(ids).rank(method="average").to_numpy()
+
+
+def relevance_grades(y: np.ndarray, groups: Sequence[int], n_grades: int = RELEVANCE_GRADES) -> np.ndarray:
+    """Integer grades 0..n_grades-1 from each row's rank of `y` within its session (equal-count
+    bins: the top fifth of a session gets n_grades-1)."""
+    ids = _session_ids(groups, len(y), "relevance_grades")
+    ranks = pd.Series(y).groupby(ids).rank(method="first").to_numpy() - 1  # 0 .. n-1
+    sizes = np.bincount(ids)[ids] if len(y) else np.zeros(0)
+    return np.floor(ranks * n_grades / np.maximum(sizes, 1)).astype(np.int32)
+
+
+class SessionRankIC:
+    """Mean per-session Spearman correlation of predictions with `y` (rows session by
+    session, `groups` sizes), computed every boosting round: the ranks of `y` once, then a
+    grouped Pearson on the ranks of the predictions. A session whose predictions (or labels)
+    are all tied counts as 0 (no ranking), as after the first, constant rounds."""
+
+    def __init__(self, y: np.ndarray, groups: Sequence[int]) -> None:
+        self.ids = _session_ids(groups, len(y), "SessionRankIC")
+        self.n = np.bincount(self.ids).astype(np.float64)
+        self.y = self._centered(_ranks(np.asarray(y, dtype=np.float64), self.ids))
+
+    def _centered(self, ranks: np.ndarray) -> np.ndarray:
+        return ranks - (np.bincount(self.ids, weights=ranks) / self.n)[self.ids]
+
+    def __call__(self, predictions: np.ndarray) -> float:
+        p = self._centered(_ranks(np.asarray(predictions, dtype=np.float64), self.ids))
+        cov = np.bincount(self.ids, weights=p * self.y)
+        scale = np.sqrt(np.bincount(self.ids, weights=p * p) * np.bincount(self.ids, weights=self.y * self.y))
+        corr = np.divide(cov, scale, out=np.zeros_like(cov), where=scale > 0)
+        return float(corr.mean())
 
 
 def read_envelope(blob: bytes, what: str = "serialized model") -> tuple[dict[str, Any], bytes]:
@@ -350,22 +416,53 @@ _CLASSES: dict[str, type[Regressor]] = {
 }
 
 
-def _rounds(merged: dict[str, Any], algorithm: str) -> tuple[int, int]:
+def _rounds(merged: dict[str, Any], algorithm: str) -> tuple[int, int, str]:
     rounds, patience = merged.pop("num_boost_round"), merged.pop("early_stopping_rounds")
     for name, value in (("num_boost_round", rounds), ("early_stopping_rounds", patience)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{algorithm} param {name} must be an integer >= 1, got {value!r}")
-    return int(rounds), int(patience)
+    stopping = merged.pop("early_stopping_metric", "objective")
+    if stopping not in STOPPING_METRICS:
+        raise ValueError(f"{algorithm} param early_stopping_metric must be one of {STOPPING_METRICS}, got {stopping!r}")
+    return int(rounds), int(patience), stopping
+
+
+def _leaf_size(merged: dict[str, Any], algorithm: str, n_train: int, key: str) -> None:
+    """`min_leaf_fraction` (share of the training rows) -> the library's minimum leaf size
+    `key`, so the regularization scales with the history instead of being a fixed count."""
+    fraction = merged.pop("min_leaf_fraction", None)
+    if fraction is None:
+        return
+    if not isinstance(fraction, (int, float, np.number)) or isinstance(fraction, bool) or not 0 < fraction < 0.5:
+        raise ValueError(f"{algorithm} param min_leaf_fraction must be a number in (0, 0.5), got {fraction!r}")
+    merged[key] = max(1, int(round(fraction * n_train)))
 
 
 def _fit_lightgbm(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
-                  feature_names: list[str], params: dict[str, Any]) -> LightGBMRegressor:
+                  feature_names: list[str], params: dict[str, Any],
+                  groups: tuple[Sequence[int] | None, Sequence[int] | None]) -> LightGBMRegressor:
     lgb_params = dict(params)
-    rounds, patience = _rounds(lgb_params, "lightgbm")
-    train_set = lgb.Dataset(X_train, label=y_train, free_raw_data=True)
-    val_set = lgb.Dataset(X_val, label=y_val, reference=train_set, free_raw_data=True)
+    rounds, patience, stopping = _rounds(lgb_params, "lightgbm")
+    train_groups, val_groups = groups
+    ranking = lgb_params.get("objective") in RANKING_OBJECTIVES
+    if ranking:
+        # one query group per session; its relevance is the session rank of the target
+        train_set = lgb.Dataset(X_train, label=relevance_grades(y_train, train_groups), group=train_groups,
+                                free_raw_data=True)
+        val_set = lgb.Dataset(X_val, label=relevance_grades(y_val, val_groups), group=val_groups,
+                              reference=train_set, free_raw_data=True)
+    else:
+        train_set = lgb.Dataset(X_train, label=y_train, free_raw_data=True)
+        val_set = lgb.Dataset(X_val, label=y_val, reference=train_set, free_raw_data=True)
+    feval = None
+    if stopping == "rank_ic":
+        rank_ic = SessionRankIC(y_val, val_groups)
+        lgb_params["metric"] = "None"
+
+        def feval(predictions: np.ndarray, _data: lgb.Dataset) -> tuple[str, float, bool]:
+            return "rank_ic", rank_ic(predictions), True  # higher is better
     booster = lgb.train(
-        lgb_params, train_set, num_boost_round=rounds, valid_sets=[val_set], valid_names=["val"],
+        lgb_params, train_set, num_boost_round=rounds, valid_sets=[val_set], valid_names=["val"], feval=feval,
         callbacks=[lgb.early_stopping(patience, first_metric_only=True, verbose=False)],
     )
     best = int(booster.best_iteration) or booster.current_iteration()
@@ -376,15 +473,21 @@ def _fit_lightgbm(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y
 
 
 def _fit_xgboost(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
-                 feature_names: list[str], params: dict[str, Any]) -> XGBoostRegressor:
+                 feature_names: list[str], params: dict[str, Any], val_groups: Sequence[int] | None) -> XGBoostRegressor:
     xgb_params = dict(params)
-    rounds, patience = _rounds(xgb_params, "xgboost")
+    rounds, patience, stopping = _rounds(xgb_params, "xgboost")
     nthread = int(xgb_params["nthread"])
     train_matrix = xgb.QuantileDMatrix(X_train, label=y_train, missing=np.nan, nthread=nthread)
     val_matrix = xgb.QuantileDMatrix(X_val, label=y_val, missing=np.nan, nthread=nthread, ref=train_matrix)
+    metric: dict[str, Any] = {}
+    if stopping == "rank_ic":
+        rank_ic = SessionRankIC(y_val, val_groups)
+        xgb_params.pop("eval_metric", None)
+        xgb_params["disable_default_eval_metric"] = 1
+        metric = {"custom_metric": lambda preds, _data: ("rank_ic", rank_ic(preds)), "maximize": True}
     booster = xgb.train(
         xgb_params, train_matrix, num_boost_round=rounds, evals=[(val_matrix, "val")],
-        early_stopping_rounds=patience, verbose_eval=False,
+        early_stopping_rounds=patience, verbose_eval=False, **metric,
     )
     best = int(getattr(booster, "best_iteration", booster.num_boosted_rounds() - 1)) + 1
     # the trees after the best iteration were only grown to see that they do not help
@@ -423,9 +526,16 @@ def fit_regressor(
     params: dict[str, Any] | None = None,
     seed: int = DEFAULT_SEED,
     num_threads: int = 2,
+    train_groups: Sequence[int] | None = None,
+    val_groups: Sequence[int] | None = None,
 ) -> Regressor:
     """Train `algorithm` on (X_train, y_train), early-stopped on (X_val, y_val) for the
     trees (the linear model ignores the validation rows; they may be None for it).
+
+    `train_groups` / `val_groups`: session sizes of rows stored session by session, needed
+    by a ranking objective (`RANKING_OBJECTIVES`, LightGBM) and by
+    ``early_stopping_metric="rank_ic"``. ``min_leaf_fraction`` sets the minimum leaf size as
+    a share of the training rows.
 
     `params` override `default_params(algorithm)`; `seed` and `num_threads` always win over
     params. Raises ValueError for an unknown algorithm, mismatched shapes or feature_names,
@@ -452,8 +562,34 @@ def fit_regressor(
     if len(X_val) == 0:
         raise ValueError(f"{algorithm}: X_val has no rows")
     y_val = _target(y_val, len(X_val), f"{algorithm} y_val")
+    inner = {k: merged.pop(k) for k in INNER_STOPPING_KEYS if k in merged}
+    if inner.get("stopping_sessions"):
+        X_train, y_train, train_groups, X_val, y_val, val_groups = _inner_stopping_split(
+            X_train, y_train, train_groups, int(inner["stopping_sessions"]), int(inner.get("stopping_gap_sessions", 0)),
+            algorithm,
+        )
+    # min_child_weight is a row count under the squared loss (each row's hessian is 1)
+    _leaf_size(merged, algorithm, len(X_train), "min_data_in_leaf" if algorithm == "lightgbm" else "min_child_weight")
     if algorithm == "lightgbm":
         merged.update(seed=int(seed), num_threads=int(num_threads))
-        return _fit_lightgbm(X_train, y_train, X_val, y_val, feature_names, merged)
-    merged.update(seed=int(seed), nthread=int(num_threads))
-    return _fit_xgboost(X_train, y_train, X_val, y_val, feature_names, merged)
+        model: Regressor = _fit_lightgbm(X_train, y_train, X_val, y_val, feature_names, merged, (train_groups, val_groups))
+    else:
+        merged.update(seed=int(seed), nthread=int(num_threads))
+        model = _fit_xgboost(X_train, y_train, X_val, y_val, feature_names, merged, val_groups)
+    model.params.update(inner)
+    return model
+
+
+def _inner_stopping_split(X: np.ndarray, y: np.ndarray, groups: Sequence[int] | None, sessions: int, gap: int,
+                          algorithm: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(fit rows, stopping rows) cut from the training rows: the last `sessions` sessions stop
+    the boosting, the `gap` sessions before them are dropped (their labels reach into the
+    stopping rows: the horizon's sessions), the rest is fitted on."""
+    ids = _session_ids(groups, len(y), f"{algorithm} stopping_sessions")
+    sizes = np.asarray(groups, dtype=np.int64)
+    fit_sessions = len(sizes) - sessions - gap
+    if sessions < 2 or gap < 0 or fit_sessions < 2:
+        raise ValueError(f"{algorithm}: {len(sizes)} training sessions cannot hold {sessions} stopping sessions after "
+                         f"a gap of {gap} with training sessions left")
+    fit, stop = ids < fit_sessions, ids >= len(sizes) - sessions
+    return X[fit], y[fit], sizes[:fit_sessions], X[stop], y[stop], sizes[-sessions:]
