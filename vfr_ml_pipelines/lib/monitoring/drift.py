@@ -42,9 +42,19 @@ Features that are known calendar cycles (``catalog.CALENDAR_CYCLE_FEATURES``, e.
 ``excluded`` column gives the reason.
 Weights are the champion's feature importance normalized to sum 1 over the compared features
 (features missing from the mapping weigh 0; no mapping, or all zero, means equal weights).
-``score`` = sum of the weights of the drifted features; the window is drifted when
-``score >= score_threshold``. The thresholds were chosen with the detection study
-(`detection_study.py`, table in docs/monitoring.md).
+``score`` = sum of the weights of the drifted features. Second trigger, not weighted:
+``breadth`` = the share of the scored features that drifted. A shift the model barely uses
+(a market-wide volatility rise moves raw volatility and candle features, ~3 % of a trained
+model's importance) never reaches the weighted threshold but moves many features at once.
+Its threshold is calibrated on the same reference windows (`breadth_null`): each window is
+judged against per-feature thresholds calibrated on the windows that do not overlap it
+(leave-neighbours-out: a window always sits inside the thresholds calibrated on itself), the
+``calibration_quantile`` of those shares times ``breadth_margin`` is the threshold, never
+below ``breadth_floor``. A profile without calibration has no breadth trigger. The window is
+drifted when ``score >= score_threshold`` (trigger "importance") or ``breadth >=`` the
+profile's breadth threshold (trigger "breadth"); the report names the triggers that fired.
+The thresholds were chosen with the detection studies (`detection_study.py` and
+benchmarks/study_simulator_drift.py, tables in docs/monitoring.md).
 
 Speed: the reference is profiled once (`ReferenceProfile`: each column sorted, quantile edges,
 bin shares, std); a comparison sorts the small current window and uses searchsorted only:
@@ -57,6 +67,7 @@ Nothing in a comparison is O(reference size) except a mean.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -106,6 +117,12 @@ class DriftConfig:
     calibration_stride: int = 5
     calibration_quantile: float = 1.0
     calibration_margin: float = 1.1
+    # the breadth trigger (module docstring): share of scored features drifted, its threshold
+    # the reference windows' largest share (leave-neighbours-out) times the margin, at least
+    # the floor; both chosen on the simulator study's calibration seeds (docs/monitoring.md)
+    breadth_trigger: bool = True
+    breadth_margin: float = 1.1
+    breadth_floor: float = 0.05
 
     def __post_init__(self) -> None:
         if self.psi_bins < 2:
@@ -124,6 +141,8 @@ class DriftConfig:
             raise ValueError(f"need calibration_window >= 2 and calibration_stride >= 1, got {self.calibration_window}, {self.calibration_stride}")
         if not 0.5 <= self.calibration_quantile <= 1 or self.calibration_margin < 1:
             raise ValueError(f"need calibration_quantile in [0.5, 1] and calibration_margin >= 1, got {self.calibration_quantile}, {self.calibration_margin}")
+        if not 0 < self.breadth_floor <= 1 or self.breadth_margin < 1:
+            raise ValueError(f"need breadth_floor in (0, 1] and breadth_margin >= 1, got {self.breadth_floor}, {self.breadth_margin}")
 
 
 def _sorted_columns(frame: pd.DataFrame, features: Sequence[str], where: str) -> list[np.ndarray]:
@@ -174,15 +193,26 @@ class ReferenceProfile:
     thresholds: np.ndarray | None = None  # features x (psi, ks, wasserstein); None: the global ones
     excluded: tuple[str, ...] = ()
     calibration_windows: int = 0
+    breadth_threshold: float | None = None  # None: no breadth trigger (uncalibrated profile)
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """What the calibration computed, to store and pass back to `from_frame` (None when uncalibrated)."""
+        if self.thresholds is None:
+            return None
+        return Calibration(self.features, self.thresholds, self.breadth_threshold, self.calibration_windows)
 
     @classmethod
     def from_frame(
         cls, reference: pd.DataFrame, features: Sequence[str], config: DriftConfig = DriftConfig(),
         sessions: str | Sequence | None = None, excluded: Mapping[str, str] = CALENDAR_CYCLE_FEATURES,
+        calibration: Calibration | None = None,
     ) -> ReferenceProfile:
         """`sessions`: a column of `reference` (or values aligned with its rows) naming each
         row's session, for the calibration; None keeps the global thresholds. `excluded`:
-        feature -> why it is never scored (default: the catalog's calendar cycles)."""
+        feature -> why it is never scored (default: the catalog's calendar cycles).
+        `calibration`: one computed before for this same reference, features and config
+        (`profile.calibration`), used instead of recomputing it (`sessions` is then unused)."""
         features = tuple(features)
         if not features:
             raise ValueError("ReferenceProfile: no features to profile")
@@ -203,6 +233,11 @@ class ReferenceProfile:
         reasons = tuple(str(excluded.get(name, "")) for name in features)
         profile = cls(features, tuple(sorted_values), tuple(prefix_sums), tuple(edges), tuple(shares), std,
                       len(reference), config, excluded=reasons)
+        if calibration is not None:
+            if calibration.features != features:
+                raise ValueError("reference: the stored calibration was computed for other features")
+            return replace(profile, thresholds=calibration.thresholds, breadth_threshold=calibration.breadth_threshold,
+                           calibration_windows=calibration.windows)
         if sessions is None or not config.calibrate:
             return profile
         labels = reference[sessions] if isinstance(sessions, str) else np.asarray(sessions)
@@ -212,7 +247,30 @@ class ReferenceProfile:
         if labels.isna().any():
             raise ValueError("reference: some rows have no session label")
         null = _null_measures(profile, reference, labels)
-        return replace(profile, thresholds=calibrated_thresholds(null, config), calibration_windows=null.shape[0])
+        scored = np.array([not reason for reason in reasons])
+        breadth = calibrated_breadth(breadth_null(null, config, scored), config) if config.breadth_trigger else None
+        return replace(profile, thresholds=calibrated_thresholds(null, config), calibration_windows=null.shape[0],
+                       breadth_threshold=breadth)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A reference's calibrated thresholds (the costly part of a profile), storable as JSON."""
+
+    features: tuple[str, ...]
+    thresholds: np.ndarray  # features x (psi, ks, wasserstein)
+    breadth_threshold: float | None
+    windows: int
+
+    def to_json(self) -> str:
+        return json.dumps({"features": list(self.features), "thresholds": self.thresholds.tolist(),
+                           "breadth_threshold": self.breadth_threshold, "windows": self.windows})
+
+    @classmethod
+    def from_json(cls, text: str) -> Calibration:
+        data = json.loads(text)
+        thresholds = np.array(data["thresholds"], dtype=np.float64).reshape(len(data["features"]), 3)
+        return cls(tuple(data["features"]), thresholds, data["breadth_threshold"], int(data["windows"]))
 
 
 def _null_measures(profile: ReferenceProfile, reference: pd.DataFrame, labels: pd.Series) -> np.ndarray:
@@ -244,6 +302,35 @@ def calibrated_thresholds(null: np.ndarray, config: DriftConfig) -> np.ndarray:
     finite = np.where(np.isfinite(null), null, -np.inf)
     level = np.quantile(finite, config.calibration_quantile, axis=0)
     return np.fmax(np.where(np.isfinite(level), level * config.calibration_margin, 0.0), floor)
+
+
+def _drifted_votes(measures: np.ndarray, thresholds: np.ndarray, votes_required: int) -> np.ndarray:
+    """... x features boolean: at least `votes_required` of (psi, ks, wasserstein) reach their
+    threshold, or the window had no finite value (all three NaN). No p-value guard: the
+    reference's windows hold thousands of rows, where it never binds."""
+    votes = (np.nan_to_num(measures, nan=-np.inf) >= thresholds).sum(axis=-1)
+    return (votes >= votes_required) | np.isnan(measures).all(axis=-1)
+
+
+def breadth_null(null: np.ndarray, config: DriftConfig, scored: np.ndarray) -> np.ndarray:
+    """Per reference window (`_null_measures`), the share of scored features drifted against
+    thresholds calibrated on the windows that share no session with it."""
+    n_windows = null.shape[0]
+    if n_windows == 0 or not scored.any():
+        return np.zeros(n_windows)
+    overlap = int(np.ceil(config.calibration_window / config.calibration_stride))  # windows w' with |w - w'| < overlap share sessions
+    out = np.zeros(n_windows)
+    for w in range(n_windows):
+        others = np.r_[0:max(w - overlap + 1, 0), min(w + overlap, n_windows):n_windows]
+        thresholds = calibrated_thresholds(null[others], config)
+        out[w] = _drifted_votes(null[w], thresholds, config.votes_required)[scored].mean()
+    return out
+
+
+def calibrated_breadth(null_breadth: np.ndarray, config: DriftConfig) -> float:
+    """The breadth trigger's threshold from `breadth_null`'s shares (module docstring)."""
+    level = float(np.quantile(null_breadth, config.calibration_quantile)) if len(null_breadth) else 0.0
+    return float(max(level * config.breadth_margin, config.breadth_floor))
 
 
 def _shares(bin_counts: np.ndarray, n_missing: int, n_rows: int, config: DriftConfig) -> np.ndarray:
@@ -354,15 +441,27 @@ TABLE_COLUMNS = [
 
 @dataclass(frozen=True)
 class DriftReport:
-    """One comparison: the per-feature table and the importance-weighted drift score."""
+    """One comparison: the per-feature table, the importance-weighted drift score and the
+    unweighted breadth (share of scored features drifted) with its threshold (None: no
+    breadth trigger)."""
 
     features_table: pd.DataFrame
     score: float
     config: DriftConfig
+    breadth: float = float("nan")
+    breadth_threshold: float | None = None
+
+    @property
+    def triggers(self) -> tuple[str, ...]:
+        """The triggers that fired: "importance" (weighted score), "breadth" (share of features)."""
+        fired = ("importance",) if self.score >= self.config.score_threshold else ()
+        if self.breadth_threshold is not None and self.breadth >= self.breadth_threshold:
+            fired += ("breadth",)
+        return fired
 
     @property
     def is_drifted(self) -> bool:
-        return self.score >= self.config.score_threshold
+        return bool(self.triggers)
 
     def table(self) -> pd.DataFrame:
         """Columns `TABLE_COLUMNS`, most weighted drift first (a copy, safe to edit)."""
@@ -374,6 +473,9 @@ class DriftReport:
     def summary(self) -> dict[str, float | int | bool]:
         return {
             "drift_score": self.score,
+            "breadth": self.breadth,
+            "breadth_threshold": self.breadth_threshold,
+            "triggers": ",".join(self.triggers),
             "drifted": self.is_drifted,
             "drifted_features": int(self.features_table["drifted"].sum()),
             "features": len(self.features_table),
@@ -434,9 +536,11 @@ def compare(
         weights[[features.index(name) for name in scored]] = importance_weights(scored, importance)
     table.insert(1, "importance", [float(importance.get(name, np.nan)) if importance else np.nan for name in features])
     table.insert(2, "weight", weights)
-    score = float(weights[table["drifted"].to_numpy()].sum())
+    drifted = table["drifted"].to_numpy()
+    score = float(weights[drifted].sum())
+    breadth = float(drifted.sum() / len(scored)) if scored else 0.0
     order = np.lexsort((table["feature"].to_numpy(), -(table["weight"] * table["psi"].fillna(0.0)).to_numpy()))
-    return DriftReport(table.iloc[order].reset_index(drop=True), score, config)
+    return DriftReport(table.iloc[order].reset_index(drop=True), score, config, breadth, profile.breadth_threshold)
 
 
 def feature_drift(
