@@ -16,21 +16,23 @@ REFERENCE, WINDOW, N_FEATURES, N_SYMBOLS = 300, 20, 12, 60
 
 
 def test_breadth_null_judges_each_window_against_the_windows_it_does_not_overlap() -> None:
-    # 10 windows x 4 features x (psi, ks, wasserstein), all quiet but window 0, which is far out
-    # in features 0 and 1. Against thresholds calibrated on every window (itself included) it
-    # would look quiet; against the windows that share no session with it (3 .. 9 at stride 5
-    # and length 20: windows 1 and 2 overlap it) half its features drifted.
+    # 10 windows x 4 features x (psi, ks, wasserstein), all at 0.01 but window 0, where
+    # features 0-2 reach 5.0. Window 0 shares sessions with windows 1-3 (length 20, stride 5),
+    # so its scales come from windows 4-9: all 0.01, so the floors (a quarter of the global
+    # thresholds) hold and its third-largest exceedance is 5 / (0.12 / 4) (KS). Windows 1-3
+    # leave window 0 out as well: every feature at 0.01 / 0.03. Windows 4-9 include it: the
+    # scale of features 0-2 is 5 x 1.1, and the third largest is 0.01 / 5.5.
     null = np.full((10, 4, 3), 0.01)
-    null[0, :2] = 5.0
-    config = DriftConfig(calibration_window=20, calibration_stride=5)
-    shares = breadth_null(null, config, np.ones(4, dtype=bool))
-    assert shares.tolist() == [0.5] + [0.0] * 9
-    # windows 1 and 2 overlap window 0: their thresholds leave it out too, and they see nothing
-    assert calibrated_breadth(shares, config) == pytest.approx(0.5 * config.breadth_margin)
-    # an unscored feature (a calendar cycle) does not count in the share
-    assert breadth_null(null, config, np.array([True, False, True, True]))[0] == pytest.approx(1 / 3)
-    # a quiet reference keeps the floor
-    assert calibrated_breadth(np.zeros(10), config) == config.breadth_floor
+    null[0, :3] = 5.0
+    config = DriftConfig(calibration_window=20, calibration_stride=5, breadth_quantile=1.0)
+    values = breadth_null(null, config, np.ones(4, dtype=bool))
+    np.testing.assert_allclose(values, [5.0 / 0.03] + [0.01 / 0.03] * 3 + [0.01 / 5.5] * 6)
+    assert calibrated_breadth(values, config) == pytest.approx(5.0 / 0.03 * config.breadth_margin)
+    # an unscored feature does not count: window 0 then has two far-out features, not three
+    assert breadth_null(null, config, np.array([True, True, False, True]))[0] == pytest.approx(0.01 / 0.03)
+    # a quiet reference keeps the floor; the default quantile (0.95) lets one odd window pass
+    assert calibrated_breadth(np.full(10, 0.3), config) == config.breadth_floor
+    assert calibrated_breadth(np.r_[np.full(39, 2.0), 100.0], DriftConfig()) == pytest.approx(2.0 * 1.25)
 
 
 def _panel(seed: int, n_sessions: int = REFERENCE + 2 * WINDOW) -> pd.DataFrame:
@@ -58,7 +60,7 @@ def test_a_broad_shift_in_features_the_model_ignores_fires_the_breadth_trigger_o
     panel = _panel(2)
     reference = panel.loc[panel["session"] < REFERENCE]
     profile = ReferenceProfile.from_frame(reference, FEATURES, DriftConfig(), sessions="session")
-    assert profile.breadth_threshold is not None and profile.breadth_threshold < 0.5
+    assert profile.breadth_threshold is not None and profile.breadth_threshold >= DriftConfig().breadth_floor
     ends = range(REFERENCE + WINDOW, REFERENCE + 2 * WINDOW)
     for end in ends:  # stationary: neither trigger
         report = compare(profile, _window(panel, end), IMPORTANCE)
@@ -70,7 +72,11 @@ def test_a_broad_shift_in_features_the_model_ignores_fires_the_breadth_trigger_o
     report = compare(profile, shifted, IMPORTANCE)
     assert set(moved) <= set(report.drifted_features()) and "f0" not in report.drifted_features()
     assert report.score < DriftConfig().score_threshold  # the weighted score does not see it
-    assert report.breadth == pytest.approx(len(report.drifted_features()) / N_FEATURES)
+    # breadth, by hand: each feature's largest measure / scale, the third largest of them
+    table = report.table().set_index("feature").loc[FEATURES]
+    ratios = table[["psi", "ks_statistic", "wasserstein"]].to_numpy() / profile.scales
+    assert report.breadth == pytest.approx(np.sort(ratios.max(axis=1))[-3])
+    assert report.breadth >= profile.breadth_threshold
     assert report.triggers == ("breadth",) and report.is_drifted
     assert report.summary()["triggers"] == "breadth"
     # the feature the model uses moving fires the weighted trigger as before
@@ -84,10 +90,11 @@ def test_an_uncalibrated_profile_has_no_breadth_trigger_and_the_switch_turns_it_
     everything = _window(panel, REFERENCE + WINDOW).copy()
     everything[FEATURES[1:]] += 3.0
     plain = ReferenceProfile.from_frame(reference, FEATURES)
+    assert plain.breadth_threshold is None and np.isnan(compare(plain, everything, IMPORTANCE).breadth)
     off = ReferenceProfile.from_frame(reference, FEATURES, DriftConfig(breadth_trigger=False), sessions="session")
-    for profile in (plain, off):
-        report = compare(profile, everything, IMPORTANCE)
-        assert profile.breadth_threshold is None and report.breadth > 0.9 and report.triggers == ()
+    report = compare(off, everything, IMPORTANCE)
+    assert off.breadth_threshold is None and report.breadth > 10 and report.triggers == ()
+    assert compare(plain, everything, IMPORTANCE).triggers == ()
 
 
 def test_a_stored_calibration_gives_the_same_profile_without_recomputing() -> None:
@@ -98,6 +105,7 @@ def test_a_stored_calibration_gives_the_same_profile_without_recomputing() -> No
     # no sessions given: the thresholds can only come from the stored calibration
     reused = ReferenceProfile.from_frame(reference, FEATURES, DriftConfig(), calibration=stored)
     np.testing.assert_array_equal(reused.thresholds, computed.thresholds)
+    np.testing.assert_array_equal(reused.scales, computed.scales)
     assert (reused.breadth_threshold, reused.calibration_windows) == (computed.breadth_threshold, computed.calibration_windows)
     window = _window(panel, REFERENCE + WINDOW)
     pd.testing.assert_frame_equal(compare(reused, window, IMPORTANCE).table(), compare(computed, window, IMPORTANCE).table())
