@@ -1,7 +1,7 @@
 """The drift rule's detection study on the real feature matrix of the synthetic market's own
 shift (docs/monitoring.md, "Detection study on the simulator").
 
-    nice -n 10 python benchmarks/study_simulator_drift.py [seeds] [symbols] [excluded,features]
+    nice -n 10 python benchmarks/study_simulator_drift.py [seeds | first-last] [symbols] [excluded,features] [records.json]
 
 Per seed: one simulated market (`SyntheticMarketConfig(seed=...)`, 500 symbols by default),
 its three feature blocks and the feature matrix exactly as the pipeline builds them
@@ -23,6 +23,9 @@ the seed (the shift never touches the sessions before it), so they are computed 
 Two rules score the same markets (`RULES`): "before", the global thresholds with every
 feature scored (the rule before issue 15's calibration), and "after", thresholds calibrated on
 the reference's own 20-session windows with the calendar-cycle features left out (the default).
+Each window's importance-weighted score and breadth are recorded (optionally to a JSON file
+that a later call reads back instead of rebuilding the markets), and the tables are given
+per trigger: "importance", "breadth" and "either" (the sensor's rule).
 """
 
 from __future__ import annotations

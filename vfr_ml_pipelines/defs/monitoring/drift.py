@@ -5,7 +5,7 @@ Defines the asset `feature_drift` (group `monitoring`, in the daily job) and the
 from the latest `feature_drift` materialization's metadata (`session`, `drift_score_<h>`,
 `drifted_<h>`, `drift_trigger_<h>`): no table of its own, and the UI shows the very numbers
 the sensor acted on. The alert and the run's `vfr/drift_triggers` tag say which trigger fired
-("importance": the weighted score; "breadth": the share of features drifted).
+("importance": the weighted score; "breadth": several features far beyond their reference).
 """
 
 import dagster as dg
@@ -30,7 +30,7 @@ DRIFT_TRIGGERS_TAG = "vfr/drift_triggers"
 # the report changes once a session; a tick is two small instance queries
 DRIFT_SENSOR_INTERVAL_SECONDS = 15 * 60
 DRIFT_COLUMNS = ["horizon", "feature", "psi", "ks_statistic", "wasserstein", "importance", "drifted",
-                 "psi_threshold", "ks_threshold", "wasserstein_threshold", "excluded"]
+                 "psi_threshold", "ks_threshold", "wasserstein_threshold", "exceedance", "excluded"]
 
 
 class FeatureDriftConfig(dg.Config):
@@ -44,24 +44,25 @@ class FeatureDriftConfig(dg.Config):
     # per-feature thresholds: this quantile of the reference's own windows, times the margin
     calibration_quantile: float = _DRIFT.calibration_quantile
     calibration_margin: float = _DRIFT.calibration_margin
-    # second trigger: unweighted share of features drifted, threshold calibrated likewise
+    # second trigger, not weighted: the 3rd-largest exceedance, its threshold calibrated likewise
     breadth_trigger: bool = _DRIFT.breadth_trigger
+    breadth_quantile: float = _DRIFT.breadth_quantile
     breadth_margin: float = _DRIFT.breadth_margin
-    breadth_floor: float = _DRIFT.breadth_floor
 
 
 @dg.asset(group_name="monitoring", kinds={"python"}, deps=["feature_matrix", *(f"champion_{h}_model" for h in HORIZONS)])
 def feature_drift(config: FeatureDriftConfig, mlflow: MlflowResource, feature_store: FeatureStoreResource) -> dg.MaterializeResult:
     """Each served champion's features over the last sessions against its training window: PSI,
     KS, Wasserstein per feature against thresholds calibrated on the training window's own
-    windows (calendar cycles excluded); the importance-weighted share of drifted features and
-    the unweighted one (breadth), each against its threshold. The calibration is stored with
+    windows (calendar cycles excluded); the importance-weighted share of drifted features and,
+    not weighted, the breadth (the 3rd-largest exceedance: how far several features are beyond
+    their own reference's excursions), each against its threshold. The calibration is stored with
     the champion on its first run and reused after (`calibration` says which)."""
     thresholds = DriftConfig(psi_drift=config.psi_drift, ks_statistic=config.ks_statistic,
                              wasserstein=config.wasserstein, score_threshold=config.score_threshold,
                              calibration_quantile=config.calibration_quantile, calibration_margin=config.calibration_margin,
-                             breadth_trigger=config.breadth_trigger, breadth_margin=config.breadth_margin,
-                             breadth_floor=config.breadth_floor)
+                             breadth_trigger=config.breadth_trigger, breadth_quantile=config.breadth_quantile,
+                             breadth_margin=config.breadth_margin)
     drifts = champions_drift(mlflow.registry, feature_store.offline, thresholds, config.current_sessions)
     table = pd.concat([d.table() for d in drifts]) if drifts else pd.DataFrame({c: [] for c in DRIFT_COLUMNS})
     windows = {d.horizon: f"{d.model_id}: {d.reference_start}..{d.reference_end} vs {d.current_start}..{d.current_end}" for d in drifts}
