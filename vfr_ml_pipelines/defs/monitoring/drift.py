@@ -85,7 +85,7 @@ def drift_sensor(context: dg.SensorEvaluationContext, alert_webhook: AlertWebhoo
         return dg.SkipReason("no feature_drift report with a served champion yet")
     cursor = DriftCursor.from_string(context.cursor)
     finished = retraining_finished(context.instance, DRIFT_EVENT_TAG, cursor.run_key)
-    triggers = ", ".join(verdict.triggers)
+    triggers = "; ".join(verdict.triggers)  # e.g. "1d:importance; 1w:importance,breadth"
     decision = decide(cursor, Observation(verdict.session, verdict.drifted, verdict.score, finished, trigger=triggers))
     context.update_cursor(decision.cursor.to_string())
     if not decision.request_run:
@@ -94,4 +94,4 @@ def drift_sensor(context: dg.SensorEvaluationContext, alert_webhook: AlertWebhoo
                              {"session": verdict.session, "run key": decision.run_key, "triggers": triggers or "not recorded"}),
                        context.log)
     return dg.RunRequest(run_key=decision.run_key, tags={DRIFT_EVENT_TAG: decision.run_key, "vfr/drifted_horizons": ",".join(verdict.drifted_horizons),
-                                                         DRIFT_TRIGGERS_TAG: ",".join(verdict.triggers)})
+                                                         DRIFT_TRIGGERS_TAG: triggers})
