@@ -6,7 +6,9 @@ Builds a reference panel (`--reference` sessions, two years by default) and a cu
 (`--window` sessions) of `--symbols` x `--features` values (Gaussian, skewed and discrete
 columns, 2 % missing), then times (best of --repeats):
 * `ReferenceProfile.from_frame` (sorting the reference: once per champion, reusable), and
-  once with the per-feature calibration (every 5th 20-session window of the reference),
+  once with the per-feature calibration (every 5th 20-session window of the reference), and
+  with a stored calibration read back (`Calibration` JSON, what `feature_drift` does from a
+  champion's second run on),
 * `compare` (one daily window: PSI, KS statistic + p-value, Wasserstein for every feature),
   with the default config and with scipy-exact p-values (`exact_pvalues=True`, what the
   equality check below uses),
@@ -30,7 +32,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vfr_ml_pipelines.lib.monitoring.drift import DriftConfig, ReferenceProfile, compare  # noqa: E402
+from vfr_ml_pipelines.lib.monitoring.drift import Calibration, DriftConfig, ReferenceProfile, compare  # noqa: E402
 
 TARGET_SECONDS = 2.0
 
@@ -70,7 +72,10 @@ def main() -> None:
     profile_seconds, profile = best_of(args.repeats, lambda: ReferenceProfile.from_frame(reference, features, exact))
     sessions = np.repeat(np.arange(args.reference), args.symbols)
     calibrated = DriftConfig(calibration_window=args.window)
-    calibrated_seconds, _ = best_of(1, lambda: ReferenceProfile.from_frame(reference, features, calibrated, sessions=sessions))
+    calibrated_seconds, with_calibration = best_of(1, lambda: ReferenceProfile.from_frame(reference, features, calibrated, sessions=sessions))
+    stored = with_calibration.calibration.to_json()
+    reused_seconds, _ = best_of(args.repeats, lambda: ReferenceProfile.from_frame(
+        reference, features, calibrated, calibration=Calibration.from_json(stored)))
     compare_seconds, report = best_of(args.repeats, lambda: compare(profile, current))
     fast_profile = dataclasses.replace(profile, config=DriftConfig())
     fast_seconds, fast_report = best_of(args.repeats, lambda: compare(fast_profile, current))
@@ -96,6 +101,7 @@ def main() -> None:
     print(f"profile reference (once per champion): {profile_seconds:.3f} s")
     print(f"profile + calibration (stride {calibrated.calibration_stride}):     {calibrated_seconds:.3f} s "
           f"({calibrated_seconds / profile_seconds:.0f}x the profile; once per champion)")
+    print(f"profile with the stored calibration:   {reused_seconds:.3f} s (every later run of the same champion)")
     print(f"compare one window (default config):   {fast_seconds:.3f} s")
     print(f"profile + compare:                     {profile_seconds + fast_seconds:.3f} s (target < {TARGET_SECONDS:.0f} s)")
     print(f"compare, scipy-exact p-values:         {compare_seconds:.3f} s")

@@ -1,7 +1,7 @@
 """The drift rule's detection study on the real feature matrix of the synthetic market's own
 shift (docs/monitoring.md, "Detection study on the simulator").
 
-    nice -n 10 python benchmarks/study_simulator_drift.py [seeds] [symbols] [excluded,features]
+    nice -n 10 python benchmarks/study_simulator_drift.py [seeds | first-last] [symbols] [excluded,features] [records.json]
 
 Per seed: one simulated market (`SyntheticMarketConfig(seed=...)`, 500 symbols by default),
 its three feature blocks and the feature matrix exactly as the pipeline builds them
@@ -23,14 +23,19 @@ the seed (the shift never touches the sessions before it), so they are computed 
 Two rules score the same markets (`RULES`): "before", the global thresholds with every
 feature scored (the rule before issue 15's calibration), and "after", thresholds calibrated on
 the reference's own 20-session windows with the calendar-cycle features left out (the default).
+Each window's importance-weighted score and breadth are recorded (optionally to a JSON file
+that a later call reads back instead of rebuilding the markets), and the tables are given
+per trigger: "importance", "breadth" and "either" (the sensor's rule).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass, replace
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,7 +47,7 @@ from vfr_ml_pipelines.lib.market_data import calendar
 from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices
 from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, SyntheticMarketProvider
 from vfr_ml_pipelines.lib.models import algorithms
-from vfr_ml_pipelines.lib.monitoring.detection_study import FeaturePanel, PanelOutcome, score_panel, study_table
+from vfr_ml_pipelines.lib.monitoring.detection_study import FeaturePanel, PanelOutcome, panel_outcome, study_table, window_reports
 from vfr_ml_pipelines.lib.monitoring.drift import DriftConfig, ReferenceProfile, compare
 
 START = date(2018, 1, 2)
@@ -142,13 +147,26 @@ RULES = (Rule("before: global thresholds, every feature scored", False, False),
          Rule("after: calibrated thresholds, calendar cycles excluded", True, True))
 
 
-def run(seeds: range, n_symbols: int, config: DriftConfig = DriftConfig(), exclude: tuple[str, ...] = (),
-        rules: tuple[Rule, ...] = RULES) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Series]]:
-    """Each rule's study table and false-alarm drivers; every rule scores the same markets."""
+# the study scores with the breadth threshold at its raw calibrated level (margin 1, no floor)
+# and records every window's score and breadth, so one run gives the tables for any margin,
+# floor and score threshold (`tables_for`): the lib applies exactly max(level x margin, floor)
+RAW_BREADTH = dict(breadth_margin=1.0, breadth_floor=1e-9)
+
+
+def run(seeds: range, n_symbols: int, config: DriftConfig = DriftConfig(**RAW_BREADTH), exclude: tuple[str, ...] = (),
+        rules: tuple[Rule, ...] = RULES) -> tuple[list[dict], dict[str, pd.Series]]:
+    """Every rule's window records (seed, rule, scenario, raw breadth threshold, per window
+    score and breadth) and false-alarm drivers; every rule scores the same markets."""
     days = _days()
     shift_day = days[WARM_UP + REFERENCE + WINDOW]
-    outcomes: dict[str, dict[str, list[PanelOutcome]]] = {rule.label: {"none": []} for rule in rules}
+    records: list[dict] = []
     drivers: dict[str, list[pd.Series]] = {rule.label: [] for rule in rules}
+
+    def record(seed: int, label: str, scenario: str, panel: FeaturePanel, profile: ReferenceProfile) -> None:
+        reports = window_reports(panel, profile, window=WINDOW, max_delay=MAX_DELAY)
+        records.append({"seed": seed, "rule": label, "scenario": scenario, "breadth_level": profile.breadth_threshold,
+                        "scores": [r.score for r in reports], "breadths": [r.breadth for r in reports]})
+
     for seed in seeds:
         started = time.perf_counter()
         base = SyntheticMarketConfig(as_of=days[-1], start=START, n_symbols=n_symbols, seed=seed)
@@ -159,35 +177,63 @@ def run(seeds: range, n_symbols: int, config: DriftConfig = DriftConfig(), exclu
         reference = calm.frame.loc[calm.frame["session"] < REFERENCE]
         profiles = {rule.label: rule.profile(reference, calm.features, config) for rule in rules}
         for label, profile in profiles.items():
-            outcomes[label]["none"].append(score_panel(calm, window=WINDOW, max_delay=MAX_DELAY, config=config, profile=profile))
+            record(seed, label, "none", calm, profile)
             drivers[label].append(false_alarm_drivers(calm, profile))
         for shift in SHIFTS:
             shifted = replace(base, shift_start=shift_day, shift_vol_multiplier=shift.vol_multiplier,
                               shift_signal_multiplier=shift.signal_multiplier)
             panel = _panel(market_matrix(shifted)[0], days, importance, REFERENCE + WINDOW)
             for label, profile in profiles.items():
-                outcome = score_panel(panel, window=WINDOW, max_delay=MAX_DELAY, config=config, profile=profile)
-                outcomes[label].setdefault(shift.label, []).append(outcome)
-        for label, by_scenario in outcomes.items():
-            print(f"seed {seed} [{label}]: delays {[o[-1].delay for k, o in by_scenario.items() if k != 'none']}, "
-                  f"false alarms {by_scenario['none'][-1].flagged}", flush=True)
+                record(seed, label, shift.label, panel, profile)
         print(f"seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
-    tables = {label: study_table(by_scenario) for label, by_scenario in outcomes.items()}
-    return tables, {label: pd.concat(d, axis=1).fillna(0.0).mean(axis=1).sort_values(ascending=False) for label, d in drivers.items()}
+    return records, {label: pd.concat(d, axis=1).fillna(0.0).mean(axis=1).sort_values(ascending=False) for label, d in drivers.items()}
+
+
+TRIGGERS = ("importance", "breadth", "either")
+
+
+def tables_for(records: list[dict], rule: str, seeds: set[int], config: DriftConfig = DriftConfig()) -> dict[str, pd.DataFrame]:
+    """Per trigger ("importance", "breadth", "either": the sensor's rule), the study table of
+    `rule` on `seeds` with `config`'s score threshold, breadth margin and floor."""
+    tables = {}
+    for trigger in TRIGGERS:
+        outcomes: dict[str, list[PanelOutcome]] = {}
+        for rec in (r for r in records if r["rule"] == rule and r["seed"] in seeds):
+            level = rec["breadth_level"]
+            breadth_at = None if level is None else max(level * config.breadth_margin, config.breadth_floor)
+            weighted = [score >= config.score_threshold for score in rec["scores"]]
+            broad = [breadth_at is not None and breadth >= breadth_at for breadth in rec["breadths"]]
+            flags = {"importance": weighted, "breadth": broad, "either": [a or b for a, b in zip(weighted, broad)]}[trigger]
+            outcomes.setdefault(rec["scenario"], []).append(panel_outcome(rec["scenario"] != "none", flags))
+        tables[trigger] = study_table(outcomes)
+    return tables
 
 
 def main() -> None:
-    seeds = range(int(sys.argv[1]) if len(sys.argv) > 1 else 8)
+    """`study_simulator_drift.py [seeds] [symbols] [excluded,features] [records.json]`; seeds may be
+    a range "a-b" (inclusive). With a records file that exists, only the tables are recomputed."""
+    seeds = sys.argv[1] if len(sys.argv) > 1 else "8"
+    seeds = range(int(seeds.split("-")[0]), int(seeds.split("-")[1]) + 1) if "-" in seeds else range(int(seeds))
     n_symbols = int(sys.argv[2]) if len(sys.argv) > 2 else 500
-    exclude = tuple(sys.argv[3].split(",")) if len(sys.argv) > 3 else ()
-    started = time.perf_counter()
-    tables, drivers = run(seeds, n_symbols, exclude=exclude)
-    print(f"{len(seeds)} seeds x {n_symbols} symbols, shift at session {REFERENCE + WINDOW} after a {REFERENCE}-session "
-          f"reference; excluded: {exclude or 'none'}; {DriftConfig()}; {time.perf_counter() - started:.0f} s")
-    for label, table in tables.items():
-        print(f"\n{label}\n" + table.to_markdown(index=False, floatfmt=".3g"))
-        print("\nmean drift score contributed per unshifted window (top 10 features):")
-        print(drivers[label].head(10).round(4).to_markdown(headers=["feature", "score share"]))
+    exclude = tuple(x for x in sys.argv[3].split(",") if x) if len(sys.argv) > 3 else ()
+    path = Path(sys.argv[4]) if len(sys.argv) > 4 else None
+    if path and path.exists():
+        records = json.loads(path.read_text())
+    else:
+        started = time.perf_counter()
+        records, drivers = run(seeds, n_symbols, exclude=exclude)
+        print(f"{len(seeds)} seeds x {n_symbols} symbols, shift at session {REFERENCE + WINDOW} after a {REFERENCE}-session "
+              f"reference; excluded: {exclude or 'none'}; {time.perf_counter() - started:.0f} s")
+        for label, series in drivers.items():
+            print(f"\n{label}: mean drift score contributed per unshifted window (top 10 features):")
+            print(series.head(10).round(4).to_markdown(headers=["feature", "score share"]))
+        if path:
+            path.write_text(json.dumps(records))
+    config = DriftConfig()
+    print(f"\nscore threshold {config.score_threshold}, breadth margin {config.breadth_margin}, floor {config.breadth_floor}")
+    for rule in RULES:
+        for trigger, table in tables_for(records, rule.label, set(seeds), config).items():
+            print(f"\n{rule.label}; trigger: {trigger}\n" + table.to_markdown(index=False, floatfmt=".3g"))
 
 if __name__ == "__main__":
     main()

@@ -24,7 +24,7 @@ import redis
 from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
 from vfr_ml_pipelines.defs.market_data.partitions import trading_day_partitions
 from vfr_ml_pipelines.defs.models.jobs import retraining_job
-from vfr_ml_pipelines.defs.monitoring.drift import DRIFT_EVENT_TAG, drift_sensor
+from vfr_ml_pipelines.defs.monitoring.drift import DRIFT_EVENT_TAG, DRIFT_TRIGGERS_TAG, drift_sensor
 from vfr_ml_pipelines.defs.pipeline.jobs import daily_pipeline_job
 from vfr_ml_pipelines.defs.resources import AlertWebhookResource
 from vfr_ml_pipelines.lib.horizons import HORIZONS
@@ -168,7 +168,12 @@ def test_the_alert_reaches_the_webhook_with_the_drift_event(stretches: dict) -> 
     assert payload["text"].startswith(":warning: [WARNING] Feature drift: drift score")
     assert payload["blocks"][0]["text"]["text"] == "Feature drift"
     fields = dict(f["text"].split("\n", 1) for f in payload["blocks"][2]["fields"])
-    assert fields == {"*session*": session, "*run key*": request.run_key}
+    # the trigger(s) that fired per drifted horizon, the same text as the run's tag
+    triggers = request.tags[DRIFT_TRIGGERS_TAG]
+    assert fields == {"*session*": session, "*run key*": request.run_key, "*triggers*": triggers}
+    for item in triggers.split("; "):
+        horizon, fired = item.split(":")
+        assert horizon in HORIZONS and set(fired.split(",")) <= {"importance", "breadth"}, triggers
     assert SECRET_PATH not in str(payload)
 
 

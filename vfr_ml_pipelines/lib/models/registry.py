@@ -350,6 +350,14 @@ class ModelRegistry:
                 target.write_bytes(blob)
             self.client.log_artifacts(run_id, str(folder))
 
+    def read_run_artifact(self, run_id: str, path: str) -> bytes | None:
+        """The bytes of one file of a run's artifacts, None when the run has no such file."""
+        folder = path.rsplit("/", 1)[0] if "/" in path else None
+        if path not in {a.path for a in self.client.list_artifacts(run_id, folder)}:
+            return None
+        with tempfile.TemporaryDirectory(prefix="vfr-artifact-") as tmp:
+            return Path(self.client.download_artifacts(run_id, path, tmp)).read_bytes()
+
     def load_serving_model(self, name: str, version: str) -> LoadedModel:
         """Load a version through MLflow's pyfunc loader, timed in wall and CPU time (the
         promotion gate's "loads in under a second of CPU")."""

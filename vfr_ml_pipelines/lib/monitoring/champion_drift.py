@@ -2,6 +2,17 @@
 the feature matrix (the MLflow tags `data_start` / `data_end` that training records) against
 the last `current_sessions` stored sessions, weighted by the champion's own feature importance.
 
+The per-feature and breadth thresholds calibrated on the training window (the costly part:
+97 window comparisons, 38.6 s at 500 symbols x 60 features) depend only on the champion's
+training window, its features and the drift config, so they are computed once per champion
+version and stored with it: a JSON artifact of the version's MLflow run,
+`drift_calibration/<key>.json`, the key hashing the feature matrix version, the features, the
+training window, the excluded features and every config field the calibration reads. Later
+runs read it back; a new champion (another run), another window or another config has
+another key and is calibrated afresh. If the feature store's rows of that window were
+rewritten (a new feature-matrix version changes `MATRIX_VERSION`, hence the key) nothing else
+invalidates it.
+
 Also the small record the drift sensor reads back (`horizon_scores` / `read_horizon_scores`):
 per horizon the score and verdict, flattened into the asset's metadata, so the sensor needs
 no table of its own (docs/monitoring.md, "In the pipeline").
@@ -9,8 +20,11 @@ no table of its own (docs/monitoring.md, "In the pipeline").
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 
 import pandas as pd
@@ -18,10 +32,13 @@ import pandas as pd
 from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore
 from vfr_ml_pipelines.lib.models.registry import ModelRegistry
-from vfr_ml_pipelines.lib.monitoring.drift import DriftConfig, DriftReport, ReferenceProfile, compare
+from vfr_ml_pipelines.lib.monitoring.drift import Calibration, DriftConfig, DriftReport, ReferenceProfile, compare
 from vfr_ml_pipelines.lib.serving.served_models import served_versions
 
 DEFAULT_CURRENT_SESSIONS = 20
+CALIBRATION_FOLDER = "drift_calibration"
+# DriftConfig fields the calibration does not read: changing them keeps the stored one
+_NOT_CALIBRATION = ("psi_warn", "ks_alpha", "exact_pvalues", "score_threshold")
 # calendar days read to find the last N sessions: weekends and a holiday cluster fit twice over
 _CALENDAR_DAYS_PER_SESSION = 2
 
@@ -35,6 +52,7 @@ class ChampionDrift:
     current_start: date
     current_end: date
     report: DriftReport
+    calibration: str = ""  # "computed" (and stored), "reused" (read from the champion), "" (none)
 
     def table(self) -> pd.DataFrame:
         return self.report.table().assign(horizon=self.horizon, model_id=self.model_id)
@@ -46,6 +64,14 @@ def last_sessions(store: OfflineFeatureStore, sessions: int, feature_set: str = 
     days = store.read(feature_set, columns=[], start=end - timedelta(days=_CALENDAR_DAYS_PER_SESSION * sessions + 7), end=end)
     stored = sorted(pd.to_datetime(days["trade_date"]).dt.date.unique())[-sessions:]
     return stored[0], stored[-1]
+
+
+def calibration_key(features: Sequence[str], start: date, end: date, config: DriftConfig) -> str:
+    """The key of a stored calibration (module docstring)."""
+    fields = {k: v for k, v in asdict(config).items() if k not in _NOT_CALIBRATION}
+    payload = {"matrix": catalog.MATRIX_VERSION, "features": list(features), "window": [str(start), str(end)],
+               "excluded": sorted(catalog.CALENDAR_CYCLE_FEATURES), "config": fields}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
 def champions_drift(
@@ -67,19 +93,28 @@ def champions_drift(
         start, end = date.fromisoformat(version.tags["data_start"][:10]), date.fromisoformat(version.tags["data_end"][:10])
         reference = store.read(catalog.MATRIX_VERSION, columns=features, start=start, end=end)
         current = store.read(catalog.MATRIX_VERSION, columns=features, start=current_start, end=current_end)
-        profile = ReferenceProfile.from_frame(reference, features, config, sessions="trade_date")
+        path = f"{CALIBRATION_FOLDER}/{calibration_key(features, start, end, config)}.json"
+        stored = registry.read_run_artifact(version.run_id, path) if config.calibrate else None
+        calibration = Calibration.from_json(stored.decode()) if stored else None
+        profile = ReferenceProfile.from_frame(reference, features, config, sessions="trade_date", calibration=calibration)
+        if calibration is None and profile.calibration is not None:
+            registry.log_run_artifacts(version.run_id, {path: profile.calibration.to_json().encode()})
+        how = "reused" if calibration else "computed" if profile.calibration else ""
         report = compare(profile, current, model.estimator.feature_importance())
-        out.append(ChampionDrift(served.horizon, version.model_id, start, end, current_start, current_end, report))
+        out.append(ChampionDrift(served.horizon, version.model_id, start, end, current_start, current_end, report, how))
     return out
 
 
 def horizon_scores(drifts: list[ChampionDrift]) -> dict[str, float | bool | str]:
-    """The flat record the drift sensor reads: `session`, and per horizon `drift_score_<h>`
-    and `drifted_<h>`."""
+    """The flat record the drift sensor reads: `session`, and per horizon `drift_score_<h>`,
+    `drifted_<h>`, `drift_breadth_<h>` and `drift_trigger_<h>` (the triggers that fired,
+    comma-separated, "" when none)."""
     record: dict[str, float | bool | str] = {"session": max((d.current_end for d in drifts), default=date.min).isoformat()}
     for drift in drifts:
         record[f"drift_score_{drift.horizon}"] = drift.report.score
         record[f"drifted_{drift.horizon}"] = drift.report.is_drifted
+        record[f"drift_breadth_{drift.horizon}"] = drift.report.breadth
+        record[f"drift_trigger_{drift.horizon}"] = ",".join(drift.report.triggers)
     return record
 
 
@@ -89,15 +124,18 @@ class WindowVerdict:
     drifted: bool
     score: float  # the largest horizon score: one retraining run retrains every horizon
     drifted_horizons: tuple[str, ...]
+    triggers: tuple[str, ...] = ()  # "<h>:<trigger>" of the drifted horizons (records that name them)
 
 
-def read_horizon_scores(record: dict, score: str = "drift_score", flag: str = "drifted") -> WindowVerdict | None:
+def read_horizon_scores(record: dict, score: str = "drift_score", flag: str = "drifted",
+                        trigger: str = "drift_trigger") -> WindowVerdict | None:
     """The verdict of a record written by `horizon_scores` (or any record of `session`,
-    `<score>_<h>` and `<flag>_<h>`; None when it has no horizon)."""
+    `<score>_<h>`, `<flag>_<h>` and optionally `<trigger>_<h>`; None when it has no horizon)."""
     horizons = sorted(key.removeprefix(f"{score}_") for key in record if key.startswith(f"{score}_"))
     if not horizons or "session" not in record:
         return None
     drifted = tuple(h for h in horizons if bool(record.get(f"{flag}_{h}")))
     scores = [float(record[f"{score}_{h}"]) for h in horizons]
-    score = max((s for s in scores if math.isfinite(s)), default=math.nan)
-    return WindowVerdict(str(record["session"]), bool(drifted), score, drifted)
+    largest = max((s for s in scores if math.isfinite(s)), default=math.nan)
+    triggers = tuple(f"{h}:{record[f'{trigger}_{h}']}" for h in drifted if record.get(f"{trigger}_{h}"))
+    return WindowVerdict(str(record["session"]), bool(drifted), largest, drifted, triggers)

@@ -80,6 +80,8 @@ class Observation:
     score: float = float("nan")
     # the run requested under cursor.run_key has reached a terminal state (read by the shell)
     retraining_finished: bool = False
+    # which trigger(s) fired, for the reason (the drift sensor: "1w:breadth"; "" when not named)
+    trigger: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,9 @@ class Decision:
 def _request(cursor: DriftCursor, observation: Observation, config: DecisionConfig) -> Decision:
     run_key = f"{config.run_key_prefix}-{observation.session}"
     persisted = cursor.previous_run_key is not None
-    reason = (f"drift persists after retraining {cursor.previous_run_key} (score {observation.score:.3f}): requesting again"
-              if persisted else f"drift score {observation.score:.3f} passed the threshold: requesting retraining")
+    fired = f"; trigger {observation.trigger}" if observation.trigger else ""
+    reason = (f"drift persists after retraining {cursor.previous_run_key} (score {observation.score:.3f}{fired}): requesting again"
+              if persisted else f"drift score {observation.score:.3f} passed the threshold{fired}: requesting retraining")
     new = replace(cursor, phase=REQUESTED, run_key=run_key, sessions_waited=0, cooldown_left=0)
     return Decision(True, run_key, new, reason)
 

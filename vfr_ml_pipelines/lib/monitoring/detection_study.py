@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from vfr_ml_pipelines.lib.monitoring.drift import DriftConfig, ReferenceProfile, compare
+from vfr_ml_pipelines.lib.monitoring.drift import DriftConfig, DriftReport, ReferenceProfile, compare
 
 SHIFT_KINDS = ("mean", "scale")
 
@@ -142,24 +142,36 @@ class PanelOutcome:
     flagged: int
 
 
+def window_ends(panel: FeaturePanel, window: int = 20, max_delay: int = 10) -> range:
+    """The last sessions of the windows the protocol scores (module docstring)."""
+    if panel.shift_start is None:
+        return range(panel.reference_sessions + window, panel.reference_sessions + window + max_delay)
+    if panel.shift_start - window < panel.reference_sessions:
+        raise ValueError(f"the shift at session {panel.shift_start} leaves no clean window after the reference")
+    return range(panel.shift_start, panel.shift_start + max_delay)
+
+
+def window_reports(panel: FeaturePanel, profile: ReferenceProfile, *, window: int = 20, max_delay: int = 10) -> list[DriftReport]:
+    """The drift report of every window position of the protocol, in order."""
+    return [compare(profile, _window(panel, end, window), panel.importance) for end in window_ends(panel, window, max_delay)]
+
+
+def panel_outcome(shifted: bool, flags: Sequence[bool]) -> PanelOutcome:
+    """The outcome of a panel from its windows' verdicts (`window_reports` order)."""
+    if not shifted:
+        return PanelOutcome(False, None, len(flags), int(sum(flags)))
+    first = next((k + 1 for k, flag in enumerate(flags) if flag), None)
+    return PanelOutcome(True, first, first or len(flags), int(first is not None))
+
+
 def score_panel(
     panel: FeaturePanel, *, window: int = 20, max_delay: int = 10, config: DriftConfig = DriftConfig(),
     profile: ReferenceProfile | None = None,
 ) -> PanelOutcome:
     """Slide the current window over the panel as the protocol in the module docstring says."""
     profile = profile or _profile(panel, config)
-    if panel.shift_start is None:
-        first_end = panel.reference_sessions + window
-        ends = range(first_end, first_end + max_delay)
-        flagged = sum(compare(profile, _window(panel, end, window), panel.importance).is_drifted for end in ends)
-        return PanelOutcome(False, None, len(ends), flagged)
-    if panel.shift_start - window < panel.reference_sessions:
-        raise ValueError(f"the shift at session {panel.shift_start} leaves no clean window after the reference")
-    for shifted_sessions in range(1, max_delay + 1):
-        window_frame = _window(panel, panel.shift_start + shifted_sessions - 1, window)
-        if compare(profile, window_frame, panel.importance).is_drifted:
-            return PanelOutcome(True, shifted_sessions, shifted_sessions, 1)
-    return PanelOutcome(True, None, max_delay, 0)
+    reports = window_reports(panel, profile, window=window, max_delay=max_delay)
+    return panel_outcome(panel.shift_start is not None, [r.is_drifted for r in reports])
 
 
 def run_study(

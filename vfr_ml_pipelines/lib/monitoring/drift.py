@@ -42,9 +42,27 @@ Features that are known calendar cycles (``catalog.CALENDAR_CYCLE_FEATURES``, e.
 ``excluded`` column gives the reason.
 Weights are the champion's feature importance normalized to sum 1 over the compared features
 (features missing from the mapping weigh 0; no mapping, or all zero, means equal weights).
-``score`` = sum of the weights of the drifted features; the window is drifted when
-``score >= score_threshold``. The thresholds were chosen with the detection study
-(`detection_study.py`, table in docs/monitoring.md).
+``score`` = sum of the weights of the drifted features. Second trigger, not weighted by
+importance ("breadth"): a shift the model barely uses (a market-wide volatility rise moves
+the raw volatility, range and candle features, ~3 % of a trained model's importance) never
+reaches the weighted threshold, but moves several features far beyond anything their
+reference windows did. Each feature's ``exceedance`` is the largest of measure / scale over
+PSI, KS and Wasserstein, the scale being its calibrated level (the reference windows' level
+times the margin) without the global floor, but at least ``breadth_relative_floor`` (1/4) of
+it (features that never move, such as daily ranks, would otherwise divide by ~0); a feature
+with no finite value has exceedance +inf. ``breadth`` = the ``breadth_features``-th (3rd)
+largest exceedance among the scored features: the factor by which at least three features
+exceed their own reference's largest excursion. Its threshold comes from the same reference
+windows (`breadth_null`): each window is measured against scales calibrated on the windows
+that share no session with it (leave-neighbours-out; against scales that include it, a
+window can never exceed them), and the ``breadth_quantile`` (0.95) of those values times
+``breadth_margin`` (1.25), never below ``breadth_floor`` (1), is the threshold. The 0.95
+rather than the maximum: the first windows of a reference hold the warm-up of the year-over-
+year fundamentals, which no later window repeats. A profile without calibration has no
+breadth trigger. The window is drifted when ``score >= score_threshold`` (trigger
+"importance") or ``breadth >=`` the profile's breadth threshold (trigger "breadth"); the
+report names the triggers that fired. The thresholds were chosen with the detection studies
+(`detection_study.py` and benchmarks/study_simulator_drift.py, tables in docs/monitoring.md).
 
 Speed: the reference is profiled once (`ReferenceProfile`: each column sorted, quantile edges,
 bin shares, std); a comparison sorts the small current window and uses searchsorted only:
@@ -57,6 +75,7 @@ Nothing in a comparison is O(reference size) except a mean.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -106,6 +125,15 @@ class DriftConfig:
     calibration_stride: int = 5
     calibration_quantile: float = 1.0
     calibration_margin: float = 1.1
+    # the breadth trigger (module docstring): the k-th largest exceedance of the scored
+    # features against the reference windows' own (leave-neighbours-out), chosen on the
+    # simulator study's seeds 0-2 and reported on 3-5 (docs/monitoring.md)
+    breadth_trigger: bool = True
+    breadth_features: int = 3
+    breadth_relative_floor: float = 0.25
+    breadth_quantile: float = 0.95
+    breadth_margin: float = 1.25
+    breadth_floor: float = 1.0
 
     def __post_init__(self) -> None:
         if self.psi_bins < 2:
@@ -124,6 +152,10 @@ class DriftConfig:
             raise ValueError(f"need calibration_window >= 2 and calibration_stride >= 1, got {self.calibration_window}, {self.calibration_stride}")
         if not 0.5 <= self.calibration_quantile <= 1 or self.calibration_margin < 1:
             raise ValueError(f"need calibration_quantile in [0.5, 1] and calibration_margin >= 1, got {self.calibration_quantile}, {self.calibration_margin}")
+        if self.breadth_features < 1 or not 0 < self.breadth_relative_floor <= 1:
+            raise ValueError(f"need breadth_features >= 1 and breadth_relative_floor in (0, 1], got {self.breadth_features}, {self.breadth_relative_floor}")
+        if not 0.5 <= self.breadth_quantile <= 1 or self.breadth_margin < 1 or self.breadth_floor <= 0:
+            raise ValueError(f"need breadth_quantile in [0.5, 1], breadth_margin >= 1, breadth_floor > 0, got {self.breadth_quantile}, {self.breadth_margin}, {self.breadth_floor}")
 
 
 def _sorted_columns(frame: pd.DataFrame, features: Sequence[str], where: str) -> list[np.ndarray]:
@@ -174,15 +206,27 @@ class ReferenceProfile:
     thresholds: np.ndarray | None = None  # features x (psi, ks, wasserstein); None: the global ones
     excluded: tuple[str, ...] = ()
     calibration_windows: int = 0
+    scales: np.ndarray | None = None  # features x 3: the exceedance denominators (None: uncalibrated)
+    breadth_threshold: float | None = None  # None: no breadth trigger (uncalibrated profile)
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """What the calibration computed, to store and pass back to `from_frame` (None when uncalibrated)."""
+        if self.thresholds is None or self.scales is None:
+            return None
+        return Calibration(self.features, self.thresholds, self.scales, self.breadth_threshold, self.calibration_windows)
 
     @classmethod
     def from_frame(
         cls, reference: pd.DataFrame, features: Sequence[str], config: DriftConfig = DriftConfig(),
         sessions: str | Sequence | None = None, excluded: Mapping[str, str] = CALENDAR_CYCLE_FEATURES,
+        calibration: Calibration | None = None,
     ) -> ReferenceProfile:
         """`sessions`: a column of `reference` (or values aligned with its rows) naming each
         row's session, for the calibration; None keeps the global thresholds. `excluded`:
-        feature -> why it is never scored (default: the catalog's calendar cycles)."""
+        feature -> why it is never scored (default: the catalog's calendar cycles).
+        `calibration`: one computed before for this same reference, features and config
+        (`profile.calibration`), used instead of recomputing it (`sessions` is then unused)."""
         features = tuple(features)
         if not features:
             raise ValueError("ReferenceProfile: no features to profile")
@@ -203,6 +247,11 @@ class ReferenceProfile:
         reasons = tuple(str(excluded.get(name, "")) for name in features)
         profile = cls(features, tuple(sorted_values), tuple(prefix_sums), tuple(edges), tuple(shares), std,
                       len(reference), config, excluded=reasons)
+        if calibration is not None:
+            if calibration.features != features:
+                raise ValueError("reference: the stored calibration was computed for other features")
+            return replace(profile, thresholds=calibration.thresholds, scales=calibration.scales,
+                           breadth_threshold=calibration.breadth_threshold, calibration_windows=calibration.windows)
         if sessions is None or not config.calibrate:
             return profile
         labels = reference[sessions] if isinstance(sessions, str) else np.asarray(sessions)
@@ -212,7 +261,33 @@ class ReferenceProfile:
         if labels.isna().any():
             raise ValueError("reference: some rows have no session label")
         null = _null_measures(profile, reference, labels)
-        return replace(profile, thresholds=calibrated_thresholds(null, config), calibration_windows=null.shape[0])
+        scored = np.array([not reason for reason in reasons])
+        breadth = calibrated_breadth(breadth_null(null, config, scored), config) if config.breadth_trigger else None
+        return replace(profile, thresholds=calibrated_thresholds(null, config), scales=exceedance_scales(null, config),
+                       calibration_windows=null.shape[0], breadth_threshold=breadth)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A reference's calibrated thresholds (the costly part of a profile), storable as JSON."""
+
+    features: tuple[str, ...]
+    thresholds: np.ndarray  # features x (psi, ks, wasserstein)
+    scales: np.ndarray  # features x (psi, ks, wasserstein): the exceedance denominators
+    breadth_threshold: float | None
+    windows: int
+
+    def to_json(self) -> str:
+        return json.dumps({"features": list(self.features), "thresholds": self.thresholds.tolist(), "scales": self.scales.tolist(),
+                           "breadth_threshold": self.breadth_threshold, "windows": self.windows})
+
+    @classmethod
+    def from_json(cls, text: str) -> Calibration:
+        data = json.loads(text)
+        shape = (len(data["features"]), 3)
+        thresholds = np.array(data["thresholds"], dtype=np.float64).reshape(shape)
+        scales = np.array(data["scales"], dtype=np.float64).reshape(shape)
+        return cls(tuple(data["features"]), thresholds, scales, data["breadth_threshold"], int(data["windows"]))
 
 
 def _null_measures(profile: ReferenceProfile, reference: pd.DataFrame, labels: pd.Series) -> np.ndarray:
@@ -234,16 +309,67 @@ def _null_measures(profile: ReferenceProfile, reference: pd.DataFrame, labels: p
     return out
 
 
+def _levels(null: np.ndarray, config: DriftConfig) -> np.ndarray:
+    """features x 3: the `calibration_quantile` of each null measure times the margin (0 for a
+    measure no window could give: no finite value in any window)."""
+    finite = np.where(np.isfinite(null), null, -np.inf)
+    level = np.quantile(finite, config.calibration_quantile, axis=0)
+    return np.where(np.isfinite(level), level * config.calibration_margin, 0.0)
+
+
+def _global(config: DriftConfig) -> np.ndarray:
+    return np.array([config.psi_drift, config.ks_statistic, config.wasserstein])
+
+
 def calibrated_thresholds(null: np.ndarray, config: DriftConfig) -> np.ndarray:
     """features x (psi, ks, wasserstein): the `calibration_quantile` of each null measure
     (`_null_measures`) times `calibration_margin`, at least the global threshold."""
-    floor = np.array([config.psi_drift, config.ks_statistic, config.wasserstein])
     if null.shape[0] == 0:
-        return np.tile(floor, (null.shape[1], 1))
-    # a measure no window could give (no finite value in any window) keeps the global threshold
-    finite = np.where(np.isfinite(null), null, -np.inf)
-    level = np.quantile(finite, config.calibration_quantile, axis=0)
-    return np.fmax(np.where(np.isfinite(level), level * config.calibration_margin, 0.0), floor)
+        return np.tile(_global(config), (null.shape[1], 1))
+    return np.fmax(_levels(null, config), _global(config))
+
+
+def exceedance_scales(null: np.ndarray, config: DriftConfig) -> np.ndarray:
+    """features x 3: the exceedance denominators, the calibrated levels with the lower floor
+    `breadth_relative_floor` x the global thresholds (module docstring)."""
+    floor = _global(config) * config.breadth_relative_floor
+    return np.tile(floor, (null.shape[1], 1)) if null.shape[0] == 0 else np.fmax(_levels(null, config), floor)
+
+
+def exceedance(measures: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """... x features: the largest measure / scale over (psi, ks, wasserstein); +inf where a
+    window had no finite value of the feature (all three NaN)."""
+    ratio = np.nan_to_num(measures, nan=0.0) / scales
+    return np.where(np.isnan(measures).all(axis=-1), np.inf, ratio.max(axis=-1))
+
+
+def kth_largest(values: np.ndarray, k: int) -> float:
+    """The k-th largest of `values` (NaN when there are fewer than k)."""
+    return float(np.sort(values)[-k]) if len(values) >= k else float("nan")
+
+
+def breadth_null(null: np.ndarray, config: DriftConfig, scored: np.ndarray) -> np.ndarray:
+    """Per reference window (`_null_measures`), the breadth statistic against scales
+    calibrated on the windows that share no session with it."""
+    n_windows = null.shape[0]
+    # windows w' with |w - w'| < overlap share sessions with w
+    overlap = int(np.ceil(config.calibration_window / config.calibration_stride))
+    out = np.full(n_windows, np.nan)
+    for w in range(n_windows):
+        others = np.r_[0:max(w - overlap + 1, 0), min(w + overlap, n_windows):n_windows]
+        if len(others):
+            out[w] = kth_largest(exceedance(null[w], exceedance_scales(null[others], config))[scored], config.breadth_features)
+    return out
+
+
+def calibrated_breadth(null_breadth: np.ndarray, config: DriftConfig) -> float | None:
+    """The breadth trigger's threshold from `breadth_null` (module docstring); None when no
+    reference window could be measured (too short a reference, or fewer scored features
+    than `breadth_features`)."""
+    values = null_breadth[~np.isnan(null_breadth)]
+    if not len(values):
+        return None
+    return float(max(np.quantile(values, config.breadth_quantile) * config.breadth_margin, config.breadth_floor))
 
 
 def _shares(bin_counts: np.ndarray, n_missing: int, n_rows: int, config: DriftConfig) -> np.ndarray:
@@ -348,21 +474,33 @@ def importance_weights(features: Sequence[str], importance: Mapping[str, float] 
 TABLE_COLUMNS = [
     "feature", "importance", "weight", "psi", "psi_level", "ks_statistic", "ks_pvalue", "wasserstein",
     "votes", "drifted", "n_reference", "n_current", "current_missing_share",
-    "psi_threshold", "ks_threshold", "wasserstein_threshold", "excluded",
+    "psi_threshold", "ks_threshold", "wasserstein_threshold", "exceedance", "excluded",
 ]
 
 
 @dataclass(frozen=True)
 class DriftReport:
-    """One comparison: the per-feature table and the importance-weighted drift score."""
+    """One comparison: the per-feature table, the importance-weighted drift score and the
+    breadth (the k-th largest exceedance of the scored features) with its threshold (None:
+    no breadth trigger)."""
 
     features_table: pd.DataFrame
     score: float
     config: DriftConfig
+    breadth: float = float("nan")
+    breadth_threshold: float | None = None
+
+    @property
+    def triggers(self) -> tuple[str, ...]:
+        """The triggers that fired: "importance" (weighted score), "breadth" (several features far out)."""
+        fired = ("importance",) if self.score >= self.config.score_threshold else ()
+        if self.breadth_threshold is not None and self.breadth >= self.breadth_threshold:
+            fired += ("breadth",)
+        return fired
 
     @property
     def is_drifted(self) -> bool:
-        return self.score >= self.config.score_threshold
+        return bool(self.triggers)
 
     def table(self) -> pd.DataFrame:
         """Columns `TABLE_COLUMNS`, most weighted drift first (a copy, safe to edit)."""
@@ -374,6 +512,9 @@ class DriftReport:
     def summary(self) -> dict[str, float | int | bool]:
         return {
             "drift_score": self.score,
+            "breadth": self.breadth,
+            "breadth_threshold": self.breadth_threshold,
+            "triggers": ",".join(self.triggers),
             "drifted": self.is_drifted,
             "drifted_features": int(self.features_table["drifted"].sum()),
             "features": len(self.features_table),
@@ -424,9 +565,11 @@ def compare(
         psi_at, ks_at, wasserstein_at = thresholds[j]
         votes = int(feature_psi >= psi_at) + int(ks >= ks_at and pvalue < config.ks_alpha) + int(normalized >= wasserstein_at)
         drifted = (votes >= config.votes_required or len(values) == 0) and not excluded[j]
+        exceeds = np.nan if profile.scales is None else np.inf if len(values) == 0 else float(
+            exceedance(np.array([feature_psi, ks, normalized]), profile.scales[j]))
         rows.append((name, feature_psi, _psi_level(feature_psi, config), ks, pvalue, normalized, votes, drifted,
                      len(profile.sorted_values[j]), len(values), 1.0 - len(values) / n_rows if n_rows else np.nan,
-                     psi_at, ks_at, wasserstein_at, excluded[j]))
+                     psi_at, ks_at, wasserstein_at, exceeds, excluded[j]))
     table = pd.DataFrame(rows, columns=[c for c in TABLE_COLUMNS if c not in ("importance", "weight")])
     scored = [name for name, reason in zip(features, excluded) if not reason]
     weights = np.zeros(len(features))
@@ -434,9 +577,12 @@ def compare(
         weights[[features.index(name) for name in scored]] = importance_weights(scored, importance)
     table.insert(1, "importance", [float(importance.get(name, np.nan)) if importance else np.nan for name in features])
     table.insert(2, "weight", weights)
-    score = float(weights[table["drifted"].to_numpy()].sum())
+    drifted = table["drifted"].to_numpy()
+    score = float(weights[drifted].sum())
+    scored_mask = np.array([not reason for reason in excluded])
+    breadth = kth_largest(table["exceedance"].to_numpy()[scored_mask], config.breadth_features)
     order = np.lexsort((table["feature"].to_numpy(), -(table["weight"] * table["psi"].fillna(0.0)).to_numpy()))
-    return DriftReport(table.iloc[order].reset_index(drop=True), score, config)
+    return DriftReport(table.iloc[order].reset_index(drop=True), score, config, breadth, profile.breadth_threshold)
 
 
 def feature_drift(

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vfr_ml_pipelines.defs.monitoring.drift import DRIFT_EVENT_TAG, FEATURE_DRIFT, drift_sensor, feature_drift
+from vfr_ml_pipelines.defs.monitoring.drift import DRIFT_EVENT_TAG, DRIFT_TRIGGERS_TAG, FEATURE_DRIFT, drift_sensor, feature_drift
 from vfr_ml_pipelines.defs.resources import AlertWebhookResource, FeatureStoreResource, MlflowResource
 from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore
@@ -54,6 +54,8 @@ def test_feature_drift_reports_the_table_and_scores_per_horizon(served: dict) ->
     assert rows["f0"]["drifted"] and rows["f0"]["wasserstein"] > 0.8 and not rows["f1"]["drifted"]
     assert rows["f0"]["horizon"] == "1w" and metadata["drift_score_1w"].value >= rows["f0"]["importance"] - 1e-4 > 0.5
     assert "data:image/png;base64," in metadata["drift_plot"].value
+    assert "importance" in metadata["drift_trigger_1w"].value.split(",") and rows["f0"]["exceedance"] > 1
+    assert metadata["calibration"].value["1w"] in ("computed", "reused") and metadata["breadth_thresholds"].value["1w"] >= 1
 
     calm = _materialize(served, 0.0, dg.DagsterInstance.ephemeral()).asset_materializations_for_node("feature_drift")[0]
     assert calm.metadata["drifted_1w"].value is False and calm.metadata["drift_score_1w"].value < 0.25
@@ -61,7 +63,8 @@ def test_feature_drift_reports_the_table_and_scores_per_horizon(served: dict) ->
 
 def _report(instance: dg.DagsterInstance, session: str, drifted: bool) -> None:
     instance.report_runless_asset_event(dg.AssetMaterialization(
-        FEATURE_DRIFT, metadata={"session": session, "drift_score_1w": 0.6 if drifted else 0.0, "drifted_1w": drifted},
+        FEATURE_DRIFT, metadata={"session": session, "drift_score_1w": 0.6 if drifted else 0.0, "drifted_1w": drifted,
+                                 "drift_trigger_1w": "breadth" if drifted else ""},
     ))
 
 
@@ -86,7 +89,7 @@ def test_drift_sensor_requests_once_per_drift_event() -> None:
     _report(instance, sessions[0], drifted=True)
     [request], cursor = _tick(instance, cursor)
     assert request.run_key == f"drift-{sessions[0]}" and request.tags[DRIFT_EVENT_TAG] == request.run_key
-    assert request.tags["vfr/drifted_horizons"] == "1w"
+    assert request.tags["vfr/drifted_horizons"] == "1w" and request.tags[DRIFT_TRIGGERS_TAG] == "1w:breadth"
     assert _tick(instance, cursor)[0] == []  # the same report again
     _report(instance, sessions[1], drifted=True)
     requests, cursor = _tick(instance, cursor)

@@ -131,3 +131,10 @@ def test_bad_cursor_and_config() -> None:
         DriftCursor.from_string('{"phase": "sleeping"}')
     with pytest.raises(ValueError):
         DecisionConfig(max_wait_sessions=0)
+
+
+def test_the_reason_names_the_trigger_that_fired_and_the_cursor_ignores_it() -> None:
+    named = decide(DriftCursor(), Observation(_session(0), True, 0.03, trigger="1w:breadth"), CONFIG)
+    unnamed = decide(DriftCursor(), Observation(_session(0), True, 0.03), CONFIG)
+    assert named.request_run and "trigger 1w:breadth" in named.reason and "trigger" not in unnamed.reason
+    assert named.cursor == unnamed.cursor and named.run_key == unnamed.run_key

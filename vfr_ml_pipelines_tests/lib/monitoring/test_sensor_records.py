@@ -15,6 +15,10 @@ def test_any_drifted_horizon_makes_the_window_drifted_with_the_largest_score() -
     calm = read_horizon_scores({"session": "2026-03-02", "drift_score_1w": math.nan, "drifted_1w": False})
     assert not calm.drifted and math.isnan(calm.score)
     assert read_horizon_scores({"session": "2026-03-02"}) is None  # no champion served
+    # the triggers of the drifted horizons only, as the alert and the run's tag carry them
+    both = read_horizon_scores({"session": "s", "drift_score_1d": 0.3, "drifted_1d": True, "drift_trigger_1d": "importance,breadth",
+                                "drift_score_1w": 0.0, "drifted_1w": False, "drift_trigger_1w": "", "drift_breadth_1w": 0.5})
+    assert both.drifted_horizons == ("1d",) and both.triggers == ("1d:importance,breadth",)
     decay = read_horizon_scores({"session": "s", "decay_score_1m": 2.5, "decayed_1m": True}, score="decay_score", flag="decayed")
     assert decay.drifted_horizons == ("1m",)
 
