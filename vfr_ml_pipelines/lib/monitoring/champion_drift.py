@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -31,12 +32,13 @@ import pandas as pd
 
 from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore
-from vfr_ml_pipelines.lib.models.registry import ModelRegistry
+from vfr_ml_pipelines.lib.models.registry import ModelRegistry, RegistryUnavailable
 from vfr_ml_pipelines.lib.monitoring.drift import Calibration, DriftConfig, DriftReport, ReferenceProfile, compare
 from vfr_ml_pipelines.lib.serving.served_models import served_versions
 
 DEFAULT_CURRENT_SESSIONS = 20
 CALIBRATION_FOLDER = "drift_calibration"
+log = logging.getLogger(__name__)
 # DriftConfig fields the calibration does not read: changing them keeps the stored one
 _NOT_CALIBRATION = ("psi_warn", "ks_alpha", "exact_pvalues", "score_threshold")
 # calendar days read to find the last N sessions: weekends and a holiday cluster fit twice over
@@ -74,6 +76,25 @@ def calibration_key(features: Sequence[str], start: date, end: date, config: Dri
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
+def _stored_calibration(registry: ModelRegistry, run_id: str, path: str, features: Sequence[str]) -> tuple[Calibration | None, str]:
+    """The calibration stored with the champion's run, or None and why it cannot be used: a
+    stored file that does not parse or does not describe these features is computed again
+    (and replaced) rather than trusted or left to fail every daily run."""
+    blob = registry.read_run_artifact(run_id, path)
+    if blob is None:
+        return None, ""
+    try:
+        calibration = Calibration.from_json(blob.decode())
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        reason = f"the stored {path} is unreadable ({type(exc).__name__}: {exc})"
+    else:
+        if calibration.features == tuple(features):
+            return calibration, ""
+        reason = f"the stored {path} describes other features than the champion's"
+    log.warning("drift calibration of run %s: %s", run_id, reason)
+    return None, reason
+
+
 def champions_drift(
     registry: ModelRegistry, store: OfflineFeatureStore, config: DriftConfig = DriftConfig(),
     current_sessions: int = DEFAULT_CURRENT_SESSIONS,
@@ -94,12 +115,18 @@ def champions_drift(
         reference = store.read(catalog.MATRIX_VERSION, columns=features, start=start, end=end)
         current = store.read(catalog.MATRIX_VERSION, columns=features, start=current_start, end=current_end)
         path = f"{CALIBRATION_FOLDER}/{calibration_key(features, start, end, config)}.json"
-        stored = registry.read_run_artifact(version.run_id, path) if config.calibrate else None
-        calibration = Calibration.from_json(stored.decode()) if stored else None
+        calibration, unreadable = _stored_calibration(registry, version.run_id, path, features) if config.calibrate else (None, "")
         profile = ReferenceProfile.from_frame(reference, features, config, sessions="trade_date", calibration=calibration)
-        if calibration is None and profile.calibration is not None:
-            registry.log_run_artifacts(version.run_id, {path: profile.calibration.to_json().encode()})
         how = "reused" if calibration else "computed" if profile.calibration else ""
+        if unreadable:
+            how = f"computed again: {unreadable}"
+        if calibration is None and profile.calibration is not None:
+            try:
+                registry.log_run_artifacts(version.run_id, {path: profile.calibration.to_json().encode()})
+            except RegistryUnavailable as exc:
+                # the report is still right; the next run pays the calibration again
+                log.warning("drift calibration of %s not stored: %s", version.model_id, exc)
+                how = f"{how} (not stored: {exc})"
         report = compare(profile, current, model.estimator.feature_importance())
         out.append(ChampionDrift(served.horizon, version.model_id, start, end, current_start, current_end, report, how))
     return out

@@ -79,3 +79,20 @@ def test_the_first_run_stores_the_calibration_the_second_reads_it_a_new_champion
     assert third.calibration == "computed" and third.model_id != first.model_id
     assert _stored(registry, new_version)["thresholds"] == stored["thresholds"]  # same data, same thresholds
     assert champions_drift(registry, store)[0].calibration == "reused"
+
+
+@pytest.mark.parametrize("blob", [b"{not json", b'{"features": ["x"]}', b"\xff\xfe", None])
+def test_a_stored_calibration_that_is_unreadable_or_of_other_features_is_computed_again_and_replaced(registry_on_postgres, blob) -> None:
+    registry, store = registry_on_postgres
+    version = champion_version(registry)
+    [first] = champions_drift(registry, store)
+    honest = _stored(registry, version)
+    key = calibration_key(NAMES, DAYS[0], TRAIN_END, DriftConfig(calibration_window=20))
+    bad = blob if blob is not None else json.dumps({**honest, "features": list(reversed(NAMES))}).encode()
+    registry.log_run_artifacts(version.run_id, {f"{CALIBRATION_FOLDER}/{key}.json": bad})
+
+    [again] = champions_drift(registry, store)
+    assert again.calibration.startswith("computed again:") and CALIBRATION_FOLDER in again.calibration
+    assert again.report.breadth_threshold == first.report.breadth_threshold
+    assert _stored(registry, version) == honest  # the bad file was replaced by the computed one
+    assert champions_drift(registry, store)[0].calibration == "reused"
