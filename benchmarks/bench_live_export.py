@@ -7,7 +7,8 @@ The reference is what the daily publish does for the three served horizons:
   * load (through MLflow's pyfunc loader, from a registry in a temp dir) and score the
     champion and the shadow of each horizon (6 stacked LightGBM + XGBoost + ridge ensembles
     on --inputs inputs, the default run's kind of model), map the scores to VFR's fields
-    (`predict.prediction_rows`) and store them (`store.replace_predictions`);
+    (`predict.symbol_fields` once for the session, `predict.prediction_rows` per version) and
+    store them (`store.replace_predictions`);
   * the raw-feature export: `ml_feature_store` rows (`feature_export.feature_store_rows` +
     COPY) and the Redis feature vectors (`payloads.feature_vector`, one `vfr_writer.publish`);
   * the predictions in Redis: per horizon `default` + the champion's id + the shadow's id
@@ -57,7 +58,7 @@ from vfr_ml_pipelines.lib.models.calibration import ReturnCalibration  # noqa: E
 from vfr_ml_pipelines.lib.models.ensemble import STACKING, EnsembleModel, fit_stacking_ensemble  # noqa: E402
 from vfr_ml_pipelines.lib.models.serving_model import ServingModel  # noqa: E402
 from vfr_ml_pipelines.lib.serving import feature_export, live_model, live_path, payloads, store, vfr_keys, vfr_writer  # noqa: E402
-from vfr_ml_pipelines.lib.serving.predict import prediction_rows  # noqa: E402
+from vfr_ml_pipelines.lib.serving.predict import prediction_rows, symbol_fields  # noqa: E402
 from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine  # noqa: E402
 
 DAY = date(2026, 11, 20)
@@ -103,13 +104,14 @@ def _register(registry: ModelRegistry, model: ServingModel, name: str, example: 
 
 
 def _load_and_score(conn, registry: ModelRegistry, name: str, version: str, horizon: str, vectors: pd.DataFrame,
-                    prices: pd.DataFrame, now: datetime) -> None:
-    """What `session_predictions.predict_session` does for one served version."""
+                    prices: pd.DataFrame, now: datetime, fields: pd.DataFrame) -> None:
+    """What `session_predictions.predict_session` does for one served version (`fields`: the
+    session's model-independent part, built once for all versions)."""
     loaded = registry.load_serving_model(name, version)
     out = loaded.model.predict_frame(vectors)
     rows = prediction_rows(vectors, prices, out["expected_return"].to_numpy(), probabilities=out["probability"].to_numpy(),
                            feature_names=list(catalog.RAW_NAMES), thresholds=payloads.DirectionThresholds(), as_of=DAY,
-                           horizon=horizon, model_name=name, model_version=version, predicted_at=now)
+                           horizon=horizon, model_name=name, model_version=version, predicted_at=now, fields=fields)
     store.replace_predictions(conn, rows, as_of=DAY, horizon=horizon, model_name=name, model_version=version)
 
 
@@ -161,13 +163,16 @@ def main() -> None:
             engine = create_warehouse_engine(url)
             apply_migrations(engine, settings.sql_dir())
             with engine.begin() as conn:
+                fields: list[pd.DataFrame] = []
+
                 def score_served() -> None:
+                    fields.append(symbol_fields(vectors, prices, feature_names=list(catalog.RAW_NAMES), as_of=DAY))
                     for (h, _), version in versions.items():
-                        _load_and_score(conn, registry, f"vfr-{h}", version, h, vectors, prices, now)
+                        _load_and_score(conn, registry, f"vfr-{h}", version, h, vectors, prices, now, fields[0])
                 parts["load + score served models"], _ = _timed(score_served)
                 if own_model:
                     parts["live model load + score"], _ = _timed(
-                        lambda: _load_and_score(conn, registry, LIVE_NAME, live_version, "1w", vectors, prices, now))
+                        lambda: _load_and_score(conn, registry, LIVE_NAME, live_version, "1w", vectors, prices, now, fields[0]))
             with engine.begin() as conn:
                 started = time.perf_counter()
                 ids = feature_export.upsert_feature_definitions(conn, catalog.RAW_SPECS, catalog.FEATURE_SET_OF, provider="bench")
