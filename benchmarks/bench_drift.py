@@ -32,7 +32,8 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vfr_ml_pipelines.lib.monitoring.drift import Calibration, DriftConfig, ReferenceProfile, compare  # noqa: E402
+from vfr_ml_pipelines.lib.monitoring.drift import DriftConfig, ReferenceProfile, compare  # noqa: E402
+from vfr_ml_pipelines.lib.monitoring.drift_thresholds import Calibration  # noqa: E402
 
 TARGET_SECONDS = 2.0
 

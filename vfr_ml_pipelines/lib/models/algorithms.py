@@ -49,7 +49,6 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
-import pandas as pd
 import xgboost as xgb
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Ridge
@@ -57,16 +56,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from vfr_ml_pipelines.lib.models import framing
+from vfr_ml_pipelines.lib.models.sessions import RANKING_OBJECTIVES, SessionRankIC, inner_stopping_split, relevance_grades
 
 ALGORITHMS = ("lightgbm", "xgboost", "linear")
 DEFAULT_SEED = 7
 MAGIC = b"VFRREG1\n"
 ENVELOPE_LENGTH_BYTES = 8
 _BOOSTING_KEYS = ("num_boost_round", "early_stopping_rounds")
-# LightGBM objectives that rank within query groups (one group per session): their labels are
-# per-session relevance grades (`relevance_grades`), not the continuous target
-RANKING_OBJECTIVES = ("rank_xendcg", "lambdarank")
-RELEVANCE_GRADES = 5
 # what early stopping watches on the validation rows: the objective's own metric, or the mean
 # per-session Rank IC, the figure selection and the gate read
 STOPPING_METRICS = ("objective", "rank_ic")
@@ -167,51 +163,6 @@ def _normalized(values: np.ndarray) -> np.ndarray:
     values = np.abs(np.asarray(values, dtype=np.float64))
     total = values.sum()
     return values / total if total > 0 else np.zeros_like(values)
-
-
-def _session_ids(groups: Sequence[int] | None, n_rows: int, what: str) -> np.ndarray:
-    """Row -> session index for rows stored session by session in `groups` sizes."""
-    if groups is None:
-        raise ValueError(f"{what}: session group sizes are required (a ranking objective or Rank IC early stopping)")
-    sizes = np.asarray(groups, dtype=np.int64)
-    if sizes.ndim != 1 or (sizes < 1).any() or sizes.sum() != n_rows:
-        raise ValueError(f"{what}: group sizes must be positive and sum to the {n_rows} rows, got {int(sizes.sum())}")
-    return np.repeat(np.arange(len(sizes)), sizes)
-
-
-def _ranks(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    return pd.Series(values).groupby(ids).rank(method="average").to_numpy()
-
-
-def relevance_grades(y: np.ndarray, groups: Sequence[int], n_grades: int = RELEVANCE_GRADES) -> np.ndarray:
-    """Integer grades 0..n_grades-1 from each row's rank of `y` within its session (equal-count
-    bins: the top fifth of a session gets n_grades-1)."""
-    ids = _session_ids(groups, len(y), "relevance_grades")
-    ranks = pd.Series(y).groupby(ids).rank(method="first").to_numpy() - 1  # 0 .. n-1
-    sizes = np.bincount(ids)[ids] if len(y) else np.zeros(0)
-    return np.floor(ranks * n_grades / np.maximum(sizes, 1)).astype(np.int32)
-
-
-class SessionRankIC:
-    """Mean per-session Spearman correlation of predictions with `y` (rows session by
-    session, `groups` sizes), computed every boosting round: the ranks of `y` once, then a
-    grouped Pearson on the ranks of the predictions. A session whose predictions (or labels)
-    are all tied counts as 0 (no ranking), as after the first, constant rounds."""
-
-    def __init__(self, y: np.ndarray, groups: Sequence[int]) -> None:
-        self.ids = _session_ids(groups, len(y), "SessionRankIC")
-        self.n = np.bincount(self.ids).astype(np.float64)
-        self.y = self._centered(_ranks(np.asarray(y, dtype=np.float64), self.ids))
-
-    def _centered(self, ranks: np.ndarray) -> np.ndarray:
-        return ranks - (np.bincount(self.ids, weights=ranks) / self.n)[self.ids]
-
-    def __call__(self, predictions: np.ndarray) -> float:
-        p = self._centered(_ranks(np.asarray(predictions, dtype=np.float64), self.ids))
-        cov = np.bincount(self.ids, weights=p * self.y)
-        scale = np.sqrt(np.bincount(self.ids, weights=p * p) * np.bincount(self.ids, weights=self.y * self.y))
-        corr = np.divide(cov, scale, out=np.zeros_like(cov), where=scale > 0)
-        return float(corr.mean())
 
 
 def read_envelope(blob: bytes, what: str = "serialized model") -> tuple[dict[str, Any], bytes]:
@@ -564,7 +515,7 @@ def fit_regressor(
     y_val = _target(y_val, len(X_val), f"{algorithm} y_val")
     inner = {k: merged.pop(k) for k in INNER_STOPPING_KEYS if k in merged}
     if inner.get("stopping_sessions"):
-        X_train, y_train, train_groups, X_val, y_val, val_groups = _inner_stopping_split(
+        X_train, y_train, train_groups, X_val, y_val, val_groups = inner_stopping_split(
             X_train, y_train, train_groups, int(inner["stopping_sessions"]), int(inner.get("stopping_gap_sessions", 0)),
             algorithm,
         )
@@ -579,17 +530,3 @@ def fit_regressor(
     model.params.update(inner)
     return model
 
-
-def _inner_stopping_split(X: np.ndarray, y: np.ndarray, groups: Sequence[int] | None, sessions: int, gap: int,
-                          algorithm: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(fit rows, stopping rows) cut from the training rows: the last `sessions` sessions stop
-    the boosting, the `gap` sessions before them are dropped (their labels reach into the
-    stopping rows: the horizon's sessions), the rest is fitted on."""
-    ids = _session_ids(groups, len(y), f"{algorithm} stopping_sessions")
-    sizes = np.asarray(groups, dtype=np.int64)
-    fit_sessions = len(sizes) - sessions - gap
-    if sessions < 2 or gap < 0 or fit_sessions < 2:
-        raise ValueError(f"{algorithm}: {len(sizes)} training sessions cannot hold {sessions} stopping sessions after "
-                         f"a gap of {gap} with training sessions left")
-    fit, stop = ids < fit_sessions, ids >= len(sizes) - sessions
-    return X[fit], y[fit], sizes[:fit_sessions], X[stop], y[stop], sizes[-sessions:]

@@ -33,7 +33,7 @@ from sklearn.metrics import roc_auc_score
 ECE_BINS = 10
 
 
-def _grouped_pearson(codes: np.ndarray, n: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def grouped_pearson(codes: np.ndarray, n: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pearson correlation of a and b within each group (two passes over the rows: the
     group means first, then centred sums, so no cancellation error)."""
     n_groups = len(n)
@@ -46,7 +46,7 @@ def _grouped_pearson(codes: np.ndarray, n: np.ndarray, a: np.ndarray, b: np.ndar
         return np.clip(sab / np.sqrt(saa * sbb), -1.0, 1.0)
 
 
-def _ranks_and_variation(codes: np.ndarray, values: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+def grouped_ranks(codes: np.ndarray, values: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
     """Average ranks (1-based, ties averaged) of `values` within each group, and whether
     each group has at least two distinct values. Two argsorts, no groupby: pandas' grouped
     rank and numpy's lexsort are several times slower at a million rows."""
@@ -97,11 +97,11 @@ def daily_ic(frame: pd.DataFrame, prediction: str, label: str, by: str = "trade_
     n = np.bincount(codes, minlength=n_days).astype(np.float64)
     # a constant column is detected exactly (one run of equal values): centred sums of equal
     # values can be a rounding error away from 0 and would give a garbage correlation
-    rank_x, x_varies = _ranks_and_variation(codes, x, n_days)
-    rank_y, y_varies = _ranks_and_variation(codes, y, n_days)
+    rank_x, x_varies = grouped_ranks(codes, x, n_days)
+    rank_y, y_varies = grouped_ranks(codes, y, n_days)
     valid = (n >= 3) & x_varies & y_varies
-    ic = _grouped_pearson(codes, n, x, y)
-    rank_ic = _grouped_pearson(codes, n, rank_x, rank_y)
+    ic = grouped_pearson(codes, n, x, y)
+    rank_ic = grouped_pearson(codes, n, rank_x, rank_y)
     return pd.DataFrame({by: np.asarray(days)[valid], "ic": ic[valid], "rank_ic": rank_ic[valid]})
 
 

@@ -33,13 +33,14 @@ import numpy as np
 import pandas as pd
 
 from vfr_ml_pipelines.lib.models import canaries
-from vfr_ml_pipelines.lib.models.algorithms import ALGORITHMS, DEFAULT_SEED, RANKING_OBJECTIVES, fit_regressor
+from vfr_ml_pipelines.lib.models.algorithms import ALGORITHMS, DEFAULT_SEED, fit_regressor
 from vfr_ml_pipelines.lib.horizons import HORIZON_DAYS
 from vfr_ml_pipelines.lib.models.calibration import ReturnCalibration, daily_mean_return
 from vfr_ml_pipelines.lib.models.dataset import TARGETS, training_target
 from vfr_ml_pipelines.lib.models.ensemble import RECENT_DAYS, fit_rank_ic_ensemble, fit_stacking_ensemble
 from vfr_ml_pipelines.lib.models.metrics import daily_ic, evaluate
 from vfr_ml_pipelines.lib.models.serving_model import ServingModel
+from vfr_ml_pipelines.lib.models.sessions import RANKING_OBJECTIVES
 from vfr_ml_pipelines.lib.models.splits import Fold, WalkForwardConfig, final_fold, fold_frames, walk_forward_folds
 from vfr_ml_pipelines.lib.models.tuning import TuningFold, TuningResult, tune
 

@@ -33,7 +33,8 @@ import pandas as pd
 from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore
 from vfr_ml_pipelines.lib.models.registry import ModelRegistry, RegistryUnavailable
-from vfr_ml_pipelines.lib.monitoring.drift import Calibration, DriftConfig, DriftReport, ReferenceProfile, compare
+from vfr_ml_pipelines.lib.monitoring.drift import DriftConfig, DriftReport, ReferenceProfile, compare
+from vfr_ml_pipelines.lib.monitoring.drift_thresholds import Calibration
 from vfr_ml_pipelines.lib.serving.served_models import served_versions
 
 DEFAULT_CURRENT_SESSIONS = 20

@@ -16,14 +16,9 @@ from vfr_ml_pipelines.lib.features.labels import compute_labels
 from vfr_ml_pipelines.lib.features.technical import FEATURE_NAMES, compute_technical_features
 from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, generate_oracle, generate_prices
 
-from vfr_ml_pipelines.lib.models.algorithms import (
-    Regressor,
-    SessionRankIC,
-    default_params,
-    fit_regressor,
-    relevance_grades,
-)
+from vfr_ml_pipelines.lib.models.algorithms import Regressor, default_params, fit_regressor
 from vfr_ml_pipelines.lib.models.dataset import join_features_labels
+from vfr_ml_pipelines.lib.models.sessions import SessionRankIC, relevance_grades
 from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig, session_sizes, train_horizon
 from vfr_ml_pipelines.lib.models.splits import WalkForwardConfig
 

@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vfr_ml_pipelines.lib.monitoring.drift import (
-    Calibration, DriftConfig, ReferenceProfile, breadth_null, calibrated_breadth, compare,
-)
+from vfr_ml_pipelines.lib.monitoring.drift import DriftConfig, ReferenceProfile, compare
+from vfr_ml_pipelines.lib.monitoring.drift_thresholds import Calibration, breadth_null, calibrated_breadth
 
 REFERENCE, WINDOW, N_FEATURES, N_SYMBOLS = 300, 20, 12, 60
 

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from vfr_ml_pipelines.lib.features.catalog import CALENDAR_CYCLE_FEATURES
-from vfr_ml_pipelines.lib.monitoring.drift import DriftConfig, ReferenceProfile, calibrated_thresholds, compare
+from vfr_ml_pipelines.lib.monitoring.drift import DriftConfig, ReferenceProfile, compare
+from vfr_ml_pipelines.lib.monitoring.drift_thresholds import calibrated_thresholds
 
 REFERENCE, WINDOW = 500, 20
 PHI = 0.99  # half-life 70 sessions: a symbol keeps most of its level through a window
