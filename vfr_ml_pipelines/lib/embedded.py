@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import shutil
+import tempfile
 import threading
 import time
 import warnings
@@ -34,13 +35,28 @@ _process_lock = threading.RLock()
 
 
 @contextmanager
-def _interprocess_lock(state: Path) -> Iterator[None]:
-    with _process_lock, open(state / ".embedded.lock", "a+") as handle:
+def _file_lock(path: Path) -> Iterator[None]:
+    with open(path, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _interprocess_lock(state: Path) -> Iterator[None]:
+    with _process_lock, _file_lock(state / ".embedded.lock"):
+        yield
+
+
+# Run as root, pgserver runs postgres as a system user it creates on first use, before taking
+# its own machine-wide lock. Two processes starting servers in different state folders at once
+# on a fresh machine (two test workers, two runs) could both run useradd: the second re-creates
+# the user with another uid after the first has given it its data folder, and initdb fails
+# ("could not change permissions of directory"). One start at a time per system user (the
+# lock file is the user's own); pgserver serialises the rest of a start anyway.
+_PGSERVER_START_LOCK = Path(tempfile.gettempdir()) / f"vfr-ml-pgserver-start-{os.getuid()}.lock"
 
 
 @dataclass
@@ -80,7 +96,8 @@ def acquire_postgres(state: Path) -> str:
         if handle is None:
             pgdata.mkdir(parents=True, exist_ok=True)
             _prune_dead_handles(pgdata)
-            server = pgserver.get_server(pgdata, cleanup_mode="stop")
+            with _file_lock(_PGSERVER_START_LOCK):
+                server = pgserver.get_server(pgdata, cleanup_mode="stop")
             admin_uri = server.get_uri()
             with psycopg.connect(admin_uri, autocommit=True) as conn:
                 exists = conn.execute(
