@@ -76,13 +76,14 @@ JOB_RUNS = """{ pipelineOrError(params: {pipelineName: "full_pipeline_job", repo
   repositoryLocationName: "vfr_ml_pipelines"}) { ... on Pipeline { runs { runId status } } } }"""
 
 
-def test_the_ui_starts_quietly_and_shows_the_graph_the_jobs_and_a_cli_run(tmp_path):
+def test_the_ui_starts_quietly_and_shows_the_graph_the_jobs_and_a_cli_run(tmp_path, monkeypatch):
     state = tmp_path / "state"
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "VFR_ML_HOME")}
     env.update({"VFR_ML_HOME": str(state), "PYTHONPATH": str(REPO), "DAGSTER_HOME": str(state / "dagster")})
-    # a run as `vfr-ml run` records it, in the instance the UI will read
-    os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
-    try:
+    # a run as `vfr-ml run` records it, in the instance the UI will read (the worker's own
+    # DAGSTER_HOME, e.g. make test's, is back afterwards)
+    with monkeypatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
         _ensure_dagster_home()
         with dg.DagsterInstance.get() as instance:
             run_id = str(uuid.uuid4())
@@ -90,8 +91,6 @@ def test_the_ui_starts_quietly_and_shows_the_graph_the_jobs_and_a_cli_run(tmp_pa
                 job_name="full_pipeline_job", run_id=run_id, status=DagsterRunStatus.SUCCESS,
                 tags={**range_tags("2026-11-02", "2026-11-20"), **ui_listing_tags()},
             ))
-    finally:
-        os.environ.pop("DAGSTER_HOME", None)
 
     port = _free_port()
     proc = subprocess.Popen(
