@@ -20,12 +20,12 @@ install: $(BIN)/.installed
 run: install
 	@$(BIN)/vfr-ml run
 
-# Two pytest-xdist workers (the box's two cores; README "Testing"); one group of tests per
-# worker at a time, in the order vfr_ml_pipelines_tests/conftest.py gives them.
+# Two pytest-xdist workers (the box's two cores; README "Testing"), each taking one group of
+# tests at a time (vfr_ml_pipelines_tests/worker_groups.py).
 # TEST_WORKERS=0 (or PYTEST_ARGS="-n 0") runs serially.
 TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
 ui: install
 	@$(BIN)/vfr-ml ui

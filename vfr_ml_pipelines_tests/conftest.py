@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from vfr_ml_pipelines.defs.pipeline.runs import plan_ranges_per_asset
 from vfr_ml_pipelines.lib import embedded, settings
 from vfr_ml_pipelines_tests.helpers import materialized_pipeline, migrated_engine
+from vfr_ml_pipelines_tests.worker_groups import pytest_collection_modifyitems, pytest_xdist_make_scheduler  # noqa: F401 (hooks)
 
 RUN_ID = secrets.token_hex(4)
 
@@ -146,54 +147,6 @@ def pipeline(make_database, redis_url, redis_client, tmp_path_factory):
     tests build a pipeline of their own)."""
     with materialized_pipeline(make_database("e2e"), redis_url, redis_client, tmp_path_factory.mktemp("mlflow"), "e2e") as built:
         yield built
-
-
-# `make test` runs two pytest-xdist workers with `--dist loadgroup`: tests go out by
-# `xdist_group`, one group on one worker. Every test's group is its module (so a module-scoped
-# fixture is built once, as in a serial run) unless it names one; the modules with a test
-# using the session-wide `pipeline` form the group "pipeline", so that it is trained once.
-SHARED_PIPELINE_GROUP = "pipeline"
-# The groups that train whole pipelines or run the CLI, handed out first and longest first
-# (the slowest-test list of a serial run, README "Testing") so that no worker is left with
-# one of them after the other has run out of work. Make passes --no-loadscope-reorder, which
-# keeps this order (xdist would otherwise sort the groups by their number of tests).
-HEAVY_GROUPS_FIRST = (
-    "vfr_ml_pipelines_tests/e2e/test_drift_retraining_e2e.py",
-    SHARED_PIPELINE_GROUP,
-    "vfr_ml_pipelines_tests/e2e/test_embedded_default.py",
-    "vfr_ml_pipelines_tests/defs/models/test_model_lifecycle.py",
-    "vfr_ml_pipelines_tests/e2e/test_real_data_e2e.py",
-    "vfr_ml_pipelines_tests/cli/test_cli_run.py",
-    "vfr_ml_pipelines_tests/cli/test_cli_ui.py",
-    "vfr_ml_pipelines_tests/e2e/test_fault_postgres_restart.py",
-    "vfr_ml_pipelines_tests/defs/test_definitions.py",
-)
-
-
-def _module(item: pytest.Item) -> str:
-    return item.nodeid.split("::", 1)[0]
-
-
-def _uses_shared_pipeline(item: pytest.Item) -> bool:
-    # a module with a `pipeline` of its own (the lifecycle tests) overrides the shared one
-    return "pipeline" in item.fixturenames and not hasattr(getattr(item, "module", None), "pipeline")
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    on_pipeline = {_module(item) for item in items if _uses_shared_pipeline(item)}
-    groups = {}
-    for item in items:
-        marker = item.get_closest_marker("xdist_group")
-        if marker is None:
-            module = _module(item)
-            groups[item.nodeid] = SHARED_PIPELINE_GROUP if module in on_pipeline else module
-            item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
-        else:
-            groups[item.nodeid] = marker.args[0] if marker.args else marker.kwargs["name"]
-    if getattr(config.option, "dist", "no") == "loadgroup":
-        rank = {group: k for k, group in enumerate(HEAVY_GROUPS_FIRST)}
-        items.sort(key=lambda item: rank.get(groups[item.nodeid], len(rank)))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
