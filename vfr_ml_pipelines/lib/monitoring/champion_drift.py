@@ -148,6 +148,13 @@ def horizon_scores(drifts: list[ChampionDrift]) -> dict[str, float | bool | str]
     return record
 
 
+def short_window_record(report: DriftReport) -> dict[str, dict[str, float | None]]:
+    """The breadth of the current window's last N sessions and its threshold, by N, JSON-safe
+    (a non-finite breadth, a feature with no value at all, becomes None)."""
+    return {f"last_{n}": {"breadth": breadth if math.isfinite(breadth) else None, "threshold": threshold}
+            for n, breadth, threshold in report.short_breadths}
+
+
 @dataclass(frozen=True)
 class WindowVerdict:
     session: str

@@ -49,18 +49,28 @@ reaches the weighted threshold, but moves several features far beyond anything t
 reference windows did. Each feature's ``exceedance`` is the largest of measure / scale over
 PSI, KS and Wasserstein, the scale being its calibrated level (the reference windows' level
 times the margin) without the global floor, but at least ``breadth_relative_floor`` (1/4) of
-it (features that never move, such as daily ranks, would otherwise divide by ~0); a feature
+it (features that never move, such as daily ranks, would otherwise divide by ~0), times the
+feature's typical exceedance (``breadth_typical_quantile``: the median of its exceedances on
+the reference windows judged leave-neighbours-out, at least ``breadth_typical_floor`` 0.25):
+valuation ratios that ride the market's level and year-over-year fundamentals wander beyond
+their reference on unshifted windows, and would otherwise fill the top ranks. A feature
 with no finite value has exceedance +inf. ``breadth`` = the ``breadth_features``-th (3rd)
-largest exceedance among the scored features: the factor by which at least three features
-exceed their own reference's largest excursion. Its threshold comes from the same reference
-windows (`breadth_null`): each window is measured against scales calibrated on the windows
-that share no session with it (leave-neighbours-out; against scales that include it, a
-window can never exceed them), and the ``breadth_quantile`` (0.95) of those values times
-``breadth_margin`` (1.25), never below ``breadth_floor`` (1), is the threshold. The 0.95
-rather than the maximum: the first windows of a reference hold the warm-up of the year-over-
-year fundamentals, which no later window repeats. A profile without calibration has no
-breadth trigger. The window is drifted when ``score >= score_threshold`` (trigger
-"importance") or ``breadth >=`` the profile's breadth threshold (trigger "breadth"); the
+largest exceedance among the scored features. Its threshold comes from the same reference
+windows (`breadth_null`): each window's exceedances and typical exceedances are computed
+from the windows that share no session with it (leave-neighbours-out; against scales that
+include it, a window can never exceed them), and a quantile of those values times
+``breadth_margin`` (1.25), never below ``breadth_floor`` (1), is the threshold. The statistic
+is read on the whole current window and on its last ``breadth_short_windows`` (5 and 10)
+sessions, each length with scales and threshold from reference windows of that length (10
+shifted sessions in a 20-session window are diluted by 10 unshifted ones; in a 10-session
+window they are alone); the quantile is ``breadth_quantile`` (0.95) Bonferroni-corrected for
+the number of lengths (0.983 for three): the breadth fires when any length passes its
+threshold. A quantile rather than the maximum: the first windows of a reference hold the
+warm-up of the year-over-year fundamentals, which no later window repeats. The short windows
+need the rows' sessions (`compare(..., sessions=...)`); without them only the whole window is
+read. A profile without calibration has no breadth trigger. The window is drifted when
+``score >= score_threshold`` (trigger "importance") or a breadth reaches its threshold
+(trigger "breadth"); the
 report names the triggers that fired. The thresholds were chosen with the detection studies
 (`detection_study.py` and benchmarks/study_simulator_drift.py, tables in docs/monitoring.md).
 
