@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import date
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from vfr_ml_pipelines.lib.monitoring import champion_drift
@@ -18,9 +17,8 @@ from vfr_ml_pipelines.lib.monitoring.drift_thresholds import (
     kth_largest, typical_exceedance,
 )
 
-REFERENCE, WINDOW, N_FEATURES, N_SYMBOLS = 300, 20, 12, 60
-FEATURES = [f"f{j}" for j in range(N_FEATURES)]
-IMPORTANCE = {"f0": 0.95, **{f"f{j}": 0.05 / (N_FEATURES - 1) for j in range(1, N_FEATURES)}}
+# the stationary AR(1) panel of the first version's tests: 60 symbols x 12 features
+from vfr_ml_pipelines_tests.lib.monitoring.test_drift_breadth import FEATURES, IMPORTANCE, N_FEATURES, REFERENCE, WINDOW, _panel, _window
 
 
 def test_the_typical_exceedance_is_the_median_of_the_finite_values_at_least_the_floor() -> None:
@@ -57,23 +55,6 @@ def test_the_breadth_quantile_is_bonferroni_corrected_for_the_lengths_tested() -
     values = np.arange(1.0, 101.0)  # numpy's linear quantile of 1..100 at q is 1 + 99 q
     assert calibrated_breadth(values, config) == pytest.approx((1 + 99 * 0.95) * 1.25)
     assert calibrated_breadth(values, config, 3) == pytest.approx((1 + 99 * (1 - 0.05 / 3)) * 1.25)
-
-
-def _panel(seed: int) -> pd.DataFrame:
-    """AR(1) per symbol and feature (persistence 0.9) over sessions, stationary."""
-    rng = np.random.default_rng(seed)
-    n_sessions = REFERENCE + 2 * WINDOW
-    values = np.empty((n_sessions, N_SYMBOLS, N_FEATURES))
-    values[0] = rng.standard_normal((N_SYMBOLS, N_FEATURES))
-    for t in range(1, n_sessions):
-        values[t] = 0.9 * values[t - 1] + np.sqrt(1 - 0.81) * rng.standard_normal((N_SYMBOLS, N_FEATURES))
-    frame = pd.DataFrame(values.reshape(-1, N_FEATURES), columns=FEATURES)
-    frame.insert(0, "session", np.repeat(np.arange(n_sessions), N_SYMBOLS))
-    return frame
-
-
-def _window(panel: pd.DataFrame, end: int) -> pd.DataFrame:
-    return panel.loc[(panel["session"] > end - WINDOW) & (panel["session"] <= end)]
 
 
 def test_the_short_windows_read_the_last_sessions_and_find_a_recent_shift_first() -> None:
