@@ -147,9 +147,10 @@ RULES = (Rule("before: global thresholds, every feature scored", False, False),
          Rule("after: calibrated thresholds, calendar cycles excluded", True, True))
 
 
-# the study scores with the breadth threshold at its raw calibrated level (margin 1, no floor)
-# and records every window's score and breadth, so one run gives the tables for any margin,
-# floor and score threshold (`tables_for`): the lib applies exactly max(level x margin, floor)
+# the study scores with the breadth thresholds at their raw calibrated level (margin 1, no
+# floor) and records every window's score and breadths (the whole window's and the short
+# windows'), so one run gives the tables for any margin, floor and score threshold
+# (`tables_for`): the lib applies exactly max(level x margin, floor)
 RAW_BREADTH = dict(breadth_margin=1.0, breadth_floor=1e-9)
 
 
@@ -164,8 +165,9 @@ def run(seeds: range, n_symbols: int, config: DriftConfig = DriftConfig(**RAW_BR
 
     def record(seed: int, label: str, scenario: str, panel: FeaturePanel, profile: ReferenceProfile) -> None:
         reports = window_reports(panel, profile, window=WINDOW, max_delay=MAX_DELAY)
-        records.append({"seed": seed, "rule": label, "scenario": scenario, "breadth_level": profile.breadth_threshold,
-                        "scores": [r.score for r in reports], "breadths": [r.breadth for r in reports]})
+        # per window: (breadth, raw threshold) of the whole window, then of each short window
+        records.append({"seed": seed, "rule": label, "scenario": scenario, "scores": [r.score for r in reports],
+                        "breadths": [[(r.breadth, r.breadth_threshold), *((b, t) for _, b, t in r.short_breadths)] for r in reports]})
 
     for seed in seeds:
         started = time.perf_counter()
@@ -199,10 +201,9 @@ def tables_for(records: list[dict], rule: str, seeds: set[int], config: DriftCon
     for trigger in TRIGGERS:
         outcomes: dict[str, list[PanelOutcome]] = {}
         for rec in (r for r in records if r["rule"] == rule and r["seed"] in seeds):
-            level = rec["breadth_level"]
-            breadth_at = None if level is None else max(level * config.breadth_margin, config.breadth_floor)
             weighted = [score >= config.score_threshold for score in rec["scores"]]
-            broad = [breadth_at is not None and breadth >= breadth_at for breadth in rec["breadths"]]
+            broad = [any(level is not None and breadth >= max(level * config.breadth_margin, config.breadth_floor)
+                         for breadth, level in window) for window in rec["breadths"]]
             flags = {"importance": weighted, "breadth": broad, "either": [a or b for a, b in zip(weighted, broad)]}[trigger]
             outcomes.setdefault(rec["scenario"], []).append(panel_outcome(rec["scenario"] != "none", flags))
         tables[trigger] = study_table(outcomes)

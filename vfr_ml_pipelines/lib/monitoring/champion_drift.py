@@ -3,11 +3,13 @@ the feature matrix (the MLflow tags `data_start` / `data_end` that training reco
 the last `current_sessions` stored sessions, weighted by the champion's own feature importance.
 
 The per-feature and breadth thresholds calibrated on the training window (the costly part:
-97 window comparisons, 38.6 s at 500 symbols x 60 features) depend only on the champion's
+97 window comparisons of 20 sessions and about 200 of the breadth's 5- and 10-session short
+windows) depend only on the champion's
 training window, its features and the drift config, so they are computed once per champion
 version and stored with it: a JSON artifact of the version's MLflow run,
-`drift_calibration/<key>.json`, the key hashing the feature matrix version, the features, the
-training window, the excluded features and every config field the calibration reads. Later
+`drift_calibration/<key>.json`, the key hashing the calibration's definition
+(`CALIBRATION_VERSION`), the feature matrix version, the features, the training window, the
+excluded features and every config field the calibration reads. Later
 runs read it back; a new champion (another run), another window or another config has
 another key and is calibrated afresh. If the feature store's rows of that window were
 rewritten (a new feature-matrix version changes `MATRIX_VERSION`, hence the key) nothing else
@@ -34,7 +36,7 @@ from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore
 from vfr_ml_pipelines.lib.models.registry import ModelRegistry, RegistryUnavailable
 from vfr_ml_pipelines.lib.monitoring.drift import DriftConfig, DriftReport, ReferenceProfile, compare
-from vfr_ml_pipelines.lib.monitoring.drift_thresholds import Calibration
+from vfr_ml_pipelines.lib.monitoring.drift_thresholds import CALIBRATION_VERSION, Calibration
 from vfr_ml_pipelines.lib.serving.served_models import served_versions
 
 DEFAULT_CURRENT_SESSIONS = 20
@@ -72,7 +74,7 @@ def last_sessions(store: OfflineFeatureStore, sessions: int, feature_set: str = 
 def calibration_key(features: Sequence[str], start: date, end: date, config: DriftConfig) -> str:
     """The key of a stored calibration (module docstring)."""
     fields = {k: v for k, v in asdict(config).items() if k not in _NOT_CALIBRATION}
-    payload = {"matrix": catalog.MATRIX_VERSION, "features": list(features), "window": [str(start), str(end)],
+    payload = {"version": CALIBRATION_VERSION, "matrix": catalog.MATRIX_VERSION, "features": list(features), "window": [str(start), str(end)],
                "excluded": sorted(catalog.CALENDAR_CYCLE_FEATURES), "config": fields}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -128,7 +130,7 @@ def champions_drift(
                 # the report is still right; the next run pays the calibration again
                 log.warning("drift calibration of %s not stored: %s", version.model_id, exc)
                 how = f"{how} (not stored: {exc})"
-        report = compare(profile, current, model.estimator.feature_importance())
+        report = compare(profile, current, model.estimator.feature_importance(), sessions="trade_date")
         out.append(ChampionDrift(served.horizon, version.model_id, start, end, current_start, current_end, report, how))
     return out
 
@@ -144,6 +146,13 @@ def horizon_scores(drifts: list[ChampionDrift]) -> dict[str, float | bool | str]
         record[f"drift_breadth_{drift.horizon}"] = drift.report.breadth
         record[f"drift_trigger_{drift.horizon}"] = ",".join(drift.report.triggers)
     return record
+
+
+def short_window_record(report: DriftReport) -> dict[str, dict[str, float | None]]:
+    """The breadth of the current window's last N sessions and its threshold, by N, JSON-safe
+    (a non-finite breadth, a feature with no value at all, becomes None)."""
+    return {f"last_{n}": {"breadth": breadth if math.isfinite(breadth) else None, "threshold": threshold}
+            for n, breadth, threshold in report.short_breadths}
 
 
 @dataclass(frozen=True)

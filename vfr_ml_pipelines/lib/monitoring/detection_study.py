@@ -153,7 +153,8 @@ def window_ends(panel: FeaturePanel, window: int = 20, max_delay: int = 10) -> r
 
 def window_reports(panel: FeaturePanel, profile: ReferenceProfile, *, window: int = 20, max_delay: int = 10) -> list[DriftReport]:
     """The drift report of every window position of the protocol, in order."""
-    return [compare(profile, _window(panel, end, window), panel.importance) for end in window_ends(panel, window, max_delay)]
+    return [compare(profile, _window(panel, end, window), panel.importance, sessions="session")
+            for end in window_ends(panel, window, max_delay)]
 
 
 def panel_outcome(shifted: bool, flags: Sequence[bool]) -> PanelOutcome:

@@ -49,18 +49,28 @@ reaches the weighted threshold, but moves several features far beyond anything t
 reference windows did. Each feature's ``exceedance`` is the largest of measure / scale over
 PSI, KS and Wasserstein, the scale being its calibrated level (the reference windows' level
 times the margin) without the global floor, but at least ``breadth_relative_floor`` (1/4) of
-it (features that never move, such as daily ranks, would otherwise divide by ~0); a feature
+it (features that never move, such as daily ranks, would otherwise divide by ~0), times the
+feature's typical exceedance (``breadth_typical_quantile``: the median of its exceedances on
+the reference windows judged leave-neighbours-out, at least ``breadth_typical_floor`` 0.25):
+valuation ratios that ride the market's level and year-over-year fundamentals wander beyond
+their reference on unshifted windows, and would otherwise fill the top ranks. A feature
 with no finite value has exceedance +inf. ``breadth`` = the ``breadth_features``-th (3rd)
-largest exceedance among the scored features: the factor by which at least three features
-exceed their own reference's largest excursion. Its threshold comes from the same reference
-windows (`breadth_null`): each window is measured against scales calibrated on the windows
-that share no session with it (leave-neighbours-out; against scales that include it, a
-window can never exceed them), and the ``breadth_quantile`` (0.95) of those values times
-``breadth_margin`` (1.25), never below ``breadth_floor`` (1), is the threshold. The 0.95
-rather than the maximum: the first windows of a reference hold the warm-up of the year-over-
-year fundamentals, which no later window repeats. A profile without calibration has no
-breadth trigger. The window is drifted when ``score >= score_threshold`` (trigger
-"importance") or ``breadth >=`` the profile's breadth threshold (trigger "breadth"); the
+largest exceedance among the scored features. Its threshold comes from the same reference
+windows (`breadth_null`): each window's exceedances and typical exceedances are computed
+from the windows that share no session with it (leave-neighbours-out; against scales that
+include it, a window can never exceed them), and a quantile of those values times
+``breadth_margin`` (1.25), never below ``breadth_floor`` (1), is the threshold. The statistic
+is read on the whole current window and on its last ``breadth_short_windows`` (5 and 10)
+sessions, each length with scales and threshold from reference windows of that length (10
+shifted sessions in a 20-session window are diluted by 10 unshifted ones; in a 10-session
+window they are alone); the quantile is ``breadth_quantile`` (0.95) Bonferroni-corrected for
+the number of lengths (0.983 for three): the breadth fires when any length passes its
+threshold. A quantile rather than the maximum: the first windows of a reference hold the
+warm-up of the year-over-year fundamentals, which no later window repeats. The short windows
+need the rows' sessions (`compare(..., sessions=...)`); without them only the whole window is
+read. A profile without calibration has no breadth trigger. The window is drifted when
+``score >= score_threshold`` (trigger "importance") or a breadth reaches its threshold
+(trigger "breadth"); the
 report names the triggers that fired. The thresholds were chosen with the detection studies
 (`detection_study.py` and benchmarks/study_simulator_drift.py, tables in docs/monitoring.md).
 
@@ -84,7 +94,7 @@ from scipy import stats
 
 from vfr_ml_pipelines.lib.features.catalog import CALENDAR_CYCLE_FEATURES
 from vfr_ml_pipelines.lib.monitoring.drift_thresholds import (
-    Calibration, breadth_null, calibrated_breadth, calibrated_thresholds, exceedance, exceedance_scales, kth_largest,
+    Calibration, ShortWindow, breadth_null, breadth_scales, calibrated_breadth, calibrated_thresholds, exceedance, kth_largest,
 )
 from vfr_ml_pipelines.lib.monitoring.plots import drift_bars_png
 
@@ -136,6 +146,17 @@ class DriftConfig:
     breadth_quantile: float = 0.95
     breadth_margin: float = 1.25
     breadth_floor: float = 1.0
+    # the breadth statistic is also read on the last N sessions of the current window, each
+    # length against its own reference windows (a 20-session window holds 10 shifted sessions
+    # diluted by 10 unshifted ones; a 10-session window holds them alone); lengths not shorter
+    # than the current window are skipped
+    breadth_short_windows: tuple[int, ...] = (5, 10)
+    # each feature's exceedance is divided by its typical one on the reference's own windows
+    # (leave-neighbours-out, this quantile, at least the floor; None: not divided): valuation
+    # ratios riding the market's level and year-over-year fundamentals wander beyond their
+    # reference on unshifted windows, and would otherwise fill the k largest
+    breadth_typical_quantile: float | None = 0.5
+    breadth_typical_floor: float = 0.25
 
     def __post_init__(self) -> None:
         if self.psi_bins < 2:
@@ -156,6 +177,10 @@ class DriftConfig:
             raise ValueError(f"need calibration_quantile in [0.5, 1] and calibration_margin >= 1, got {self.calibration_quantile}, {self.calibration_margin}")
         if self.breadth_features < 1 or not 0 < self.breadth_relative_floor <= 1:
             raise ValueError(f"need breadth_features >= 1 and breadth_relative_floor in (0, 1], got {self.breadth_features}, {self.breadth_relative_floor}")
+        if any(length < 2 for length in self.breadth_short_windows):
+            raise ValueError(f"breadth_short_windows must be at least 2 sessions, got {self.breadth_short_windows}")
+        if self.breadth_typical_quantile is not None and not 0 < self.breadth_typical_quantile <= 1 or self.breadth_typical_floor <= 0:
+            raise ValueError(f"need breadth_typical_quantile in (0, 1] (or None) and breadth_typical_floor > 0, got {self.breadth_typical_quantile}, {self.breadth_typical_floor}")
         if not 0.5 <= self.breadth_quantile <= 1 or self.breadth_margin < 1 or self.breadth_floor <= 0:
             raise ValueError(f"need breadth_quantile in [0.5, 1], breadth_margin >= 1, breadth_floor > 0, got {self.breadth_quantile}, {self.breadth_margin}, {self.breadth_floor}")
 
@@ -210,13 +235,15 @@ class ReferenceProfile:
     calibration_windows: int = 0
     scales: np.ndarray | None = None  # features x 3: the exceedance denominators (None: uncalibrated)
     breadth_threshold: float | None = None  # None: no breadth trigger (uncalibrated profile)
+    short_windows: tuple[ShortWindow, ...] = ()  # the breadth of the current window's last sessions
 
     @property
     def calibration(self) -> Calibration | None:
         """What the calibration computed, to store and pass back to `from_frame` (None when uncalibrated)."""
         if self.thresholds is None or self.scales is None:
             return None
-        return Calibration(self.features, self.thresholds, self.scales, self.breadth_threshold, self.calibration_windows)
+        return Calibration(self.features, self.thresholds, self.scales, self.breadth_threshold, self.calibration_windows,
+                           self.short_windows)
 
     @classmethod
     def from_frame(
@@ -253,7 +280,8 @@ class ReferenceProfile:
             if calibration.features != features:
                 raise ValueError("reference: the stored calibration was computed for other features")
             return replace(profile, thresholds=calibration.thresholds, scales=calibration.scales,
-                           breadth_threshold=calibration.breadth_threshold, calibration_windows=calibration.windows)
+                           breadth_threshold=calibration.breadth_threshold, calibration_windows=calibration.windows,
+                           short_windows=calibration.short_windows)
         if sessions is None or not config.calibrate:
             return profile
         labels = reference[sessions] if isinstance(sessions, str) else np.asarray(sessions)
@@ -264,23 +292,41 @@ class ReferenceProfile:
             raise ValueError("reference: some rows have no session label")
         null = _null_measures(profile, reference, labels)
         scored = np.array([not reason for reason in reasons])
-        breadth = calibrated_breadth(breadth_null(null, config, scored), config) if config.breadth_trigger else None
-        return replace(profile, thresholds=calibrated_thresholds(null, config), scales=exceedance_scales(null, config),
-                       calibration_windows=null.shape[0], breadth_threshold=breadth)
+        profile = replace(profile, thresholds=calibrated_thresholds(null, config), scales=breadth_scales(null, config),
+                          calibration_windows=null.shape[0])
+        if not config.breadth_trigger:
+            return profile
+        # every length tested is one more chance of a false alarm: `calibrated_breadth` holds
+        # each to a quantile corrected for their number
+        lengths = short_window_lengths(config)
+        short = []
+        for length in lengths:
+            short_null = _null_measures(profile, reference, labels, length)
+            short.append(ShortWindow(length, breadth_scales(short_null, config, length),
+                                     calibrated_breadth(breadth_null(short_null, config, scored, length), config, len(lengths) + 1)))
+        return replace(profile, breadth_threshold=calibrated_breadth(breadth_null(null, config, scored), config, len(lengths) + 1),
+                       short_windows=tuple(short))
 
 
-def _null_measures(profile: ReferenceProfile, reference: pd.DataFrame, labels: pd.Series) -> np.ndarray:
-    """windows x features x (psi, ks, wasserstein) of the reference's own sliding windows
-    against the whole reference (NaN where a window has no finite value of a feature)."""
+def short_window_lengths(config: DriftConfig) -> tuple[int, ...]:
+    """The breadth's short windows that are shorter than the current window, longest first."""
+    return tuple(sorted({n for n in config.breadth_short_windows if n < config.calibration_window}, reverse=True))
+
+
+def _null_measures(profile: ReferenceProfile, reference: pd.DataFrame, labels: pd.Series, length: int | None = None) -> np.ndarray:
+    """windows x features x (psi, ks, wasserstein) of the reference's own sliding windows of
+    `length` sessions (default `calibration_window`) against the whole reference (NaN where a
+    window has no finite value of a feature)."""
     config = profile.config
+    length = length or config.calibration_window
     order = np.argsort(labels.to_numpy(), kind="stable")
     ordered = reference.iloc[order]
     session_keys, starts = np.unique(labels.to_numpy()[order], return_index=True)
     bounds = np.append(starts, len(ordered))
-    first_windows = range(0, len(session_keys) - config.calibration_window + 1, config.calibration_stride)
+    first_windows = range(0, len(session_keys) - length + 1, config.calibration_stride)
     out = np.full((len(first_windows), len(profile.features), 3), np.nan)
     for w, first in enumerate(first_windows):
-        window = ordered.iloc[bounds[first]:bounds[first + config.calibration_window]]
+        window = ordered.iloc[bounds[first]:bounds[first + length]]
         columns = _sorted_columns(window, profile.features, "reference window")
         for j in range(len(profile.features)):
             feature_psi, ks, _, wasserstein = _measures(profile, j, columns[j], len(window))
@@ -405,12 +451,16 @@ class DriftReport:
     config: DriftConfig
     breadth: float = float("nan")
     breadth_threshold: float | None = None
+    # (length, breadth, threshold) of the current window's last `length` sessions
+    short_breadths: tuple[tuple[int, float, float | None], ...] = ()
 
     @property
     def triggers(self) -> tuple[str, ...]:
-        """The triggers that fired: "importance" (weighted score), "breadth" (several features far out)."""
+        """The triggers that fired: "importance" (weighted score), "breadth" (several features
+        far out, on the whole window or on one of its short windows)."""
         fired = ("importance",) if self.score >= self.config.score_threshold else ()
-        if self.breadth_threshold is not None and self.breadth >= self.breadth_threshold:
+        windows = ((self.breadth, self.breadth_threshold), *((b, t) for _, b, t in self.short_breadths))
+        if any(threshold is not None and breadth >= threshold for breadth, threshold in windows):
             fired += ("breadth",)
         return fired
 
@@ -430,6 +480,8 @@ class DriftReport:
             "drift_score": self.score,
             "breadth": self.breadth,
             "breadth_threshold": self.breadth_threshold,
+            **{f"breadth_last_{n}": b for n, b, _ in self.short_breadths},
+            **{f"breadth_threshold_last_{n}": t for n, _, t in self.short_breadths},
             "triggers": ",".join(self.triggers),
             "drifted": self.is_drifted,
             "drifted_features": int(self.features_table["drifted"].sum()),
@@ -464,10 +516,30 @@ def _measures(profile: ReferenceProfile, j: int, values: np.ndarray, n_rows: int
     return feature_psi, ks, pvalue_, normalized
 
 
+def _short_breadths(profile: ReferenceProfile, current: pd.DataFrame, sessions: str | Sequence, scored: np.ndarray) -> tuple:
+    """(length, breadth, threshold) of each short window: the last `length` sessions of `current`."""
+    labels = np.asarray(current[sessions] if isinstance(sessions, str) else sessions)
+    if len(labels) != len(current):
+        raise ValueError(f"current: {len(labels)} session labels for {len(current)} rows")
+    ordered = np.unique(labels)
+    out = []
+    for window in profile.short_windows:
+        rows = current.loc[np.isin(labels, ordered[-window.length:])]
+        columns = _sorted_columns(rows, profile.features, "current")
+        measures = np.array([_measures(profile, j, columns[j], len(rows)) for j in range(len(profile.features))])
+        ratios = exceedance(measures[:, [0, 1, 3]], window.scales)
+        out.append((window.length, kth_largest(ratios[scored], profile.config.breadth_features), window.threshold))
+    return tuple(out)
+
+
 def compare(
-    profile: ReferenceProfile, current: pd.DataFrame, importance: Mapping[str, float] | None = None
+    profile: ReferenceProfile, current: pd.DataFrame, importance: Mapping[str, float] | None = None,
+    sessions: str | Sequence | None = None,
 ) -> DriftReport:
-    """The drift of `current` (rows of the current window, one column per feature) against the profiled reference."""
+    """The drift of `current` (rows of the current window, one column per feature) against the
+    profiled reference. `sessions` (a column of `current` or values aligned with its rows)
+    names each row's session: the breadth is then also read on the profile's short windows
+    (the last N sessions); without it, on the whole window only."""
     config, features = profile.config, profile.features
     columns = _sorted_columns(current, features, "current")
     n_rows = len(current)
@@ -497,8 +569,9 @@ def compare(
     score = float(weights[drifted].sum())
     scored_mask = np.array([not reason for reason in excluded])
     breadth = kth_largest(table["exceedance"].to_numpy()[scored_mask], config.breadth_features)
+    short = _short_breadths(profile, current, sessions, scored_mask) if sessions is not None and profile.short_windows else ()
     order = np.lexsort((table["feature"].to_numpy(), -(table["weight"] * table["psi"].fillna(0.0)).to_numpy()))
-    return DriftReport(table.iloc[order].reset_index(drop=True), score, config, breadth, profile.breadth_threshold)
+    return DriftReport(table.iloc[order].reset_index(drop=True), score, config, breadth, profile.breadth_threshold, short)
 
 
 def feature_drift(
@@ -507,8 +580,9 @@ def feature_drift(
     features: Sequence[str],
     importance: Mapping[str, float] | None = None,
     config: DriftConfig = DriftConfig(),
-    sessions: str | Sequence | None = None,
+    sessions: str | None = None,
 ) -> DriftReport:
     """One-shot drift of `current` against `reference` (profile once with `ReferenceProfile`
-    and call `compare` when one reference serves many windows)."""
-    return compare(ReferenceProfile.from_frame(reference, features, config, sessions), current, importance)
+    and call `compare` when one reference serves many windows); `sessions` names the session
+    column of both."""
+    return compare(ReferenceProfile.from_frame(reference, features, config, sessions), current, importance, sessions)

@@ -4,11 +4,16 @@ threshold (leave-neighbours-out), and `Calibration`, what a calibration computed
 JSON so a champion's is computed once (`champion_drift.py`).
 
 `null` arrays are windows x features x (psi, ks, wasserstein): the measures of the reference's
-own windows (`drift._null_measures`)."""
+own windows (`drift._null_measures`).
+
+`CALIBRATION_VERSION` names what a stored calibration means; a stored one of another version
+is not read (the champion's calibration key includes it, and `Calibration.from_json` refuses
+it), so a change of the calibration's definition recomputes every champion's."""
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,6 +21,20 @@ import numpy as np
 
 if TYPE_CHECKING:  # drift.py imports this module
     from vfr_ml_pipelines.lib.monitoring.drift import DriftConfig
+
+
+# 1: per-feature thresholds, full-window breadth; 2: + the short windows' breadth, and the
+# breadth quantile corrected for the number of windows tested (`breadth_quantile_per_window`)
+CALIBRATION_VERSION = 2
+
+
+@dataclass(frozen=True)
+class ShortWindow:
+    """The breadth calibration of the last `length` sessions of the current window."""
+
+    length: int
+    scales: np.ndarray  # features x 3, as `Calibration.scales`
+    threshold: float | None
 
 
 @dataclass(frozen=True)
@@ -27,18 +46,26 @@ class Calibration:
     scales: np.ndarray  # features x (psi, ks, wasserstein): the exceedance denominators
     breadth_threshold: float | None
     windows: int
+    short_windows: tuple[ShortWindow, ...] = ()
 
     def to_json(self) -> str:
-        return json.dumps({"features": list(self.features), "thresholds": self.thresholds.tolist(), "scales": self.scales.tolist(),
-                           "breadth_threshold": self.breadth_threshold, "windows": self.windows})
+        short = [{"length": w.length, "scales": w.scales.tolist(), "threshold": w.threshold} for w in self.short_windows]
+        return json.dumps({"version": CALIBRATION_VERSION, "features": list(self.features), "thresholds": self.thresholds.tolist(),
+                           "scales": self.scales.tolist(), "breadth_threshold": self.breadth_threshold, "windows": self.windows,
+                           "short_windows": short})
 
     @classmethod
     def from_json(cls, text: str) -> Calibration:
+        """ValueError for a calibration of another `CALIBRATION_VERSION` (its numbers mean something else)."""
         data = json.loads(text)
+        if data.get("version", 1) != CALIBRATION_VERSION:
+            raise ValueError(f"calibration version {data.get('version', 1)}, this code reads {CALIBRATION_VERSION}")
         shape = (len(data["features"]), 3)
         thresholds = np.array(data["thresholds"], dtype=np.float64).reshape(shape)
         scales = np.array(data["scales"], dtype=np.float64).reshape(shape)
-        return cls(tuple(data["features"]), thresholds, scales, data["breadth_threshold"], int(data["windows"]))
+        short = tuple(ShortWindow(int(w["length"]), np.array(w["scales"], dtype=np.float64).reshape(shape), w["threshold"])
+                      for w in data["short_windows"])
+        return cls(tuple(data["features"]), thresholds, scales, data["breadth_threshold"], int(data["windows"]), short)
 
 
 def _levels(null: np.ndarray, config: DriftConfig) -> np.ndarray:
@@ -80,25 +107,81 @@ def kth_largest(values: np.ndarray, k: int) -> float:
     return float(np.sort(values)[-k]) if len(values) >= k else float("nan")
 
 
-def breadth_null(null: np.ndarray, config: DriftConfig, scored: np.ndarray) -> np.ndarray:
-    """Per reference window (`_null_measures`), the breadth statistic against scales
-    calibrated on the windows that share no session with it."""
+def _apart(w: int, n_windows: int, overlap: int) -> np.ndarray:
+    """The windows that share no session with window w (w' with |w - w'| >= overlap)."""
+    return np.r_[0:max(w - overlap + 1, 0), min(w + overlap, n_windows):n_windows]
+
+
+def lno_exceedances(null: np.ndarray, config: DriftConfig, length: int | None = None) -> np.ndarray:
+    """windows x features: each reference window's exceedance (`_null_measures`, windows of
+    `length` sessions, default `calibration_window`) against scales calibrated on the windows
+    that share no session with it (leave-neighbours-out: against scales that include a
+    window, that window can never exceed them); NaN for a window every other overlaps."""
     n_windows = null.shape[0]
-    # windows w' with |w - w'| < overlap share sessions with w
-    overlap = int(np.ceil(config.calibration_window / config.calibration_stride))
-    out = np.full(n_windows, np.nan)
+    overlap = int(np.ceil((length or config.calibration_window) / config.calibration_stride))
+    out = np.full(null.shape[:2], np.nan)
     for w in range(n_windows):
-        others = np.r_[0:max(w - overlap + 1, 0), min(w + overlap, n_windows):n_windows]
+        others = _apart(w, n_windows, overlap)
         if len(others):
-            out[w] = kth_largest(exceedance(null[w], exceedance_scales(null[others], config))[scored], config.breadth_features)
+            out[w] = exceedance(null[w], exceedance_scales(null[others], config))
     return out
 
 
-def calibrated_breadth(null_breadth: np.ndarray, config: DriftConfig) -> float | None:
-    """The breadth trigger's threshold from `breadth_null` (module docstring); None when no
-    reference window could be measured (too short a reference, or fewer scored features
-    than `breadth_features`)."""
+def typical_exceedance(lno: np.ndarray, config: DriftConfig) -> np.ndarray:
+    """features: how far a feature's unshifted windows usually go beyond scales calibrated
+    without them, the `breadth_typical_quantile` of its `lno_exceedances`, at least
+    `breadth_typical_floor` (all ones when `breadth_typical_quantile` is None). A feature
+    that wanders (valuation ratios on the market's level, year-over-year fundamentals) has a
+    large one, a stationary feature a small one, so dividing by it puts their exceedances on
+    one footing."""
+    if config.breadth_typical_quantile is None or not lno.shape[0]:
+        return np.ones(lno.shape[1])
+    finite = np.where(np.isfinite(lno), lno, np.nan)
+    with warnings.catch_warnings():  # a feature with no finite value in any window: the floor
+        warnings.simplefilter("ignore", RuntimeWarning)
+        typical = np.nanquantile(finite, config.breadth_typical_quantile, axis=0)
+    return np.fmax(typical, config.breadth_typical_floor)
+
+
+def breadth_scales(null: np.ndarray, config: DriftConfig, length: int | None = None) -> np.ndarray:
+    """features x 3: the breadth's exceedance denominators, `exceedance_scales` times each
+    feature's `typical_exceedance`."""
+    scales = exceedance_scales(null, config)
+    if not null.shape[0]:
+        return scales
+    return scales * typical_exceedance(lno_exceedances(null, config, length), config)[:, None]
+
+
+def breadth_null(null: np.ndarray, config: DriftConfig, scored: np.ndarray, length: int | None = None) -> np.ndarray:
+    """Per reference window (windows of `length` sessions), the breadth statistic with
+    everything it is divided by calibrated on the windows that share no session with it:
+    its leave-neighbours-out exceedances over the typical exceedances of those windows."""
+    lno = lno_exceedances(null, config, length)
+    n_windows = null.shape[0]
+    overlap = int(np.ceil((length or config.calibration_window) / config.calibration_stride))
+    out = np.full(n_windows, np.nan)
+    for w in range(n_windows):
+        others = _apart(w, n_windows, overlap)
+        if len(others):
+            typical = typical_exceedance(lno[others], config)
+            out[w] = kth_largest((lno[w] / typical)[scored], config.breadth_features)
+    return out
+
+
+def breadth_quantile_per_window(config: DriftConfig, n_windows: int) -> float:
+    """The quantile each of `n_windows` tested window lengths is held to: Bonferroni, so the
+    share of reference windows beyond the threshold of any length stays within
+    1 - `breadth_quantile` (the lengths' statistics are positively dependent, so this is
+    conservative)."""
+    return 1.0 - (1.0 - config.breadth_quantile) / max(n_windows, 1)
+
+
+def calibrated_breadth(null_breadth: np.ndarray, config: DriftConfig, n_windows: int = 1) -> float | None:
+    """The breadth trigger's threshold from `breadth_null` (module docstring) when
+    `n_windows` window lengths are tested; None when no reference window could be measured
+    (too short a reference, or fewer scored features than `breadth_features`)."""
     values = null_breadth[~np.isnan(null_breadth)]
     if not len(values):
         return None
-    return float(max(np.quantile(values, config.breadth_quantile) * config.breadth_margin, config.breadth_floor))
+    level = np.quantile(values, breadth_quantile_per_window(config, n_windows))
+    return float(max(level * config.breadth_margin, config.breadth_floor))

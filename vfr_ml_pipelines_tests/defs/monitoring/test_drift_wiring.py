@@ -56,6 +56,8 @@ def test_feature_drift_reports_the_table_and_scores_per_horizon(served: dict) ->
     assert "data:image/png;base64," in metadata["drift_plot"].value
     assert "importance" in metadata["drift_trigger_1w"].value.split(",") and rows["f0"]["exceedance"] > 1
     assert metadata["calibration"].value["1w"] in ("computed", "reused") and metadata["breadth_thresholds"].value["1w"] >= 1
+    short = metadata["breadth_short_windows"].value["1w"]  # the breadth of the last 10 and 5 sessions
+    assert set(short) == {"last_10", "last_5"} and all(w["threshold"] >= 1 for w in short.values())
 
     calm = _materialize(served, 0.0, dg.DagsterInstance.ephemeral()).asset_materializations_for_node("feature_drift")[0]
     assert calm.metadata["drifted_1w"].value is False and calm.metadata["drift_score_1w"].value < 0.25

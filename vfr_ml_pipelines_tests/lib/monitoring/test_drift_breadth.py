@@ -20,10 +20,11 @@ def test_breadth_null_judges_each_window_against_the_windows_it_does_not_overlap
     # so its scales come from windows 4-9: all 0.01, so the floors (a quarter of the global
     # thresholds) hold and its third-largest exceedance is 5 / (0.12 / 4) (KS). Windows 1-3
     # leave window 0 out as well: every feature at 0.01 / 0.03. Windows 4-9 include it: the
-    # scale of features 0-2 is 5 x 1.1, and the third largest is 0.01 / 5.5.
+    # scale of features 0-2 is 5 x 1.1, and the third largest is 0.01 / 5.5. (Exceedances
+    # not divided by their typical value here: test_the_typical_exceedance_... below.)
     null = np.full((10, 4, 3), 0.01)
     null[0, :3] = 5.0
-    config = DriftConfig(calibration_window=20, calibration_stride=5, breadth_quantile=1.0)
+    config = DriftConfig(calibration_window=20, calibration_stride=5, breadth_quantile=1.0, breadth_typical_quantile=None)
     values = breadth_null(null, config, np.ones(4, dtype=bool))
     np.testing.assert_allclose(values, [5.0 / 0.03] + [0.01 / 0.03] * 3 + [0.01 / 5.5] * 6)
     assert calibrated_breadth(values, config) == pytest.approx(5.0 / 0.03 * config.breadth_margin)
