@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 HORIZONS = ("1d", "1w", "1m")
 MODEL_ASSETS = {
     f"{kind}_{h}_model" for h in HORIZONS for kind in ("lightgbm", "xgboost", "linear", "ensemble", "challenger", "champion")
-}
+} | {"live_1w_model"}
 DAILY_ASSETS = {
     "universe", "raw_prices", "raw_fundamentals", "raw_news", "synthetic_oracle",
     "technical_features", "fundamental_features", "sentiment_features", "feature_matrix", "labels",

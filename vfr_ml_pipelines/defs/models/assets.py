@@ -6,15 +6,18 @@ Defines, for each horizon h in HORIZONS (`lib/horizons.py`):
   and `challenger_{h}_model`;
 - `champion_{h}_model` (promotion, or rollback with its config; after `backtest_{h}`, whose
   information ratio its metadata shows).
+And `live_1w_model` (`live_{LIVE_HORIZON}_model`): the LightGBM model on the top-k inputs that
+VFR's live path runs, trained, gated and promoted in one asset (`lib/models/live_training.py`).
 The logic is in `lib/models/challenger.py` (training) and `lib/models/champions.py`.
 """
 
 import dagster as dg
 
-from vfr_ml_pipelines.defs.resources import FeatureStoreResource, MlflowResource, WarehouseResource
+from vfr_ml_pipelines.defs.resources import FeatureStoreResource, MlflowResource, PromotionPolicyResource, WarehouseResource
 from vfr_ml_pipelines.lib.horizons import HORIZONS
 from vfr_ml_pipelines.lib.models import champions
 from vfr_ml_pipelines.lib.models.catalog import algorithm
+from vfr_ml_pipelines.lib.models.live_training import LIVE_HORIZON, LIVE_TOP_K, live_model_name, update_live_model
 from vfr_ml_pipelines.lib.models.challenger import ChallengerTraining, LeakageDetected, TrainingDataMissing, train_challenger
 from vfr_ml_pipelines.lib.models.pipeline import ENSEMBLES, VAL_DAYS, HorizonTrainingConfig
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, serving_model_name
@@ -192,6 +195,49 @@ def build_champion_asset(horizon: str) -> dg.AssetsDefinition:
         )
 
     return _champion
+
+
+class LiveModelConfig(ModelTrainingConfig):
+    """The live horizon's training settings, and how many inputs the live model reads (each
+    costs the daily publish one `ml_feature_store` row per symbol)."""
+
+    top_k: int = LIVE_TOP_K
+
+
+@dg.asset(
+    name=f"live_{LIVE_HORIZON}_model", group_name="models", kinds={"lightgbm", "mlflow", "postgres"},
+    deps=["feature_matrix", "labels", "synthetic_oracle"],
+)
+def live_model(
+    context: dg.AssetExecutionContext, config: LiveModelConfig, warehouse: WarehouseResource,
+    feature_store: FeatureStoreResource, mlflow: MlflowResource, promotion_policy: PromotionPolicyResource,
+) -> dg.MaterializeResult:
+    """The model VFR's live ensemble runs (`vfr-live-1w`): LightGBM on the live horizon's
+    top-k inputs by gain (chosen on the first fold's training rows), evaluated with the
+    horizon's walk-forward folds, purge and embargo, gated by the promotion gate (canaries,
+    significance, the paired comparison with the live champion) and promoted when it passes.
+    When it fails, the live champion stays (none at first: then nothing of ours is deployed
+    on VFR's live path). `vfr_live_model` deploys the champion."""
+    try:
+        update = update_live_model(
+            warehouse.engine, feature_store.offline, mlflow.registry, config.to_core(LIVE_HORIZON),
+            config.model_dump(), promotion_policy.policy, k=config.top_k, run_id=context.run_id,
+        )
+    except TrainingDataMissing as exc:
+        raise dg.Failure(str(exc)) from None
+    except LeakageDetected as exc:
+        raise dg.Failure(str(exc), metadata={"canaries": exc.canaries}) from None
+    (context.log.info if update.verdict.passed else context.log.warning)(f"{live_model_name(LIVE_HORIZON)}: {update.verdict.description}")
+    training = update.training
+    meta: dict = {"serving_model": training.challenger.model_id, "reused": training.reused, "fingerprint": training.fingerprint,
+                  "gate_passed": update.verdict.passed, "gate": update.verdict.description, "action": update.change.action,
+                  "champion": f"{live_model_name(LIVE_HORIZON)}.v{update.change.version}" if update.change.version != "none" else "none"}
+    if training.result is not None:
+        candidate = training.result.selected()
+        meta.update({"inputs": ", ".join(update.inputs), "top_k": len(update.inputs),
+                     "validation_rank_ic": float(candidate.validation["rank_ic"]), "test_rank_ic": float(candidate.test["rank_ic"]),
+                     "metrics": dg.MetadataValue.md(metrics_table(training.result))})
+    return dg.MaterializeResult(metadata=meta)
 
 
 training_assets = [build_training_asset(h) for h in HORIZONS]

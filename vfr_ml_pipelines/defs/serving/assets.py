@@ -2,7 +2,8 @@
 
 Asset keys: `predictions`, `redis_predictions`, `ml_predictions`, `vfr_feature_export`,
 `prediction_outcomes`, `ml_performance_metrics` (upstream: `feature_matrix`, `labels` and
-`champion_{h}_model` for every horizon h of lib/horizons.py).
+`champion_{h}_model` for every horizon h of lib/horizons.py, and `live_1w_model`, whose
+champion is published under its own id).
 """
 
 from datetime import UTC, datetime
@@ -43,7 +44,8 @@ class PredictionConfig(dg.Config):
 
 @dg.asset(
     group_name="serving", kinds={"python", "postgres"},
-    deps=[*(f"champion_{h}_model" for h in HORIZONS), "feature_matrix"], freshness_policy=AFTER_THE_CLOSE,
+    deps=[*(f"champion_{h}_model" for h in HORIZONS), f"live_{LIVE_HORIZON}_model", "feature_matrix"],
+    freshness_policy=AFTER_THE_CLOSE,
 )
 def predictions(
     context: dg.AssetExecutionContext,
@@ -130,7 +132,7 @@ def ml_predictions(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.M
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(group_name="serving", kinds={"postgres", "redis"}, deps=["feature_matrix", f"champion_{LIVE_HORIZON}_model"])
+@dg.asset(group_name="serving", kinds={"postgres", "redis"}, deps=["feature_matrix", f"live_{LIVE_HORIZON}_model"])
 def vfr_feature_export(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -142,7 +144,7 @@ def vfr_feature_export(
     (one row per feature), `ml_feature_store` (one row per symbol and feature; `valid` when
     finite and in range, else `invalid`) and Redis `vfr:ml:feature:vector:{SYMBOL}`
     (`MLFeatureVector`, one MULTI/EXEC with the same TTL policy as predictions). With a
-    champion of the live horizon, also that model's inputs for VFR's live ensemble
+    live model champion (`live_1w_model`), also that model's inputs for VFR's live ensemble
     (`vfr_live_{name}` for each input a split reads, every symbol, in SQL and in the vectors;
     lib/serving/session_export.py)."""
     with as_failure():

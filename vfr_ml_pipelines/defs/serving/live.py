@@ -1,8 +1,8 @@
-"""VFR's live ensemble: the live horizon's champion as files VFR runs, and `ml_models`
-saying that it (and nothing else of ours) is `deployed` (lib/serving/live_path.py).
+"""VFR's live ensemble: the live model's champion as files VFR runs, and `ml_models` saying
+that it (and nothing else of ours) is `deployed` (lib/serving/live_path.py).
 
-Asset key: `vfr_live_model` (upstream: `vfr_feature_export`, `champion_1w_model`, i.e.
-`champion_{LIVE_HORIZON}_model`)."""
+Asset key: `vfr_live_model` (upstream: `vfr_feature_export`, `live_1w_model`, i.e.
+`live_{LIVE_HORIZON}_model`)."""
 
 import dagster as dg
 
@@ -11,17 +11,19 @@ from vfr_ml_pipelines.lib.serving.live_model import MODEL_FILE
 from vfr_ml_pipelines.lib.serving.live_path import LIVE_HORIZON, deploy_live_champion
 
 
-@dg.asset(group_name="serving", kinds={"lightgbm", "postgres"}, deps=["vfr_feature_export", f"champion_{LIVE_HORIZON}_model"])
+@dg.asset(group_name="serving", kinds={"lightgbm", "postgres"}, deps=["vfr_feature_export", f"live_{LIVE_HORIZON}_model"])
 def vfr_live_model(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, mlflow: MlflowResource, vfr_models: VfrModelsResource
 ) -> dg.MaterializeResult:
-    """The champion of the live horizon (`1w`, VFR's default) as `model.txt` + `normalizer.json`
-    in `{VFR_MODELS_DIR}/{model_name}/v{version}/` (written atomically), then its `ml_models`
-    row `deployed` and every other row of ours out of `deployed`: VFR's live ensemble runs each
-    deployed row on every request, so it runs exactly this model, with the inputs that
-    `vfr_feature_export` wrote. Without a champion of that horizon, or when it cannot be
-    written as LightGBM trees (linear leaves for a ridge), no row of ours is deployed (VFR's live path then runs only its
-    own models). Also what restores the live path after `disable_ml_job`."""
+    """The live model's champion (`vfr-live-1w`: LightGBM on the top-k inputs of `1w`, VFR's
+    default horizon; `live_1w_model`) as `model.txt` + `normalizer.json` in
+    `{VFR_MODELS_DIR}/{model_name}/v{version}/` (written atomically), then its `ml_models` row
+    `deployed` and every other row of ours out of `deployed` (the 1w champion serves the
+    prediction cache, `validated`): VFR's live ensemble runs each deployed row on every
+    request, so it runs exactly this model, with the inputs that `vfr_feature_export` wrote.
+    Without a live champion (none passed its gate), or when it cannot be written as LightGBM
+    trees, no row of ours is deployed (VFR's live path then runs only its own models). Also
+    what restores the live path after `disable_ml_job`."""
     done = deploy_live_champion(warehouse.engine, mlflow.registry, vfr_models.path)
     if done.reason_none:
         context.log.warning(f"nothing of ours on VFR's live path: {done.reason_none}")

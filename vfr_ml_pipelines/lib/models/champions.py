@@ -101,11 +101,13 @@ def _record(conn: Connection, change: ChampionChange, name: str, run_id: str | N
     )
 
 
-def promote_challenger(registry: ModelRegistry, conn: Connection, horizon: str, *, run_id: str | None = None) -> ChampionChange:
-    """`champion` := the current `challenger` when it carries the gate's pass tag. When the
-    gate failed, the champion stays (action "keep", with the gate's reason); when the gate
-    never ran, PermissionError."""
-    name = serving_model_name(horizon)
+def promote_challenger(
+    registry: ModelRegistry, conn: Connection, horizon: str, *, run_id: str | None = None, name: str | None = None,
+) -> ChampionChange:
+    """`champion` := the current `challenger` of `name` (default `vfr-{horizon}`) when it
+    carries the gate's pass tag. When the gate failed, the champion stays (action "keep",
+    with the gate's reason); when the gate never ran, PermissionError."""
+    name = name or serving_model_name(horizon)
     challenger = registry.by_alias(name, CHALLENGER)
     if challenger is None:
         raise LookupError(f"{name} has no '{CHALLENGER}' version to promote")
@@ -130,10 +132,10 @@ def promote_challenger(registry: ModelRegistry, conn: Connection, horizon: str, 
 
 
 def previous_champion(conn: Connection, horizon: str, current: str) -> str | None:
-    """The version that was champion before `current` (the latest history entry that put a
-    different version in place before `current` got there)."""
+    """The version of `vfr-{horizon}` that was champion before `current` (the latest history
+    entry that put a different version in place before `current` got there)."""
     seen_current = False
-    for version in store.champion_history_versions(conn, horizon):
+    for version in store.champion_history_versions(conn, horizon, serving_model_name(horizon)):
         if version == current:
             seen_current = True
         elif seen_current:

@@ -5,9 +5,10 @@ VFR's `RealTimePredictionEngine.predictEnsemble` runs EVERY `ml_models` row with
 its `FeatureStore` (our Redis vector while it is there, else the latest `valid` row per
 feature of `ml_feature_store`) and runs `models/{model_name}/v{model_version}/model.txt`
 through its `predict-generic.py` (`live_model.py`). So `deployed` means here exactly "VFR's
-live path runs it", and at most one row of ours has it: the champion of LIVE_HORIZON (VFR's
-default horizon; the stock-analysis route asks for it), once its files and inputs are
-exported. Other champions (served through the prediction cache) are `validated`,
+live path runs it", and at most one row of ours has it: the champion of the live model
+(`vfr-live-1w`, a LightGBM model of LIVE_HORIZON on its top-k inputs trained for this path:
+`lib/models/live_training.py`), once its files and inputs are exported. The horizons'
+champions (served through the prediction cache, the 1w one included) are `validated`,
 challengers `shadow`. Rows of models this project did not write are never touched.
 
 The model's inputs are exported under their own names (LIVE_FEATURE_PREFIX + the matrix
@@ -30,6 +31,7 @@ from sqlalchemy import Connection, Engine
 from vfr_ml_pipelines.lib.horizons import HORIZON_DAYS
 from vfr_ml_pipelines.lib.features.spec import FeatureSpec
 from vfr_ml_pipelines.lib.models.champions import CHAMPION_STATUS, mirror_status
+from vfr_ml_pipelines.lib.models.live_training import LIVE_HORIZON, live_model_name
 from vfr_ml_pipelines.lib.models.registry import CHAMPION, ModelRegistry, RegisteredVersion, serving_model_name
 from vfr_ml_pipelines.lib.serving.feature_export import upsert_feature_definitions
 from vfr_ml_pipelines.lib.serving.live_model import write_live_model
@@ -40,9 +42,6 @@ from vfr_ml_pipelines.lib.serving.vfr_store import features as features_store
 from vfr_ml_pipelines.lib.serving.vfr_store import models as models_store
 from vfr_ml_pipelines.lib.serving.vfr_tables import fit_decimal, prediction_timestamp
 
-# VFR's default horizon (`MLPredictionHorizon.ONE_WEEK` in RealTimePredictionEngine): the
-# only horizon whose champion VFR's horizon-blind live ensemble runs
-LIVE_HORIZON = "1w"
 LIVE_FEATURE_PREFIX = "vfr_live_"
 # the status of a champion VFR's live path does not run (it still serves the prediction cache)
 NOT_LIVE_STATUS = CHAMPION_STATUS
@@ -53,8 +52,9 @@ def live_feature_name(name: str) -> str:
 
 
 def our_model_names() -> list[str]:
-    """The `ml_models` names this project may deploy (one serving model per horizon)."""
-    return [serving_model_name(h) for h in HORIZON_DAYS]
+    """The `ml_models` names this project may deploy (one serving model per horizon, and the
+    live model; earlier versions deployed the 1w champion itself)."""
+    return [*(serving_model_name(h) for h in HORIZON_DAYS), live_model_name(LIVE_HORIZON)]
 
 
 def upsert_live_feature_definitions(conn: Connection, feature_names: Sequence[str], provider: str, matrix_version: str) -> dict[str, Any]:
@@ -182,10 +182,11 @@ class LiveDeployment:
 
 
 def deploy_live_champion(engine: Engine, registry: ModelRegistry, models_dir: Path) -> LiveDeployment:
-    """The champion of LIVE_HORIZON as files in `models_dir` (written atomically), then its
+    """The live model's champion as files in `models_dir` (written atomically), then its
     `ml_models` row `deployed` and every other row of ours out of `deployed`. Without that
-    champion, or when it cannot be written as LightGBM trees, no row of ours is deployed."""
-    name = serving_model_name(LIVE_HORIZON)
+    champion (none passed its gate), or when it cannot be written as LightGBM trees, no row
+    of ours is deployed."""
+    name = live_model_name(LIVE_HORIZON)
     champion = registry.by_alias(name, CHAMPION)
     reason = f"{name} has no champion" if champion is None else ""
     folder = None

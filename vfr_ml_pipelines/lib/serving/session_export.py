@@ -11,7 +11,8 @@ import redis
 from sqlalchemy import Engine
 
 from vfr_ml_pipelines.lib.features import catalog
-from vfr_ml_pipelines.lib.models.registry import CHAMPION, ModelRegistry, serving_model_name
+from vfr_ml_pipelines.lib.models.live_training import live_model_name
+from vfr_ml_pipelines.lib.models.registry import CHAMPION, ModelRegistry
 from vfr_ml_pipelines.lib.serving import feature_export, live_model, live_path, live_trees, live_values, payloads
 from vfr_ml_pipelines.lib.serving.served_models import close_ms, session_vectors
 from vfr_ml_pipelines.lib.serving.ttl import publish_ttl_seconds
@@ -54,9 +55,9 @@ class SessionExport:
 
 
 def _live_inputs(registry: ModelRegistry, vectors, day: date, warnings: list[str]) -> tuple[list[str], int]:
-    """The inputs a split of the live champion reads (none without one, or when it cannot
-    run on VFR's live path) and for how many symbols its ridge's output clip binds."""
-    live = registry.by_alias(serving_model_name(live_path.LIVE_HORIZON), CHAMPION)
+    """The inputs a split of the live model's champion reads (none without one, or when it
+    cannot run on VFR's live path) and for how many symbols its ridge's output clip binds."""
+    live = registry.by_alias(live_model_name(live_path.LIVE_HORIZON), CHAMPION)
     if live is None:
         return [], 0
     served = registry.load_serving_model(live.name, live.version).model

@@ -3,9 +3,10 @@
 `FeatureStore.getFeatureMatrix`, `MLCacheService.getCachedFeatureVector` and
 `scripts/ml/predict-generic.py` at mlocke/vfr-api, not copied), against the trained pipeline's
 real PostgreSQL, Redis and exported files: every symbol gets our published prediction for the
-deployed model (same probability, same direction), VFR weighs the vote as its code documents,
-only the live horizon's champion is deployed, and the kill switch takes it off the live path
-while leaving VFR's own rows and keys alone."""
+deployed model (same probability, same direction, as published under the model's own id),
+VFR weighs the vote as its code documents, only the live model (`vfr-live-1w`, LightGBM on the
+1w top-k inputs) is deployed while the 1w champion serves the cache, and the kill switch takes
+it off the live path while leaving VFR's own rows and keys alone."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from sqlalchemy import text
 
 from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
 from vfr_ml_pipelines.defs.serving.jobs import disable_ml_job, republish_job
+from vfr_ml_pipelines.lib.models.live_training import LIVE_TOP_K, live_model_name
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, registered_model_name, serving_model_name
 from vfr_ml_pipelines.lib.serving import live_trees, live_values
 from vfr_ml_pipelines.lib.serving.live_path import LIVE_HORIZON, our_model_names
@@ -157,16 +159,18 @@ def _ridge_candidate(registry, kind: str):
     pytest.fail("the test market's training gives no 1w ensemble a ridge member with a weight")
 
 
-@pytest.fixture(scope="module", params=["pipeline's champion", "ridge", "ensemble-with-ridge"])
+@pytest.fixture(scope="module", params=["pipeline's live model", "ridge", "ensemble-with-ridge"])
 def live_champion(request, pipeline):
-    """The 1w champion VFR's live path runs: the shared training's own (whatever it is), then
-    one with a ridge in it (the ridge model, an ensemble with a ridge member): this training's
-    candidate of that kind is made the champion and published by the republish job; the
-    previous champion is restored and republished afterwards."""
+    """The live model VFR's live path runs: the shared training's own (LightGBM on the top-k
+    inputs), then, so that the export of every kind of model stays covered, one with a ridge
+    in it (the ridge model, an ensemble with a ridge member): this training's 1w candidate of
+    that kind is made the live model's champion and published by the republish job; the
+    previous one is restored and republished afterwards."""
     registry = pipeline["resources"]["mlflow"].registry
-    name = serving_model_name(LIVE_HORIZON)
+    name = live_model_name(LIVE_HORIZON)
     previous = registry.by_alias(name, CHAMPION)
-    if request.param == "pipeline's champion":
+    assert previous is not None, "the test market's live model passes its gate"
+    if request.param == "pipeline's live model":
         yield previous
         return
     candidate = _ridge_candidate(registry, request.param)
@@ -192,20 +196,33 @@ def _model_row(vector: dict, model) -> np.ndarray:
     return np.array([values])
 
 
-def _served_symbols(redis_client, prefix: str) -> list[str]:
-    keys = [k.decode() for k in redis_client.scan_iter(match=f"{prefix}vfr:ml:prediction:*:{LIVE_HORIZON}:default", count=1000)]
+def _served_symbols(redis_client, prefix: str, model_id: str) -> list[str]:
+    """The symbols with our published prediction of the live model (under its own id)."""
+    keys = [k.decode() for k in redis_client.scan_iter(match=f"{prefix}vfr:ml:prediction:*:{LIVE_HORIZON}:{model_id}", count=1000)]
     return sorted(k[len(prefix):].split(":")[3] for k in keys)
 
 
-def test_only_the_live_horizon_champion_is_deployed(pipeline):
+def _live_id(pipeline) -> str:
+    return pipeline["resources"]["mlflow"].registry.by_alias(live_model_name(LIVE_HORIZON), CHAMPION).model_id
+
+
+def test_only_the_live_model_is_deployed(pipeline, redis_client):
     registry = pipeline["resources"]["mlflow"].registry
     with pipeline["engine"].connect() as conn:
         deployed = [(m["model_name"], m["model_version"]) for m in vfr_deployed_models(conn) if m["model_name"] in our_model_names()]
         statuses = dict(((r.model_name, r.model_version), r.status) for r in conn.execute(text("SELECT model_name, model_version, status FROM ml_models")))
-    champion = registry.by_alias(serving_model_name(LIVE_HORIZON), CHAMPION)
-    assert champion is not None, "the test market trains a 1w champion"
-    assert deployed == [(champion.name, champion.version)]
-    for horizon in ("1d", "1m"):
+    live = registry.by_alias(live_model_name(LIVE_HORIZON), CHAMPION)
+    assert live is not None, "the test market's live model passes its gate"
+    assert deployed == [(live.name, live.version)]
+    model = registry.load_serving_model(live.name, live.version).model
+    assert model.algorithm == "lightgbm" and len(model.feature_names) == LIVE_TOP_K
+    # published under its own id only, never under `default`
+    reader = VfrCacheReader(redis_client, pipeline["prefix"], delete_expired=False)
+    symbol = _served_symbols(redis_client, pipeline["prefix"], live.model_id)[0]
+    assert reader.prediction(symbol, LIVE_HORIZON, live.model_id)["modelId"] == live.model_id
+    default = reader.prediction(symbol, LIVE_HORIZON)
+    assert default is None or default["modelId"] != live.model_id
+    for horizon in ("1d", "1w", "1m"):
         other = registry.by_alias(serving_model_name(horizon), CHAMPION)
         if other is not None:
             assert statuses[(other.name, other.version)] == "validated", f"{horizon} champion must not be run by VFR's live ensemble"
@@ -229,7 +246,7 @@ def test_vfr_live_ensemble_gets_our_published_prediction_for_every_symbol(pipeli
     models_dir = Path(pipeline["resources"]["vfr_models"].path)
     reader = VfrCacheReader(redis_client, prefix, delete_expired=False)
     served = pipeline["resources"]["mlflow"].registry.load_serving_model(live_champion.name, live_champion.version).model
-    symbols = _served_symbols(redis_client, prefix)
+    symbols = _served_symbols(redis_client, prefix, live_champion.model_id)
     assert len(symbols) >= 20
     clip_binds = 0
     with pipeline["engine"].connect() as conn:
@@ -243,7 +260,7 @@ def test_vfr_live_ensemble_gets_our_published_prediction_for_every_symbol(pipeli
                 vector = vfr_feature_vector(conn, reader if source == "redis" else VfrCacheReader(redis_client, "no-such-prefix:"), symbol)
                 assert vector is not None, f"{symbol}: VFR's FeatureStore finds no features ({source})"
                 reply = predict_generic(vfr_request(model, vector, models_dir))
-                published = reader.prediction(symbol, LIVE_HORIZON, "default")
+                published = reader.prediction(symbol, LIVE_HORIZON, live_champion.model_id)
                 assert published["modelId"] == live_champion.model_id
                 p = published["prediction"]
                 row = _model_row(vector, served)
@@ -276,7 +293,7 @@ def test_vfr_weighs_our_vote_as_its_code_documents(pipeline, redis_client):
     with pipeline["engine"].connect() as conn:
         model = [m for m in vfr_deployed_models(conn) if m["model_name"] in our_model_names()][0]
         votes = []
-        for symbol in _served_symbols(redis_client, prefix):
+        for symbol in _served_symbols(redis_client, prefix, _live_id(pipeline)):
             reply = predict_generic(vfr_request(model, vfr_feature_vector(conn, reader, symbol), models_dir))
             votes.append({"modelName": model["model_name"], "signal": vfr_signal(reply["prediction"], model["model_name"]),
                           "confidence": reply["confidence"], "p": reply["probability"]["up"]})
@@ -313,7 +330,7 @@ def test_vfr_predict_generic_script_agrees(pipeline, redis_client, tmp_path, liv
     served = pipeline["resources"]["mlflow"].registry.load_serving_model(live_champion.name, live_champion.version).model
     with pipeline["engine"].connect() as conn:
         model = [m for m in vfr_deployed_models(conn) if m["model_name"] in our_model_names()][0]
-        symbols = _served_symbols(redis_client, prefix)
+        symbols = _served_symbols(redis_client, prefix, live_champion.model_id)
         requests = [vfr_request(model, vfr_feature_vector(conn, reader, s), models_dir) for s in symbols]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     done = subprocess.run([sys.executable, str(script)], input="".join(json.dumps(r) + "\n" for r in requests),
@@ -325,7 +342,8 @@ def test_vfr_predict_generic_script_agrees(pipeline, redis_client, tmp_path, liv
         ours = predict_generic(request)
         assert reply["data"]["prediction"] == pytest.approx(ours["prediction"], abs=1e-12)
         if not live_trees.ridge_clip_binds(served.estimator, _model_row({"features": request["features"]}, served)):
-            assert reply["data"]["probability"]["up"] == pytest.approx(reader.prediction(symbol, LIVE_HORIZON)["prediction"]["probability"], abs=1e-5)
+            published = reader.prediction(symbol, LIVE_HORIZON, live_champion.model_id)["prediction"]["probability"]
+            assert reply["data"]["probability"]["up"] == pytest.approx(published, abs=1e-5)
 
 
 VFR_VECTOR_SOURCE = "ml-feature-vector"  # what VFR's MLCacheService writes as the envelope source
@@ -343,7 +361,7 @@ def test_kill_switch_takes_our_rows_off_the_live_path_and_leaves_vfrs_own(pipeli
         )
     # VFR's own keys in the namespaces the switch clears: a vector of another symbol, a
     # vector VFR rewrote over ours, and a prediction VFR cached under a model uuid
-    symbols = _served_symbols(redis_client, prefix)
+    symbols = _served_symbols(redis_client, prefix, _live_id(pipeline))
     vfr_keys = {
         feature_vector_key("VFRONLY"): encode_entry({"symbol": "VFRONLY", "features": {"rsi": 50.0}}, now_ms=1, ttl=900, version="1.0", source=VFR_VECTOR_SOURCE),
         feature_vector_key(symbols[0]): encode_entry({"symbol": symbols[0], "features": {"rsi": 40.0}}, now_ms=1, ttl=900, version="1.0", source=VFR_VECTOR_SOURCE),
@@ -359,7 +377,7 @@ def test_kill_switch_takes_our_rows_off_the_live_path_and_leaves_vfrs_own(pipeli
             deployed = [(m["model_name"], m["model_version"]) for m in vfr_deployed_models(conn)]
             record = conn.execute(text("SELECT model_name, model_version FROM vfr_ml.live_path_switch WHERE restored_at IS NULL")).all()
         assert deployed == [("sentiment-fusion", "1.1.0")], "only VFR's own model is left for its live ensemble"
-        live = pipeline["resources"]["mlflow"].registry.by_alias(serving_model_name(LIVE_HORIZON), CHAMPION)
+        live = pipeline["resources"]["mlflow"].registry.by_alias(live_model_name(LIVE_HORIZON), CHAMPION)
         assert [tuple(r) for r in record] == [(live.name, live.version)]
         observed = {str(e.asset_key.path[-1]): e.event_specific_data.asset_observation.metadata for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"}
         assert observed["vfr_live_model"]["ml_models_undeployed"].value == live.model_id
@@ -367,7 +385,7 @@ def test_kill_switch_takes_our_rows_off_the_live_path_and_leaves_vfrs_own(pipeli
         for key, value in vfr_keys.items():
             assert redis_client.get(prefix + key) == value.encode(), f"VFR's {key} must survive the kill switch"
         reader = VfrCacheReader(redis_client, prefix, delete_expired=False)
-        assert all(reader.prediction(s, LIVE_HORIZON) is None for s in symbols)
+        assert all(reader.prediction(s, LIVE_HORIZON, live.model_id) is None for s in symbols)
         assert reader.enhancement_status()["available"] is False
 
         assert defs.resolve_job_def("republish_job").execute_in_process().success

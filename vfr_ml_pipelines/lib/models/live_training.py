@@ -1,0 +1,133 @@
+"""The model VFR's live path runs: a LightGBM model of the live horizon on its top-k inputs.
+
+Why a model of its own: VFR's live ensemble reads each input of the model it runs from
+`ml_feature_store` (one row per symbol, input and session) whenever our Redis vector is
+missing, so every input costs the daily publish 5,000 rows. The live horizon's champion reads
+~115 inputs, which made those rows half of a publish; a model on k inputs writes k / 115 of them.
+
+No look-ahead: the k inputs are the top k by gain of a LightGBM fitted on the TRAINING rows of
+the first walk-forward fold only (purged and embargoed before its validation window, so before
+every validation and test row of every fold, `splits.py`). The live model is then trained and
+evaluated like any candidate (`pipeline.train_horizon`: the same folds, purge, embargo, tuning
+on the pre-test period, canaries) with LightGBM alone on those inputs.
+
+It is a model line of its own (`challenger.ModelLine`): registered as `vfr-live-{horizon}`
+(candidates `vfr-live-lightgbm-{horizon}`), so `ml_models` has its own row; gated by the same
+promotion gate (`promotion_gate.run_promotion_gate`: canaries, significance, the paired
+comparison with the live model already promoted) and promoted by the same code
+(`champions.promote_challenger`). Its champion is what VFR's live ensemble runs
+(`lib/serving/live_path.py`) and is published under its own id (`served_models.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from vfr_ml_pipelines.lib.models import champions
+from vfr_ml_pipelines.lib.models.algorithms import default_params
+from vfr_ml_pipelines.lib.models.challenger import ChallengerTraining, ModelLine, train_challenger
+from vfr_ml_pipelines.lib.models.pipeline import TARGET, HorizonResult, HorizonTrainingConfig, prepare, train_horizon
+from vfr_ml_pipelines.lib.models.promotion import PromotionPolicy
+from vfr_ml_pipelines.lib.models.promotion_gate import GateVerdict, run_promotion_gate
+from vfr_ml_pipelines.lib.models.registry import ModelRegistry
+from vfr_ml_pipelines.lib.models.splits import fold_frames, walk_forward_folds
+
+# VFR's default horizon (`MLPredictionHorizon.ONE_WEEK` in RealTimePredictionEngine): the
+# only horizon with a live model, since VFR's live ensemble is horizon-blind
+LIVE_HORIZON = "1w"
+# The default k. At 12 the live path's rows are 12 / 117 of what the champion's inputs cost
+# (README "What VFR reads" has the measured share of the publish).
+LIVE_TOP_K = 12
+LIVE_ALGORITHM = "lightgbm"
+# boosting rounds of the selection model: without a validation set (the selection must not
+# see one) it cannot early-stop; at the default learning rate 200 rounds rank inputs stably
+SELECTION_ROUNDS = 200
+
+
+def selection_rows(dataset: pd.DataFrame, config: HorizonTrainingConfig) -> pd.DataFrame:
+    """The rows the input selection may see: the training window of the first test fold,
+    with the training target."""
+    frame = prepare(dataset, config.target)
+    first = walk_forward_folds(frame, config.walk_forward)[0]
+    return fold_frames(frame, first, config.walk_forward)[0]
+
+
+def top_k_by_gain(dataset: pd.DataFrame, feature_names: Sequence[str], config: HorizonTrainingConfig, k: int) -> list[str]:
+    """The k inputs with the largest total split gain of a LightGBM fitted on
+    `selection_rows` (ties: the earlier input), in `feature_names` order."""
+    names = list(feature_names)
+    if not 0 < k <= len(names):
+        raise ValueError(f"k must be in 1..{len(names)}, got {k}")
+    train = selection_rows(dataset, config)
+    params = {key: value for key, value in default_params(LIVE_ALGORITHM).items() if key not in ("num_boost_round", "early_stopping_rounds")}
+    params.update(seed=config.seed, num_threads=2)
+    data = lgb.Dataset(train[names].to_numpy(dtype=np.float64, na_value=np.nan), label=train[TARGET].to_numpy(),
+                       feature_name=names, free_raw_data=True)
+    booster = lgb.train(params, data, num_boost_round=SELECTION_ROUNDS)
+    gain = booster.feature_importance(importance_type="gain")
+    chosen = set(np.lexsort((np.arange(len(names)), -gain))[:k].tolist())
+    return [name for i, name in enumerate(names) if i in chosen]
+
+
+def live_training_config(config: HorizonTrainingConfig) -> HorizonTrainingConfig:
+    """The horizon's training settings with LightGBM as the only candidate."""
+    return replace(config, algorithms=(LIVE_ALGORITHM,))
+
+
+def train_live_model(
+    dataset: pd.DataFrame, feature_names: Sequence[str], config: HorizonTrainingConfig, k: int = LIVE_TOP_K,
+    *, oracle: pd.DataFrame | None = None,
+) -> tuple[list[str], HorizonResult]:
+    """(the k inputs, the walk-forward result of LightGBM on them)."""
+    inputs = top_k_by_gain(dataset, feature_names, config, k)
+    keep = [c for c in dataset.columns if c not in set(feature_names) or c in inputs]
+    return inputs, train_horizon(dataset[keep], inputs, live_training_config(config), oracle=oracle)
+
+
+def live_model_name(horizon: str) -> str:
+    """The registered model VFR's live path runs (`vfr-live-1w`); its `ml_models` rows too."""
+    return f"vfr-live-{horizon}"
+
+
+def live_candidate_name(candidate: str, horizon: str) -> str:
+    return f"vfr-live-{candidate}-{horizon}"
+
+
+def live_line(k: int = LIVE_TOP_K) -> ModelLine:
+    def train(dataset: pd.DataFrame, names: Sequence[str], config: HorizonTrainingConfig, oracle) -> HorizonResult:
+        return train_live_model(dataset, names, config, k, oracle=oracle)[1]
+
+    return ModelLine(live_model_name, live_candidate_name, train, writes_walk_forward=False, settings={"live_top_k": k})
+
+
+@dataclass(frozen=True)
+class LiveModelUpdate:
+    training: ChallengerTraining
+    verdict: GateVerdict
+    change: champions.ChampionChange
+
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.training.result.feature_names) if self.training.result is not None else []
+
+
+def update_live_model(
+    engine: Engine, offline_store: Any, registry: ModelRegistry, config: HorizonTrainingConfig, settings: Mapping[str, Any],
+    policy: PromotionPolicy, *, k: int = LIVE_TOP_K, run_id: str | None = None,
+) -> LiveModelUpdate:
+    """Train (or reuse) the live model's challenger, run the promotion gate on it, and
+    promote it when it passed; when it failed the live champion, if any, stays. A leakage
+    canary stops before anything is registered (`challenger.LeakageDetected`)."""
+    horizon = config.horizon
+    training = train_challenger(engine, offline_store, registry, config, settings, run_id=run_id, line=live_line(k))
+    verdict = run_promotion_gate(registry, horizon, policy, name=live_model_name(horizon))
+    with engine.begin() as conn:
+        change = champions.promote_challenger(registry, conn, horizon, run_id=run_id, name=live_model_name(horizon))
+    return LiveModelUpdate(training, verdict, change)
