@@ -132,7 +132,10 @@ def ml_predictions(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.M
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(group_name="serving", kinds={"postgres", "redis"}, deps=["feature_matrix", f"live_{LIVE_HORIZON}_model"])
+@dg.asset(
+    group_name="serving", kinds={"postgres", "redis"},
+    deps=["feature_matrix", f"live_{LIVE_HORIZON}_model", f"champion_{LIVE_HORIZON}_model"],
+)
 def vfr_feature_export(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -144,9 +147,10 @@ def vfr_feature_export(
     (one row per feature), `ml_feature_store` (one row per symbol and feature; `valid` when
     finite and in range, else `invalid`) and Redis `vfr:ml:feature:vector:{SYMBOL}`
     (`MLFeatureVector`, one MULTI/EXEC with the same TTL policy as predictions). With a
-    live model champion (`live_1w_model`), also that model's inputs for VFR's live ensemble
-    (`vfr_live_{name}` for each input a split reads, every symbol, in SQL and in the vectors;
-    lib/serving/session_export.py)."""
+    model on VFR's live path (the live model's champion, `live_1w_model`; else, the fallback,
+    the `1w` champion: `live_path.choose_live_model`, metadata `live_design`), also that
+    model's inputs for VFR's live ensemble (`vfr_live_{name}` for each input a split reads,
+    every symbol, in SQL and in the vectors; lib/serving/session_export.py)."""
     with as_failure():
         done = export_session_features(
             warehouse.engine, mlflow.registry, redis.client, redis.key_prefix, provider=market_data.provider_name,
