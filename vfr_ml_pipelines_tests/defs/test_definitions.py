@@ -51,6 +51,10 @@ def test_definitions_load_with_every_asset_job_and_schedule():
     assert _job_assets("rollback_1w_job") == {
         "champion_1w_model", "predictions", "redis_predictions", "ml_predictions", "vfr_feature_export", "vfr_live_model",
     }
+    # the live model's line rolls back too, and republishes (vfr_live_model deploys it)
+    assert _job_assets("rollback_live_1w_job") == {
+        "live_1w_model", "predictions", "redis_predictions", "ml_predictions", "vfr_feature_export", "vfr_live_model",
+    }
     assert {"disable_ml_job", "republish_job"} <= {j.name for j in defs.resolve_all_job_defs()}
     assert defs.resolve_schedule_def("daily_pipeline_schedule").cron_schedule == "30 18 * * 1-5"
     assert defs.resolve_schedule_def("weekly_retraining_schedule").cron_schedule == "0 6 * * 6"

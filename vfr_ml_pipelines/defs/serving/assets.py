@@ -169,22 +169,35 @@ def vfr_feature_export(
     return dg.MaterializeResult(metadata=done.counts())
 
 
+class OutcomeConfig(dg.Config):
+    """`full_recompute`: compute every known outcome again (backfills, a changed label
+    definition) instead of only the pending ones and those a re-loaded price restated."""
+
+    full_recompute: bool = False
+
+
 @dg.asset(group_name="serving", kinds={"postgres"}, deps=[ml_predictions, "labels"])
 def prediction_outcomes(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, market_data: MarketDataResource
+    context: dg.AssetExecutionContext, config: OutcomeConfig, warehouse: WarehouseResource, market_data: MarketDataResource
 ) -> dg.MaterializeResult:
     """Realized outcomes with VFR's definitions: once a prediction's horizon has passed (its
     label is known), one `ml_outcomes` row (what VFR's /api/ml/metrics reads, through its
     views, refreshed here) and the outcome columns of its `ml_predictions` row
-    (lib/serving/outcomes.py); re-runs change nothing."""
+    (lib/serving/outcomes.py); re-runs change nothing. Computes only the outcomes still
+    pending and those whose label window reaches a price re-loaded since the last fill,
+    unless `full_recompute`."""
     with warehouse.engine.begin() as conn:
-        report = fill_outcomes(conn, today=market_data.today())
+        report = fill_outcomes(conn, today=market_data.today(), full_recompute=config.full_recompute)
     context.log.info(
         f"filled {report.rows_updated} outcomes ({report.outcomes_written} ml_outcomes rows written, "
-        f"{report.outcomes_skipped} outside VFR's range); {report.pending} predictions still pending"
+        f"{report.outcomes_skipped} outside VFR's range) of {report.considered} computed ({report.mode}); "
+        f"{report.pending} predictions still pending"
     )
     return dg.MaterializeResult(
         metadata={
+            "mode": report.mode,
+            "outcomes_computed": report.considered,
+            "restated_from": str(report.restated_from) if report.restated_from else "none",
             "rows_updated": report.rows_updated,
             **{f"{h}_rows_updated": n for h, n in report.horizons.items()},
             "ml_outcomes_written": report.outcomes_written,

@@ -1,28 +1,38 @@
-"""The model VFR's live path runs: a LightGBM model of the live horizon on its top-k inputs.
+"""The model VFR's live path runs: a model of the live horizon on its top-k inputs.
 
 Why a model of its own: VFR's live ensemble reads each input of the model it runs from
 `ml_feature_store` (one row per symbol, input and session) whenever our Redis vector is
 missing, so every input costs the daily publish 5,000 rows. The live horizon's champion reads
 ~115 inputs, which made those rows half of a publish; a model on k inputs writes k / 115 of them.
 
-No look-ahead: the k inputs are the top k by gain of a LightGBM fitted on the TRAINING rows of
-the first walk-forward fold only (purged and embargoed before its validation window, so before
-every validation and test row of every fold, `splits.py`). The live model is then trained and
-evaluated like any candidate (`pipeline.train_horizon`: the same folds, purge, embargo, tuning
-on the pre-test period, canaries) on those inputs, with LIVE_ALGORITHMS: LightGBM and the ridge
-(and so their two ensembles), every one of which VFR's live path can run as LightGBM trees
-(`lib/serving/live_trees.py`: the ridge as linear leaves). The challenger is the candidate with
-the best validation Rank IC, as for every horizon (`HorizonResult.selected`). Why the ridge
-too: on the default history (2023-2026, seeds 7-9) LightGBM alone on the top 12 inputs missed
-the gate (validation t 0.78 on seed 7) where the ridge on the same inputs passed (README
-"What VFR reads" has the study's figures).
+No look-ahead: the k inputs are the top k by |mean daily Rank IC| with the training target on
+the TRAINING rows of the first walk-forward fold only (purged and embargoed before its
+validation window, so before every validation and test row of every fold, `splits.py`). The
+live model is then trained and evaluated like any candidate (`pipeline.train_horizon`: the
+same folds, purge, embargo, tuning on the pre-test period, canaries) on those inputs, with
+LIVE_ALGORITHMS: LightGBM and the ridge (and so their two ensembles), every one of which VFR's
+live path can run as LightGBM trees (`lib/serving/live_trees.py`: the ridge as linear leaves).
+The challenger is the candidate with the best validation Rank IC, as for every horizon
+(`HorizonResult.selected`).
+
+Why these settings (README "What VFR reads", `benchmarks/study_live_topk.py`; default
+history 2023-2026, seeds 7-9, validation figures only): the first design (LightGBM alone on
+the top 12 by a LightGBM's gain) missed the gate on the default run (validation t 0.78; in
+the study -0.63 for LightGBM and 0.30 for the ridge on the same inputs: gain picks
+volatility and size inputs, which split the rows well but rank the returns badly). Chosen by |Rank IC|, the inputs are the planted signals' (short-term
+reversal, value, tone), and the selected candidate's validation t is 2.01 / 3.80 / 3.00 at
+k = 12 and 2.20 / 3.86 / 3.10 at k = 14. k = 14 is the smallest k whose t stays >= 2.2 on
+every seed (a margin over the gate's 2: moving the run's end by one or two sessions moved
+seed 7's t by 0.3, and k = 12 fell to 2.0); a live model that misses the gate costs the
+fallback's full export (`lib/serving/live_path.py`).
 
 It is a model line of its own (`challenger.ModelLine`): registered as `vfr-live-{horizon}`
-(candidates `vfr-live-lightgbm-{horizon}`), so `ml_models` has its own row; gated by the same
-promotion gate (`promotion_gate.run_promotion_gate`: canaries, significance, the paired
-comparison with the live model already promoted) and promoted by the same code
-(`champions.promote_challenger`). Its champion is what VFR's live ensemble runs
-(`lib/serving/live_path.py`) and is published under its own id (`served_models.py`).
+(candidates `vfr-live-{candidate}-{horizon}`), so `ml_models` has its own row; gated by the
+same promotion gate (`promotion_gate.run_promotion_gate`: canaries, significance, the paired
+comparison with the live model already promoted), promoted and rolled back by the same code
+(`champions.promote_challenger`, `champions.rollback`). Its champion is what VFR's live
+ensemble runs (`lib/serving/live_path.py`; else the horizon's champion) and is published
+under its own id (`served_models.py`).
 """
 
 from __future__ import annotations
@@ -49,10 +59,11 @@ from vfr_ml_pipelines.lib.models.splits import fold_frames, walk_forward_folds
 # VFR's default horizon (`MLPredictionHorizon.ONE_WEEK` in RealTimePredictionEngine): the
 # only horizon with a live model, since VFR's live ensemble is horizon-blind
 LIVE_HORIZON = "1w"
-# The default k. At 12 the live path's rows are 12 / 117 of what the champion's inputs cost
-# (README "What VFR reads" has the measured share of the publish).
-LIVE_TOP_K = 12
-# the algorithm that chooses the inputs, and the candidates the live line trains on them
+# The default k (module docstring: the smallest with a margin over the gate on the default
+# history). The live path's rows are k / 117 of what the champion's inputs cost (README
+# "What VFR reads" has the measured share of the publish).
+LIVE_TOP_K = 14
+# the algorithm of the `gain` selection, and the candidates the live line trains on its inputs
 LIVE_ALGORITHM = "lightgbm"
 LIVE_ALGORITHMS = ("lightgbm", "linear")
 # boosting rounds of the selection model: without a validation set (the selection must not
@@ -97,9 +108,9 @@ def top_k_by_rank_ic(dataset: pd.DataFrame, feature_names: Sequence[str], config
     return [name for i, name in enumerate(names) if i in chosen]
 
 
-# how the k inputs are chosen (both on `selection_rows` only)
+# how the k inputs are chosen (both on `selection_rows` only); `gain` was the first design's
 SELECTIONS = {"gain": top_k_by_gain, "rank_ic": top_k_by_rank_ic}
-LIVE_SELECTION = "gain"
+LIVE_SELECTION = "rank_ic"
 
 
 def live_training_config(config: HorizonTrainingConfig, algorithms: Sequence[str] = LIVE_ALGORITHMS) -> HorizonTrainingConfig:
@@ -131,7 +142,7 @@ def live_line(k: int = LIVE_TOP_K) -> ModelLine:
         return train_live_model(dataset, names, config, k, oracle=oracle)[1]
 
     return ModelLine(live_model_name, live_candidate_name, train, writes_walk_forward=False,
-                     settings={"live_top_k": k, "live_algorithms": list(LIVE_ALGORITHMS)})
+                     settings={"live_top_k": k, "live_algorithms": list(LIVE_ALGORITHMS), "live_selection": LIVE_SELECTION})
 
 
 @dataclass(frozen=True)
@@ -158,3 +169,14 @@ def update_live_model(
     with engine.begin() as conn:
         change = champions.promote_challenger(registry, conn, horizon, run_id=run_id, name=live_model_name(horizon))
     return LiveModelUpdate(training, verdict, change)
+
+
+def roll_back_live_model(
+    engine: Engine, registry: ModelRegistry, horizon: str = LIVE_HORIZON, *, to_version: str | None = None,
+    reason: str = champions.ROLLBACK_REASON, run_id: str | None = None,
+) -> champions.ChampionChange:
+    """Re-point the live model's champion to `to_version` or its previous champion
+    (`champions.rollback`); the next `vfr_live_model` deploys it."""
+    with engine.begin() as conn:
+        return champions.rollback(registry, conn, horizon, to_version=to_version, reason=reason, run_id=run_id,
+                                  name=live_model_name(horizon))

@@ -45,6 +45,12 @@ class ServedVersion:
     def is_champion(self) -> bool:
         return self.role == CHAMPION
 
+    @property
+    def is_active(self) -> bool:
+        """What VFR's model metadata calls ACTIVE: a horizon's champion, and the live model's
+        champion (deployed on VFR's live path); a shadow is INACTIVE."""
+        return self.role in (CHAMPION, LIVE_ROLE)
+
 
 def served_versions(registry: ModelRegistry) -> list[ServedVersion]:
     """Per horizon, the champion and (when it differs) the challenger; then the live model's

@@ -4,12 +4,14 @@
 `scripts/ml/predict-generic.py` at mlocke/vfr-api, not copied), against the trained pipeline's
 real PostgreSQL, Redis and exported files: every symbol gets our published prediction for the
 deployed model (same probability, same direction, as published under the model's own id),
-VFR weighs the vote as its code documents, only the live model (`vfr-live-1w`, LightGBM on the
-1w top-k inputs) is deployed while the 1w champion serves the cache, and the kill switch takes
-it off the live path while leaving VFR's own rows and keys alone."""
+VFR weighs the vote as its code documents, only the live model (`vfr-live-1w`, on the 1w
+top-k inputs) is deployed while the 1w champion serves the cache (or, the fallback when the
+live model has no champion, the 1w champion itself with all its inputs), and the kill switch
+takes it off the live path while leaving VFR's own rows and keys alone."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
@@ -28,10 +30,11 @@ from sqlalchemy import text
 
 from vfr_ml_pipelines.definitions import ALL_ASSETS, ALL_CHECKS
 from vfr_ml_pipelines.defs.serving.jobs import disable_ml_job, republish_job
-from vfr_ml_pipelines.lib.models.live_training import LIVE_TOP_K, live_model_name
+from vfr_ml_pipelines.lib.models.live_training import LIVE_ALGORITHMS, LIVE_TOP_K, live_model_name
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, registered_model_name, serving_model_name
 from vfr_ml_pipelines.lib.serving import live_trees, live_values
-from vfr_ml_pipelines.lib.serving.live_path import LIVE_HORIZON, our_model_names
+from vfr_ml_pipelines.lib.serving.live_model import used_features
+from vfr_ml_pipelines.lib.serving.live_path import FALLBACK_DESIGN, LIVE_HORIZON, our_model_names
 from vfr_ml_pipelines.lib.serving.vfr_codec import encode_entry
 from vfr_ml_pipelines.lib.serving.vfr_keys import feature_vector_key, prediction_key
 from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader
@@ -159,13 +162,44 @@ def _ridge_candidate(registry, kind: str):
     pytest.fail("the test market's training gives no 1w ensemble a ridge member with a weight")
 
 
+@contextlib.contextmanager
+def _fallback(pipeline, registry, previous):
+    """The live model without a champion (as when its gate failed): VFR's live path runs the
+    1w champion with all its inputs (this training's ensemble with a ridge member made the 1w
+    champion when the test market gives 1w none). Restored and republished afterwards."""
+    defs = _defs(pipeline)
+    horizon_name = serving_model_name(LIVE_HORIZON)
+    horizon_champion = registry.by_alias(horizon_name, CHAMPION)
+    chosen = horizon_champion
+    if chosen is None:
+        candidate = _ridge_candidate(registry, "ensemble-with-ridge")
+        own = {k: candidate.tags[k] for k in ("feature_names", "algorithm", "candidate") if k in candidate.tags}
+        chosen = registry.copy_version(candidate, horizon_name, {**previous.tags, **own})
+        registry.set_alias(horizon_name, CHAMPION, chosen.version)
+    registry.client.delete_registered_model_alias(previous.name, CHAMPION)
+    result = defs.resolve_job_def("republish_job").execute_in_process()
+    assert result.success
+    live = result.asset_materializations_for_node("vfr_live_model")[0].metadata
+    assert live["live_design"].value == FALLBACK_DESIGN and chosen.model_id in live["live_why"].value
+    export = result.asset_materializations_for_node("vfr_feature_export")[0].metadata
+    served = registry.load_serving_model(chosen.name, chosen.version).model
+    assert export["live_model_inputs"].value == len(used_features(served)) > LIVE_TOP_K
+    try:
+        yield chosen
+    finally:
+        registry.set_alias(previous.name, CHAMPION, previous.version)
+        if horizon_champion is None:
+            registry.client.delete_registered_model_alias(horizon_name, CHAMPION)
+        assert defs.resolve_job_def("republish_job").execute_in_process().success
+
+
 @pytest.fixture(scope="module", params=["pipeline's live model", "ridge", "ensemble-with-ridge"])
 def live_champion(request, pipeline):
-    """The live model VFR's live path runs: the shared training's own (LightGBM on the top-k
+    """The model VFR's live path runs: the shared training's live model (on the top-k
     inputs), then, so that the export of every kind of model stays covered, one with a ridge
     in it (the ridge model, an ensemble with a ridge member): this training's 1w candidate of
     that kind is made the live model's champion and published by the republish job; the
-    previous one is restored and republished afterwards."""
+    previous one is restored and republished afterwards. (The fallback: its own test.)"""
     registry = pipeline["resources"]["mlflow"].registry
     name = live_model_name(LIVE_HORIZON)
     previous = registry.by_alias(name, CHAMPION)
@@ -215,11 +249,14 @@ def test_only_the_live_model_is_deployed(pipeline, redis_client):
     assert live is not None, "the test market's live model passes its gate"
     assert deployed == [(live.name, live.version)]
     model = registry.load_serving_model(live.name, live.version).model
-    assert model.algorithm == "lightgbm" and len(model.feature_names) == LIVE_TOP_K
-    # published under its own id only, never under `default`
+    assert model.candidate in (*LIVE_ALGORITHMS, "ensemble-rankic", "ensemble-stacking")
+    assert len(model.feature_names) == LIVE_TOP_K
+    # published under its own id only, never under `default`; its metadata says ACTIVE
     reader = VfrCacheReader(redis_client, pipeline["prefix"], delete_expired=False)
     symbol = _served_symbols(redis_client, pipeline["prefix"], live.model_id)[0]
     assert reader.prediction(symbol, LIVE_HORIZON, live.model_id)["modelId"] == live.model_id
+    metadata = reader.model_metadata(live.model_id)
+    assert metadata["status"] == "ACTIVE" and metadata.get("deployedAt") is not None
     default = reader.prediction(symbol, LIVE_HORIZON)
     assert default is None or default["modelId"] != live.model_id
     for horizon in ("1d", "1w", "1m"):
@@ -242,6 +279,23 @@ def _unclipped(model):
 
 
 def test_vfr_live_ensemble_gets_our_published_prediction_for_every_symbol(pipeline, redis_client, live_champion):
+    _vfr_gets_our_published_prediction(pipeline, redis_client, live_champion)
+
+
+def test_the_fallback_runs_the_1w_champion_with_all_its_inputs(pipeline, redis_client):
+    """The live model without a champion: the 1w champion is deployed and VFR's live path,
+    reading all its inputs, gets its published prediction for every symbol."""
+    registry = pipeline["resources"]["mlflow"].registry
+    previous = registry.by_alias(live_model_name(LIVE_HORIZON), CHAMPION)
+    with _fallback(pipeline, registry, previous) as champion:
+        _vfr_gets_our_published_prediction(pipeline, redis_client, champion)
+        reader = VfrCacheReader(redis_client, pipeline["prefix"], delete_expired=False)
+        assert reader.model_metadata(champion.model_id)["status"] == "ACTIVE"
+        # the live model's own predictions and metadata are gone with its champion
+        assert _served_symbols(redis_client, pipeline["prefix"], previous.model_id) == []
+
+
+def _vfr_gets_our_published_prediction(pipeline, redis_client, live_champion) -> None:
     prefix = pipeline["prefix"]
     models_dir = Path(pipeline["resources"]["vfr_models"].path)
     reader = VfrCacheReader(redis_client, prefix, delete_expired=False)

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from vfr_ml_pipelines.lib.models import challenger
 from vfr_ml_pipelines.lib.models import champions
-from vfr_ml_pipelines.lib.models.live_training import LIVE_ALGORITHMS, live_model_name, update_live_model
+from vfr_ml_pipelines.lib.models.live_training import LIVE_ALGORITHMS, live_model_name, roll_back_live_model, update_live_model
 from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig
 from vfr_ml_pipelines.lib.models.promotion import PromotionPolicy
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, ModelRegistry, serving_model_name
@@ -114,6 +114,21 @@ def test_a_market_with_signal_deploys_the_live_model_under_its_own_name(engine, 
     assert update.training.result.selected().name == loaded.candidate
     # only the inputs some split reads are exported, at most k
     assert set(choose_live_model(registry).inputs) <= set(update.inputs)
+
+    # the live line rolls back like a horizon's: a second champion (a copy that passed the
+    # gate), then `roll_back_live_model` restores the first, which the next deployment runs
+    second = registry.copy_version(champion, name, dict(champion.tags))
+    registry.set_alias(name, CHALLENGER, second.version)
+    with engine.begin() as conn:
+        assert champions.promote_challenger(registry, conn, "1w", name=name).action == "promote"
+    assert deploy_live_champion(engine, registry, tmp_path / "vfr_models").changed["deployed"] == [second.model_id]
+    change = roll_back_live_model(engine, registry)
+    assert (change.action, change.version, change.previous_version) == ("rollback", champion.version, second.version)
+    assert change.describe().startswith(f"{name} is rolled back to v{champion.version}")
+    assert registry.by_alias(name, CHAMPION).version == champion.version
+    assert deploy_live_champion(engine, registry, tmp_path / "vfr_models").changed["deployed"] == [champion.model_id]
+    rows = _statuses(engine)
+    assert rows[(name, champion.version)] == "deployed" and rows[(name, second.version)] == "deprecated"
 
 
 def test_a_failed_live_model_falls_back_to_the_1w_champion_with_all_its_inputs(engine, tmp_path, monkeypatch):

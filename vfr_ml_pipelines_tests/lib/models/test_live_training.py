@@ -1,5 +1,5 @@
-"""The live model's inputs: the top k by gain of a LightGBM fitted on the first fold's
-training rows only, so no validation or test label can choose them."""
+"""The live model's inputs: the top k by |mean daily Rank IC| (or by the gain of a LightGBM)
+on the first fold's training rows only, so no validation or test label can choose them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vfr_ml_pipelines.lib.models.live_training import selection_rows, top_k_by_gain
+from vfr_ml_pipelines.lib.models.live_training import SELECTIONS, selection_rows, top_k_by_gain, top_k_by_rank_ic
 from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig
 from vfr_ml_pipelines.lib.models.splits import WalkForwardConfig
 
@@ -48,12 +48,24 @@ def test_the_planted_inputs_are_chosen_in_the_models_order(dataset):
         top_k_by_gain(dataset, NAMES, CONFIG, 0)
 
 
-def test_validation_and_test_labels_do_not_change_the_choice(dataset):
+def test_the_planted_inputs_are_chosen_by_rank_ic_too(dataset):
+    assert top_k_by_rank_ic(dataset, NAMES, CONFIG, 2) == ["f03", "f07"]
+    assert top_k_by_rank_ic(dataset, NAMES, CONFIG, 1) == ["f03"]
+    # a negative relation counts as much as a positive one (the model may use either sign)
+    flipped = dataset.assign(f03=-dataset["f03"])
+    assert top_k_by_rank_ic(flipped, NAMES, CONFIG, 1) == ["f03"]
+    with pytest.raises(ValueError, match="k must be"):
+        top_k_by_rank_ic(dataset, NAMES, CONFIG, 13)
+
+
+@pytest.mark.parametrize("selection", sorted(SELECTIONS))
+def test_validation_and_test_labels_do_not_change_the_choice(dataset, selection):
+    choose = SELECTIONS[selection]
     seen = set(_keys(selection_rows(dataset, CONFIG)))
     later = ~_keys(dataset).isin(seen)
     # the selection rows end before the first validation window: most rows are later ones
     assert 0.3 < later.mean() < 0.9
     changed = _relabelled(dataset, later)
-    assert top_k_by_gain(changed, NAMES, CONFIG, 2) == ["f03", "f07"]
+    assert choose(changed, NAMES, CONFIG, 2) == ["f03", "f07"]
     # the same change on every row moves the choice: the test above could have failed
-    assert "f11" in top_k_by_gain(_relabelled(dataset, pd.Series(True, index=dataset.index)), NAMES, CONFIG, 2)
+    assert "f11" in choose(_relabelled(dataset, pd.Series(True, index=dataset.index)), NAMES, CONFIG, 2)
