@@ -24,6 +24,7 @@ from vfr_ml_pipelines.lib.models.canaries import shuffle_labels_within_days
 from vfr_ml_pipelines.lib.models.champions import GATE_TAG
 from vfr_ml_pipelines.lib.models.comparison import COMPARISON_TAG, SEEN_UNTIL_TAG, PairedComparison
 from vfr_ml_pipelines.lib.models.dataset import load_training_dataset
+from vfr_ml_pipelines.lib.models.live_training import live_model_name
 from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig, train_horizon
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, registered_model_name
 from vfr_ml_pipelines.lib.models.splits import WalkForwardConfig
@@ -152,13 +153,15 @@ def test_promotion_then_rollback_job_restores_the_previous_champion_and_republis
     assert run.success
     assert registry.by_alias(MODEL, CHAMPION).version == new.version
     # a champion of 1w serves the prediction cache; VFR's live ensemble runs the live model
-    # (`vfr-live-1w`), so the champion is never `deployed`
+    # (`vfr-live-1w`), or, when it has no champion (the fallback), the 1w champion, which the
+    # publish's `vfr_live_model` deploys once its files are written
     assert _statuses(pipeline)[new.version] == "validated"
     assert _statuses(pipeline)[champion.version] == "deprecated"
+    published = "validated" if registry.by_alias(live_model_name("1w"), CHAMPION) is not None else "deployed"
 
     defs = _definitions(pipeline)
     assert defs.resolve_job_def("republish_job").execute_in_process().success
-    assert _statuses(pipeline)[new.version] == "validated"
+    assert _statuses(pipeline)[new.version] == published
     reader = VfrCacheReader(redis_client, pipeline["prefix"], delete_expired=False)
     symbol = scan_keys(redis_client, f"{pipeline['prefix']}vfr:ml:prediction:*:1w:default")[0].split(":")[-3]
     assert reader.prediction(symbol, "1w")["modelVersion"] == new.version
@@ -167,7 +170,7 @@ def test_promotion_then_rollback_job_restores_the_previous_champion_and_republis
     assert registry.by_alias(MODEL, CHAMPION).version == champion.version
     assert registry.by_alias(MODEL, CHALLENGER) is None, "a rolled-back model must not stay as a shadow"
     assert registry.version(MODEL, new.version).tags["rolled_back"] == "true"
-    assert _statuses(pipeline)[champion.version] == "validated"
+    assert _statuses(pipeline)[champion.version] == published
     assert _statuses(pipeline)[new.version] == "deprecated"
     assert [(h.model_version, h.previous_version, h.action) for h in _history(pipeline)[-2:]] == [
         (new.version, champion.version, "promote"), (champion.version, new.version, "rollback"),

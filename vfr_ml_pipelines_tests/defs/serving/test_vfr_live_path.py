@@ -34,7 +34,7 @@ from vfr_ml_pipelines.lib.models.live_training import LIVE_ALGORITHMS, LIVE_TOP_
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, registered_model_name, serving_model_name
 from vfr_ml_pipelines.lib.serving import live_trees, live_values
 from vfr_ml_pipelines.lib.serving.live_model import used_features
-from vfr_ml_pipelines.lib.serving.live_path import FALLBACK_DESIGN, LIVE_HORIZON, our_model_names
+from vfr_ml_pipelines.lib.serving.live_path import FALLBACK_DESIGN, LIVE_HORIZON, NO_DESIGN, our_model_names
 from vfr_ml_pipelines.lib.serving.vfr_codec import encode_entry
 from vfr_ml_pipelines.lib.serving.vfr_keys import feature_vector_key, prediction_key
 from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader
@@ -145,6 +145,43 @@ def _defs(pipeline) -> dg.Definitions:
     return dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, jobs=[republish_job, disable_ml_job], resources=pipeline["resources"])
 
 
+def _deployed_ours(pipeline) -> list[tuple[str, str]]:
+    with pipeline["engine"].connect() as conn:
+        return [(m["model_name"], m["model_version"]) for m in vfr_deployed_models(conn) if m["model_name"] in our_model_names()]
+
+
+@pytest.fixture(scope="module")
+def live_line(pipeline):
+    """The live model's champion. The test market (25 symbols, 21 months) is too small for the
+    live model's gate to pass reliably: its validation t is about 2 either way (1.7-2.0 for
+    k = 12 / 14 at core level; the gate is tested on planted markets in
+    `test_live_model_gate.py`). When it failed, the pipeline ran the fallback on its own
+    (checked here: the 1w champion deployed, or nothing without one), and the live line's own
+    challenger (trained on its top-k inputs) is made its champion for these tests of the
+    top-k path, then removed again and the pipeline republished."""
+    registry = pipeline["resources"]["mlflow"].registry
+    name = live_model_name(LIVE_HORIZON)
+    champion = registry.by_alias(name, CHAMPION)
+    if champion is not None:
+        yield champion
+        return
+    horizon_champion = registry.by_alias(serving_model_name(LIVE_HORIZON), CHAMPION)
+    metadata = pipeline["result"].asset_materializations_for_node("vfr_live_model")[0].metadata
+    if horizon_champion is not None:
+        assert _deployed_ours(pipeline) == [(horizon_champion.name, horizon_champion.version)]
+        assert metadata["live_design"].value == FALLBACK_DESIGN
+    else:
+        assert _deployed_ours(pipeline) == [] and metadata["live_design"].value == NO_DESIGN
+    registry.set_alias(name, CHAMPION, registry.by_alias(name, CHALLENGER).version)
+    defs = _defs(pipeline)
+    assert defs.resolve_job_def("republish_job").execute_in_process().success
+    try:
+        yield registry.by_alias(name, CHAMPION)
+    finally:
+        registry.client.delete_registered_model_alias(name, CHAMPION)
+        assert defs.resolve_job_def("republish_job").execute_in_process().success
+
+
 def _linear_member_weight(model) -> float:
     estimator = model.estimator
     return sum(estimator.weights[n] for n, m in getattr(estimator, "members", {}).items() if m.algorithm == "linear")
@@ -194,7 +231,7 @@ def _fallback(pipeline, registry, previous):
 
 
 @pytest.fixture(scope="module", params=["pipeline's live model", "ridge", "ensemble-with-ridge"])
-def live_champion(request, pipeline):
+def live_champion(request, pipeline, live_line):
     """The model VFR's live path runs: the shared training's live model (on the top-k
     inputs), then, so that the export of every kind of model stays covered, one with a ridge
     in it (the ridge model, an ensemble with a ridge member): this training's 1w candidate of
@@ -203,7 +240,7 @@ def live_champion(request, pipeline):
     registry = pipeline["resources"]["mlflow"].registry
     name = live_model_name(LIVE_HORIZON)
     previous = registry.by_alias(name, CHAMPION)
-    assert previous is not None, "the test market's live model passes its gate"
+    assert previous is not None and previous.version == live_line.version
     if request.param == "pipeline's live model":
         yield previous
         return
@@ -240,14 +277,13 @@ def _live_id(pipeline) -> str:
     return pipeline["resources"]["mlflow"].registry.by_alias(live_model_name(LIVE_HORIZON), CHAMPION).model_id
 
 
-def test_only_the_live_model_is_deployed(pipeline, redis_client):
+def test_only_the_live_model_is_deployed(pipeline, redis_client, live_line):
     registry = pipeline["resources"]["mlflow"].registry
     with pipeline["engine"].connect() as conn:
-        deployed = [(m["model_name"], m["model_version"]) for m in vfr_deployed_models(conn) if m["model_name"] in our_model_names()]
         statuses = dict(((r.model_name, r.model_version), r.status) for r in conn.execute(text("SELECT model_name, model_version, status FROM ml_models")))
     live = registry.by_alias(live_model_name(LIVE_HORIZON), CHAMPION)
-    assert live is not None, "the test market's live model passes its gate"
-    assert deployed == [(live.name, live.version)]
+    assert live.version == live_line.version
+    assert _deployed_ours(pipeline) == [(live.name, live.version)]
     model = registry.load_serving_model(live.name, live.version).model
     assert model.candidate in (*LIVE_ALGORITHMS, "ensemble-rankic", "ensemble-stacking")
     assert len(model.feature_names) == LIVE_TOP_K
@@ -282,7 +318,7 @@ def test_vfr_live_ensemble_gets_our_published_prediction_for_every_symbol(pipeli
     _vfr_gets_our_published_prediction(pipeline, redis_client, live_champion)
 
 
-def test_the_fallback_runs_the_1w_champion_with_all_its_inputs(pipeline, redis_client):
+def test_the_fallback_runs_the_1w_champion_with_all_its_inputs(pipeline, redis_client, live_line):
     """The live model without a champion: the 1w champion is deployed and VFR's live path,
     reading all its inputs, gets its published prediction for every symbol."""
     registry = pipeline["resources"]["mlflow"].registry
@@ -338,7 +374,7 @@ def _vfr_gets_our_published_prediction(pipeline, redis_client, live_champion) ->
     print(f"{live_champion.model_id}: ridge clip binds for {clip_binds // 2} of {len(symbols)} symbols")
 
 
-def test_vfr_weighs_our_vote_as_its_code_documents(pipeline, redis_client):
+def test_vfr_weighs_our_vote_as_its_code_documents(pipeline, redis_client, live_line):
     """One vote of ours (weight 0.33, an unknown name for VFR) beside VFR's own models: the
     consensus follows calculateConsensus; alone, our vote's confidence is the consensus'."""
     prefix = pipeline["prefix"]
@@ -403,7 +439,7 @@ def test_vfr_predict_generic_script_agrees(pipeline, redis_client, tmp_path, liv
 VFR_VECTOR_SOURCE = "ml-feature-vector"  # what VFR's MLCacheService writes as the envelope source
 
 
-def test_kill_switch_takes_our_rows_off_the_live_path_and_leaves_vfrs_own(pipeline, redis_client):
+def test_kill_switch_takes_our_rows_off_the_live_path_and_leaves_vfrs_own(pipeline, redis_client, live_line):
     prefix = pipeline["prefix"]
     engine = pipeline["engine"]
     with engine.begin() as conn:
