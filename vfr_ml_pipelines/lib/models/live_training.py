@@ -37,7 +37,7 @@ under its own id (`served_models.py`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -79,33 +79,40 @@ def selection_rows(dataset: pd.DataFrame, config: HorizonTrainingConfig) -> pd.D
     return fold_frames(frame, first, config.walk_forward)[0]
 
 
-def top_k_by_gain(dataset: pd.DataFrame, feature_names: Sequence[str], config: HorizonTrainingConfig, k: int) -> list[str]:
-    """The k inputs with the largest total split gain of a LightGBM fitted on
-    `selection_rows` (ties: the earlier input), in `feature_names` order."""
+def _top_k(dataset: pd.DataFrame, feature_names: Sequence[str], config: HorizonTrainingConfig, k: int,
+           strength: Callable[[pd.DataFrame, list[str], HorizonTrainingConfig], np.ndarray]) -> list[str]:
+    """The k inputs of largest `strength` on `selection_rows` (ties: the earlier input), in
+    `feature_names` order."""
     names = list(feature_names)
     if not 0 < k <= len(names):
         raise ValueError(f"k must be in 1..{len(names)}, got {k}")
-    train = selection_rows(dataset, config)
+    scores = strength(selection_rows(dataset, config), names, config)
+    chosen = set(np.lexsort((np.arange(len(names)), -scores))[:k].tolist())
+    return [name for i, name in enumerate(names) if i in chosen]
+
+
+def _gain(train: pd.DataFrame, names: list[str], config: HorizonTrainingConfig) -> np.ndarray:
     params = {key: value for key, value in default_params(LIVE_ALGORITHM).items() if key not in ("num_boost_round", "early_stopping_rounds")}
     params.update(seed=config.seed, num_threads=2)
     data = lgb.Dataset(train[names].to_numpy(dtype=np.float64, na_value=np.nan), label=train[TARGET].to_numpy(),
                        feature_name=names, free_raw_data=True)
-    booster = lgb.train(params, data, num_boost_round=SELECTION_ROUNDS)
-    gain = booster.feature_importance(importance_type="gain")
-    chosen = set(np.lexsort((np.arange(len(names)), -gain))[:k].tolist())
-    return [name for i, name in enumerate(names) if i in chosen]
+    return lgb.train(params, data, num_boost_round=SELECTION_ROUNDS).feature_importance(importance_type="gain")
+
+
+def _abs_rank_ic(train: pd.DataFrame, names: list[str], config: HorizonTrainingConfig) -> np.ndarray:
+    return np.array([abs(np.nan_to_num(daily_ic(train, name, TARGET)["rank_ic"].mean())) for name in names])
+
+
+def top_k_by_gain(dataset: pd.DataFrame, feature_names: Sequence[str], config: HorizonTrainingConfig, k: int) -> list[str]:
+    """The k inputs with the largest total split gain of a LightGBM fitted on
+    `selection_rows` (ties: the earlier input), in `feature_names` order."""
+    return _top_k(dataset, feature_names, config, k, _gain)
 
 
 def top_k_by_rank_ic(dataset: pd.DataFrame, feature_names: Sequence[str], config: HorizonTrainingConfig, k: int) -> list[str]:
     """The k inputs with the largest |mean daily Rank IC| with the training target on
     `selection_rows` (ties: the earlier input), in `feature_names` order."""
-    names = list(feature_names)
-    if not 0 < k <= len(names):
-        raise ValueError(f"k must be in 1..{len(names)}, got {k}")
-    train = selection_rows(dataset, config)
-    strength = np.array([abs(np.nan_to_num(daily_ic(train, name, TARGET)["rank_ic"].mean())) for name in names])
-    chosen = set(np.lexsort((np.arange(len(names)), -strength))[:k].tolist())
-    return [name for i, name in enumerate(names) if i in chosen]
+    return _top_k(dataset, feature_names, config, k, _abs_rank_ic)
 
 
 # how the k inputs are chosen (both on `selection_rows` only); `gain` was the first design's
