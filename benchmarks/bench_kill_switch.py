@@ -6,12 +6,12 @@ switch did before it looked at whose key it is).
     [REDIS_URL=redis://...] [DATABASE_URL=postgresql://...] .venv/bin/python benchmarks/bench_kill_switch.py [--symbols 5000] [--repeats 3]
 
 State before each run, as a daily publish leaves it: per symbol the 3 horizons' predictions
-under `default` and the champion's id plus 2 shadows (8 keys, each an `MLPrediction` with the
-98 raw features), our feature vector (98 raw features + 115 live-model inputs: compressed, so
-`:meta` + `:compressed`), 6 model-metadata keys and the status; VFR's own keys beside them:
-a vector VFR's integrators rewrote over ours for 1 symbol in 2 and a prediction VFR cached
-for 1 symbol in 5; and in `ml_models` our 3 champions (1 deployed) plus VFR's 4 deployed
-models. Target: the whole switch within 60 s. Redis is REDIS_URL or an embedded server of
+under `default` and the champion's id plus 2 shadows and the live model's prediction under its
+own id (9 keys, each an `MLPrediction` with the 98 raw features), our feature vector (98 raw
+features + the live model's LIVE_TOP_K inputs), 7 model-metadata keys and the status; VFR's own
+keys beside them: a vector VFR's integrators rewrote over ours for 1 symbol in 2 and a
+prediction VFR cached for 1 symbol in 5; and in `ml_models` our 3 champions (`validated`) and
+the live model (`deployed`) plus VFR's 4 deployed models. Target: the whole switch within 60 s. Redis is REDIS_URL or an embedded server of
 its own; PostgreSQL a scratch database (benchmarks/_servers.py).
 """
 
@@ -34,6 +34,7 @@ from _servers import scratch_database  # noqa: E402
 from bench_publish import bench_prefix, redis_server, remove_prefix  # noqa: E402
 
 from vfr_ml_pipelines.lib import settings  # noqa: E402
+from vfr_ml_pipelines.lib.models.live_training import LIVE_TOP_K  # noqa: E402
 from vfr_ml_pipelines.lib.serving import kill_switch, payloads, vfr_codec, vfr_keys, vfr_writer  # noqa: E402
 from vfr_ml_pipelines.lib.serving.live_path import disable_live_path, live_feature_name  # noqa: E402
 from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine  # noqa: E402
@@ -41,7 +42,8 @@ from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_en
 NOW_MS = int(time.time() * 1000)
 TTL = 86_400
 RAW = [f"raw_feature_{i:02d}" for i in range(98)]
-LIVE = [live_feature_name(f"matrix_column_{i:03d}") for i in range(115)]
+LIVE = [live_feature_name(f"matrix_column_{i:03d}") for i in range(LIVE_TOP_K)]
+LIVE_ID = "vfr-live-1w.v2"
 
 
 def our_writes(symbols: list[str]) -> list[vfr_writer.CacheWrite]:
@@ -50,7 +52,7 @@ def our_writes(symbols: list[str]) -> list[vfr_writer.CacheWrite]:
         values = {name: (n * 7 + j) / 13.0 for j, name in enumerate(RAW)}
         vector = payloads.feature_vector(symbol, values, RAW, NOW_MS)
         for horizon in ("1d", "1w", "1m"):
-            ids = ["default", f"vfr-{horizon}.v3"] + ([f"vfr-{horizon}.v4"] if horizon != "1m" else [])
+            ids = ["default", f"vfr-{horizon}.v3"] + ([f"vfr-{horizon}.v4"] if horizon != "1m" else []) + ([LIVE_ID] if horizon == "1w" else [])
             for model_id in ids:
                 payload = payloads.ml_prediction(
                     symbol=symbol, model_id=model_id, model_version="3", horizon=horizon, expected_return=0.004, probability=0.56,
@@ -59,7 +61,7 @@ def our_writes(symbols: list[str]) -> list[vfr_writer.CacheWrite]:
                 writes.append(vfr_writer.CacheWrite(vfr_keys.prediction_key(symbol, horizon, model_id), payload, TTL))
         full = {**vector, "features": {**vector["features"], **{name: 0.5 for name in LIVE}}, "featureNames": [*RAW, *LIVE]}
         writes.append(vfr_writer.CacheWrite(vfr_keys.feature_vector_key(symbol), full, TTL))
-    for model_id in ("vfr-1d.v3", "vfr-1w.v3", "vfr-1m.v3", "vfr-1d.v4", "vfr-1w.v4", "vfr-1m.v4"):
+    for model_id in ("vfr-1d.v3", "vfr-1w.v3", "vfr-1m.v3", "vfr-1d.v4", "vfr-1w.v4", "vfr-1m.v4", LIVE_ID):
         writes.append(vfr_writer.CacheWrite(vfr_keys.model_metadata_key(model_id), {"modelId": model_id}, TTL, compressible=False))
     status = payloads.enhancement_status(available=True, models_loaded=3, features_ready=True, now_ms=NOW_MS)
     writes.append(vfr_writer.CacheWrite(vfr_keys.ENHANCEMENT_STATUS_KEY, status, TTL, compressible=False))
@@ -97,7 +99,8 @@ def set_up(client: redis.Redis, prefix: str, engine, writes, vfr: dict[str, str]
                 "VALUES (:n, :v, :t, 'price_prediction', 'x', :h, :s)"
             ),
             [
-                {"n": "vfr-1w", "v": "3", "t": "ensemble", "h": "1w", "s": "deployed"},
+                {"n": "vfr-1w", "v": "3", "t": "ensemble", "h": "1w", "s": "validated"},
+                {"n": "vfr-live-1w", "v": "2", "t": "lightgbm", "h": "1w", "s": "deployed"},
                 {"n": "vfr-1d", "v": "3", "t": "ensemble", "h": "1d", "s": "validated"},
                 {"n": "vfr-1m", "v": "3", "t": "ensemble", "h": "1m", "s": "validated"},
                 *({"n": name, "v": "1.0.0", "t": "lightgbm", "h": "1w", "s": "deployed"} for name in
@@ -135,7 +138,7 @@ def main() -> None:
                 assert not survivors, f"VFR keys removed: {survivors[:5]}"
                 with engine.connect() as conn:
                     deployed = conn.execute(text("SELECT count(*) FROM ml_models WHERE status = 'deployed'")).scalar()
-                assert deployed == 4 and undeployed == ["vfr-1w.v3"]
+                assert deployed == 4 and undeployed == [LIVE_ID]
                 seconds = (sql_done - started, done - sql_done)
                 print(f"run {run + 1}: {total_keys} keys under the prefix; ml_models {seconds[0] * 1000:.1f} ms ({undeployed}); "
                       f"Redis {seconds[1]:.2f} s: removed {report.prediction_keys_removed} prediction, {report.feature_keys_removed} feature, "

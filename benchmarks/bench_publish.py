@@ -203,7 +203,9 @@ def bench_vfr_rows(symbols: int, repeats: int) -> dict[str, float]:
                 timed("sessions", lambda: (predictions_store.upsert_prediction_sessions(conn, rows),
                                            predictions_store.drop_stale_outcomes(conn, [r["id"] for r in rows])))
                 labels.to_sql("labels", conn, schema="vfr_ml", if_exists="append", index=False, method="multi", chunksize=1000)
-            params = outcomes.outcome_parameters(as_of + timedelta(days=7))
+            # a daily fill: the outcomes still pending (this session's), not every one known
+            # (`outcomes.fill_outcomes`; a full recompute is for backfills)
+            params = outcomes.outcome_parameters(as_of + timedelta(days=7), full=False)
             update_only = outcome_store._OUTCOMES + outcome_store._PREDICTION_UPDATE_CTE + "\nSELECT count(*) FROM updated"
             with engine.begin() as conn:
                 # the ml_predictions outcome update alone (what fill_outcomes did before ml_outcomes),

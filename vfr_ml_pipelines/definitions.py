@@ -29,6 +29,7 @@ ALL_ASSETS = [
     *dg.load_assets_from_modules([monitoring_drift, monitoring_performance, monitoring_health]),
     *model_assets.training_assets,
     *model_assets.champion_assets,
+    model_assets.live_model,
     *backtest_assets.backtest_assets,
     backtest_assets.risk_report,
     backtest_assets.live_track_record,

@@ -62,7 +62,7 @@ FAST_TRAINING = {"tuning_trials": 2, "tuning_timeout_seconds": 60.0}
 
 def training_run_config(**overrides: object) -> dict:
     settings = {**FAST_TRAINING, **overrides}
-    return {"ops": {f"train_{h}_models": {"config": settings} for h in HORIZONS}}
+    return {"ops": {**{f"train_{h}_models": {"config": settings} for h in HORIZONS}, "live_1w_model": {"config": settings}}}
 
 
 def materialize_range(resources: dict, start: str = HISTORY_START, end: str = AS_OF, selection=None) -> dg.ExecuteInProcessResult:

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 HORIZONS = ("1d", "1w", "1m")
 MODEL_ASSETS = {
     f"{kind}_{h}_model" for h in HORIZONS for kind in ("lightgbm", "xgboost", "linear", "ensemble", "challenger", "champion")
-}
+} | {"live_1w_model"}
 DAILY_ASSETS = {
     "universe", "raw_prices", "raw_fundamentals", "raw_news", "synthetic_oracle",
     "technical_features", "fundamental_features", "sentiment_features", "feature_matrix", "labels",
@@ -50,6 +50,10 @@ def test_definitions_load_with_every_asset_job_and_schedule():
     assert {dg.AssetKey(f"backtest_{h}") in graph.get(dg.AssetKey(f"champion_{h}_model")).parent_keys for h in HORIZONS} == {True}
     assert _job_assets("rollback_1w_job") == {
         "champion_1w_model", "predictions", "redis_predictions", "ml_predictions", "vfr_feature_export", "vfr_live_model",
+    }
+    # the live model's line rolls back too, and republishes (vfr_live_model deploys it)
+    assert _job_assets("rollback_live_1w_job") == {
+        "live_1w_model", "predictions", "redis_predictions", "ml_predictions", "vfr_feature_export", "vfr_live_model",
     }
     assert {"disable_ml_job", "republish_job"} <= {j.name for j in defs.resolve_all_job_defs()}
     assert defs.resolve_schedule_def("daily_pipeline_schedule").cron_schedule == "30 18 * * 1-5"

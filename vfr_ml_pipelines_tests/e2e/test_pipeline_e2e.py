@@ -15,6 +15,7 @@ from sqlalchemy import text
 from vfr_ml_pipelines.definitions import ALL_ASSETS
 from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.online_store import read_latest
+from vfr_ml_pipelines.lib.models.live_training import live_model_name
 from vfr_ml_pipelines.lib.serving.redis_transport import scan_keys
 from vfr_ml_pipelines.lib.serving.vfr_codec import validate_entry
 from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader, validate_prediction
@@ -36,6 +37,15 @@ def _served(tracking_uri: str) -> dict[str, dict[str, str | None]]:
             except mlflow.exceptions.MlflowException:
                 out[h][alias] = None
     return out
+
+
+def _live_champion(tracking_uri: str) -> str | None:
+    """The version of the live model (`vfr-live-1w`) VFR's live path runs, None without one."""
+    client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    try:
+        return str(client.get_model_version_by_alias(live_model_name("1w"), "champion").version)
+    except mlflow.exceptions.MlflowException:
+        return None
 
 
 def _symbols(engine) -> list[str]:
@@ -86,8 +96,9 @@ def test_every_stored_value_is_a_strict_envelope_with_matching_expiry(pipeline, 
     served = _served(pipeline["tracking_uri"])
     champions = sum(a["champion"] is not None for a in served.values())
     shadows = sum(a["challenger"] not in (None, a["champion"]) for a in served.values())
-    # per symbol: each champion under default and its id, each shadow under its id, and a
-    # feature vector; plus one metadata key per served model and the enhancement status. A
+    live = _live_champion(pipeline["tracking_uri"]) is not None
+    # per symbol: each champion under default and its id, each shadow and the live model under
+    # its id, and a feature vector; plus one metadata key per served model and the enhancement status. A
     # vector carrying the live model's inputs may pass 8,192 characters: then it is stored as
     # `:compressed` + `:meta` (VFR's reader looks at `:meta` first), never also plain
     vectors = [k for k in keys if ":vfr:ml:feature:vector:" in k]
@@ -96,7 +107,7 @@ def test_every_stored_value_is_a_strict_envelope_with_matching_expiry(pipeline, 
         symbol, _, suffix = key.split(":vfr:ml:feature:vector:")[1].partition(":")
         by_symbol.setdefault(symbol, set()).add(suffix)
     assert len(by_symbol) == N_SYMBOLS and all(s in ({""}, {"meta", "compressed"}) for s in by_symbol.values())
-    assert len(keys) - len(vectors) == (2 * champions + shadows) * N_SYMBOLS + champions + shadows + 1
+    assert len(keys) - len(vectors) == (2 * champions + shadows + live) * N_SYMBOLS + champions + shadows + live + 1
     for key in keys:
         entry = validate_entry(redis_client.get(key))
         redis_ttl = redis_client.ttl(key)
@@ -118,14 +129,14 @@ def test_ml_predictions_has_one_valid_row_per_symbol_and_served_horizon(pipeline
             )
         ).all()
         stored = pd.read_sql_query(
-            text("SELECT symbol, horizon, model_version, direction, probability FROM vfr_ml.predictions"), conn
+            text("SELECT symbol, horizon, model_name, model_version, direction, probability FROM vfr_ml.predictions"), conn
         )
     champion_horizons = {h for h, a in served.items() if a["champion"] is not None}
     assert {r.h for r in rows} == champion_horizons
     assert len(rows) == N_SYMBOLS * len(champion_horizons) and all(r.n == 1 for r in rows)
     expected = {
         (s.symbol, s.horizon): {"BUY": s.probability, "SELL": -(1 - s.probability), "HOLD": 0.0}[s.direction]
-        for s in stored.itertuples() if s.model_version == served[s.horizon]["champion"]
+        for s in stored.itertuples() if s.model_name == f"vfr-{s.horizon}" and s.model_version == served[s.horizon]["champion"]
     }
     for r in rows:
         # VFR's PredictionLogger meaning: +P(up) for BUY, -P(down) for SELL, 0 for HOLD

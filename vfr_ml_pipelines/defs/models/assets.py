@@ -6,15 +6,21 @@ Defines, for each horizon h in HORIZONS (`lib/horizons.py`):
   and `challenger_{h}_model`;
 - `champion_{h}_model` (promotion, or rollback with its config; after `backtest_{h}`, whose
   information ratio its metadata shows).
+And `live_1w_model` (`live_{LIVE_HORIZON}_model`): the LightGBM model on the top-k inputs that
+VFR's live path runs, trained, gated and promoted in one asset (`lib/models/live_training.py`).
 The logic is in `lib/models/challenger.py` (training) and `lib/models/champions.py`.
 """
 
 import dagster as dg
 
-from vfr_ml_pipelines.defs.resources import FeatureStoreResource, MlflowResource, WarehouseResource
+from vfr_ml_pipelines.defs.resources import FeatureStoreResource, MlflowResource, PromotionPolicyResource, WarehouseResource
 from vfr_ml_pipelines.lib.horizons import HORIZONS
 from vfr_ml_pipelines.lib.models import champions
 from vfr_ml_pipelines.lib.models.catalog import algorithm
+from vfr_ml_pipelines.lib.models.champions import ROLLBACK_REASON
+from vfr_ml_pipelines.lib.models.live_training import (
+    LIVE_HORIZON, LIVE_TOP_K, live_model_name, roll_back_live_model, update_live_model,
+)
 from vfr_ml_pipelines.lib.models.challenger import ChallengerTraining, LeakageDetected, TrainingDataMissing, train_challenger
 from vfr_ml_pipelines.lib.models.pipeline import ENSEMBLES, VAL_DAYS, HorizonTrainingConfig
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, serving_model_name
@@ -192,6 +198,69 @@ def build_champion_asset(horizon: str) -> dg.AssetsDefinition:
         )
 
     return _champion
+
+
+class LiveModelConfig(ModelTrainingConfig):
+    """The live horizon's training settings, and how many inputs the live model reads (each
+    costs the daily publish one `ml_feature_store` row per symbol). `rollback: true`
+    re-points the live model's champion to `to_version` or its previous champion instead of
+    training (`rollback_live_1w_job`)."""
+
+    top_k: int = LIVE_TOP_K
+    rollback: bool = False
+    to_version: str = ""
+    reason: str = ""
+
+
+@dg.asset(
+    name=f"live_{LIVE_HORIZON}_model", group_name="models", kinds={"lightgbm", "mlflow", "postgres"},
+    deps=["feature_matrix", "labels", "synthetic_oracle"],
+)
+def live_model(
+    context: dg.AssetExecutionContext, config: LiveModelConfig, warehouse: WarehouseResource,
+    feature_store: FeatureStoreResource, mlflow: MlflowResource, promotion_policy: PromotionPolicyResource,
+) -> dg.MaterializeResult:
+    """The model VFR's live ensemble runs (`vfr-live-1w`): LightGBM and the ridge (and their
+    ensembles) on the live horizon's top-k inputs by Rank IC (chosen on the first fold's
+    training rows), evaluated with the horizon's walk-forward folds, purge and embargo, the
+    best on validation gated by the promotion gate (canaries, significance, the paired
+    comparison with the live champion) and promoted when it passes. When it fails, the live
+    champion stays; with none, `vfr_live_model` deploys the 1w champion instead (the
+    fallback, all its inputs exported). With `rollback`, re-points the live champion."""
+    horizon_name = live_model_name(LIVE_HORIZON)
+    if config.rollback:
+        try:
+            change = roll_back_live_model(warehouse.engine, mlflow.registry, to_version=config.to_version or None,
+                                          reason=config.reason or ROLLBACK_REASON, run_id=context.run_id)
+        except (LookupError, ValueError) as exc:
+            raise dg.Failure(str(exc)) from None
+        context.log.info(change.describe())
+        return dg.MaterializeResult(metadata={"action": change.action, "champion": f"{horizon_name}.v{change.version}",
+                                              "previous_version": change.previous_version or "none", "summary": change.describe()})
+    try:
+        update = update_live_model(
+            warehouse.engine, feature_store.offline, mlflow.registry, config.to_core(LIVE_HORIZON),
+            config.model_dump(exclude={"rollback", "to_version", "reason"}), promotion_policy.policy, k=config.top_k,
+            run_id=context.run_id,
+        )
+    except TrainingDataMissing as exc:
+        raise dg.Failure(str(exc)) from None
+    except LeakageDetected as exc:
+        raise dg.Failure(str(exc), metadata={"canaries": exc.canaries}) from None
+    (context.log.info if update.verdict.passed else context.log.warning)(f"{horizon_name}: {update.verdict.description}")
+    training = update.training
+    champion = f"{horizon_name}.v{update.change.version}" if update.change.version != "none" else "none"
+    meta: dict = {"serving_model": training.challenger.model_id, "reused": training.reused, "fingerprint": training.fingerprint,
+                  "gate_passed": update.verdict.passed, "gate": update.verdict.description, "action": update.change.action,
+                  "champion": champion,
+                  "live_path": (f"{champion} (top-k design)" if champion != "none" else
+                                f"fallback: vfr_live_model deploys the {LIVE_HORIZON} champion with all its inputs")}
+    if training.result is not None:
+        candidate = training.result.selected()
+        meta.update({"inputs": ", ".join(update.inputs), "top_k": len(update.inputs), "selected_candidate": candidate.name,
+                     "validation_rank_ic": float(candidate.validation["rank_ic"]), "test_rank_ic": float(candidate.test["rank_ic"]),
+                     "metrics": dg.MetadataValue.md(metrics_table(training.result))})
+    return dg.MaterializeResult(metadata=meta)
 
 
 training_assets = [build_training_asset(h) for h in HORIZONS]

@@ -2,7 +2,8 @@
 
 Asset keys: `predictions`, `redis_predictions`, `ml_predictions`, `vfr_feature_export`,
 `prediction_outcomes`, `ml_performance_metrics` (upstream: `feature_matrix`, `labels` and
-`champion_{h}_model` for every horizon h of lib/horizons.py).
+`champion_{h}_model` for every horizon h of lib/horizons.py, and `live_1w_model`, whose
+champion is published under its own id).
 """
 
 from datetime import UTC, datetime
@@ -43,7 +44,8 @@ class PredictionConfig(dg.Config):
 
 @dg.asset(
     group_name="serving", kinds={"python", "postgres"},
-    deps=[*(f"champion_{h}_model" for h in HORIZONS), "feature_matrix"], freshness_policy=AFTER_THE_CLOSE,
+    deps=[*(f"champion_{h}_model" for h in HORIZONS), f"live_{LIVE_HORIZON}_model", "feature_matrix"],
+    freshness_policy=AFTER_THE_CLOSE,
 )
 def predictions(
     context: dg.AssetExecutionContext,
@@ -130,7 +132,10 @@ def ml_predictions(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.M
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(group_name="serving", kinds={"postgres", "redis"}, deps=["feature_matrix", f"champion_{LIVE_HORIZON}_model"])
+@dg.asset(
+    group_name="serving", kinds={"postgres", "redis"},
+    deps=["feature_matrix", f"live_{LIVE_HORIZON}_model", f"champion_{LIVE_HORIZON}_model"],
+)
 def vfr_feature_export(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -142,9 +147,10 @@ def vfr_feature_export(
     (one row per feature), `ml_feature_store` (one row per symbol and feature; `valid` when
     finite and in range, else `invalid`) and Redis `vfr:ml:feature:vector:{SYMBOL}`
     (`MLFeatureVector`, one MULTI/EXEC with the same TTL policy as predictions). With a
-    champion of the live horizon, also that model's inputs for VFR's live ensemble
-    (`vfr_live_{name}` for each input a split reads, every symbol, in SQL and in the vectors;
-    lib/serving/session_export.py)."""
+    model on VFR's live path (the live model's champion, `live_1w_model`; else, the fallback,
+    the `1w` champion: `live_path.choose_live_model`, metadata `live_design`), also that
+    model's inputs for VFR's live ensemble (`vfr_live_{name}` for each input a split reads,
+    every symbol, in SQL and in the vectors; lib/serving/session_export.py)."""
     with as_failure():
         done = export_session_features(
             warehouse.engine, mlflow.registry, redis.client, redis.key_prefix, provider=market_data.provider_name,
@@ -163,22 +169,35 @@ def vfr_feature_export(
     return dg.MaterializeResult(metadata=done.counts())
 
 
+class OutcomeConfig(dg.Config):
+    """`full_recompute`: compute every known outcome again (backfills, a changed label
+    definition) instead of only the pending ones and those a re-loaded price restated."""
+
+    full_recompute: bool = False
+
+
 @dg.asset(group_name="serving", kinds={"postgres"}, deps=[ml_predictions, "labels"])
 def prediction_outcomes(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, market_data: MarketDataResource
+    context: dg.AssetExecutionContext, config: OutcomeConfig, warehouse: WarehouseResource, market_data: MarketDataResource
 ) -> dg.MaterializeResult:
     """Realized outcomes with VFR's definitions: once a prediction's horizon has passed (its
     label is known), one `ml_outcomes` row (what VFR's /api/ml/metrics reads, through its
     views, refreshed here) and the outcome columns of its `ml_predictions` row
-    (lib/serving/outcomes.py); re-runs change nothing."""
+    (lib/serving/outcomes.py); re-runs change nothing. Computes only the outcomes still
+    pending and those whose label window reaches a price re-loaded since the last fill,
+    unless `full_recompute`."""
     with warehouse.engine.begin() as conn:
-        report = fill_outcomes(conn, today=market_data.today())
+        report = fill_outcomes(conn, today=market_data.today(), full_recompute=config.full_recompute)
     context.log.info(
         f"filled {report.rows_updated} outcomes ({report.outcomes_written} ml_outcomes rows written, "
-        f"{report.outcomes_skipped} outside VFR's range); {report.pending} predictions still pending"
+        f"{report.outcomes_skipped} outside VFR's range) of {report.considered} computed ({report.mode}); "
+        f"{report.pending} predictions still pending"
     )
     return dg.MaterializeResult(
         metadata={
+            "mode": report.mode,
+            "outcomes_computed": report.considered,
+            "restated_from": str(report.restated_from) if report.restated_from else "none",
             "rows_updated": report.rows_updated,
             **{f"{h}_rows_updated": n for h, n in report.horizons.items()},
             "ml_outcomes_written": report.outcomes_written,

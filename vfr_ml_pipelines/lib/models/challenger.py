@@ -12,11 +12,15 @@
    already the champion; every candidate's out-of-sample walk-forward predictions replace the
    horizon's rows of `vfr_ml.walk_forward_predictions` (the backtests' input; a reused
    training keeps the rows its first training wrote).
+
+A `ModelLine` says which registered models a training writes and how it trains: the
+horizon's own line (`HORIZON_LINE`: `vfr-{horizon}`, every candidate) or the live model's
+(`live_training.LIVE_LINE`: `vfr-live-{horizon}`, LightGBM on the top-k inputs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +33,27 @@ from vfr_ml_pipelines.lib.models.canaries import CanaryResult
 from vfr_ml_pipelines.lib.models.comparison import SEEN_UNTIL_TAG, PairedComparison
 from vfr_ml_pipelines.lib.models.dataset import load_training_dataset
 from vfr_ml_pipelines.lib.models.pipeline import HorizonResult, HorizonTrainingConfig, train_horizon
-from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, ModelRegistry, RegisteredVersion, serving_model_name
+from vfr_ml_pipelines.lib.models.registry import (
+    CHALLENGER, CHAMPION, ModelRegistry, RegisteredVersion, registered_model_name, serving_model_name,
+)
+
+
+@dataclass(frozen=True)
+class ModelLine:
+    serving_name: Callable[[str], str]  # horizon -> the registered model that serves
+    candidate_name: Callable[[str, str], str]  # (candidate, horizon) -> its registered model
+    # (dataset, feature names, config, oracle) -> the walk-forward result
+    train: Callable[..., HorizonResult]
+    # the horizon's backtests read its candidates' out-of-sample rows; only one line writes them
+    writes_walk_forward: bool
+    settings: Mapping[str, Any] = field(default_factory=dict)  # extra settings for the fingerprint
+
+
+def _train_all(dataset, names, config, oracle) -> HorizonResult:
+    return train_horizon(dataset, names, config, oracle=oracle)
+
+
+HORIZON_LINE = ModelLine(serving_model_name, registered_model_name, _train_all, writes_walk_forward=True)
 
 
 class TrainingDataMissing(LookupError):
@@ -72,9 +96,10 @@ def train_challenger(
     settings: Mapping[str, Any],
     *,
     run_id: str | None,
+    line: ModelLine = HORIZON_LINE,
 ) -> ChallengerTraining:
-    """Reuse or train `config.horizon`'s challenger (module docstring). `settings`: the
-    run's training settings as configured (they enter the fingerprint); `run_id` is
+    """Reuse or train `config.horizon`'s challenger of `line` (module docstring). `settings`:
+    the run's training settings as configured (they enter the fingerprint); `run_id` is
     recorded on every MLflow run."""
     horizon = config.horizon
     try:
@@ -82,15 +107,15 @@ def train_challenger(
     except LookupError as exc:
         raise TrainingDataMissing(str(exc)) from None
     fingerprint = training_record.fingerprint(
-        dataset, names, {**settings, "horizon": horizon, "code_version": app_settings.code_version()}
+        dataset, names, {**settings, **line.settings, "horizon": horizon, "code_version": app_settings.code_version()}
     )
-    serving_name = serving_model_name(horizon)
+    serving_name = line.serving_name(horizon)
     reused = registry.find_by_fingerprint(serving_name, fingerprint)
     if reused is not None:
         registry.set_alias(serving_name, CHALLENGER, reused.version)
         return ChallengerTraining(horizon, fingerprint, reused, reused=True)
 
-    result = train_horizon(dataset, names, config, oracle=store.oracle_expected_returns(engine, horizon))
+    result = line.train(dataset, names, config, store.oracle_expected_returns(engine, horizon))
     leaks = result.leaked()
     if leaks:
         raise LeakageDetected(horizon, leaks)
@@ -103,13 +128,14 @@ def train_challenger(
         "code_version": app_settings.code_version(),
         "horizon": horizon,
     }
-    versions = training_record.log_candidates(registry, result, dataset, base_tags)
-    challenger = training_record.register_challenger(registry, result, versions, fingerprint)
+    versions = training_record.log_candidates(registry, result, dataset, base_tags, registered_name=line.candidate_name)
+    challenger = training_record.register_challenger(registry, result, versions, fingerprint, serving_name=serving_name)
     registry.set_alias(serving_name, CHALLENGER, challenger.version)
-    comparison = training_record.compare_with_current_champion(registry, result, dataset, challenger)
+    comparison = training_record.compare_with_current_champion(registry, result, dataset, challenger, serving_name=serving_name)
     predictions = {name: candidate.predictions for name, candidate in result.candidates.items()}
     with engine.begin() as conn:
-        store.replace_walk_forward_predictions(conn, horizon, store.walk_forward_rows(horizon, predictions, versions))
+        if line.writes_walk_forward:
+            store.replace_walk_forward_predictions(conn, horizon, store.walk_forward_rows(horizon, predictions, versions))
         for version in versions.values():
             champions.mirror_status(conn, version, horizon, "validated")
         champion = registry.by_alias(serving_name, CHAMPION)

@@ -5,7 +5,9 @@ Statuses in `ml_models` (VFR's table) follow the registry: a champion is CHAMPIO
 (`validated`), a challenger that is not the champion is `shadow` (published under its own id
 only), every earlier champion is `deprecated`, candidates that never served stay `validated`.
 `deployed` is kept for what VFR's live ensemble runs (it runs every deployed row): the live
-horizon's champion, set by `lib/serving/live_path.py` once its files are exported.
+model's champion (else the live horizon's), set by `lib/serving/live_path.py` once its files
+are exported. The live model's line (`vfr-live-1w`) is promoted and rolled back by the same
+functions (`name`).
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ class ChampionChange:
     version: str
     previous_version: str | None
     reason: str
+    name: str = ""  # the registered model ("" = the horizon's, `vfr-{horizon}`)
 
     def describe(self) -> str:
         """One English sentence for logs and the UI, with the versions that matter."""
-        name = serving_model_name(self.horizon)
+        name = self.name or serving_model_name(self.horizon)
         reason = self.reason.rstrip(".")
         if self.action == "keep":
             if self.previous_version is None:
@@ -101,20 +104,23 @@ def _record(conn: Connection, change: ChampionChange, name: str, run_id: str | N
     )
 
 
-def promote_challenger(registry: ModelRegistry, conn: Connection, horizon: str, *, run_id: str | None = None) -> ChampionChange:
-    """`champion` := the current `challenger` when it carries the gate's pass tag. When the
-    gate failed, the champion stays (action "keep", with the gate's reason); when the gate
-    never ran, PermissionError."""
-    name = serving_model_name(horizon)
+def promote_challenger(
+    registry: ModelRegistry, conn: Connection, horizon: str, *, run_id: str | None = None, name: str | None = None,
+) -> ChampionChange:
+    """`champion` := the current `challenger` of `name` (default `vfr-{horizon}`) when it
+    carries the gate's pass tag. When the gate failed, the champion stays (action "keep",
+    with the gate's reason); when the gate never ran, PermissionError."""
+    name = name or serving_model_name(horizon)
     challenger = registry.by_alias(name, CHALLENGER)
     if challenger is None:
         raise LookupError(f"{name} has no '{CHALLENGER}' version to promote")
     previous = registry.by_alias(name, CHAMPION)
     if previous is not None and previous.version == challenger.version:
-        return ChampionChange(horizon, "promote", challenger.version, previous.version, "already the champion")
+        return ChampionChange(horizon, "promote", challenger.version, previous.version, "already the champion", name)
     if challenger.tags.get(GATE_TAG) == "failed":
         kept = previous.version if previous else None
-        return ChampionChange(horizon, "keep", kept or "none", kept, challenger.tags.get(GATE_REASON_TAG, "the promotion gate failed"))
+        return ChampionChange(horizon, "keep", kept or "none", kept, challenger.tags.get(GATE_REASON_TAG, "the promotion gate failed"),
+                              name)
     if challenger.tags.get(GATE_TAG) != "passed":
         raise PermissionError(
             f"{challenger.model_id} has not passed the promotion gate (tag {GATE_TAG}={challenger.tags.get(GATE_TAG)!r}); "
@@ -124,16 +130,17 @@ def promote_challenger(registry: ModelRegistry, conn: Connection, horizon: str, 
     mirror_status(conn, challenger, horizon, CHAMPION_STATUS)
     if previous is not None:
         mirror_status(conn, previous, horizon, "deprecated")
-    change = ChampionChange(horizon, "promote", challenger.version, previous.version if previous else None, "passed the promotion gate")
+    change = ChampionChange(horizon, "promote", challenger.version, previous.version if previous else None, "passed the promotion gate",
+                            name)
     _record(conn, change, name, run_id)
     return change
 
 
-def previous_champion(conn: Connection, horizon: str, current: str) -> str | None:
-    """The version that was champion before `current` (the latest history entry that put a
-    different version in place before `current` got there)."""
+def previous_champion(conn: Connection, horizon: str, current: str, name: str | None = None) -> str | None:
+    """The version of `name` (default `vfr-{horizon}`) that was champion before `current`
+    (the latest history entry that put a different version in place before `current` got there)."""
     seen_current = False
-    for version in store.champion_history_versions(conn, horizon):
+    for version in store.champion_history_versions(conn, horizon, name or serving_model_name(horizon)):
         if version == current:
             seen_current = True
         elif seen_current:
@@ -143,16 +150,17 @@ def previous_champion(conn: Connection, horizon: str, current: str) -> str | Non
 
 def rollback(
     registry: ModelRegistry, conn: Connection, horizon: str, *, to_version: str | None = None,
-    reason: str = ROLLBACK_REASON, run_id: str | None = None,
+    reason: str = ROLLBACK_REASON, run_id: str | None = None, name: str | None = None,
 ) -> ChampionChange:
-    """Re-point `champion` to `to_version`, or to the previous champion. The version rolled
+    """Re-point `champion` of `name` (default `vfr-{horizon}`; the live model's line too,
+    `live_training.py`) to `to_version`, or to the previous champion. The version rolled
     back from becomes `deprecated`, and loses the `challenger` alias if it held it (a
     rolled-back model is not shadow-served)."""
-    name = serving_model_name(horizon)
+    name = name or serving_model_name(horizon)
     current = registry.by_alias(name, CHAMPION)
     if current is None:
         raise LookupError(f"{name} has no champion to roll back")
-    target = to_version or previous_champion(conn, horizon, current.version)
+    target = to_version or previous_champion(conn, horizon, current.version, name)
     if target is None:
         raise LookupError(f"{name}: no earlier champion of {horizon} is recorded; pass the version to roll back to")
     if target == current.version:
@@ -165,7 +173,7 @@ def rollback(
     registry.set_version_tags(name, current.version, {"rolled_back": "true"})
     mirror_status(conn, version, horizon, CHAMPION_STATUS)
     mirror_status(conn, current, horizon, "deprecated")
-    change = ChampionChange(horizon, "rollback", version.version, current.version, reason)
+    change = ChampionChange(horizon, "rollback", version.version, current.version, reason, name)
     _record(conn, change, name, run_id)
     return change
 

@@ -37,9 +37,10 @@ def _finite(value) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def run_promotion_gate(registry: ModelRegistry, horizon: str, policy: PromotionPolicy) -> GateVerdict:
-    """May the challenger of `horizon` become champion? (conditions: `promotion.py`)"""
-    name = serving_model_name(horizon)
+def run_promotion_gate(registry: ModelRegistry, horizon: str, policy: PromotionPolicy, *, name: str | None = None) -> GateVerdict:
+    """May the challenger of `name` (default `vfr-{horizon}`) become champion? (conditions:
+    `promotion.py`)"""
+    name = name or serving_model_name(horizon)
     challenger = registry.by_alias(name, CHALLENGER)
     if challenger is None:
         return GateVerdict(passed=False, description=f"{name} has no '{CHALLENGER}' version")

@@ -44,11 +44,13 @@ def record_champion_change(
     )
 
 
-def champion_history_versions(conn: Connection, horizon: str) -> list[str]:
-    """The versions each recorded change of `horizon` put in place, newest first."""
+def champion_history_versions(conn: Connection, horizon: str, model_name: str) -> list[str]:
+    """The versions of `model_name` each recorded change of `horizon` put in place, newest
+    first (a horizon's history also holds its live model's, `live_training.py`)."""
     return list(
         conn.execute(
-            text("SELECT model_version FROM vfr_ml.champion_history WHERE horizon = :h ORDER BY id DESC"), {"h": horizon}
+            text("SELECT model_version FROM vfr_ml.champion_history WHERE horizon = :h AND model_name = :m ORDER BY id DESC"),
+            {"h": horizon, "m": model_name},
         ).scalars()
     )
 

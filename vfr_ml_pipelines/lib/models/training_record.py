@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -90,9 +91,11 @@ def candidate_tags(candidate: Candidate, result: HorizonResult, base: dict[str, 
 
 
 def log_candidates(
-    registry: ModelRegistry, result: HorizonResult, dataset: pd.DataFrame, base_tags: dict[str, str]
+    registry: ModelRegistry, result: HorizonResult, dataset: pd.DataFrame, base_tags: dict[str, str],
+    *, registered_name: Callable[[str, str], str] = registered_model_name,
 ) -> dict[str, RegisteredVersion]:
-    """Every candidate as a registered version of `vfr-{candidate}-{horizon}`."""
+    """Every candidate as a registered version of `registered_name(candidate, horizon)`
+    (default `vfr-{candidate}-{horizon}`)."""
     experiment = f"vfr-ml-{result.horizon}"
     parent = registry.start_parent_run(experiment, f"training {result.horizon} {result.data_end}", base_tags)
     sample = dataset.tail(2000)
@@ -113,7 +116,7 @@ def log_candidates(
             versions[candidate.name] = registry.log_serving_model(
                 candidate.model,
                 experiment=experiment,
-                registered_name=registered_model_name(candidate.name, result.horizon),
+                registered_name=registered_name(candidate.name, result.horizon),
                 run_name=f"{candidate.name} {result.horizon}",
                 tags=candidate_tags(candidate, result, base_tags),
                 params=params,
@@ -133,14 +136,16 @@ def log_candidates(
 
 
 def register_challenger(
-    registry: ModelRegistry, result: HorizonResult, versions: dict[str, RegisteredVersion], fingerprint_: str
+    registry: ModelRegistry, result: HorizonResult, versions: dict[str, RegisteredVersion], fingerprint_: str,
+    *, serving_name: str | None = None,
 ) -> RegisteredVersion:
-    """Copy the selected candidate into `vfr-{horizon}` (a new version), with the record of
-    its validation predictions that serving health compares served days with."""
+    """Copy the selected candidate into `serving_name` (default `vfr-{horizon}`; a new
+    version), with the record of its validation predictions that serving health compares
+    served days with."""
     chosen = result.selected()
     return registry.copy_version(
         versions[chosen.name],
-        serving_model_name(result.horizon),
+        serving_name or serving_model_name(result.horizon),
         {
             "fingerprint": fingerprint_,
             "candidate_versions": json.dumps({n: v.model_id for n, v in versions.items()}),
@@ -166,14 +171,15 @@ def metrics_table(result: HorizonResult) -> str:
 
 
 def compare_with_current_champion(
-    registry: ModelRegistry, result: HorizonResult, dataset: pd.DataFrame, challenger: RegisteredVersion
+    registry: ModelRegistry, result: HorizonResult, dataset: pd.DataFrame, challenger: RegisteredVersion,
+    *, serving_name: str | None = None,
 ) -> PairedComparison | None:
     """Score the horizon's champion on the challenger's final validation window (the
     sessions it never saw; an ensemble challenger cross-fitted there, since its weights were
     fitted on that window: `challenger_validation_rows`) and record the paired comparison as the challenger's
     `champion_comparison` tag, which the promotion gate reads. None without a champion
-    (or when the challenger is the champion)."""
-    name = serving_model_name(result.horizon)
+    (or when the challenger is the champion). `serving_name`: default `vfr-{horizon}`."""
+    name = serving_name or serving_model_name(result.horizon)
     champion = registry.by_alias(name, CHAMPION)
     if champion is None or champion.version == challenger.version:
         return None

@@ -5,10 +5,19 @@ VFR's `RealTimePredictionEngine.predictEnsemble` runs EVERY `ml_models` row with
 its `FeatureStore` (our Redis vector while it is there, else the latest `valid` row per
 feature of `ml_feature_store`) and runs `models/{model_name}/v{model_version}/model.txt`
 through its `predict-generic.py` (`live_model.py`). So `deployed` means here exactly "VFR's
-live path runs it", and at most one row of ours has it: the champion of LIVE_HORIZON (VFR's
-default horizon; the stock-analysis route asks for it), once its files and inputs are
-exported. Other champions (served through the prediction cache) are `validated`,
-challengers `shadow`. Rows of models this project did not write are never touched.
+live path runs it", and at most one row of ours has it (`choose_live_model`):
+
+1. the champion of the live model (`vfr-live-1w`: LightGBM / the ridge of LIVE_HORIZON on its
+   top-k inputs, trained for this path: `lib/models/live_training.py`), when it passed its gate:
+   k inputs to export per symbol;
+2. else (the fallback) the champion of LIVE_HORIZON itself, with every input it reads exported
+   (~117: the publish costs about half again as much), so that a live model that fails its gate
+   never empties VFR's live path where the horizon's champion could serve it;
+3. else nothing of ours.
+
+The deployed model's files and inputs are exported first. The other champions (served through
+the prediction cache) are `validated`, challengers `shadow`. Rows of models this project did
+not write are never touched.
 
 The model's inputs are exported under their own names (LIVE_FEATURE_PREFIX + the matrix
 column), a missing value as `live_values.MISSING_VALUE`: that sentinel is meaningful only to
@@ -30,9 +39,11 @@ from sqlalchemy import Connection, Engine
 from vfr_ml_pipelines.lib.horizons import HORIZON_DAYS
 from vfr_ml_pipelines.lib.features.spec import FeatureSpec
 from vfr_ml_pipelines.lib.models.champions import CHAMPION_STATUS, mirror_status
+from vfr_ml_pipelines.lib.models.live_training import LIVE_HORIZON, live_model_name
 from vfr_ml_pipelines.lib.models.registry import CHAMPION, ModelRegistry, RegisteredVersion, serving_model_name
+from vfr_ml_pipelines.lib.models.serving_model import ServingModel
 from vfr_ml_pipelines.lib.serving.feature_export import upsert_feature_definitions
-from vfr_ml_pipelines.lib.serving.live_model import write_live_model
+from vfr_ml_pipelines.lib.serving.live_model import used_features, write_live_model
 from vfr_ml_pipelines.lib.serving.live_trees import not_expressed
 from vfr_ml_pipelines.lib.serving.live_values import MISSING_VALUE, LiveExportError, live_input_matrix, live_inputs
 from vfr_ml_pipelines.lib.serving.payloads import row_quality
@@ -40,9 +51,6 @@ from vfr_ml_pipelines.lib.serving.vfr_store import features as features_store
 from vfr_ml_pipelines.lib.serving.vfr_store import models as models_store
 from vfr_ml_pipelines.lib.serving.vfr_tables import fit_decimal, prediction_timestamp
 
-# VFR's default horizon (`MLPredictionHorizon.ONE_WEEK` in RealTimePredictionEngine): the
-# only horizon whose champion VFR's horizon-blind live ensemble runs
-LIVE_HORIZON = "1w"
 LIVE_FEATURE_PREFIX = "vfr_live_"
 # the status of a champion VFR's live path does not run (it still serves the prediction cache)
 NOT_LIVE_STATUS = CHAMPION_STATUS
@@ -53,8 +61,9 @@ def live_feature_name(name: str) -> str:
 
 
 def our_model_names() -> list[str]:
-    """The `ml_models` names this project may deploy (one serving model per horizon)."""
-    return [serving_model_name(h) for h in HORIZON_DAYS]
+    """The `ml_models` names this project may deploy (one serving model per horizon, and the
+    live model; earlier versions deployed the 1w champion itself)."""
+    return [*(serving_model_name(h) for h in HORIZON_DAYS), live_model_name(LIVE_HORIZON)]
 
 
 def upsert_live_feature_definitions(conn: Connection, feature_names: Sequence[str], provider: str, matrix_version: str) -> dict[str, Any]:
@@ -173,34 +182,77 @@ def attach_live_inputs(vector: dict[str, Any], inputs: dict[str, float]) -> dict
     return {**vector, "features": {**vector["features"], **inputs}, "featureNames": [*vector["featureNames"], *inputs]}
 
 
+# which design runs on VFR's live path (`LiveChoice.design`)
+TOP_K_DESIGN = "top-k live model"
+FALLBACK_DESIGN = "fallback: the horizon champion"
+NO_DESIGN = "none"
+
+
+@dataclass(frozen=True)
+class LiveChoice:
+    version: RegisteredVersion | None  # None: nothing of ours on VFR's live path
+    model: ServingModel | None
+    inputs: list[str]  # the matrix columns some split reads: what vfr_feature_export exports
+    design: str  # TOP_K_DESIGN | FALLBACK_DESIGN | NO_DESIGN
+    why: str  # in words, for the assets' metadata and log
+
+
+def choose_live_model(registry: ModelRegistry) -> LiveChoice:
+    """The model VFR's live path runs (module docstring): the live model's champion, else the
+    LIVE_HORIZON champion, the first of them that can be written as LightGBM trees. One
+    source for `vfr_feature_export` (which inputs) and `vfr_live_model` (which files, which
+    row `deployed`), so the two always agree."""
+    live_name, horizon_name = live_model_name(LIVE_HORIZON), serving_model_name(LIVE_HORIZON)
+    notes = []
+    for name, design in ((live_name, TOP_K_DESIGN), (horizon_name, FALLBACK_DESIGN)):
+        version = registry.by_alias(name, CHAMPION)
+        if version is None:
+            notes.append(f"{name} has no champion")
+            continue
+        model = registry.load_serving_model(version.name, version.version).model
+        try:
+            inputs = used_features(model)
+        except LiveExportError as exc:
+            notes.append(f"{version.model_id} cannot run on VFR's live path: {exc}")
+            continue
+        if design == TOP_K_DESIGN:
+            why = f"{version.model_id}, the live model on its top {len(inputs)} inputs, passed its gate"
+        else:
+            why = (f"{'; '.join(notes)} (its gate failed or it was not trained): the {LIVE_HORIZON} champion "
+                   f"{version.model_id} runs instead, with all its {len(inputs)} inputs exported")
+        return LiveChoice(version, model, inputs, design, why)
+    return LiveChoice(None, None, [], NO_DESIGN, "; ".join(notes) + ": nothing of ours runs on VFR's live path")
+
+
 @dataclass(frozen=True)
 class LiveDeployment:
     changed: dict[str, list[str]]  # deployed, demoted, restored (model ids)
     folder: Path | None  # where the model's files are; None when nothing of ours is deployed
-    reason_none: str  # why nothing of ours is deployed ("" when the champion is)
+    reason_none: str  # why nothing of ours is deployed ("" when a model is)
     not_expressed: str  # what VFR's live path computes differently ("" when exact)
+    design: str = NO_DESIGN  # which design runs (`LiveChoice.design`)
+    why: str = ""  # why that one (`LiveChoice.why`)
 
 
 def deploy_live_champion(engine: Engine, registry: ModelRegistry, models_dir: Path) -> LiveDeployment:
-    """The champion of LIVE_HORIZON as files in `models_dir` (written atomically), then its
-    `ml_models` row `deployed` and every other row of ours out of `deployed`. Without that
-    champion, or when it cannot be written as LightGBM trees, no row of ours is deployed."""
-    name = serving_model_name(LIVE_HORIZON)
-    champion = registry.by_alias(name, CHAMPION)
-    reason = f"{name} has no champion" if champion is None else ""
+    """`choose_live_model`'s model as files in `models_dir` (written atomically), then its
+    `ml_models` row `deployed` and every other row of ours out of `deployed`. Without one, or
+    when its files cannot be written, no row of ours is deployed."""
+    choice = choose_live_model(registry)
+    reason = "" if choice.version is not None else choice.why
     folder = None
     inexact = ""
-    if champion is not None:
-        loaded = registry.load_serving_model(champion.name, champion.version)
+    if choice.version is not None:
+        version, model = choice.version, choice.model
         try:
-            inputs = [live_feature_name(n) for n in loaded.model.feature_names]
-            folder = write_live_model(models_dir, champion.name, champion.version, loaded.model, inputs)
-            inexact = not_expressed(loaded.model.estimator)
+            inputs = [live_feature_name(n) for n in model.feature_names]
+            folder = write_live_model(models_dir, version.name, version.version, model, inputs)
+            inexact = not_expressed(model.estimator)
         except LiveExportError as exc:
-            reason = f"{champion.model_id} cannot run on VFR's live path: {exc}"
+            reason = f"{version.model_id} cannot run on VFR's live path: {exc}"
     with engine.begin() as conn:
         if folder is None:
             changed = {"deployed": [], "demoted": undeploy_all(conn), "restored": []}
         else:
-            changed = deploy_live_model(conn, champion, LIVE_HORIZON)
-    return LiveDeployment(changed, folder, reason, inexact)
+            changed = deploy_live_model(conn, choice.version, LIVE_HORIZON)
+    return LiveDeployment(changed, folder, reason, inexact, choice.design if folder is not None else NO_DESIGN, choice.why)

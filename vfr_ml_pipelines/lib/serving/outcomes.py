@@ -59,10 +59,16 @@ class OutcomeReport:
     oldest_pending: date | None = None  # the session of the oldest of them
     outcomes_written: int = 0  # ml_outcomes rows inserted or corrected
     outcomes_skipped: int = 0  # known outcomes outside ml_outcomes' CHECK range (not written)
+    # what the fill computed (not compared: diagnostics): the known outcomes it recomputed,
+    # "full" or "incremental", and the first price day loaded since the last fill
+    considered: int = field(default=0, compare=False)
+    mode: str = field(default="full", compare=False)
+    restated_from: date | None = field(default=None, compare=False)
 
 
-def outcome_parameters(today: date) -> dict:
-    """The bind parameters of the outcome statements for `today`."""
+def outcome_parameters(today: date, *, full: bool = True, restated_from: date | None = None) -> dict:
+    """The bind parameters of the outcome statements for `today`: every known outcome with
+    `full`, else the pending ones and those whose label window reaches `restated_from`."""
     if not isinstance(today, date):
         raise ValueError(f"today must be a date, got {today!r}")
     return {
@@ -71,19 +77,31 @@ def outcome_parameters(today: date) -> dict:
         "tz": MARKET_TZ.key,
         "close": MARKET_CLOSE,
         "limit": _DECIMAL_12_4_LIMIT,
+        "full": bool(full),
+        "restated_from": restated_from,
     }
 
 
-def fill_outcomes(conn: Connection, *, today: date) -> OutcomeReport:
-    """Fill (or correct) the realized outcome of every one of this project's
-    `ml_predictions` rows whose label is known by `today`, in `ml_predictions` and
-    `ml_outcomes` (one set-based statement), then refresh VFR's performance views when an
-    outcome changed; rows whose horizon has not passed stay NULL. Runs inside the caller's
-    transaction.
+def fill_outcomes(conn: Connection, *, today: date, full_recompute: bool = False) -> OutcomeReport:
+    """Fill (or correct) the realized outcome of this project's `ml_predictions` rows whose
+    label is known by `today`, in `ml_predictions` and `ml_outcomes` (one set-based
+    statement), then refresh VFR's performance views when an outcome changed; rows whose
+    horizon has not passed stay NULL. Runs inside the caller's transaction.
+
+    Which rows are computed: with `full_recompute` (backfills, a label definition changed)
+    or on the first fill, every known one; else only those still pending and those whose
+    label window reaches a price loaded since the last fill (`vfr_ml.outcome_fills` records
+    the newest `raw_prices.loaded_at` each fill saw). Labels are the prices' forward returns,
+    rebuilt before this asset in every job, so a label changes only with a re-loaded price;
+    a label changed any other way needs `full_recompute`.
 
     Raises ValueError, before writing anything, when a known label is NaN / Infinity or an
     outcome would not fit its decimal column, naming the symbols and days."""
-    params = outcome_parameters(today)
+    seen = outcome_store.prices_seen(conn)
+    last = outcome_store.last_fill(conn)
+    full = full_recompute or last is None
+    restated = None if full else outcome_store.restated_from(conn, last.prices_seen_until)
+    params = outcome_parameters(today, full=full, restated_from=restated)
     outcome_store.keep_shortest_float_digits(conn)
     not_finite = outcome_store.not_finite_labels(conn, params)
     if not_finite:
@@ -93,15 +111,21 @@ def fill_outcomes(conn: Connection, *, today: date) -> OutcomeReport:
     if overflows:
         shown = ", ".join(f"{r.ticker} {r.prediction_horizon} {r.as_of_date}: final_price {r.final_price}" for r in overflows)
         raise ValueError(f"outcomes do not fit ml_outcomes' decimal(12,4) ({shown})")
-    per_horizon, written, skipped = outcome_store.write_outcomes(conn, params)
-    if written:
+    per_horizon, counts = outcome_store.write_outcomes(conn, params)
+    if counts["written"]:
         outcome_store.refresh_performance_views(conn)
+    mode = "full" if full else "incremental"
+    outcome_store.record_fill(conn, mode=mode, seen=seen, restated=restated, considered=counts["considered"],
+                              updated=sum(per_horizon.values()), written=counts["written"])
     pending = outcome_store.pending_outcomes(conn, params)
     return OutcomeReport(
         rows_updated=sum(per_horizon.values()),
         horizons=per_horizon,
         pending=int(pending.pending),
         oldest_pending=pending.oldest,
-        outcomes_written=written,
-        outcomes_skipped=skipped,
+        outcomes_written=counts["written"],
+        outcomes_skipped=counts["skipped"],
+        considered=counts["considered"],
+        mode=mode,
+        restated_from=restated,
     )

@@ -80,10 +80,10 @@ def metadata_write(served: ServedVersion, registry: ModelRegistry, now_ms: int, 
     version = served.version
     config = payloads.model_config(
         model_id=version.model_id, model_type=vfr_payload_type(version.tags.get("algorithm", "")),
-        version=version.version, status="ACTIVE" if served.is_champion else "INACTIVE", horizon=served.horizon,
+        version=version.version, status="ACTIVE" if served.is_active else "INACTIVE", horizon=served.horizon,
         features=json.loads(version.tags.get("feature_names", "[]")),
         hyperparameters=registry.run_params(version.run_id), metrics=registry.run_metrics(version.run_id),
-        created_at_ms=now_ms, updated_at_ms=now_ms, deployed_at_ms=now_ms if served.is_champion else None,
+        created_at_ms=now_ms, updated_at_ms=now_ms, deployed_at_ms=now_ms if served.is_active else None,
     )
     return CacheWrite(model_metadata_key(version.model_id), config, ttl, compressible=False)
 

@@ -1,4 +1,5 @@
-"""Which model versions serve (per horizon: the champion, and the challenger as a shadow), and
+"""Which model versions serve (per horizon: the champion, and the challenger as a shadow; and
+the live model's champion, published under its own id: `lib/models/live_training.py`), and
 the session they serve: its day, its universe, its feature vectors and each version's latest
 stored predictions.
 
@@ -17,10 +18,16 @@ from sqlalchemy import Connection, Engine
 from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.online_store import read_latest
 from vfr_ml_pipelines.lib.horizons import HORIZONS
+from vfr_ml_pipelines.lib.models.live_training import LIVE_HORIZON, live_model_name
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, ModelRegistry, RegisteredVersion, serving_model_name
 from vfr_ml_pipelines.lib.market_data import store as market_store
 from vfr_ml_pipelines.lib.serving import store
 from vfr_ml_pipelines.lib.serving.vfr_tables import prediction_timestamp
+
+
+# the role of the model VFR's live path runs: published under its own id only, like a shadow,
+# so that VFR's live result for it can be checked against what we publish for it
+LIVE_ROLE = "live"
 
 
 class NothingToServe(RuntimeError):
@@ -31,16 +38,23 @@ class NothingToServe(RuntimeError):
 @dataclass(frozen=True)
 class ServedVersion:
     horizon: str
-    role: str  # "champion" | "challenger"
+    role: str  # "champion" | "challenger" | LIVE_ROLE
     version: RegisteredVersion
 
     @property
     def is_champion(self) -> bool:
         return self.role == CHAMPION
 
+    @property
+    def is_active(self) -> bool:
+        """What VFR's model metadata calls ACTIVE: a horizon's champion, and the live model's
+        champion (deployed on VFR's live path); a shadow is INACTIVE."""
+        return self.role in (CHAMPION, LIVE_ROLE)
+
 
 def served_versions(registry: ModelRegistry) -> list[ServedVersion]:
-    """Per horizon, the champion and (when it differs) the challenger."""
+    """Per horizon, the champion and (when it differs) the challenger; then the live model's
+    champion, if one passed its gate."""
     out = []
     for horizon in HORIZONS:
         name = serving_model_name(horizon)
@@ -50,6 +64,9 @@ def served_versions(registry: ModelRegistry) -> list[ServedVersion]:
             out.append(ServedVersion(horizon, CHAMPION, champion))
         if challenger is not None and (champion is None or challenger.version != champion.version):
             out.append(ServedVersion(horizon, CHALLENGER, challenger))
+    live = registry.by_alias(live_model_name(LIVE_HORIZON), CHAMPION)
+    if live is not None:
+        out.append(ServedVersion(LIVE_HORIZON, LIVE_ROLE, live))
     return out
 
 
@@ -70,7 +87,7 @@ def serving_verdicts(versions: list[ServedVersion]) -> dict[str, str]:
     verdicts = {}
     for horizon in HORIZONS:
         champion = next((m for m in versions if m.horizon == horizon and m.is_champion), None)
-        shadow = next((m for m in versions if m.horizon == horizon and not m.is_champion), None)
+        shadow = next((m for m in versions if m.horizon == horizon and m.role == CHALLENGER), None)
         if champion is not None:
             verdicts[horizon] = f"served: champion {champion.version.model_id} under default"
         elif shadow is not None:

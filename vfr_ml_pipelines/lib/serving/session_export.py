@@ -1,6 +1,7 @@
 """The latest session's raw features where VFR reads them: `ml_feature_definitions`,
-`ml_feature_store` (feature_export.py) and the Redis feature vectors; with a champion of the
-live horizon, also that model's inputs for VFR's live ensemble (live_path.py)."""
+`ml_feature_store` (feature_export.py) and the Redis feature vectors; with a model on VFR's
+live path (`live_path.choose_live_model`: the top-k live model, else the live horizon's
+champion), also that model's inputs for VFR's live ensemble."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import redis
 from sqlalchemy import Engine
 
 from vfr_ml_pipelines.lib.features import catalog
-from vfr_ml_pipelines.lib.models.registry import CHAMPION, ModelRegistry, serving_model_name
-from vfr_ml_pipelines.lib.serving import feature_export, live_model, live_path, live_trees, live_values, payloads
+from vfr_ml_pipelines.lib.models.registry import ModelRegistry
+from vfr_ml_pipelines.lib.serving import feature_export, live_path, live_trees, payloads
 from vfr_ml_pipelines.lib.serving.served_models import close_ms, session_vectors
 from vfr_ml_pipelines.lib.serving.ttl import publish_ttl_seconds
 from vfr_ml_pipelines.lib.serving.vfr_keys import feature_vector_key
@@ -29,6 +30,8 @@ class SessionExport:
     live_model_inputs: int
     live_input_rows: int
     live_ridge_clip_binds: int
+    live_design: str  # live_path.LiveChoice.design: which model's inputs are exported
+    live_why: str
     invalid_values: int
     missing_values: int
     redis_vectors: int
@@ -46,6 +49,8 @@ class SessionExport:
             "live_model_inputs": self.live_model_inputs,
             "live_input_rows": self.live_input_rows,
             "live_ridge_clip_binds": self.live_ridge_clip_binds,
+            "live_design": self.live_design,
+            "live_why": self.live_why,
             "invalid_values": self.invalid_values,
             "missing_values": self.missing_values,
             "redis_vectors": self.redis_vectors,
@@ -53,28 +58,23 @@ class SessionExport:
         }
 
 
-def _live_inputs(registry: ModelRegistry, vectors, day: date, warnings: list[str]) -> tuple[list[str], int]:
-    """The inputs a split of the live champion reads (none without one, or when it cannot
-    run on VFR's live path) and for how many symbols its ridge's output clip binds."""
-    live = registry.by_alias(serving_model_name(live_path.LIVE_HORIZON), CHAMPION)
-    if live is None:
-        return [], 0
-    served = registry.load_serving_model(live.name, live.version).model
-    try:
-        names = live_model.used_features(served)
-    except live_values.LiveExportError as exc:
-        warnings.append(f"{live.model_id} cannot run on VFR's live path, its inputs are not exported: {exc}")
-        return [], 0
+def _live_inputs(registry: ModelRegistry, vectors, day: date, warnings: list[str]) -> tuple[live_path.LiveChoice, int]:
+    """The model VFR's live path runs (`live_path.choose_live_model`: its inputs are what a
+    split reads; none without one) and for how many symbols its ridge's output clip binds."""
+    choice = live_path.choose_live_model(registry)
+    if choice.version is None:
+        return choice, 0
+    served = choice.model
     # the one part of a model the export cannot express (live_trees.not_expressed): how
     # many of this session's symbols VFR's live path scores differently from Redis
     X = vectors.reindex(columns=served.feature_names).to_numpy(dtype="float64", na_value=float("nan"))
     clip_binds = live_trees.ridge_clip_binds(served.estimator, X)
     if clip_binds:
         warnings.append(
-            f"{live.model_id}: the ridge's output clip binds for {clip_binds} of {len(vectors)} symbols of {day}; "
+            f"{choice.version.model_id}: the ridge's output clip binds for {clip_binds} of {len(vectors)} symbols of {day}; "
             "VFR's live path runs the unclipped ridge for them"
         )
-    return names, clip_binds
+    return choice, clip_binds
 
 
 def export_session_features(
@@ -94,7 +94,8 @@ def export_session_features(
     produces are retired."""
     day, vectors, _ = session_vectors(engine, today)
     warnings: list[str] = []
-    live_names, clip_binds = _live_inputs(registry, vectors, day, warnings)
+    live, clip_binds = _live_inputs(registry, vectors, day, warnings)
+    live_names = live.inputs
     live_written = 0
     live_ids: dict = {}
     with engine.begin() as conn:
@@ -128,6 +129,7 @@ def export_session_features(
     return SessionExport(
         as_of=day, symbols=len(vectors), feature_definitions=len(ids), retired=retired, feature_store_rows=written,
         live_model_inputs=len(live_names), live_input_rows=live_written, live_ridge_clip_binds=clip_binds,
+        live_design=live.design, live_why=live.why,
         invalid_values=int((rows["validation_status"] == "invalid").sum()) if not rows.empty else 0,
         missing_values=skipped, redis_vectors=report.written, ttl_seconds=ttl, warnings=warnings,
     )

@@ -16,7 +16,7 @@ from vfr_ml_pipelines.lib.models.registry import ModelRegistry
 from vfr_ml_pipelines.lib.market_data import store as market_store
 from vfr_ml_pipelines.lib.serving import store
 from vfr_ml_pipelines.lib.serving.payloads import DirectionThresholds
-from vfr_ml_pipelines.lib.serving.predict import prediction_rows
+from vfr_ml_pipelines.lib.serving.predict import prediction_rows, symbol_fields
 from vfr_ml_pipelines.lib.serving.served_models import NothingToServe, ServedVersion, latest_predictions, session_vectors
 from vfr_ml_pipelines.lib.serving.vfr_tables import write_ml_predictions
 
@@ -47,6 +47,8 @@ def predict_session(
     day, features, missing = session_vectors(engine, today)
     prices = market_store.closes_on(engine, day)
     result = SessionPredictions(day, missing)
+    # the model-independent part of the rows, once for every served version
+    fields = symbol_fields(features, prices, feature_names=list(catalog.RAW_NAMES), as_of=day)
     with engine.begin() as conn:
         for served in versions:
             loaded = registry.load_serving_model(served.version.name, served.version.version)
@@ -58,6 +60,7 @@ def predict_session(
                 feature_names=list(catalog.RAW_NAMES),
                 thresholds=thresholds, as_of=day, horizon=served.horizon,
                 model_name=served.version.name, model_version=served.version.version, predicted_at=predicted_at,
+                fields=fields,
             )
             score_seconds = time.perf_counter() - scoring
             store.replace_predictions(

@@ -24,9 +24,9 @@ from vfr_ml_pipelines.lib.models.canaries import shuffle_labels_within_days
 from vfr_ml_pipelines.lib.models.champions import GATE_TAG
 from vfr_ml_pipelines.lib.models.comparison import COMPARISON_TAG, SEEN_UNTIL_TAG, PairedComparison
 from vfr_ml_pipelines.lib.models.dataset import load_training_dataset
+from vfr_ml_pipelines.lib.models.live_training import live_model_name
 from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig, train_horizon
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, registered_model_name
-from vfr_ml_pipelines.lib.serving import live_model, live_values
 from vfr_ml_pipelines.lib.models.splits import WalkForwardConfig
 from vfr_ml_pipelines.lib.serving.redis_transport import scan_keys
 from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader
@@ -68,7 +68,8 @@ def registry(pipeline):
 def _history(pipeline) -> list:
     with pipeline["engine"].connect() as conn:
         return conn.execute(
-            text("SELECT model_version, previous_version, action FROM vfr_ml.champion_history WHERE horizon = '1w' ORDER BY id")
+            text("SELECT model_version, previous_version, action FROM vfr_ml.champion_history "
+                 "WHERE horizon = '1w' AND model_name = :m ORDER BY id"), {"m": MODEL}
         ).all()
 
 
@@ -134,20 +135,11 @@ def test_a_champion_that_saw_the_challengers_window_is_not_compared(pipeline, re
     assert registry.by_alias(MODEL, CHAMPION).version == champion.version
 
 
-def _runs_on_vfr_live_path(registry, version) -> bool:
-    """Whether VFR's live ensemble can run this version (trees, the ridge, ensembles of them)."""
-    try:
-        live_model.used_features(registry.load_serving_model(version.name, version.version).model)
-    except live_values.LiveExportError:
-        return False
-    return True
-
-
 def test_promotion_then_rollback_job_restores_the_previous_champion_and_republishes(pipeline, registry, redis_client):
     champion = registry.by_alias(MODEL, CHAMPION)
-    # a new challenger that passes the gate: this training's LightGBM candidate (a model VFR's
-    # live ensemble can run) with a recorded paired comparison that beats the current champion
-    # on unseen sessions (the gate reads the registry's figures)
+    # a new challenger that passes the gate: this training's LightGBM candidate with a recorded
+    # paired comparison that beats the current champion on unseen sessions (the gate reads the
+    # registry's figures)
     better = PairedComparison(champion=champion.model_id, seen_until="2026-01-02", window_start="2026-01-05",
                               window_end="2026-05-01", n_days=85, lag=5, challenger_rank_ic=0.08,
                               champion_rank_ic=0.03, mean_difference=0.05, standard_error=0.01, t=5.0)
@@ -156,18 +148,20 @@ def test_promotion_then_rollback_job_restores_the_previous_champion_and_republis
     own = {k: candidate.tags[k] for k in ("feature_names", "algorithm", "candidate") if k in candidate.tags}
     tags = {**champion.tags, **own, COMPARISON_TAG: better.to_json()}
     new = registry.copy_version(candidate, MODEL, tags)
-    assert _runs_on_vfr_live_path(registry, new)
     registry.set_alias(MODEL, CHALLENGER, new.version)
     run = _gate_and_champion(pipeline)
     assert run.success
     assert registry.by_alias(MODEL, CHAMPION).version == new.version
-    # a new champion is not `deployed` until its files for VFR's live ensemble are written
+    # a champion of 1w serves the prediction cache; VFR's live ensemble runs the live model
+    # (`vfr-live-1w`), or, when it has no champion (the fallback), the 1w champion, which the
+    # publish's `vfr_live_model` deploys once its files are written
     assert _statuses(pipeline)[new.version] == "validated"
     assert _statuses(pipeline)[champion.version] == "deprecated"
+    published = "validated" if registry.by_alias(live_model_name("1w"), CHAMPION) is not None else "deployed"
 
     defs = _definitions(pipeline)
     assert defs.resolve_job_def("republish_job").execute_in_process().success
-    assert _statuses(pipeline)[new.version] == "deployed"
+    assert _statuses(pipeline)[new.version] == published
     reader = VfrCacheReader(redis_client, pipeline["prefix"], delete_expired=False)
     symbol = scan_keys(redis_client, f"{pipeline['prefix']}vfr:ml:prediction:*:1w:default")[0].split(":")[-3]
     assert reader.prediction(symbol, "1w")["modelVersion"] == new.version
@@ -176,10 +170,7 @@ def test_promotion_then_rollback_job_restores_the_previous_champion_and_republis
     assert registry.by_alias(MODEL, CHAMPION).version == champion.version
     assert registry.by_alias(MODEL, CHALLENGER) is None, "a rolled-back model must not stay as a shadow"
     assert registry.version(MODEL, new.version).tags["rolled_back"] == "true"
-    # the restored champion is deployed again when VFR's live ensemble can run it (every
-    # candidate the pipeline trains can be exported: otherwise it would stay validated)
-    restored = "deployed" if _runs_on_vfr_live_path(registry, champion) else "validated"
-    assert _statuses(pipeline)[champion.version] == restored
+    assert _statuses(pipeline)[champion.version] == published
     assert _statuses(pipeline)[new.version] == "deprecated"
     assert [(h.model_version, h.previous_version, h.action) for h in _history(pipeline)[-2:]] == [
         (new.version, champion.version, "promote"), (champion.version, new.version, "rollback"),

@@ -38,13 +38,17 @@ def test_champion_history_is_appended_and_read_newest_first_per_horizon(engine):
                 conn, horizon=horizon, model_name=f"vfr-{horizon}", version=version, previous_version=previous,
                 action=action, reason="test", run_id="run-1",
             )
+        # the live model's history shares the horizon but not the model
+        store.record_champion_change(conn, horizon="1w", model_name="vfr-live-1w", version="7", previous_version=None,
+                                     action="promote", reason="test", run_id="run-1")
     with engine.connect() as conn:
-        assert store.champion_history_versions(conn, "1w") == ["1", "3", "1"]
-        assert store.champion_history_versions(conn, "1m") == ["2"]
-        assert store.champion_history_versions(conn, "1d") == []
+        assert store.champion_history_versions(conn, "1w", "vfr-1w") == ["1", "3", "1"]
+        assert store.champion_history_versions(conn, "1w", "vfr-live-1w") == ["7"]
+        assert store.champion_history_versions(conn, "1m", "vfr-1m") == ["2"]
+        assert store.champion_history_versions(conn, "1d", "vfr-1d") == []
         row = conn.execute(text(
             "SELECT model_name, previous_version, action, reason, dagster_run_id FROM vfr_ml.champion_history "
-            "WHERE horizon = '1w' ORDER BY id DESC LIMIT 1"
+            "WHERE horizon = '1w' AND model_name = 'vfr-1w' ORDER BY id DESC LIMIT 1"
         )).one()
         assert tuple(row) == ("vfr-1w", "3", "rollback", "test", "run-1")
         # the champion before the current one (v1, back after a rollback) is v3

@@ -31,3 +31,14 @@ def write_label(conn, horizon: str, symbol: str, trade_date: date, known: date, 
         ),
         {"h": horizon, "d": trade_date, "s": symbol, "r": forward_return, "k": known},
     )
+
+
+def write_price(conn, symbol: str, day: date, close: float) -> None:
+    """A raw_prices bar (loaded_at: the transaction's start, as a price load writes it)."""
+    conn.execute(
+        text(
+            "INSERT INTO vfr_ml.raw_prices (symbol, trade_date, open, high, low, close, adj_close, volume, source) "
+            "VALUES (:s, :d, :c, :c, :c, :c, :c, 1000, 'test')"
+        ),
+        {"s": symbol, "d": day, "c": close},
+    )

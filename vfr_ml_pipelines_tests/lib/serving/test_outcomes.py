@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from vfr_ml_pipelines.lib.serving.outcomes import OutcomeReport, fill_outcomes
 from vfr_ml_pipelines.lib.serving.vfr_tables import ensure_enhancement_definition, prediction_timestamp
-from vfr_ml_pipelines_tests.lib.serving.outcome_rows import emptied, write_label, write_predictions
+from vfr_ml_pipelines_tests.lib.serving.outcome_rows import emptied, write_label, write_predictions, write_price
 
 AS_OF = date(2031, 3, 3)  # a Monday
 KNOWN = {"1d": date(2031, 3, 4), "1w": date(2031, 3, 10), "1m": date(2031, 4, 1)}
@@ -25,7 +25,8 @@ def module_engine(make_engine):
 
 @pytest.fixture
 def db(module_engine):
-    return emptied(module_engine, "ml_predictions, vfr_ml.labels, vfr_ml.ml_prediction_sessions")
+    return emptied(module_engine, "ml_predictions, vfr_ml.labels, vfr_ml.ml_prediction_sessions, vfr_ml.outcome_fills, "
+                                  "vfr_ml.raw_prices")
 
 
 def predict(conn, horizon: str, rows: list[tuple[str, float, float, float]], as_of: date = AS_OF) -> None:
@@ -153,11 +154,17 @@ def test_corrected_labels_and_rewritten_predictions_are_picked_up(db):
     with db.begin() as conn:
         predict(conn, "1w", [("AAA", 100.0, 0.01, 0.2)])
         label(conn, "1w", "AAA", 0.02)
+        write_price(conn, "AAA", date(2031, 3, 6), 100.0)
         fill_outcomes(conn, today=KNOWN["1w"])
     with db.begin() as conn:
+        # a restated price inside the label's window (re-loaded after the outcome was written)
+        # and the label rebuilt from it
+        conn.execute(text("DELETE FROM vfr_ml.raw_prices WHERE symbol = 'AAA'"))
+        write_price(conn, "AAA", date(2031, 3, 6), 97.0)
         conn.execute(text("UPDATE vfr_ml.labels SET forward_return = -0.04 WHERE symbol = 'AAA'"))
         report = fill_outcomes(conn, today=KNOWN["1w"])
         assert (report.rows_updated, report.outcomes_written) == (1, 1)
+        assert (report.mode, report.restated_from, report.considered) == ("incremental", date(2031, 3, 6), 1)
         assert outcomes(conn)[("AAA", "1w")][1:] == (
             Decimal("-0.04000000"), prediction_timestamp(KNOWN["1w"]), Decimal("-0.05000000"), False)
         assert vfr_outcomes(conn)[("AAA", 7)][5:8] == (Decimal("-0.040000"), "DOWN", False)
@@ -271,3 +278,37 @@ def test_enhancement_definition_keeps_operator_tuning_and_refuses_unknown_horizo
     with pytest.raises(ValueError, match=r"more than once: \['AAA'\]"):
         with db.begin() as conn:
             predict(conn, "1d", [("AAA", 100.0, 0.01, 0.2), ("AAA", 100.0, 0.02, 0.2)])
+
+
+def test_a_second_fill_computes_only_new_rows_and_a_full_recompute_all(db):
+    later = date(2031, 3, 4)
+    with db.begin() as conn:
+        write_price(conn, "AAA", AS_OF, 100.0)
+        predict(conn, "1d", [("AAA", 100.0, 0.01, 0.2), ("BBB", 50.0, -0.02, 0.3)])
+        label(conn, "1d", "AAA", 0.02)
+        label(conn, "1d", "BBB", 0.01)
+        first = fill_outcomes(conn, today=KNOWN["1d"])
+    assert (first.mode, first.considered, first.rows_updated) == ("full", 2, 2)  # the first fill: every known row
+    with db.begin() as conn:
+        # the next session: its predictions and labels (no price re-loaded before it)
+        predict(conn, "1d", [("AAA", 102.0, 0.01, 0.2), ("BBB", 50.5, 0.01, 0.3)], as_of=later)
+        label(conn, "1d", "AAA", -0.01, trade_date=later, known=date(2031, 3, 5))
+        label(conn, "1d", "BBB", 0.03, trade_date=later, known=date(2031, 3, 5))
+        # a label of the first session changed WITHOUT a re-loaded price (not how labels
+        # change: they are rebuilt from prices): the incremental fill does not look at it
+        conn.execute(text("UPDATE vfr_ml.labels SET forward_return = 0.05 WHERE symbol = 'AAA' AND trade_date = :d"),
+                     {"d": AS_OF})
+        second = fill_outcomes(conn, today=date(2031, 3, 5))
+        assert (second.mode, second.restated_from, second.considered, second.rows_updated) == ("incremental", None, 2, 2)
+        first_session = conn.execute(text(
+            "SELECT actual_value FROM ml_predictions p JOIN vfr_ml.ml_prediction_sessions s USING (prediction_id) "
+            "WHERE s.symbol = 'AAA' AND s.as_of_date = :d"), {"d": AS_OF}).scalar_one()
+        assert first_session == Decimal("0.02000000")
+        # a full recompute (backfills) computes every known row and corrects that one
+        full = fill_outcomes(conn, today=date(2031, 3, 5), full_recompute=True)
+        assert (full.mode, full.considered, full.rows_updated) == ("full", 4, 1)
+        assert conn.execute(text(
+            "SELECT actual_value FROM ml_predictions p JOIN vfr_ml.ml_prediction_sessions s USING (prediction_id) "
+            "WHERE s.symbol = 'AAA' AND s.as_of_date = :d"), {"d": AS_OF}).scalar_one() == Decimal("0.05000000")
+        # nothing pending and nothing re-loaded: the next fill computes nothing
+        assert fill_outcomes(conn, today=date(2031, 3, 5)).considered == 0

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from vfr_ml_pipelines.lib.serving.payloads import DirectionThresholds
-from vfr_ml_pipelines.lib.serving.predict import prediction_rows
+from vfr_ml_pipelines.lib.serving.predict import prediction_rows, symbol_fields
 from vfr_ml_pipelines.lib.serving.prediction_checks import (
     MAX_LISTED_PROBLEMS,
     check_predictions,
@@ -85,6 +85,18 @@ def test_rows_built_by_prediction_rows_pass():
     # the matrix's quality score at 4 decimals
     assert rows["feature_completeness"].tolist() == [1.0, 1.0, 0.0, 1.0, 1.0]
     assert rows["feature_quality_score"].tolist() == [0.9, 0.8, 0.5, 1.0, 0.7778]
+    assert [json.loads(f) for f in rows["features"]] == [{"rsi_14": 40.0}, {"rsi_14": 50.0}, {}, {"rsi_14": 60.0}, {"rsi_14": 70.0}]
+    assert rows["current_price"].tolist() == [10.0, 20.0, 30.0, 40.0, 50.0]
+    assert rows["direction"].tolist() == ["BUY", "SELL", "HOLD", "BUY", "SELL"]
+    # the model-independent part computed once for a session gives the same rows
+    fields = symbol_fields(features, prices, feature_names=["rsi_14"], as_of=date(2026, 11, 20))
+    kwargs = dict(probabilities=np.array([0.8, 0.45, 0.5, 0.62, 0.3]), feature_names=["rsi_14"],
+                  thresholds=DirectionThresholds(), as_of=date(2026, 11, 20), horizon="1w",
+                  model_name="m", model_version="1", predicted_at=datetime(2026, 11, 20, 23, tzinfo=UTC))
+    shared = prediction_rows(features, prices, np.array([0.03, -0.02, 0.0, 0.004, -0.05]), fields=fields, **kwargs)
+    pd.testing.assert_frame_equal(shared, rows)
+    with pytest.raises(ValueError, match="not those of these feature rows"):
+        prediction_rows(features.iloc[::-1], prices, np.zeros(5), fields=fields, **kwargs)
     with pytest.raises(ValueError, match="no quality_score column"):
         prediction_rows(
             features.drop(columns=["quality_score"]), prices, np.zeros(5), probabilities=np.full(5, 0.5),

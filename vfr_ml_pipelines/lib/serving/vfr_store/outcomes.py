@@ -1,7 +1,8 @@
 """The SQL of the realized outcomes (`lib/serving/outcomes.py` says what each value means):
 the outcome columns of this project's `ml_predictions` rows, VFR's `ml_outcomes`, and the
-refresh of VFR's performance views. Every statement takes the bind parameters of
-`outcomes.outcome_parameters` (names, today, tz, close, limit)."""
+refresh of VFR's performance views, and the fills' record (`vfr_ml.outcome_fills`). Every
+outcome statement takes the bind parameters of `outcomes.outcome_parameters` (names, today,
+tz, close, limit, full, restated_from)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,13 @@ from typing import Any
 from sqlalchemy import Connection, Row, text
 
 _FINITE = "NOT IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8)"
+
+# The rows a fill computes (p: the ml_predictions row, l: its label): all of them with :full
+# (backfills), else those still without an outcome and those whose label window reaches a
+# price loaded since the last fill (its known_date is on or after the first such day: a
+# restated price changes the labels and the session's market return around it). Without it
+# every publish recomputed every outcome ever known (growing by a session a day).
+_IN_SCOPE = "(:full OR p.actual_value IS NULL OR l.known_date >= CAST(:restated_from AS date))"
 
 # The outcome of every one of this project's rows whose label is known by :today.
 _OUTCOMES = f"""
@@ -28,6 +36,7 @@ base AS (
     WHERE p.enhancement_id IN (SELECT enhancement_id FROM ours)
       AND l.known_date <= :today
       AND l.forward_return {_FINITE}
+      AND {_IN_SCOPE}
 ),
 -- one row per (horizon, session), computed once: inlined, the planner (which cannot
 -- estimate `base`) re-ran it for every predicted row (70 s at 5,000 symbols)
@@ -63,6 +72,7 @@ JOIN vfr_ml.ml_prediction_sessions s ON s.prediction_id = p.prediction_id
 JOIN vfr_ml.labels l ON l.horizon = s.horizon AND l.symbol = s.symbol AND l.trade_date = s.as_of_date
 WHERE p.enhancement_id IN (SELECT enhancement_id FROM ml_enhancement_definitions WHERE enhancement_name = ANY(:names))
   AND l.known_date <= :today
+  AND {_IN_SCOPE}
   AND NOT (l.forward_return {_FINITE})
 ORDER BY l.trade_date, l.symbol LIMIT 10
 """
@@ -124,6 +134,7 @@ _FILL = (
     + """
 SELECT 'updated' AS what, prediction_horizon AS horizon, count(*) AS n FROM updated GROUP BY prediction_horizon
 UNION ALL SELECT 'written', NULL, count(*) FROM written
+UNION ALL SELECT 'considered', NULL, count(*) FROM outcome
 UNION ALL SELECT 'skipped', NULL, (SELECT count(*) FROM outcome) - (SELECT count(*) FROM storable)
 """
 )
@@ -156,18 +167,18 @@ def final_price_overflows(conn: Connection, params: Mapping[str, Any]) -> list[R
     return list(conn.execute(text(_OVERFLOWS), dict(params)).all())
 
 
-def write_outcomes(conn: Connection, params: Mapping[str, Any]) -> tuple[dict[str, int], int, int]:
+def write_outcomes(conn: Connection, params: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
     """Fill or correct the outcome columns of `ml_predictions` and the `ml_outcomes` rows in
-    one statement; returns (rows updated per horizon, ml_outcomes rows written, outcomes
-    skipped as outside ml_outcomes' CHECK range)."""
+    one statement; returns (rows updated per horizon, {"written": ml_outcomes rows written,
+    "skipped": outcomes outside ml_outcomes' CHECK range, "considered": outcomes computed})."""
     per_horizon: dict[str, int] = {}
-    counts = {"written": 0, "skipped": 0}
+    counts = {"written": 0, "skipped": 0, "considered": 0}
     for row in conn.execute(text(_FILL), dict(params)):
         if row.what == "updated":
             per_horizon[row.horizon] = int(row.n)
         else:
             counts[row.what] = int(row.n)
-    return per_horizon, counts["written"], counts["skipped"]
+    return per_horizon, counts
 
 
 def refresh_performance_views(conn: Connection) -> None:
@@ -178,3 +189,37 @@ def refresh_performance_views(conn: Connection) -> None:
 def pending_outcomes(conn: Connection, params: Mapping[str, Any]) -> Row:
     """(pending, oldest): this project's rows still without an outcome, and the session of the oldest."""
     return conn.execute(text(_PENDING), dict(params)).one()
+
+
+_LAST_FILL = "SELECT prices_seen_until FROM vfr_ml.outcome_fills ORDER BY id DESC LIMIT 1"
+_PRICES_SEEN = "SELECT max(loaded_at) FROM vfr_ml.raw_prices"
+_RESTATED_FROM = """
+SELECT min(trade_date) FROM vfr_ml.raw_prices
+WHERE CAST(:since AS timestamptz) IS NULL OR loaded_at > CAST(:since AS timestamptz)
+"""
+_RECORD_FILL = """
+INSERT INTO vfr_ml.outcome_fills (mode, prices_seen_until, restated_from, considered, updated, written)
+VALUES (:mode, :seen, :restated_from, :considered, :updated, :written)
+"""
+
+
+def last_fill(conn: Connection) -> Row | None:
+    """The latest fill's record (prices_seen_until), None before the first fill."""
+    return conn.execute(text(_LAST_FILL)).one_or_none()
+
+
+def prices_seen(conn: Connection) -> Any:
+    """The newest price load (max raw_prices.loaded_at; None without prices): the watermark
+    a fill records, read before it computes (a load committed meanwhile is seen again next time)."""
+    return conn.execute(text(_PRICES_SEEN)).scalar_one()
+
+
+def restated_from(conn: Connection, since: Any) -> Any:
+    """The first trade_date among prices loaded after `since` (every price when None);
+    None when nothing was loaded since."""
+    return conn.execute(text(_RESTATED_FROM), {"since": since}).scalar_one()
+
+
+def record_fill(conn: Connection, *, mode: str, seen: Any, restated: Any, considered: int, updated: int, written: int) -> None:
+    conn.execute(text(_RECORD_FILL), {"mode": mode, "seen": seen, "restated_from": restated, "considered": considered,
+                                      "updated": updated, "written": written})
