@@ -82,9 +82,9 @@ SETTINGS["reg-inner"] = {algo: {**params, "stopping_sessions": 90, "stopping_gap
                          for algo, params in SETTINGS["reg"].items()}
 
 
-def build(seed: int, start: date, folder: Path) -> None:
+def build(seed: int, start: date, folder: Path, symbols: int = 50) -> None:
     """Simulate the market and write matrix, labels, oracle, adjusted prices and sectors."""
-    config = SyntheticMarketConfig(as_of=AS_OF, start=start, n_symbols=50, seed=seed, recent_listings=0)
+    config = SyntheticMarketConfig(as_of=AS_OF, start=start, n_symbols=symbols, seed=seed, recent_listings=0)
     provider = SyntheticMarketProvider(config)
     symbols = provider.all_symbols()
     sectors = provider.universe(AS_OF)[["symbol", "sector"]]
@@ -110,11 +110,12 @@ def build(seed: int, start: date, folder: Path) -> None:
     sectors.to_parquet(folder / "sectors.parquet")
 
 
-def cached(seed: int, start: date, cache: Path) -> Path:
-    folder = cache / f"seed{seed}_{start.isoformat()}"
+def cached(seed: int, start: date, cache: Path, symbols: int = 50) -> Path:
+    # 50 symbols (the default universe) keeps the folder name of the earlier studies' caches
+    folder = cache / (f"seed{seed}_{start.isoformat()}" + ("" if symbols == 50 else f"_{symbols}sym"))
     if not (folder / "sectors.parquet").exists():
         started = time.process_time()
-        build(seed, start, folder)
+        build(seed, start, folder, symbols)
         print(f"built seed {seed} from {start}: {time.process_time() - started:.1f} CPU s", flush=True)
     return folder
 
@@ -196,15 +197,16 @@ def main() -> None:
     parser.add_argument("--canaries", type=int, nargs="+", default=[11])
     parser.add_argument("--cache", type=Path, default=Path("/tmp/study"))
     parser.add_argument("--out", type=Path, default=Path("/tmp/study/results.jsonl"))
+    parser.add_argument("--symbols", type=int, default=50, help="universe size (the default run's is 50)")
     parser.add_argument("--build-only", action="store_true")
     args = parser.parse_args()
     for seed in args.seeds:
-        folder = cached(seed, args.start, args.cache)
+        folder = cached(seed, args.start, args.cache, args.symbols)
         if args.build_only:
             continue
         for horizon in args.horizons:
             for variant in args.variants:
-                row = {"seed": seed, "start": args.start.isoformat(),
+                row = {"seed": seed, "start": args.start.isoformat(), "symbols": args.symbols,
                        **run(folder, horizon, variant, args.trials, tuple(args.canaries))}
                 print(json.dumps(row), flush=True)
                 with args.out.open("a") as out:
