@@ -42,8 +42,9 @@ def main() -> None:
     # matrix (as if the run had ended N sessions earlier; every window moves with it)
     parser.add_argument("--drop-sessions", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/study"))
+    parser.add_argument("--symbols", type=int, default=100, help="universe size (the default market's is 100)")
     args = parser.parse_args()
-    data, names, oracle = dataset(cached(args.seed, args.start, args.cache), "1w", "base")
+    data, names, oracle = dataset(cached(args.seed, args.start, args.cache, args.symbols), "1w", "base")
     if args.drop_sessions:
         last = sorted(data["trade_date"].unique())[-args.drop_sessions]
         data = data[(data["trade_date"] < last) & (data["known_date"] < last)].reset_index(drop=True)
@@ -55,7 +56,7 @@ def main() -> None:
         chosen = result.selected()
         t = significance(chosen.validation, "1w")
         print(json.dumps({
-            "seed": args.seed, "start": args.start.isoformat(), "selection": args.selection, "dropped": args.drop_sessions, "k": k, "of": len(names), "inputs": inputs,
+            "seed": args.seed, "symbols": args.symbols, "start": args.start.isoformat(), "selection": args.selection, "dropped": args.drop_sessions, "k": k, "of": len(names), "inputs": inputs,
             "val_rank_ic": round(chosen.validation["rank_ic"], 4), "val_t": round(t, 2), "significant": bool(t >= min_t),
             "test_rank_ic": round(chosen.test["rank_ic"], 4), "oracle": round(chosen.test.get("oracle_rank_ic", float("nan")), 4),
             "ratio": round(chosen.test.get("model_oracle_ratio", float("nan")), 3),

@@ -197,7 +197,7 @@ def main() -> None:
     parser.add_argument("--canaries", type=int, nargs="+", default=[11])
     parser.add_argument("--cache", type=Path, default=Path("/tmp/study"))
     parser.add_argument("--out", type=Path, default=Path("/tmp/study/results.jsonl"))
-    parser.add_argument("--symbols", type=int, default=50, help="universe size (the default run's is 50)")
+    parser.add_argument("--symbols", type=int, default=100, help="universe size (the default market's is 100; the earlier studies used 50)")
     parser.add_argument("--build-only", action="store_true")
     args = parser.parse_args()
     for seed in args.seeds:
