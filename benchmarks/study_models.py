@@ -111,7 +111,7 @@ def build(seed: int, start: date, folder: Path, symbols: int = 50) -> None:
 
 
 def cached(seed: int, start: date, cache: Path, symbols: int = 50) -> Path:
-    # 50 symbols (the default universe) keeps the folder name of the earlier studies' caches
+    # 50 symbols (the earlier studies' universe) keeps the folder name of their caches
     folder = cache / (f"seed{seed}_{start.isoformat()}" + ("" if symbols == 50 else f"_{symbols}sym"))
     if not (folder / "sectors.parquet").exists():
         started = time.process_time()
