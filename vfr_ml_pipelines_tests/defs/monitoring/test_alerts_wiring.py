@@ -101,7 +101,7 @@ def test_the_code_location_has_the_monitoring_sensors_and_resource() -> None:
     status = {s.name: s.default_status for s in defs.sensors}
     assert status == {
         "run_failure_alert_sensor": dg.DefaultSensorStatus.RUNNING,  # without a webhook it only logs
-        "drift_sensor": dg.DefaultSensorStatus.STOPPED, "decay_sensor": dg.DefaultSensorStatus.STOPPED,
+        "drift_sensor": dg.DefaultSensorStatus.RUNNING, "decay_sensor": dg.DefaultSensorStatus.STOPPED,
     }
     assert "alert_webhook" in defs.resources
     daily = {k.to_user_string() for k in defs.resolve_job_def("daily_pipeline_job").asset_layer.executable_asset_keys}

@@ -113,8 +113,8 @@ def test_drift_sensor_requests_once_per_drift_event() -> None:
     assert again.run_key == f"drift-{sessions[session + 1]}" != request.run_key
 
 
-def test_drift_sensor_is_stopped_by_default_and_targets_retraining() -> None:
-    assert drift_sensor.default_status == dg.DefaultSensorStatus.STOPPED
+def test_drift_sensor_runs_by_default_and_targets_retraining() -> None:
+    assert drift_sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert drift_sensor.job_name == "retraining_job"
     assert drift_sensor.minimum_interval_seconds == 15 * 60
 
