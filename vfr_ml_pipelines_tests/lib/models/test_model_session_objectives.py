@@ -141,7 +141,9 @@ def test_session_sizes_and_the_config_of_algorithm_params():
         "lightgbm": {"learning_rate": 0.05, "num_leaves": 7}, "xgboost": {}, "linear": {}}
     assert config.params({})["lightgbm"] == {"learning_rate": 0.02}
     with pytest.raises(ValueError, match="cannot be tuned"):
-        HorizonTrainingConfig("1w", algorithm_params={"lightgbm": {"objective": "rank_xendcg"}})
+        HorizonTrainingConfig("1w", tuning_trials=10, algorithm_params={"lightgbm": {"objective": "rank_xendcg"}})
+    # the default run does not tune, so a ranking objective needs nothing more
+    assert HorizonTrainingConfig("1w", algorithm_params={"lightgbm": {"objective": "rank_xendcg"}}).tuning_trials == 0
 
 
 def test_train_horizon_fits_the_configured_session_settings_on_each_fold():
