@@ -200,16 +200,13 @@ def build_champion_asset(horizon: str) -> dg.AssetsDefinition:
     return _champion
 
 
-class LiveModelConfig(ModelTrainingConfig):
+class LiveModelConfig(ModelTrainingConfig, ChampionConfig):
     """The live horizon's training settings, and how many inputs the live model reads (each
-    costs the daily publish one `ml_feature_store` row per symbol). `rollback: true`
-    re-points the live model's champion to `to_version` or its previous champion instead of
-    training (`rollback_live_1w_job`)."""
+    costs the daily publish one `ml_feature_store` row per symbol). `rollback: true` (the
+    champion assets' fields) re-points the live model's champion to `to_version` or its
+    previous champion instead of training (`rollback_live_1w_job`)."""
 
     top_k: int = LIVE_TOP_K
-    rollback: bool = False
-    to_version: str = ""
-    reason: str = ""
 
 
 @dg.asset(
@@ -240,7 +237,7 @@ def live_model(
     try:
         update = update_live_model(
             warehouse.engine, feature_store.offline, mlflow.registry, config.to_core(LIVE_HORIZON),
-            config.model_dump(exclude={"rollback", "to_version", "reason"}), promotion_policy.policy, k=config.top_k,
+            config.model_dump(exclude=set(ChampionConfig.model_fields)), promotion_policy.policy, k=config.top_k,
             run_id=context.run_id,
         )
     except TrainingDataMissing as exc:
