@@ -17,7 +17,8 @@ The reference is what the daily publish does for the three served horizons:
     (`bench_publish.bench_vfr_rows` on 3 x --symbols rows of one session).
 What issue 12 adds to it:
   * the live model (a stacked LightGBM + ridge on its --live-inputs inputs, `lib/models/live_training.py`):
-    its files (`live_model.write_live_model`), its load + score + stored predictions, and its
+    its files (`live_model.write_live_model`), its load + score + stored predictions (scored
+    from its files, `session_predictions.scoring_model`, as a daily publish does), and its
     predictions in Redis under its own id (5,000 keys, timed in a publish of their own);
   * its inputs as `ml_feature_store` rows (`live_path.write_live_inputs`) and inside the
     Redis vectors (`live_path.session_live_inputs`);
@@ -55,12 +56,14 @@ from vfr_ml_pipelines.lib import settings  # noqa: E402
 from vfr_ml_pipelines.lib.features import catalog  # noqa: E402
 from vfr_ml_pipelines.lib.models import algorithms  # noqa: E402
 from vfr_ml_pipelines.lib.models.live_training import LIVE_TOP_K  # noqa: E402
-from vfr_ml_pipelines.lib.models.registry import ModelRegistry  # noqa: E402
+from vfr_ml_pipelines.lib.models.registry import ModelRegistry, RegisteredVersion  # noqa: E402
 from vfr_ml_pipelines.lib.models.calibration import ReturnCalibration  # noqa: E402
 from vfr_ml_pipelines.lib.models.ensemble import STACKING, EnsembleModel, fit_stacking_ensemble  # noqa: E402
 from vfr_ml_pipelines.lib.models.serving_model import ServingModel  # noqa: E402
 from vfr_ml_pipelines.lib.serving import feature_export, live_model, live_path, payloads, store, vfr_keys, vfr_writer  # noqa: E402
 from vfr_ml_pipelines.lib.serving.predict import prediction_rows, symbol_fields  # noqa: E402
+from vfr_ml_pipelines.lib.serving.served_models import LIVE_ROLE, ServedVersion  # noqa: E402
+from vfr_ml_pipelines.lib.serving.session_predictions import scoring_model  # noqa: E402
 from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine  # noqa: E402
 
 DAY = date(2026, 11, 20)
@@ -103,22 +106,24 @@ def _timed(fn) -> tuple[float, object]:
     return time.perf_counter() - started, out
 
 
-def _register(registry: ModelRegistry, model: ServingModel, name: str, example: pd.DataFrame) -> str:
-    version = registry.log_serving_model(model, experiment="bench", registered_name=name, run_name=name, tags={},
-                                         params={}, metrics={}, artifacts={}, input_example=example)
-    return version.version
+def _register(registry: ModelRegistry, model: ServingModel, name: str, example: pd.DataFrame) -> RegisteredVersion:
+    return registry.log_serving_model(model, experiment="bench", registered_name=name, run_name=name, tags={},
+                                      params={}, metrics={}, artifacts={}, input_example=example)
 
 
-def _load_and_score(conn, registry: ModelRegistry, name: str, version: str, horizon: str, vectors: pd.DataFrame,
-                    prices: pd.DataFrame, now: datetime, fields: pd.DataFrame) -> None:
+def _load_and_score(conn, registry: ModelRegistry, served: ServedVersion, vectors: pd.DataFrame, prices: pd.DataFrame,
+                    now: datetime, fields: pd.DataFrame, models_dir: Path | None = None) -> str:
     """What `session_predictions.predict_session` does for one served version (`fields`: the
-    session's model-independent part, built once for all versions)."""
-    loaded = registry.load_serving_model(name, version)
-    out = loaded.model.predict_frame(vectors)
+    session's model-independent part, built once for all versions); the live model from its
+    files in `models_dir` (`session_predictions.scoring_model`). Returns where it scored from."""
+    horizon, name, version = served.horizon, served.version.name, served.version.version
+    model, _, scored_from = scoring_model(registry, served, models_dir)
+    out = model.predict_frame(vectors)
     rows = prediction_rows(vectors, prices, out["expected_return"].to_numpy(), probabilities=out["probability"].to_numpy(),
                            feature_names=list(catalog.RAW_NAMES), thresholds=payloads.DirectionThresholds(), as_of=DAY,
                            horizon=horizon, model_name=name, model_version=version, predicted_at=now, fields=fields)
     store.replace_predictions(conn, rows, as_of=DAY, horizon=horizon, model_name=name, model_version=version)
+    return scored_from
 
 
 def _prediction_keys(symbols: int, now_ms: int, model_ids: dict[str, list[str]]) -> list[vfr_writer.CacheWrite]:
@@ -151,12 +156,6 @@ def main() -> None:
     served = _ensemble(inputs, rng)
     live = _live_model(inputs[: args.live_inputs], rng) if own_model else ServingModel("1w", "ensemble-stacking", served, CALIBRATION)
     with tempfile.TemporaryDirectory() as tmp:
-        parts["live model files"], folder = _timed(lambda: live_model.write_live_model(
-            Path(tmp) / "vfr_models", LIVE_NAME, "1", live, [live_path.live_feature_name(n) for n in live.feature_names]))
-        size = sum(p.stat().st_size for p in folder.iterdir())
-        used = live_model.used_features(live)
-        print(f"live model files: {parts['live model files']:.2f} s, {size / 1e6:.2f} MB, {len(used)} of {len(inputs)} inputs read")
-
         registry = ModelRegistry(f"sqlite:///{Path(tmp) / 'mlflow.db'}", artifact_root=Path(tmp) / "artifacts")
         example = vectors.head(5)
         # champion and shadow of each horizon (the same ensemble: loading and scoring cost the same)
@@ -164,6 +163,14 @@ def main() -> None:
                     for h in HORIZONS for role in ("champion", "shadow")}
         live_version = _register(registry, live, LIVE_NAME, example) if own_model else None
         print(f"registered {len(versions) + own_model} model versions")
+
+        models_dir = Path(tmp) / "vfr_models"
+        parts["live model files"], folder = _timed(lambda: live_model.write_live_model(
+            models_dir, LIVE_NAME, "1", live, [live_path.live_feature_name(n) for n in live.feature_names],
+            run_id=live_version.run_id if own_model else ""))
+        size = sum(p.stat().st_size for p in folder.iterdir())
+        used = live_model.used_features(live)
+        print(f"live model files: {parts['live model files']:.2f} s, {size / 1e6:.2f} MB, {len(used)} of {len(inputs)} inputs read")
 
         with scratch_database() as url:
             engine = create_warehouse_engine(url)
@@ -173,12 +180,14 @@ def main() -> None:
 
                 def score_served() -> None:
                     fields.append(symbol_fields(vectors, prices, feature_names=list(catalog.RAW_NAMES), as_of=DAY))
-                    for (h, _), version in versions.items():
-                        _load_and_score(conn, registry, f"vfr-{h}", version, h, vectors, prices, now, fields[0])
+                    for (h, role), version in versions.items():
+                        _load_and_score(conn, registry, ServedVersion(h, role, version), vectors, prices, now, fields[0])
                 parts["load + score served models"], _ = _timed(score_served)
                 if own_model:
-                    parts["live model load + score"], _ = _timed(
-                        lambda: _load_and_score(conn, registry, LIVE_NAME, live_version, "1w", vectors, prices, now, fields[0]))
+                    # the daily publish's case: the files of the live champion are there since its deployment
+                    parts["live model load + score"], scored_from = _timed(lambda: _load_and_score(
+                        conn, registry, ServedVersion("1w", LIVE_ROLE, live_version), vectors, prices, now, fields[0], models_dir))
+                    print(f"the live model scored from: {scored_from}")
             with engine.begin() as conn:
                 started = time.perf_counter()
                 ids = feature_export.upsert_feature_definitions(conn, catalog.RAW_SPECS, catalog.FEATURE_SET_OF, provider="bench")

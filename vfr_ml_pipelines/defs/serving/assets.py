@@ -12,7 +12,7 @@ import dagster as dg
 
 from vfr_ml_pipelines import __version__
 from vfr_ml_pipelines.defs.pipeline.freshness import AFTER_THE_CLOSE
-from vfr_ml_pipelines.defs.resources import MarketDataResource, MlflowResource, RedisResource, WarehouseResource
+from vfr_ml_pipelines.defs.resources import MarketDataResource, MlflowResource, RedisResource, VfrModelsResource, WarehouseResource
 from vfr_ml_pipelines.defs.serving.failures import as_failure
 from vfr_ml_pipelines.lib.horizons import HORIZONS
 from vfr_ml_pipelines.lib.serving.live_path import LIVE_HORIZON
@@ -53,6 +53,7 @@ def predictions(
     warehouse: WarehouseResource,
     mlflow: MlflowResource,
     market_data: MarketDataResource,
+    vfr_models: VfrModelsResource,
 ) -> dg.MaterializeResult:
     """Every horizon's forecast for every universe symbol on the latest session, from the
     champion and (as a shadow) the challenger, mapped to VFR's expectedReturn /
@@ -69,7 +70,7 @@ def predictions(
             context.log.info(f"{horizon}: {verdict}")
         made = predict_session(
             warehouse.engine, mlflow.registry, versions, today=market_data.today(), thresholds=config.thresholds,
-            predicted_at=datetime.now(UTC),
+            predicted_at=datetime.now(UTC), models_dir=vfr_models.path,
         )
     missing = made.symbols_without_fresh_features
     if missing:

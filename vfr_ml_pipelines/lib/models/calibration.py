@@ -178,6 +178,16 @@ class ReturnCalibration:
         expected = np.where(probability == 0.5, 0.0, expected)
         return expected, probability
 
+    def predict_margin(self, margin: Any) -> tuple[np.ndarray, np.ndarray]:
+        """`predict` of the scores whose logit `a * score + b` (`logit_coefficients`) is
+        `margin`: what a model with the calibration folded in (VFR's live files) outputs
+        before its sigmoid. The same numbers up to float rounding, without the score."""
+        margin = _finite_array(np.atleast_1d(margin), "ReturnCalibration.predict_margin margin")
+        expected = margin * self.logistic_scale
+        probability = np.clip(expit(margin), PROBABILITY_EPSILON, 1.0 - PROBABILITY_EPSILON)
+        expected = np.where(probability == 0.5, 0.0, expected)
+        return expected, probability
+
     @property
     def logistic_scale(self) -> float:
         """The logistic scale whose sigmoid approximates Phi(x / residual_std)."""

@@ -48,11 +48,13 @@ import json
 import math
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vfr_ml_pipelines.lib.models.serving_model import ServingModel
-from vfr_ml_pipelines.lib.serving.live_trees import Leaf, LinearLeaf, Node, Split, estimator_trees, scaled
+from vfr_ml_pipelines.lib.serving.live_trees import Leaf, LinearLeaf, Node, RidgeTerms, Split, estimator_trees, ridge_terms, scaled
+from vfr_ml_pipelines.lib.serving.live_scoring import MODEL_FILE, SCORING_FILE, scoring_spec
 from vfr_ml_pipelines.lib.serving.live_values import (
     GUARD_THRESHOLD,
     NEGATIVE_INFINITY_VALUE,
@@ -62,7 +64,6 @@ from vfr_ml_pipelines.lib.serving.live_values import (
     LiveExportError,
 )
 
-MODEL_FILE = "model.txt"
 NORMALIZER_FILE = "normalizer.json"
 _NAN_MISSING = 2 << 2  # LightGBM decision_type: missing type NaN (bits 2-3)
 _DEFAULT_LEFT = 2  # LightGBM decision_type: NaN goes left
@@ -184,10 +185,19 @@ def used_features(model: ServingModel) -> list[str]:
     return [model.feature_names[i] for i in sorted(used)]
 
 
-def live_model_text(model: ServingModel) -> str:
-    """The LightGBM text model whose prediction is the serving model's calibrated
-    probability P(return > 0) for a row without NaN (missing inputs as MISSING_VALUE). Its
-    features are `used_features(model)`, in that order."""
+@dataclass(frozen=True)
+class LiveTrees:
+    """The exported model before it is written: its trees (renumbered to `names`, the
+    calibration folded in), the offset added to the first tree's leaves (a * constant + b)
+    and, per clipped ridge, which trees are its terms (`live_scoring` puts the clip back)."""
+
+    trees: list[Split]
+    names: list[str]
+    first_offset: float
+    ridge_terms: list[RidgeTerms]
+
+
+def live_trees(model: ServingModel) -> LiveTrees:
     trees, constant = estimator_trees(model.estimator)
     # constant trees (no split) carry only a value: fold them into the constant
     constant += sum(t.value for t in trees if isinstance(t, Leaf))
@@ -195,7 +205,8 @@ def live_model_text(model: ServingModel) -> str:
     if not trees:
         raise LiveExportError(f"{model.candidate} {model.horizon}: the model has no split")
     a, b = model.calibration.logit_coefficients()
-    trees = [scaled(t, a, (a * constant + b) if i == 0 else 0.0) for i, t in enumerate(trees)]
+    offset = a * constant + b
+    trees = [scaled(t, a, offset if i == 0 else 0.0) for i, t in enumerate(trees)]
     used = sorted(set().union(*(_split_features(t, set()) for t in trees)))
     index = {old: new for new, old in enumerate(used)}
     trees = [_renumbered(t, index) for t in trees]
@@ -203,7 +214,16 @@ def live_model_text(model: ServingModel) -> str:
     bad = [n for n in names if not n or any(c.isspace() for c in n)]
     if bad:
         raise LiveExportError(f"feature names LightGBM's text format cannot hold: {bad[:5]}")
-    bodies = [_tree_text(i, guarded(t)) for i, t in enumerate(trees)]
+    return LiveTrees(trees, names, offset, ridge_terms(model.estimator))
+
+
+def live_model_text(model: ServingModel, exported: LiveTrees | None = None) -> str:
+    """The LightGBM text model whose prediction is the serving model's calibrated
+    probability P(return > 0) for a row without NaN (missing inputs as MISSING_VALUE). Its
+    features are `used_features(model)`, in that order."""
+    exported = exported or live_trees(model)
+    names = exported.names
+    bodies = [_tree_text(i, guarded(t)) for i, t in enumerate(exported.trees)]
     header = [
         "tree", "version=v4", "num_class=1", "num_tree_per_iteration=1", "label_index=0",
         f"max_feature_idx={len(names) - 1}", "objective=binary sigmoid:1",
@@ -238,18 +258,27 @@ def model_dir(models_dir: Path, model_name: str, model_version: str) -> Path:
     return Path(models_dir) / model_name / f"v{model_version}"
 
 
-def write_live_model(models_dir: Path, model_name: str, model_version: str, model: ServingModel, input_names: list[str]) -> Path:
+def write_live_model(models_dir: Path, model_name: str, model_version: str, model: ServingModel, input_names: list[str],
+                     run_id: str = "") -> Path:
     """Write `model.txt` and `normalizer.json` for VFR's live path; `input_names` are the
     names VFR's features carry the model's inputs under, in the model's feature order (the
-    normalizer keeps those of `used_features`). Each file is replaced atomically (a reader
-    sees the old file or the new one), the normalizer first so a model file never appears
-    without it. Returns the folder."""
+    normalizer keeps those of `used_features`). Beside them `scoring.json`, what our own
+    publish needs to score the model from `model.txt` (`live_scoring`; `run_id`: the registry
+    run the model comes from). Each file is replaced atomically (a reader sees the old file
+    or the new one), the normalizer first so a model file never appears without it, the
+    scoring file's old version removed first and its new one written last, so it never
+    describes another `model.txt` (it also holds the text's checksum). Returns the folder."""
     if len(input_names) != len(model.feature_names) or len(set(input_names)) != len(input_names):
         raise LiveExportError(f"{len(input_names)} distinct input names for a model of {len(model.feature_names)} features")
-    text = live_model_text(model)
+    exported_trees = live_trees(model)
+    text = live_model_text(model, exported_trees)
     exported = dict(zip(model.feature_names, input_names, strict=True))
     folder = model_dir(models_dir, model_name, model_version)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / NORMALIZER_FILE, json.dumps(normalizer([exported[n] for n in used_features(model)]), allow_nan=False, indent=1))
+    (folder / SCORING_FILE).unlink(missing_ok=True)
+    _write_atomic(folder / NORMALIZER_FILE, json.dumps(normalizer([exported[n] for n in exported_trees.names]), allow_nan=False, indent=1))
     _write_atomic(folder / MODEL_FILE, text)
+    spec = scoring_spec(model, text, exported_trees.names, exported_trees.first_offset, exported_trees.ridge_terms, run_id)
+    if spec is not None:
+        _write_atomic(folder / SCORING_FILE, json.dumps(spec, allow_nan=False, indent=1))
     return folder

@@ -246,7 +246,7 @@ def deploy_live_champion(engine: Engine, registry: ModelRegistry, models_dir: Pa
         version, model = choice.version, choice.model
         try:
             inputs = [live_feature_name(n) for n in model.feature_names]
-            folder = write_live_model(models_dir, version.name, version.version, model, inputs)
+            folder = write_live_model(models_dir, version.name, version.version, model, inputs, run_id=version.run_id)
             inexact = not_expressed(model.estimator)
         except LiveExportError as exc:
             reason = f"{version.model_id} cannot run on VFR's live path: {exc}"

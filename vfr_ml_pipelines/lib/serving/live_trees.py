@@ -186,6 +186,41 @@ def ridge_clip_binds(estimator: Any, X: np.ndarray) -> int:
     return int(binds.sum())
 
 
+@dataclass(frozen=True)
+class RidgeTerms:
+    """A clipped ridge inside the exported sum: its trees are `count` trees from `start`
+    (numbered as `live_model.live_trees` keeps them: trees with a split only), each the
+    ridge's term times `coefficient` (1 for the ridge model, the member's weight / scale in
+    an ensemble); its output is `intercept` + the terms, clipped to [low, high]."""
+
+    start: int
+    count: int
+    coefficient: float
+    intercept: float
+    low: float
+    high: float
+
+
+def ridge_terms(estimator: Any) -> list[RidgeTerms]:
+    """Where the clipped ridges' terms sit among the estimator's trees, in
+    `estimator_trees`' order (the ridge's trees always have a split; other members' trees
+    without one are left out of the numbering, as the export leaves them out)."""
+    if isinstance(estimator, algorithms.LinearRegressor):
+        parts = [(estimator, 1.0)]
+    elif isinstance(estimator, EnsembleModel):
+        parts = [(m, estimator.weights[n] / estimator.scales[n]) for n, m in estimator.members.items() if estimator.weights[n] != 0.0]
+    else:
+        return []
+    out, start = [], 0
+    for member, coefficient in parts:
+        count = sum(isinstance(t, Split) for t in estimator_trees(member)[0])
+        if isinstance(member, algorithms.LinearRegressor) and member.bounds is not None:
+            intercept = float(member.pipeline.named_steps["ridge"].intercept_)
+            out.append(RidgeTerms(start, count, coefficient, intercept, float(member.bounds[0]), float(member.bounds[1])))
+        start += count
+    return out
+
+
 def estimator_trees(estimator: Any) -> tuple[list[Node], float]:
     """(trees, constant): the estimator's score is constant + the sum of the trees (for a
     ridge model or member: before its output clip, see `linear_trees`)."""

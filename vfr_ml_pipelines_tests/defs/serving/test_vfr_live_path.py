@@ -34,7 +34,9 @@ from vfr_ml_pipelines.lib.models.live_training import LIVE_ALGORITHMS, LIVE_TOP_
 from vfr_ml_pipelines.lib.models.registry import CHALLENGER, CHAMPION, registered_model_name, serving_model_name
 from vfr_ml_pipelines.lib.serving import live_trees, live_values
 from vfr_ml_pipelines.lib.serving.live_model import used_features
+from vfr_ml_pipelines.lib.serving import store as serving_store
 from vfr_ml_pipelines.lib.serving.live_path import FALLBACK_DESIGN, LIVE_HORIZON, NO_DESIGN, our_model_names
+from vfr_ml_pipelines.lib.serving.session_predictions import SCORED_FROM_FILES, SCORED_FROM_MLFLOW
 from vfr_ml_pipelines.lib.serving.vfr_codec import encode_entry
 from vfr_ml_pipelines.lib.serving.vfr_keys import feature_vector_key, prediction_key
 from vfr_ml_pipelines.lib.serving.vfr_reader import VfrCacheReader
@@ -316,6 +318,42 @@ def _unclipped(model):
 
 def test_vfr_live_ensemble_gets_our_published_prediction_for_every_symbol(pipeline, redis_client, live_champion):
     _vfr_gets_our_published_prediction(pipeline, redis_client, live_champion)
+
+
+def test_a_republish_scores_the_live_model_from_its_files_with_the_same_result(pipeline, redis_client, live_champion):
+    """Once its files are written (by the publish that deployed it), the next publish scores
+    the live model from `model.txt` + `scoring.json`, not through a second MLflow load
+    (`session_predictions.scoring_model`): the stored predictions and the published payloads
+    are those the MLflow model gave (its ridge clip and calibration included)."""
+    prefix = pipeline["prefix"]
+    reader = VfrCacheReader(redis_client, prefix, delete_expired=False)
+    symbols = _served_symbols(redis_client, prefix, live_champion.model_id)
+
+    def published() -> tuple[pd.DataFrame, dict]:
+        rows = serving_store.latest_predictions(pipeline["engine"], LIVE_HORIZON, live_champion.name, live_champion.version)
+        payloads = {s: reader.prediction(s, LIVE_HORIZON, live_champion.model_id) for s in symbols}
+        return rows, {s: {k: v for k, v in p.items() if k not in ("timestamp", "expiresAt")} for s, p in payloads.items()}
+
+    before_rows, before = published()
+    result = _defs(pipeline).resolve_job_def("republish_job").execute_in_process()
+    assert result.success
+    metadata = result.asset_materializations_for_node("predictions")[0].metadata
+    assert metadata[f"{LIVE_HORIZON}_live_scored_from"].value == SCORED_FROM_FILES
+    others = {k: m.value for k, m in metadata.items() if k.endswith("_scored_from") and k != f"{LIVE_HORIZON}_live_scored_from"}
+    assert others and set(others.values()) == {SCORED_FROM_MLFLOW}, "the served horizons' models still load through MLflow"
+    after_rows, after = published()
+    assert list(after_rows["symbol"]) == list(before_rows["symbol"]) and len(after_rows) == len(symbols) > 0
+    for column in ("expected_return", "probability", "confidence"):
+        np.testing.assert_allclose(after_rows[column].astype(float), before_rows[column].astype(float), rtol=1e-12, atol=1e-15)
+    assert list(after_rows["direction"]) == list(before_rows["direction"])
+    # the payloads: the same but for float rounding in the numbers of `prediction`
+    strip = lambda p: {k: v for k, v in p.items() if k != "prediction"}  # noqa: E731
+    assert {s: strip(p) for s, p in after.items()} == {s: strip(p) for s, p in before.items()}
+    for symbol, payload in after.items():
+        got, want = payload["prediction"], before[symbol]["prediction"]
+        assert got["direction"] == want["direction"]
+        assert {k: got[k] for k in ("confidence", "expectedReturn", "probability")} == pytest.approx(
+            {k: want[k] for k in ("confidence", "expectedReturn", "probability")}, rel=1e-12, abs=1e-15)
 
 
 def test_the_fallback_runs_the_1w_champion_with_all_its_inputs(pipeline, redis_client, live_line):

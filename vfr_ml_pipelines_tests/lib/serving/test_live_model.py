@@ -222,5 +222,6 @@ def test_files_are_replaced_whole(data, members, tmp_path):
     first = (folder / "model.txt").read_text()
     live_model.write_live_model(tmp_path, "vfr-1w", "2", _serving(members["lightgbm"], a=2.0), NAMES)
     assert (folder / "model.txt").read_text() != first
-    assert sorted(p.name for p in folder.iterdir()) == ["model.txt", "normalizer.json"], "no temporary file is left behind"
+    # (scoring.json: what our own publish scores the live model with, never read by VFR)
+    assert sorted(p.name for p in folder.iterdir()) == ["model.txt", "normalizer.json", "scoring.json"], "no temporary file is left behind"
     assert list(json.loads((folder / "normalizer.json").read_text())["params"]) == live_model.used_features(model)
