@@ -2,24 +2,29 @@
 (`outcomes.fill_outcomes`: only the pending outcomes and those a re-loaded price restated)
 against a full recompute of every known outcome (what every publish did before).
 
-    [DATABASE_URL=postgresql://...] .venv/bin/python benchmarks/bench_outcome_fill.py [--symbols 5000] [--sessions 20]
+    [DATABASE_URL=postgresql://...] .venv/bin/python benchmarks/bench_outcome_fill.py [--symbols 5000] [--sessions 20] [--before 16]
 
 State: `--sessions` past weekly sessions of `--symbols` 1w predictions (written by the real
 writer) whose labels are known, filled once; then one more session whose labels became known.
 Timed, best of 2 each, every fill rolled back so each sees the same state: the daily fill
-(incremental) and the full recompute. PostgreSQL is a scratch database (benchmarks/_servers.py).
+(incremental) and the full recompute, and the refresh of VFR's performance views alone
+(`--before 16`: the same again with the migrations before 016, whose views recompute every
+outcome). PostgreSQL is a scratch database (benchmarks/_servers.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -66,16 +71,33 @@ def _timed_fill(engine, today: date, full: bool) -> tuple[float, int]:
     return best, considered
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--symbols", type=int, default=5000)
-    parser.add_argument("--sessions", type=int, default=20)
-    args = parser.parse_args()
+def _timed_refresh(engine) -> float:
+    """Best of 2 seconds of `refresh_ml_performance_views()` (VFR's and our fill's refresh)."""
+    best = float("inf")
+    for _ in range(2):
+        with engine.begin() as conn:
+            started = time.perf_counter()
+            conn.execute(text("SELECT refresh_ml_performance_views()"))
+            best = min(best, time.perf_counter() - started)
+    return best
+
+
+def _migrations(tmp: Path, before: int | None) -> Path:
+    """The project's migrations, or those numbered below `before` (a copy)."""
+    if before is None:
+        return settings.sql_dir()
+    for path in settings.sql_dir().glob("*.sql"):
+        if int(path.name.split("_")[0]) < before:
+            shutil.copy(path, tmp / path.name)
+    return tmp
+
+
+def run(args: argparse.Namespace, before: int | None) -> dict[str, float]:
     rng = np.random.default_rng(11)
     names = [f"S{i:05d}" for i in range(args.symbols)]
-    with scratch_database() as url:
+    with scratch_database() as url, tempfile.TemporaryDirectory() as tmp:
         engine = create_warehouse_engine(url)
-        apply_migrations(engine, settings.sql_dir())
+        apply_migrations(engine, _migrations(Path(tmp), before))
         started = time.perf_counter()
         with engine.begin() as conn:
             enhancement_id = vfr_tables.ensure_enhancement_definition(conn, "1w")
@@ -87,12 +109,29 @@ def main() -> None:
             _session(conn, rng, names, last, enhancement_id)  # the new session, known a week later
         print(f"{args.sessions} sessions x {args.symbols:,} symbols filled, one more written: {time.perf_counter() - started:.1f} s")
         today = last + timedelta(days=7)
-        daily, daily_n = _timed_fill(engine, today, full=False)
-        full, full_n = _timed_fill(engine, today, full=True)
+        out = {"refresh": _timed_refresh(engine)}
+        out["daily"], daily_n = _timed_fill(engine, today, full=False)
+        out["full"], full_n = _timed_fill(engine, today, full=True)
         engine.dispose()
-    print(f"daily fill (pending only):  {daily:6.2f} s, {daily_n:,} outcomes computed")
-    print(f"full recompute:             {full:6.2f} s, {full_n:,} outcomes computed")
-    print(f"the daily fill takes {daily / full:.1%} of the full recompute's time after {args.sessions} sessions")
+    what = f"migrations before {before:03d}" if before else "all migrations"
+    print(f"{what}: views' refresh {out['refresh']:6.3f} s; daily fill (pending only, refresh included) {out['daily']:6.2f} s, "
+          f"{daily_n:,} outcomes computed; full recompute {out['full']:6.2f} s, {full_n:,} outcomes computed")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--symbols", type=int, default=5000)
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--before", type=int, default=None,
+                        help="also run on the migrations numbered below this (e.g. 16: the views before 016)")
+    args = parser.parse_args()
+    now = run(args, None)
+    print(f"the daily fill takes {now['daily'] / now['full']:.1%} of the full recompute's time after {args.sessions} sessions")
+    if args.before:
+        then = run(args, args.before)
+        print(f"the views' refresh: {now['refresh']:.3f} s now, {then['refresh']:.3f} s with the migrations before "
+              f"{args.before:03d}; the daily fill {now['daily']:.2f} s vs {then['daily']:.2f} s")
 
 
 if __name__ == "__main__":
