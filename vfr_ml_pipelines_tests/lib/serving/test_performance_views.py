@@ -9,13 +9,16 @@ their outcomes and a ticker's latest one), and a TRUNCATE."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, timedelta
 
 import numpy as np
 import pytest
 from sqlalchemy import text
 
+from vfr_ml_pipelines.lib import settings
 from vfr_ml_pipelines.lib.serving.outcomes import fill_outcomes
+from vfr_ml_pipelines.lib.warehouse import apply_migrations, create_warehouse_engine
 from vfr_ml_pipelines_tests.lib.serving.outcome_rows import write_label, write_predictions
 
 # 012_vfr_outcomes.sql (VFR's database/migrations/ml_outcomes_tracking.sql), over every outcome
@@ -143,3 +146,29 @@ def test_a_refresh_reads_the_summaries_not_the_outcomes(db):
         for view in ("ml_daily_performance", "ml_stock_performance"):
             definition = conn.execute(text("SELECT pg_get_viewdef(CAST(:v AS regclass))"), {"v": view}).scalar_one()
             assert "ml_outcomes" not in definition and "vfr_ml." in definition
+
+
+def test_outcomes_written_before_the_migration_are_in_the_views(make_database, tmp_path):
+    """A warehouse whose views were 012's: 016 carries its outcomes into the summaries, and
+    later writes keep them current."""
+    earlier = tmp_path / "sql"
+    earlier.mkdir()
+    for path in settings.sql_dir().glob("*.sql"):
+        if int(path.name[:3]) < 16:
+            shutil.copy(path, earlier / path.name)
+    engine = create_warehouse_engine(make_database("vfr-perf-migration"))
+    try:
+        apply_migrations(engine, earlier)
+        rng = np.random.default_rng(6)
+        days = [FIRST + timedelta(days=i) for i in range(0, 8, 2)]
+        with engine.begin() as conn:
+            _sessions(conn, rng, days[:3])
+            fill_outcomes(conn, today=days[2] + timedelta(days=8))
+        assert apply_migrations(engine, settings.sql_dir()) == ["016_performance_summaries.sql"]
+        assert _assert_views_match_the_definitions(engine)[1] == len(SYMBOLS)
+        with engine.begin() as conn:
+            _sessions(conn, rng, days[3:])
+            fill_outcomes(conn, today=days[-1] + timedelta(days=40))
+        _assert_views_match_the_definitions(engine)
+    finally:
+        engine.dispose()
