@@ -312,3 +312,30 @@ def test_a_second_fill_computes_only_new_rows_and_a_full_recompute_all(db):
             "WHERE s.symbol = 'AAA' AND s.as_of_date = :d"), {"d": AS_OF}).scalar_one() == Decimal("0.05000000")
         # nothing pending and nothing re-loaded: the next fill computes nothing
         assert fill_outcomes(conn, today=date(2031, 3, 5)).considered == 0
+
+
+def test_a_price_load_that_commits_after_a_fill_with_an_earlier_loaded_at_is_seen_next(db):
+    """Concurrent loads: load A starts (its loaded_at is its start), load B starts later and
+    commits, a fill runs and commits, then A commits a restated price. The next fill still
+    recomputes the outcomes A's price reaches (the watermark stayed below A's start)."""
+    with db.begin() as conn:
+        write_price(conn, "AAA", AS_OF, 100.0)
+        predict(conn, "1d", [("AAA", 100.0, 0.01, 0.2)])
+        label(conn, "1d", "AAA", 0.02)
+        assert fill_outcomes(conn, today=KNOWN["1d"]).mode == "full"
+    late = db.connect()
+    try:
+        load_a = late.begin()
+        late.execute(text("UPDATE vfr_ml.raw_prices SET open = 101.0, high = 101.0, low = 101.0, close = 101.0, adj_close = 101.0, loaded_at = now() WHERE symbol = 'AAA'"))
+        with db.begin() as conn:  # load B, later, committed first
+            write_price(conn, "BBB", KNOWN["1d"], 50.0)
+        with db.begin() as conn:
+            seen = fill_outcomes(conn, today=KNOWN["1d"])
+            assert (seen.mode, seen.restated_from) == ("incremental", KNOWN["1d"])  # B's price
+        load_a.commit()
+    finally:
+        late.close()
+    with db.begin() as conn:
+        after = fill_outcomes(conn, today=KNOWN["1d"])
+    assert (after.mode, after.restated_from) == ("incremental", AS_OF), "A's restated price, loaded before B's, is seen"
+    assert after.considered == 1

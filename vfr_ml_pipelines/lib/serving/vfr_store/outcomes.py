@@ -192,7 +192,16 @@ def pending_outcomes(conn: Connection, params: Mapping[str, Any]) -> Row:
 
 
 _LAST_FILL = "SELECT prices_seen_until FROM vfr_ml.outcome_fills ORDER BY id DESC LIMIT 1"
-_PRICES_SEEN = "SELECT max(loaded_at) FROM vfr_ml.raw_prices"
+# a load's loaded_at is its transaction's start (DEFAULT now()), and it is seen only once it
+# commits: a load still open when the fill reads this may commit later with a loaded_at
+# below the newest one seen, so the watermark stays below the start of every transaction
+# open on this database (1 us below: loaded_at > watermark then includes it)
+_PRICES_SEEN = """
+SELECT least(
+    (SELECT max(loaded_at) FROM vfr_ml.raw_prices),
+    (SELECT min(xact_start) - interval '1 microsecond' FROM pg_stat_activity
+     WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL))
+"""
 _RESTATED_FROM = """
 SELECT min(trade_date) FROM vfr_ml.raw_prices
 WHERE CAST(:since AS timestamptz) IS NULL OR loaded_at > CAST(:since AS timestamptz)
@@ -209,8 +218,12 @@ def last_fill(conn: Connection) -> Row | None:
 
 
 def prices_seen(conn: Connection) -> Any:
-    """The newest price load (max raw_prices.loaded_at; None without prices): the watermark
-    a fill records, read before it computes (a load committed meanwhile is seen again next time)."""
+    """The watermark a fill records, read before it computes: the newest price load (max
+    raw_prices.loaded_at; None without prices), or below it the start of the oldest other
+    transaction open on the database (a price load that commits after this fill's read, with
+    an earlier loaded_at, is still seen by the next fill; a load committed meanwhile is seen
+    again). Other roles' transactions count only where pg_stat_activity shows their start
+    (the same role, or pg_read_all_stats)."""
     return conn.execute(text(_PRICES_SEEN)).scalar_one()
 
 
