@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from vfr_ml_pipelines.defs.resources import MarketDataResource, MlflowResource, WarehouseResource
+from vfr_ml_pipelines.defs.resources import MarketDataResource, MlflowResource, VfrModelsResource, WarehouseResource
 from vfr_ml_pipelines.defs.serving.assets import PredictionConfig, predictions
 from vfr_ml_pipelines.defs.serving.failures import as_failure
 from vfr_ml_pipelines.lib.serving.publish_gate import check_served_predictions
@@ -10,7 +10,7 @@ from vfr_ml_pipelines.lib.serving.publish_gate import check_served_predictions
 
 @dg.asset_check(asset=predictions, blocking=True)
 def predictions_are_publishable(
-    warehouse: WarehouseResource, mlflow: MlflowResource, market_data: MarketDataResource
+    warehouse: WarehouseResource, mlflow: MlflowResource, market_data: MarketDataResource, vfr_models: VfrModelsResource
 ) -> dg.AssetCheckResult:
     """Gate before Redis and VFR's tables: each served model covers >= 95 % of the session's
     universe, once per symbol, with finite values, probability and confidence in 0..1, a
@@ -20,7 +20,8 @@ def predictions_are_publishable(
     CHECK constraints and decimal precisions (lib/serving/publish_gate.py)."""
     with as_failure():
         verdict = check_served_predictions(
-            warehouse.engine, mlflow.registry, today=market_data.today(), thresholds=PredictionConfig().thresholds
+            warehouse.engine, mlflow.registry, today=market_data.today(), thresholds=PredictionConfig().thresholds,
+            models_dir=vfr_models.path,
         )
     problems = verdict.problems
     return dg.AssetCheckResult(
