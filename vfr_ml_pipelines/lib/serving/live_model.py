@@ -197,7 +197,7 @@ class LiveTrees:
     ridge_terms: list[RidgeTerms]
 
 
-def live_trees(model: ServingModel) -> LiveTrees:
+def exported_trees(model: ServingModel) -> LiveTrees:
     trees, constant = estimator_trees(model.estimator)
     # constant trees (no split) carry only a value: fold them into the constant
     constant += sum(t.value for t in trees if isinstance(t, Leaf))
@@ -221,7 +221,7 @@ def live_model_text(model: ServingModel, exported: LiveTrees | None = None) -> s
     """The LightGBM text model whose prediction is the serving model's calibrated
     probability P(return > 0) for a row without NaN (missing inputs as MISSING_VALUE). Its
     features are `used_features(model)`, in that order."""
-    exported = exported or live_trees(model)
+    exported = exported or exported_trees(model)
     names = exported.names
     bodies = [_tree_text(i, guarded(t)) for i, t in enumerate(exported.trees)]
     header = [
@@ -270,15 +270,15 @@ def write_live_model(models_dir: Path, model_name: str, model_version: str, mode
     describes another `model.txt` (it also holds the text's checksum). Returns the folder."""
     if len(input_names) != len(model.feature_names) or len(set(input_names)) != len(input_names):
         raise LiveExportError(f"{len(input_names)} distinct input names for a model of {len(model.feature_names)} features")
-    exported_trees = live_trees(model)
-    text = live_model_text(model, exported_trees)
+    trees = exported_trees(model)
+    text = live_model_text(model, trees)
     exported = dict(zip(model.feature_names, input_names, strict=True))
     folder = model_dir(models_dir, model_name, model_version)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / SCORING_FILE).unlink(missing_ok=True)
-    _write_atomic(folder / NORMALIZER_FILE, json.dumps(normalizer([exported[n] for n in exported_trees.names]), allow_nan=False, indent=1))
+    _write_atomic(folder / NORMALIZER_FILE, json.dumps(normalizer([exported[n] for n in trees.names]), allow_nan=False, indent=1))
     _write_atomic(folder / MODEL_FILE, text)
-    spec = scoring_spec(model, text, exported_trees.names, exported_trees.first_offset, exported_trees.ridge_terms, run_id)
+    spec = scoring_spec(model, text, trees.names, trees.first_offset, trees.ridge_terms, run_id)
     if spec is not None:
         _write_atomic(folder / SCORING_FILE, json.dumps(spec, allow_nan=False, indent=1))
     return folder

@@ -189,7 +189,7 @@ def ridge_clip_binds(estimator: Any, X: np.ndarray) -> int:
 @dataclass(frozen=True)
 class RidgeTerms:
     """A clipped ridge inside the exported sum: its trees are `count` trees from `start`
-    (numbered as `live_model.live_trees` keeps them: trees with a split only), each the
+    (numbered as `live_model.exported_trees` keeps them: trees with a split only), each the
     ridge's term times `coefficient` (1 for the ridge model, the member's weight / scale in
     an ensemble); its output is `intercept` + the terms, clipped to [low, high]."""
 
