@@ -11,15 +11,21 @@ under `--cache` (default /tmp/study). Each variant then runs `pipeline.train_hor
 matrix, one horizon at a time in this process. Variants:
 
 * `base`: the matrix as the assets build it;
-* `reg`, `xendcg`: the `base` matrix with other training settings (`SETTINGS`);
+* `reg`, `xendcg`, `xgb-pairwise`, `xgb-ndcg`, ...: the `base` matrix with other training
+  settings (`SETTINGS`);
 * `resid`: plus residual factors computed here from the adjusted bars (when they win, they
   belong in lib/features): the sector-neutral daily return (return minus the day's sector
   mean) summed from t-125 to t-21 and scaled by its 60-session volatility (residual 6-1
   momentum, Blitz-Huij-Martens), and summed over the last 5 sessions, scaled the same way
   (residual short-term reversal); each as a per-day rank.
 
+The reports are those filed from the history start on, as the run loads them (`build`);
+`--filings-before-start` adds the four quarters filed before it, as the earlier studies of
+2026-12-07 did (their figures are not the run's: README, "Issue 13's second study").
+
 Each result is one JSON line appended to `--out` (default /tmp/study/results.jsonl): the
-selected candidate, its validation Rank IC and t, its test Rank IC, the oracle's, the ratio,
+selected candidate, its validation Rank IC and t, the oracle's Rank IC on the same validation
+rows and the ratio, its test Rank IC, the oracle's, the ratio,
 the shuffled canary, every candidate's validation and test Rank IC, and the process CPU
 seconds of `train_horizon`. Choices read the validation columns; the test columns are reported.
 """
@@ -71,6 +77,15 @@ SETTINGS: dict[str, dict] = {
     },
     "xendcg": {"lightgbm": {"objective": "rank_xendcg", **_RANK_IC_STOP}},
 }
+# XGBoost's ranking objectives (`xgb-pairwise`, `xgb-ndcg`): one query group per session,
+# quintile grades of the session rank of the target, stopped on the validation sessions' NDCG
+# (the objective's own metric, as `base` stops on L2). A ranking loss's per-row hessian is far
+# below the squared loss's 1, so `min_child_weight` 200 (200 rows there) blocked most splits:
+# 20 (one fold of dev seed 1, validation Rank IC: pairwise 0.1053 at 200, 0.1110 at 20;
+# ndcg 0.0559 at 200, 0.0696 at 1 after one round; the regression 0.1180). LightGBM and
+# ridge as `base`.
+SETTINGS["xgb-pairwise"] = {"xgboost": {"objective": "rank:pairwise", "min_child_weight": 20.0}}
+SETTINGS["xgb-ndcg"] = {"xgboost": {"objective": "rank:ndcg", "min_child_weight": 20.0}}
 # `reg` with the rounds stopped on validation L2 as `base`: stopping on the validation window's
 # Rank IC picks the round that ranks that window best, which lifts the validation figure that
 # selection then reads; this variant compares the regularization alone on equal terms
