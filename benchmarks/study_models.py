@@ -11,15 +11,21 @@ under `--cache` (default /tmp/study). Each variant then runs `pipeline.train_hor
 matrix, one horizon at a time in this process. Variants:
 
 * `base`: the matrix as the assets build it;
-* `reg`, `xendcg`: the `base` matrix with other training settings (`SETTINGS`);
+* `reg`, `xendcg`, `xgb-pairwise`, `xgb-ndcg`, ...: the `base` matrix with other training
+  settings (`SETTINGS`);
 * `resid`: plus residual factors computed here from the adjusted bars (when they win, they
   belong in lib/features): the sector-neutral daily return (return minus the day's sector
   mean) summed from t-125 to t-21 and scaled by its 60-session volatility (residual 6-1
   momentum, Blitz-Huij-Martens), and summed over the last 5 sessions, scaled the same way
   (residual short-term reversal); each as a per-day rank.
 
+The reports are those filed from the history start on, as the run loads them (`build`);
+`--filings-before-start` adds the four quarters filed before it, as the earlier studies of
+2026-12-07 did (their figures are not the run's: README, "Issue 13's second study").
+
 Each result is one JSON line appended to `--out` (default /tmp/study/results.jsonl): the
-selected candidate, its validation Rank IC and t, its test Rank IC, the oracle's, the ratio,
+selected candidate, its validation Rank IC and t, the oracle's Rank IC on the same validation
+rows and the ratio, its test Rank IC, the oracle's, the ratio,
 the shuffled canary, every candidate's validation and test Rank IC, and the process CPU
 seconds of `train_horizon`. Choices read the validation columns; the test columns are reported.
 """
@@ -47,6 +53,7 @@ from vfr_ml_pipelines.lib.features.sentiment import compute_sentiment_features  
 from vfr_ml_pipelines.lib.features.technical import compute_technical_features  # noqa: E402
 from vfr_ml_pipelines.lib.market_data.adjust import adjust_prices  # noqa: E402
 from vfr_ml_pipelines.lib.market_data.synthetic import SyntheticMarketConfig, SyntheticMarketProvider  # noqa: E402
+from vfr_ml_pipelines.lib.models.canaries import oracle_daily_rank_ic  # noqa: E402
 from vfr_ml_pipelines.lib.models.dataset import join_features_labels, model_feature_names  # noqa: E402
 from vfr_ml_pipelines.lib.models.pipeline import HorizonTrainingConfig, train_horizon  # noqa: E402
 from vfr_ml_pipelines.lib.models.training_record import significance  # noqa: E402
@@ -70,6 +77,15 @@ SETTINGS: dict[str, dict] = {
     },
     "xendcg": {"lightgbm": {"objective": "rank_xendcg", **_RANK_IC_STOP}},
 }
+# XGBoost's ranking objectives (`xgb-pairwise`, `xgb-ndcg`): one query group per session,
+# quintile grades of the session rank of the target, stopped on the validation sessions' NDCG
+# (the objective's own metric, as `base` stops on L2). A ranking loss's per-row hessian is far
+# below the squared loss's 1, so `min_child_weight` 200 (200 rows there) blocked most splits:
+# 20 (one fold of dev seed 1, validation Rank IC: pairwise 0.1053 at 200, 0.1110 at 20;
+# ndcg 0.0559 at 200, 0.0696 at 1 after one round; the regression 0.1180). LightGBM and
+# ridge as `base`.
+SETTINGS["xgb-pairwise"] = {"xgboost": {"objective": "rank:pairwise", "min_child_weight": 20.0}}
+SETTINGS["xgb-ndcg"] = {"xgboost": {"objective": "rank:ndcg", "min_child_weight": 20.0}}
 # `reg` with the rounds stopped on validation L2 as `base`: stopping on the validation window's
 # Rank IC picks the round that ranks that window best, which lifts the validation figure that
 # selection then reads; this variant compares the regularization alone on equal terms
@@ -82,14 +98,20 @@ SETTINGS["reg-inner"] = {algo: {**params, "stopping_sessions": 90, "stopping_gap
                          for algo, params in SETTINGS["reg"].items()}
 
 
-def build(seed: int, start: date, folder: Path, symbols: int = 50) -> None:
-    """Simulate the market and write matrix, labels, oracle, adjusted prices and sectors."""
+def build(seed: int, start: date, folder: Path, symbols: int = 50, filings_before_start: bool = False) -> None:
+    """Simulate the market and write matrix, labels, oracle, adjusted prices and sectors.
+
+    The reports are those filed from `start` on, as the run's `raw_fundamentals` loads them
+    (one partition per filing session of the history): the simulator also files the four
+    quarters before `start`, and with them (`filings_before_start`, how the earlier studies
+    built the matrix) the trailing-twelve-month ratios exist from the first session, where the
+    run has them only from the fourth report filed in its history."""
     config = SyntheticMarketConfig(as_of=AS_OF, start=start, n_symbols=symbols, seed=seed, recent_listings=0)
     provider = SyntheticMarketProvider(config)
     symbols = provider.all_symbols()
     sectors = provider.universe(AS_OF)[["symbol", "sector"]]
     prices = adjust_prices(provider.prices(symbols, start, AS_OF))
-    fundamentals = provider.fundamentals(symbols, date(1900, 1, 1), AS_OF)
+    fundamentals = provider.fundamentals(symbols, date(1900, 1, 1) if filings_before_start else start, AS_OF)
     news = provider.news(symbols, start, AS_OF)
     blocks = [
         compute_technical_features(prices),
@@ -110,12 +132,13 @@ def build(seed: int, start: date, folder: Path, symbols: int = 50) -> None:
     sectors.to_parquet(folder / "sectors.parquet")
 
 
-def cached(seed: int, start: date, cache: Path, symbols: int = 50) -> Path:
+def cached(seed: int, start: date, cache: Path, symbols: int = 50, filings_before_start: bool = False) -> Path:
     # 50 symbols (the earlier studies' universe) keeps the folder name of their caches
-    folder = cache / (f"seed{seed}_{start.isoformat()}" + ("" if symbols == 50 else f"_{symbols}sym"))
+    folder = cache / (f"seed{seed}_{start.isoformat()}" + ("" if symbols == 50 else f"_{symbols}sym")
+                      + ("_prefilings" if filings_before_start else "_runfilings"))
     if not (folder / "sectors.parquet").exists():
         started = time.process_time()
-        build(seed, start, folder, symbols)
+        build(seed, start, folder, symbols, filings_before_start)
         print(f"built seed {seed} from {start}: {time.process_time() - started:.1f} CPU s", flush=True)
     return folder
 
@@ -172,12 +195,17 @@ def run(folder: Path, horizon: str, variant: str, trials: int, canaries: tuple[i
     result = train_horizon(data, names, config, oracle=oracle)
     cpu = time.process_time() - started
     chosen = result.selected()
+    # the oracle on the same validation rows: validation windows differ across histories, so
+    # the ratio is what compares them
+    val_rows = chosen.predictions[chosen.predictions["segment"] == "val"]
+    oracle_val = float(oracle_daily_rank_ic(val_rows, oracle)["rank_ic"].mean())
     return {
         "horizon": horizon, "variant": variant, "trials": trials, "params": {k: str(v) for k, v in params.items()},
         "rows": result.rows, "features": len(names), "selected": chosen.name,
         "best_iterations": {n: c.model.estimator.best_iteration for n, c in result.candidates.items()
                             if n not in ("linear", "ensemble-rankic", "ensemble-stacking")},
         "val_rank_ic": chosen.validation["rank_ic"], "val_t": significance(chosen.validation, horizon),
+        "oracle_val": oracle_val, "val_ratio": chosen.validation["rank_ic"] / oracle_val,
         "test_rank_ic": chosen.test["rank_ic"], "oracle": chosen.test.get("oracle_rank_ic"),
         "ratio": chosen.test.get("model_oracle_ratio"), "shuffled": result.shuffled_canary.statistic,
         "shuffled_se": result.shuffled_canary.detail.get("average_rank_ic_se"),
@@ -198,15 +226,18 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/study"))
     parser.add_argument("--out", type=Path, default=Path("/tmp/study/results.jsonl"))
     parser.add_argument("--symbols", type=int, default=100, help="universe size (the default market's is 100; the earlier studies used 50)")
+    parser.add_argument("--filings-before-start", action="store_true",
+                        help="also the reports filed before --start (the earlier studies; the run never loads them)")
     parser.add_argument("--build-only", action="store_true")
     args = parser.parse_args()
     for seed in args.seeds:
-        folder = cached(seed, args.start, args.cache, args.symbols)
+        folder = cached(seed, args.start, args.cache, args.symbols, args.filings_before_start)
         if args.build_only:
             continue
         for horizon in args.horizons:
             for variant in args.variants:
                 row = {"seed": seed, "start": args.start.isoformat(), "symbols": args.symbols,
+                       "filings_before_start": args.filings_before_start,
                        **run(folder, horizon, variant, args.trials, tuple(args.canaries))}
                 print(json.dumps(row), flush=True)
                 with args.out.open("a") as out:

@@ -13,8 +13,9 @@ and returns a ``Regressor``: ``predict``, ``feature_importance``, per-feature
   the booster is sliced to the best iteration. Deterministic for a seed on the CPU.
 * Per-session settings of the trees (params; `HorizonTrainingConfig.algorithm_params` sets
   them): ``early_stopping_metric="rank_ic"`` stops on the validation rows' mean per-session
-  Rank IC (`SessionRankIC`) instead of L2; LightGBM ``objective`` in ``RANKING_OBJECTIVES``
-  trains on one query group per session with quintile grades of the session rank of the
+  Rank IC (`SessionRankIC`) instead of L2; an ``objective`` in ``RANKING_OBJECTIVES`` (LightGBM
+  ``rank_xendcg`` / ``lambdarank``, XGBoost ``rank:pairwise`` / ``rank:ndcg``, stopped on NDCG
+  unless told otherwise) trains on one query group per session with quintile grades of the session rank of the
   target (`relevance_grades`); ``min_leaf_fraction`` sets the minimum leaf size as a share of
   the training rows (recorded as the resolved count); ``stopping_sessions`` stops on the last
   sessions of the training rows (after ``stopping_gap_sessions``, the label's length) instead
@@ -56,7 +57,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from vfr_ml_pipelines.lib.models import framing
-from vfr_ml_pipelines.lib.models.sessions import RANKING_OBJECTIVES, SessionRankIC, inner_stopping_split, relevance_grades
+from vfr_ml_pipelines.lib.models.sessions import (
+    LIGHTGBM_RANKING_OBJECTIVES, XGBOOST_RANKING_OBJECTIVES, SessionRankIC, inner_stopping_split, relevance_grades,
+)
 
 ALGORITHMS = ("lightgbm", "xgboost", "linear")
 DEFAULT_SEED = 7
@@ -395,7 +398,7 @@ def _fit_lightgbm(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y
     lgb_params = dict(params)
     rounds, patience, stopping = _rounds(lgb_params, "lightgbm")
     train_groups, val_groups = groups
-    ranking = lgb_params.get("objective") in RANKING_OBJECTIVES
+    ranking = lgb_params.get("objective") in LIGHTGBM_RANKING_OBJECTIVES
     if ranking:
         # one query group per session; its relevance is the session rank of the target
         train_set = lgb.Dataset(X_train, label=relevance_grades(y_train, train_groups), group=train_groups,
@@ -424,12 +427,27 @@ def _fit_lightgbm(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y
 
 
 def _fit_xgboost(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
-                 feature_names: list[str], params: dict[str, Any], val_groups: Sequence[int] | None) -> XGBoostRegressor:
+                 feature_names: list[str], params: dict[str, Any],
+                 groups: tuple[Sequence[int] | None, Sequence[int] | None]) -> XGBoostRegressor:
+    ranking = params.get("objective") in XGBOOST_RANKING_OBJECTIVES
+    if ranking and params.get("eval_metric") == _DEFAULTS["xgboost"]["eval_metric"]:
+        # the squared loss's RMSE means nothing on relevance grades: a ranking objective's own
+        # stopping metric is NDCG over the whole session (recorded in the model's params)
+        params = {**params, "eval_metric": "ndcg"}
     xgb_params = dict(params)
     rounds, patience, stopping = _rounds(xgb_params, "xgboost")
     nthread = int(xgb_params["nthread"])
-    train_matrix = xgb.QuantileDMatrix(X_train, label=y_train, missing=np.nan, nthread=nthread)
-    val_matrix = xgb.QuantileDMatrix(X_val, label=y_val, missing=np.nan, nthread=nthread, ref=train_matrix)
+    train_groups, val_groups = groups
+    if ranking:
+        # one query group per session, graded by the session rank of the target, as LightGBM's
+        # ranking objectives
+        train_matrix = xgb.QuantileDMatrix(X_train, label=relevance_grades(y_train, train_groups), group=train_groups,
+                                           missing=np.nan, nthread=nthread)
+        val_matrix = xgb.QuantileDMatrix(X_val, label=relevance_grades(y_val, val_groups), group=val_groups,
+                                         missing=np.nan, nthread=nthread, ref=train_matrix)
+    else:
+        train_matrix = xgb.QuantileDMatrix(X_train, label=y_train, missing=np.nan, nthread=nthread)
+        val_matrix = xgb.QuantileDMatrix(X_val, label=y_val, missing=np.nan, nthread=nthread, ref=train_matrix)
     metric: dict[str, Any] = {}
     if stopping == "rank_ic":
         rank_ic = SessionRankIC(y_val, val_groups)
@@ -484,7 +502,7 @@ def fit_regressor(
     trees (the linear model ignores the validation rows; they may be None for it).
 
     `train_groups` / `val_groups`: session sizes of rows stored session by session, needed
-    by a ranking objective (`RANKING_OBJECTIVES`, LightGBM) and by
+    by a ranking objective (`RANKING_OBJECTIVES`) and by
     ``early_stopping_metric="rank_ic"``. ``min_leaf_fraction`` sets the minimum leaf size as
     a share of the training rows.
 
@@ -526,7 +544,7 @@ def fit_regressor(
         model: Regressor = _fit_lightgbm(X_train, y_train, X_val, y_val, feature_names, merged, (train_groups, val_groups))
     else:
         merged.update(seed=int(seed), nthread=int(num_threads))
-        model = _fit_xgboost(X_train, y_train, X_val, y_val, feature_names, merged, val_groups)
+        model = _fit_xgboost(X_train, y_train, X_val, y_val, feature_names, merged, (train_groups, val_groups))
     model.params.update(inner)
     return model
 

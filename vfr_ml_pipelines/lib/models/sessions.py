@@ -17,9 +17,11 @@ import pandas as pd
 
 from vfr_ml_pipelines.lib.models.metrics import grouped_pearson, grouped_ranks
 
-# LightGBM objectives that rank within query groups (one group per session): their labels are
-# per-session relevance grades (`relevance_grades`), not the continuous target
-RANKING_OBJECTIVES = ("rank_xendcg", "lambdarank")
+# Objectives that rank within query groups (one group per session), LightGBM's and XGBoost's:
+# their labels are per-session relevance grades (`relevance_grades`), not the continuous target
+LIGHTGBM_RANKING_OBJECTIVES = ("rank_xendcg", "lambdarank")
+XGBOOST_RANKING_OBJECTIVES = ("rank:pairwise", "rank:ndcg")
+RANKING_OBJECTIVES = LIGHTGBM_RANKING_OBJECTIVES + XGBOOST_RANKING_OBJECTIVES
 RELEVANCE_GRADES = 5
 
 

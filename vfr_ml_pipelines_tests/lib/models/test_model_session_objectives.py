@@ -1,5 +1,5 @@
 """Per-session training settings of the trees (issue 13's study): Rank IC early stopping,
-LightGBM's ranking objective with one query group per session, relevance grades, leaf size as
+LightGBM's and XGBoost's ranking objectives with one query group per session, relevance grades, leaf size as
 a share of the training rows; each checked against an independent computation."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from datetime import date
 
 import lightgbm as lgb
 import numpy as np
+import xgboost as xgb
 import pandas as pd
 import pytest
 from scipy.stats import spearmanr
@@ -115,12 +116,47 @@ def test_xendcg_ranks_within_sessions_and_ignores_the_session_level(data):
     assert (Regressor.from_bytes(model.to_bytes()).predict(Xt) == model.predict(Xt)).all()
 
 
+@pytest.mark.parametrize("objective", ["rank:pairwise", "rank:ndcg"])
+def test_xgboost_ranking_objectives_fit_one_query_group_per_session(data, objective):
+    params = {"objective": objective, "min_child_weight": 1.0, "num_boost_round": 200}
+    model = _fit(data, "xgboost", params)
+    assert model.params["objective"] == objective and model.params["eval_metric"] == "ndcg"
+    # the same fit by XGBoost directly: quintile grades of each session's rank (by hand), one
+    # query group per session, stopped on the validation sessions' NDCG
+    (X, y, g), (Xv, yv, gv) = data["train"], data["val"]
+
+    def grades(values, sizes):
+        out, start = np.empty(len(values), dtype=int), 0
+        for size in sizes:
+            order = np.argsort(values[start:start + size], kind="stable")
+            out[start + order] = np.arange(size) * 5 // size
+            start += size
+        return out
+
+    xgb_params = {**default_params("xgboost"), "objective": objective, "eval_metric": "ndcg", "min_child_weight": 1.0,
+                  "seed": 7, "nthread": THREADS}
+    for key in ("num_boost_round", "early_stopping_rounds"):
+        xgb_params.pop(key)
+    train = xgb.QuantileDMatrix(X, label=grades(y, g), group=g, missing=np.nan, nthread=THREADS)
+    val = xgb.QuantileDMatrix(Xv, label=grades(yv, gv), group=gv, missing=np.nan, nthread=THREADS, ref=train)
+    booster = xgb.train(xgb_params, train, num_boost_round=200, evals=[(val, "val")], early_stopping_rounds=50,
+                        verbose_eval=False)
+    assert model.best_iteration == booster.best_iteration + 1
+    Xt, yt, gt = data["test"]
+    assert np.allclose(model.predict(Xt), booster[:model.best_iteration].inplace_predict(Xt, missing=np.nan))
+    # it learns the within-session signal and ignores the session level, and round-trips
+    assert _reference_rank_ic(model.predict(Xt), yt, gt) > 0.2
+    assert (Regressor.from_bytes(model.to_bytes()).predict(Xt) == model.predict(Xt)).all()
+
+
 def test_session_settings_need_their_groups_and_valid_values(data):
     (X, y, g), (Xv, yv, gv) = data["train"], data["val"]
     with pytest.raises(ValueError, match="session group sizes are required"):
         fit_regressor("lightgbm", X, y, Xv, yv, feature_names=NAMES, params={"objective": "rank_xendcg"})
     with pytest.raises(ValueError, match="session group sizes are required"):
         fit_regressor("xgboost", X, y, Xv, yv, feature_names=NAMES, params={"early_stopping_metric": "rank_ic"})
+    with pytest.raises(ValueError, match="session group sizes are required"):
+        fit_regressor("xgboost", X, y, Xv, yv, feature_names=NAMES, params={"objective": "rank:pairwise"})
     with pytest.raises(ValueError, match="sum to the"):
         fit_regressor("lightgbm", X, y, Xv, yv, feature_names=NAMES, params={"early_stopping_metric": "rank_ic"},
                       train_groups=g, val_groups=gv[:-1])
@@ -144,6 +180,8 @@ def test_session_sizes_and_the_config_of_algorithm_params():
         HorizonTrainingConfig("1w", tuning_trials=10, algorithm_params={"lightgbm": {"objective": "rank_xendcg"}})
     # the default run does not tune, so a ranking objective needs nothing more
     assert HorizonTrainingConfig("1w", algorithm_params={"lightgbm": {"objective": "rank_xendcg"}}).tuning_trials == 0
+    with pytest.raises(ValueError, match="cannot be tuned"):
+        HorizonTrainingConfig("1w", tuning_trials=10, algorithm_params={"xgboost": {"objective": "rank:ndcg"}})
 
 
 def test_train_horizon_fits_the_configured_session_settings_on_each_fold():
