@@ -173,7 +173,7 @@ def test_the_alert_reaches_the_webhook_with_the_drift_event(stretches: dict) -> 
     assert fields == {"*session*": session, "*run key*": request.run_key, "*triggers*": triggers}
     for item in triggers.split("; "):
         horizon, fired = item.split(":")
-        assert horizon in HORIZONS and set(fired.split(",")) <= {"importance", "breadth"}, triggers
+        assert horizon in HORIZONS and set(fired.split(",")) <= {"importance", "breadth", "evidence"}, triggers
     assert SECRET_PATH not in str(payload)
 
 

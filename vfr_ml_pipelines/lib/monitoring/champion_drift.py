@@ -26,7 +26,7 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 
@@ -36,6 +36,7 @@ from vfr_ml_pipelines.lib.features import catalog
 from vfr_ml_pipelines.lib.features.offline_store import OfflineFeatureStore
 from vfr_ml_pipelines.lib.models.registry import ModelRegistry, RegistryUnavailable
 from vfr_ml_pipelines.lib.monitoring.drift import DriftConfig, DriftReport, ReferenceProfile, compare
+from vfr_ml_pipelines.lib.monitoring.drift_evidence import Evidence, accumulate, breadth_strength
 from vfr_ml_pipelines.lib.monitoring.drift_thresholds import CALIBRATION_VERSION, Calibration
 from vfr_ml_pipelines.lib.serving.served_models import served_versions
 
@@ -43,7 +44,8 @@ DEFAULT_CURRENT_SESSIONS = 20
 CALIBRATION_FOLDER = "drift_calibration"
 log = logging.getLogger(__name__)
 # DriftConfig fields the calibration does not read: changing them keeps the stored one
-_NOT_CALIBRATION = ("psi_warn", "ks_alpha", "exact_pvalues", "score_threshold")
+_NOT_CALIBRATION = ("psi_warn", "ks_alpha", "exact_pvalues", "score_threshold", "breadth_evidence_allowance",
+                    "breadth_evidence_threshold")
 # calendar days read to find the last N sessions: weekends and a holiday cluster fit twice over
 _CALENDAR_DAYS_PER_SESSION = 2
 
@@ -58,6 +60,7 @@ class ChampionDrift:
     current_end: date
     report: DriftReport
     calibration: str = ""  # "computed" (and stored), "reused" (read from the champion), "" (none)
+    evidence: Evidence | None = None  # the breadth accumulated up to this report (drift_evidence.py)
 
     def table(self) -> pd.DataFrame:
         return self.report.table().assign(horizon=self.horizon, model_id=self.model_id)
@@ -100,10 +103,12 @@ def _stored_calibration(registry: ModelRegistry, run_id: str, path: str, feature
 
 def champions_drift(
     registry: ModelRegistry, store: OfflineFeatureStore, config: DriftConfig = DriftConfig(),
-    current_sessions: int = DEFAULT_CURRENT_SESSIONS,
+    current_sessions: int = DEFAULT_CURRENT_SESSIONS, previous_evidence: Mapping[str, Mapping] | None = None,
 ) -> list[ChampionDrift]:
     """One drift report per served champion (challengers serve as shadows only: their drift
-    does not decide a retraining). A champion without recorded training window is skipped."""
+    does not decide a retraining). A champion without recorded training window is skipped.
+    `previous_evidence`: per horizon the `Evidence.as_record` of the previous report, from
+    which each report's accumulated evidence continues."""
     current_start, current_end = last_sessions(store, current_sessions)
     # the thresholds are calibrated on reference windows as long as the current one
     config = replace(config, calibration_window=current_sessions)
@@ -131,19 +136,23 @@ def champions_drift(
                 log.warning("drift calibration of %s not stored: %s", version.model_id, exc)
                 how = f"{how} (not stored: {exc})"
         report = compare(profile, current, model.estimator.feature_importance(), sessions="trade_date")
-        out.append(ChampionDrift(served.horizon, version.model_id, start, end, current_start, current_end, report, how))
+        evidence = accumulate(Evidence.from_record((previous_evidence or {}).get(served.horizon)), version.model_id,
+                              current_end.isoformat(), breadth_strength(report), config)
+        report = replace(report, evidence=evidence.value)
+        out.append(ChampionDrift(served.horizon, version.model_id, start, end, current_start, current_end, report, how, evidence))
     return out
 
 
 def horizon_scores(drifts: list[ChampionDrift]) -> dict[str, float | bool | str]:
     """The flat record the drift sensor reads: `session`, and per horizon `drift_score_<h>`,
-    `drifted_<h>`, `drift_breadth_<h>` and `drift_trigger_<h>` (the triggers that fired,
-    comma-separated, "" when none)."""
+    `drifted_<h>`, `drift_breadth_<h>`, `drift_evidence_<h>` and `drift_trigger_<h>` (the
+    triggers that fired, comma-separated, "" when none)."""
     record: dict[str, float | bool | str] = {"session": max((d.current_end for d in drifts), default=date.min).isoformat()}
     for drift in drifts:
         record[f"drift_score_{drift.horizon}"] = drift.report.score
         record[f"drifted_{drift.horizon}"] = drift.report.is_drifted
         record[f"drift_breadth_{drift.horizon}"] = drift.report.breadth
+        record[f"drift_evidence_{drift.horizon}"] = drift.report.evidence
         record[f"drift_trigger_{drift.horizon}"] = ",".join(drift.report.triggers)
     return record
 

@@ -157,6 +157,19 @@ class DriftConfig:
     # reference on unshifted windows, and would otherwise fill the k largest
     breadth_typical_quantile: float | None = 0.5
     breadth_typical_floor: float = 0.25
+    # the final breadth scale (level x typical exceedance) is never below this share of the
+    # global thresholds (None: no floor): without it a feature that never moves (a daily rank)
+    # sits at both floors above, 1/16 of the global thresholds, and one symbol's value going
+    # from missing to present reads as an exceedance of 5 (the 50-symbol false alarms)
+    breadth_scale_floor: float | None = 0.25
+    # the breadth accumulated over consecutive daily reports (`drift_evidence.py`): each day
+    # adds its largest breadth / threshold minus the allowance, never below 0; the "evidence"
+    # trigger fires at the threshold (None: off). Both chosen on the simulator study's
+    # development seeds 0-5 at 100 and 50 symbols (docs/monitoring.md, "Accumulated evidence"):
+    # an allowance of 0.6 lets unshifted days accumulate (13 false alarms in 60 windows),
+    # 0.75-0.8 adds little; threshold 0.2 raised one false alarm, 0.3-0.6 none
+    breadth_evidence_allowance: float = 0.7
+    breadth_evidence_threshold: float | None = 0.4
 
     def __post_init__(self) -> None:
         if self.psi_bins < 2:
@@ -181,6 +194,10 @@ class DriftConfig:
             raise ValueError(f"breadth_short_windows must be at least 2 sessions, got {self.breadth_short_windows}")
         if self.breadth_typical_quantile is not None and not 0 < self.breadth_typical_quantile <= 1 or self.breadth_typical_floor <= 0:
             raise ValueError(f"need breadth_typical_quantile in (0, 1] (or None) and breadth_typical_floor > 0, got {self.breadth_typical_quantile}, {self.breadth_typical_floor}")
+        if self.breadth_evidence_allowance <= 0 or self.breadth_evidence_threshold is not None and self.breadth_evidence_threshold <= 0:
+            raise ValueError(f"need breadth_evidence_allowance > 0 and breadth_evidence_threshold > 0 (or None), got {self.breadth_evidence_allowance}, {self.breadth_evidence_threshold}")
+        if self.breadth_scale_floor is not None and self.breadth_scale_floor <= 0:
+            raise ValueError(f"breadth_scale_floor must be > 0 (or None), got {self.breadth_scale_floor}")
         if not 0.5 <= self.breadth_quantile <= 1 or self.breadth_margin < 1 or self.breadth_floor <= 0:
             raise ValueError(f"need breadth_quantile in [0.5, 1], breadth_margin >= 1, breadth_floor > 0, got {self.breadth_quantile}, {self.breadth_margin}, {self.breadth_floor}")
 
@@ -376,15 +393,22 @@ class DriftReport:
     breadth_threshold: float | None = None
     # (length, breadth, threshold) of the current window's last `length` sessions
     short_breadths: tuple[tuple[int, float, float | None], ...] = ()
+    # the breadth accumulated over the previous daily reports and this one (`drift_evidence.py`;
+    # NaN: not accumulated, as in a one-off comparison)
+    evidence: float = float("nan")
 
     @property
     def triggers(self) -> tuple[str, ...]:
         """The triggers that fired: "importance" (weighted score), "breadth" (several features
-        far out, on the whole window or on one of its short windows)."""
+        far out, on the whole window or on one of its short windows), "evidence" (the breadth
+        accumulated over consecutive days reached its threshold)."""
         fired = ("importance",) if self.score >= self.config.score_threshold else ()
         windows = ((self.breadth, self.breadth_threshold), *((b, t) for _, b, t in self.short_breadths))
         if any(threshold is not None and breadth >= threshold for breadth, threshold in windows):
             fired += ("breadth",)
+        limit = self.config.breadth_evidence_threshold
+        if limit is not None and self.evidence >= limit:
+            fired += ("evidence",)
         return fired
 
     @property
@@ -405,6 +429,7 @@ class DriftReport:
             "breadth_threshold": self.breadth_threshold,
             **{f"breadth_last_{n}": b for n, b, _ in self.short_breadths},
             **{f"breadth_threshold_last_{n}": t for n, _, t in self.short_breadths},
+            "evidence": self.evidence,
             "triggers": ",".join(self.triggers),
             "drifted": self.is_drifted,
             "drifted_features": int(self.features_table["drifted"].sum()),

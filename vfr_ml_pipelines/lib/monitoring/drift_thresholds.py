@@ -24,8 +24,9 @@ if TYPE_CHECKING:  # drift.py imports this module
 
 
 # 1: per-feature thresholds, full-window breadth; 2: + the short windows' breadth, and the
-# breadth quantile corrected for the number of windows tested (`breadth_quantile_per_window`)
-CALIBRATION_VERSION = 2
+# breadth quantile corrected for the number of windows tested (`breadth_quantile_per_window`);
+# 3: the breadth scales never below `breadth_scale_floor` x the global thresholds
+CALIBRATION_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -143,28 +144,40 @@ def typical_exceedance(lno: np.ndarray, config: DriftConfig) -> np.ndarray:
     return np.fmax(typical, config.breadth_typical_floor)
 
 
+def _final_floor(config: DriftConfig) -> np.ndarray:
+    """(psi, ks, wasserstein): the least breadth scale, `breadth_scale_floor` x the global
+    thresholds (no floor when None)."""
+    return _global(config) * (config.breadth_scale_floor or 0.0)
+
+
 def breadth_scales(null: np.ndarray, config: DriftConfig, length: int | None = None) -> np.ndarray:
     """features x 3: the breadth's exceedance denominators, `exceedance_scales` times each
-    feature's `typical_exceedance`."""
+    feature's `typical_exceedance`, at least `breadth_scale_floor` x the global thresholds
+    (a feature that never moves, such as a daily rank, sits at both lower floors, 1/16 of the
+    global thresholds without this one: a single symbol's value going from missing to present
+    then reads as an exceedance of 5 in a 50-symbol universe)."""
     scales = exceedance_scales(null, config)
     if not null.shape[0]:
         return scales
-    return scales * typical_exceedance(lno_exceedances(null, config, length), config)[:, None]
+    return np.fmax(scales * typical_exceedance(lno_exceedances(null, config, length), config)[:, None], _final_floor(config))
 
 
 def breadth_null(null: np.ndarray, config: DriftConfig, scored: np.ndarray, length: int | None = None) -> np.ndarray:
     """Per reference window (windows of `length` sessions), the breadth statistic with
     everything it is divided by calibrated on the windows that share no session with it:
-    its leave-neighbours-out exceedances over the typical exceedances of those windows."""
+    its exceedances against those windows' scales times their typical exceedances (at least
+    the final floor, as `breadth_scales`)."""
     lno = lno_exceedances(null, config, length)
     n_windows = null.shape[0]
     overlap = int(np.ceil((length or config.calibration_window) / config.calibration_stride))
+    floor = _final_floor(config)
     out = np.full(n_windows, np.nan)
     for w in range(n_windows):
         others = _apart(w, n_windows, overlap)
         if len(others):
             typical = typical_exceedance(lno[others], config)
-            out[w] = kth_largest((lno[w] / typical)[scored], config.breadth_features)
+            scales = np.fmax(exceedance_scales(null[others], config) * typical[:, None], floor)
+            out[w] = kth_largest(exceedance(null[w], scales)[scored], config.breadth_features)
     return out
 
 

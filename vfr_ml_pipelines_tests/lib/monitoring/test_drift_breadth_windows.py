@@ -40,9 +40,10 @@ def test_breadth_null_divides_by_the_typical_exceedance_of_the_windows_apart() -
     # * window 1 (apart: 5-9): the same medians: (1/3) / 0.25;
     # * window 4 (apart: 0, 8, 9): medians of (166.7, 0.0018, 0.0018) -> 0.25: (0.01/5.5) / 0.25;
     # * window 5 (apart: 0, 1, 9): medians of (166.7, 1/3, 0.0018) = 1/3: (0.01/5.5) / (1/3).
+    # (No final scale floor here: test_drift_evidence.py tests it.)
     null = np.full((10, 4, 3), 0.01)
     null[0, :3] = 5.0
-    config = DriftConfig(calibration_window=20, calibration_stride=5)
+    config = DriftConfig(calibration_window=20, calibration_stride=5, breadth_scale_floor=None)
     values = breadth_null(null, config, np.ones(4, dtype=bool))
     expected = [5.0 / 0.03 / 0.25] + [(1 / 3) / 0.25] * 3 + [0.01 / 5.5 / 0.25] + [0.01 / 5.5 * 3] * 5
     np.testing.assert_allclose(values, expected)
