@@ -17,7 +17,7 @@ import pandas as pd
 from vfr_ml_pipelines.defs.market_data.assets import raw_fundamentals, raw_news, raw_prices
 from vfr_ml_pipelines.defs.market_data.partitions import trading_day_partitions
 from vfr_ml_pipelines.defs.resources import MarketDataResource, WarehouseResource
-from vfr_ml_pipelines.lib.market_data import quality
+from vfr_ml_pipelines.lib.market_data import loads, quality
 
 
 def _range(context: dg.AssetCheckExecutionContext) -> tuple[date, date]:
@@ -87,7 +87,8 @@ def raw_prices_trade_when_they_move(context: dg.AssetCheckExecutionContext, ware
 def raw_fundamentals_filed_after_period_end(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
     """Each report was filed after its period ended, within 120 days of it, and not after
     its partition's session (a future filing date would leak into point-in-time joins)."""
-    return _result(quality.filings_follow_period_end(warehouse.engine, *_range(context)))
+    start, end = _range(context)
+    return _result(quality.filings_follow_period_end(warehouse.engine, loads.filings_start(start), end))
 
 
 @dg.asset_check(asset=raw_news, blocking=True, partitions_def=trading_day_partitions)

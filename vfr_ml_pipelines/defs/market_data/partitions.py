@@ -13,8 +13,7 @@ from vfr_ml_pipelines.lib.market_data import calendar
 
 
 def _trading_day_partitions() -> dg.TimeWindowPartitionsDefinition:
-    first = calendar.history_start()
-    start = first if calendar.is_trading_day(first) else calendar.next_trading_day(first)
+    start = calendar.first_history_session()
     return dg.TimeWindowPartitionsDefinition(
         start=datetime.combine(start, datetime.min.time()),
         fmt="%Y-%m-%d",

@@ -34,6 +34,12 @@ def history_start() -> date:
     return settings.env_date(HISTORY_START_ENV, DEFAULT_HISTORY_START, earliest=CALENDAR_START, latest=calendar_end())
 
 
+def first_history_session() -> date:
+    """The first session on or after `history_start()`: the first daily partition."""
+    first = history_start()
+    return first if is_trading_day(first) else next_trading_day(first)
+
+
 @lru_cache(maxsize=1)
 def early_closes() -> frozenset[date]:
     """Sessions on which the NYSE closes at 13:00."""

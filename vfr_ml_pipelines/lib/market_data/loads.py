@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -80,10 +80,11 @@ def _with_refused_sources(
 
 def _validated(
     engine: Engine, provider: MarketDataProvider, dataset: str, start: date, end: date, today: date,
+    *, universe_start: date | None = None,
 ) -> tuple[list[str], ProviderLoad, ValidationResult]:
-    """The range's universe, what the provider delivered of `dataset` for it, and that
-    checked by validation."""
-    symbols = store.universe(engine, start, end)
+    """The universe of [`universe_start` or `start`, `end`], what the provider delivered of
+    `dataset` for it over [`start`, `end`], and that checked by validation."""
+    symbols = store.universe(engine, universe_start or start, end)
     fetch, validate = {
         "prices": (provider.load_prices, validation.validate_prices),
         "fundamentals": (provider.load_fundamentals, validation.validate_fundamentals),
@@ -193,16 +194,32 @@ def load_prices(
     return RangeLoad(provider.name, result, refused, symbols=len(symbols), held_out=held)
 
 
+# A report filed before the history starts is public on its first session. Loading only the
+# reports filed within the history left trailing-twelve-month ratios missing for about its
+# first year (a fifth of the default run's sessions): the first partition also stores the
+# reports filed in the year before it (README, "Issue 13's second study").
+PRIOR_FILINGS_DAYS = 366
+
+
+def filings_start(start: date) -> date:
+    """The first filing day a fundamentals load from session `start` covers: a year earlier
+    for the history's first session (`PRIOR_FILINGS_DAYS`), `start` itself for any other."""
+    return start - timedelta(days=PRIOR_FILINGS_DAYS) if start <= calendar.first_history_session() else start
+
+
 def load_fundamentals(
     engine: Engine, provider: MarketDataProvider, start: date, end: date, *, today: date, run_id: str | None,
     log: logging.Logger,
 ) -> RangeLoad:
-    """The reports of the range's universe filed on its sessions."""
-    symbols, load, result = _validated(engine, provider, "fundamentals", start, end, today)
+    """The reports of the range's universe filed on its sessions, and, for a range from the
+    history's first session, those filed in the year before it (`filings_start`); a re-run
+    replaces the same filing days."""
+    filed_from = filings_start(start)
+    symbols, load, result = _validated(engine, provider, "fundamentals", filed_from, end, today, universe_start=start)
     result, refused = _with_refused_sources(log, "fundamentals", load, result)
     result = ValidationResult(result.clean[list(FUNDAMENTAL_COLUMNS)].assign(source=provider.name), result.rejected)
     _store_range(engine, log, dataset="fundamentals", table="vfr_ml.raw_fundamentals", date_column="filing_date",
-                 provider=provider.name, start=start, end=end, result=result, run_id=run_id)
+                 provider=provider.name, start=filed_from, end=end, result=result, run_id=run_id)
     return RangeLoad(provider.name, result, refused, symbols=len(symbols))
 
 

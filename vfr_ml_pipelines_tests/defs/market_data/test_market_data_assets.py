@@ -15,7 +15,8 @@ from vfr_ml_pipelines.defs.market_data import checks as market_data_checks
 from vfr_ml_pipelines.defs.market_data.assets import raw_prices, universe
 from vfr_ml_pipelines.defs.resources import CsvMarketDataResource, WarehouseResource
 from vfr_ml_pipelines.defs.pipeline.runs import range_tags
-from vfr_ml_pipelines.lib.market_data import calendar
+from vfr_ml_pipelines.lib.market_data import calendar, loads
+from vfr_ml_pipelines.lib.market_data.schema import FUNDAMENTAL_COLUMNS
 from vfr_ml_pipelines.lib.warehouse import create_warehouse_engine
 
 START, END = "2024-03-25", "2024-04-05"  # includes Good Friday 2024-03-29 (no session)
@@ -194,3 +195,50 @@ def test_a_move_the_user_confirms_is_kept(tmp_path, make_database):
         assert conn.execute(text("SELECT count(*) FROM vfr_ml.quarantine")).scalar_one() == 0
         assert conn.execute(text("SELECT count(*) FROM vfr_ml.raw_prices WHERE symbol = 'AAA'")).scalar_one() == len(days)
     engine.dispose()
+
+
+def _write_fundamentals(root: Path) -> None:
+    values = ",".join(["1000"] * (len(FUNDAMENTAL_COLUMNS) - 4))
+    (root / "fundamentals").mkdir(parents=True, exist_ok=True)
+    (root / "fundamentals" / "AAA.csv").write_text("\n".join([
+        ",".join(FUNDAMENTAL_COLUMNS[1:]),
+        f"2022-12-31,2023-02-10,2022Q4,{values}",  # filed more than a year before START
+        f"2023-06-30,2023-08-04,2023Q2,{values}",  # filed in the year before START
+        f"2023-12-31,2024-02-09,2023Q4,{values}",  # filed in the year before START
+        f"2024-03-31,2024-04-02,2024Q1,{values}",  # filed in the range
+    ]) + "\n")
+
+
+def _stored_filings(url: str) -> list[date]:
+    engine = create_warehouse_engine(url)
+    with engine.connect() as conn:
+        days = conn.execute(text("SELECT filing_date FROM vfr_ml.raw_fundamentals ORDER BY filing_date")).scalars().all()
+    engine.dispose()
+    return list(days)
+
+
+def test_the_first_partition_also_stores_the_reports_filed_in_the_year_before_it(tmp_path, make_database, monkeypatch):
+    # a report filed before the history starts is public on its first session: without it the
+    # trailing-twelve-month fundamentals would be missing for the history's first year
+    monkeypatch.setenv("VFR_HISTORY_START", START)
+    url = make_database("csv_prior_filings")
+    _write_folder(tmp_path / "csv", bad_row=False)
+    _write_fundamentals(tmp_path / "csv")
+    result = _run(tmp_path / "csv", url)
+    assert result.success and all(_checks(result).values()), _checks(result)
+    expected = [date(2023, 8, 4), date(2024, 2, 9), date(2024, 4, 2)]
+    assert _stored_filings(url) == expected
+    assert loads.filings_start(date.fromisoformat(START)) == date(2023, 3, 25)
+    # a re-run replaces the same filing days: no duplicate, nothing lost
+    assert _run(tmp_path / "csv", url).success
+    assert _stored_filings(url) == expected
+
+
+def test_a_later_partition_stores_only_the_reports_filed_in_its_range(tmp_path, make_database, monkeypatch):
+    monkeypatch.setenv("VFR_HISTORY_START", "2024-01-02")  # START is not the history's first session
+    url = make_database("csv_range_filings")
+    _write_folder(tmp_path / "csv", bad_row=False)
+    _write_fundamentals(tmp_path / "csv")
+    assert _run(tmp_path / "csv", url).success
+    assert _stored_filings(url) == [date(2024, 4, 2)]
+    assert loads.filings_start(date.fromisoformat(START)) == date.fromisoformat(START)
