@@ -438,16 +438,13 @@ def _fit_xgboost(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_
     rounds, patience, stopping = _rounds(xgb_params, "xgboost")
     nthread = int(xgb_params["nthread"])
     train_groups, val_groups = groups
-    if ranking:
-        # one query group per session, graded by the session rank of the target, as LightGBM's
-        # ranking objectives
-        train_matrix = xgb.QuantileDMatrix(X_train, label=relevance_grades(y_train, train_groups), group=train_groups,
-                                           missing=np.nan, nthread=nthread)
-        val_matrix = xgb.QuantileDMatrix(X_val, label=relevance_grades(y_val, val_groups), group=val_groups,
-                                         missing=np.nan, nthread=nthread, ref=train_matrix)
-    else:
-        train_matrix = xgb.QuantileDMatrix(X_train, label=y_train, missing=np.nan, nthread=nthread)
-        val_matrix = xgb.QuantileDMatrix(X_val, label=y_val, missing=np.nan, nthread=nthread, ref=train_matrix)
+    # a ranking objective: one query group per session, graded by the session rank of the
+    # target, as LightGBM's ranking objectives
+    train_label, val_label = (relevance_grades(y_train, train_groups), relevance_grades(y_val, val_groups)) if ranking else (y_train, y_val)
+    train_matrix = xgb.QuantileDMatrix(X_train, label=train_label, group=train_groups if ranking else None,
+                                       missing=np.nan, nthread=nthread)
+    val_matrix = xgb.QuantileDMatrix(X_val, label=val_label, group=val_groups if ranking else None,
+                                     missing=np.nan, nthread=nthread, ref=train_matrix)
     metric: dict[str, Any] = {}
     if stopping == "rank_ic":
         rank_ic = SessionRankIC(y_val, val_groups)

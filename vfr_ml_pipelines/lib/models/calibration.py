@@ -101,6 +101,13 @@ def daily_mean_return(frame: pd.DataFrame, label: str = "forward_return") -> flo
     return float(pd.Series(x[ok]).groupby(days[ok]).mean().mean())
 
 
+def _agreeing(expected: np.ndarray, probability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(expected_return, probability) with the probability kept off 0 and 1 and a probability
+    of exactly 0.5 given an expected return of 0, so the two never point opposite ways."""
+    probability = np.clip(probability, PROBABILITY_EPSILON, 1.0 - PROBABILITY_EPSILON)
+    return np.where(probability == 0.5, 0.0, expected), probability
+
+
 @dataclass
 class ReturnCalibration:
     """expectedReturn = intercept + slope * score; probability = sigmoid(expectedReturn / logistic_scale)."""
@@ -174,19 +181,14 @@ class ReturnCalibration:
         probability > 0.5 exactly when expected_return > 0 (see the module docstring)."""
         score = _finite_array(np.atleast_1d(score), "ReturnCalibration.predict score")
         expected = self.intercept + self.slope * score
-        probability = np.clip(expit(expected / self.logistic_scale), PROBABILITY_EPSILON, 1.0 - PROBABILITY_EPSILON)
-        expected = np.where(probability == 0.5, 0.0, expected)
-        return expected, probability
+        return _agreeing(expected, expit(expected / self.logistic_scale))
 
     def predict_margin(self, margin: Any) -> tuple[np.ndarray, np.ndarray]:
         """`predict` of the scores whose logit `a * score + b` (`logit_coefficients`) is
         `margin`: what a model with the calibration folded in (VFR's live files) outputs
         before its sigmoid. The same numbers up to float rounding, without the score."""
         margin = _finite_array(np.atleast_1d(margin), "ReturnCalibration.predict_margin margin")
-        expected = margin * self.logistic_scale
-        probability = np.clip(expit(margin), PROBABILITY_EPSILON, 1.0 - PROBABILITY_EPSILON)
-        expected = np.where(probability == 0.5, 0.0, expected)
-        return expected, probability
+        return _agreeing(margin * self.logistic_scale, expit(margin))
 
     @property
     def logistic_scale(self) -> float:

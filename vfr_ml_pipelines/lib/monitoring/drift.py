@@ -398,13 +398,17 @@ class DriftReport:
     evidence: float = float("nan")
 
     @property
+    def breadth_windows(self) -> tuple[tuple[float, float | None], ...]:
+        """(breadth, threshold) of the whole window, then of each short window."""
+        return ((self.breadth, self.breadth_threshold), *((b, t) for _, b, t in self.short_breadths))
+
+    @property
     def triggers(self) -> tuple[str, ...]:
         """The triggers that fired: "importance" (weighted score), "breadth" (several features
         far out, on the whole window or on one of its short windows), "evidence" (the breadth
         accumulated over consecutive days reached its threshold)."""
         fired = ("importance",) if self.score >= self.config.score_threshold else ()
-        windows = ((self.breadth, self.breadth_threshold), *((b, t) for _, b, t in self.short_breadths))
-        if any(threshold is not None and breadth >= threshold for breadth, threshold in windows):
+        if any(threshold is not None and breadth >= threshold for breadth, threshold in self.breadth_windows):
             fired += ("breadth",)
         limit = self.config.breadth_evidence_threshold
         if limit is not None and self.evidence >= limit:

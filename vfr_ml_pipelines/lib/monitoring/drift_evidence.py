@@ -37,8 +37,7 @@ _STRENGTH_CAP = 100.0
 def breadth_strength(report: DriftReport) -> float:
     """The largest breadth / threshold over the whole window and its short windows (0 when
     the report has no breadth threshold)."""
-    windows = ((report.breadth, report.breadth_threshold), *((b, t) for _, b, t in report.short_breadths))
-    ratios = [b / t for b, t in windows if t is not None and t > 0 and not math.isnan(b)]
+    ratios = [b / t for b, t in report.breadth_windows if t is not None and t > 0 and not math.isnan(b)]
     return min(max(ratios, default=0.0), _STRENGTH_CAP)
 
 
@@ -71,13 +70,18 @@ def accumulate(previous: Evidence | None, model_id: str, session: str, strength:
         carried = previous.before
     else:
         carried = previous.value
-    return Evidence(model_id, session, carried, max(0.0, carried + strength - config.breadth_evidence_allowance))
+    return Evidence(model_id, session, carried, _step(carried, strength, config))
 
 
 def sequence_evidence(strengths: list[float], config: DriftConfig = DriftConfig()) -> list[float]:
     """The evidence after each of consecutive daily strengths, from 0 (the detection studies)."""
     out, value = [], 0.0
     for strength in strengths:
-        value = max(0.0, value + strength - config.breadth_evidence_allowance)
+        value = _step(value, strength, config)
         out.append(value)
     return out
+
+
+def _step(carried: float, strength: float, config: DriftConfig) -> float:
+    """One session of the one-sided CUSUM: the excess of `strength` over the allowance added."""
+    return max(0.0, carried + strength - config.breadth_evidence_allowance)
